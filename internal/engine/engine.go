@@ -1,0 +1,226 @@
+// Package engine is the contract between drsctl's core and a database engine
+// (SQL Server now, PostgreSQL later). The core never imports an engine
+// package: engines register a Driver in a Registry, wired in one place
+// (internal/wiring), and the core asks the registry by the name in the
+// configuration.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/drsctl/drsctl/internal/artifact"
+)
+
+// Driver connects to servers of one engine.
+type Driver interface {
+	// Open connects to the server a connection string names. The connection
+	// string is a secret: errors must not contain it.
+	Open(ctx context.Context, connection string) (Session, error)
+}
+
+// Session is one connection to one server, used either as a primary or as a
+// standby. Every method honours ctx: a cancelled context or a dead server
+// ends the call with an error, never a hang.
+type Session interface {
+	// ObservePrimary describes each named database as a primary: whether it
+	// exists, its state and recovery model, and the backups the server knows
+	// were taken of it since `since` (by drsctl or anyone else). A database
+	// that does not exist is reported with Exists=false, not as an error.
+	ObservePrimary(ctx context.Context, databases []string, since time.Time) ([]PrimaryDatabase, error)
+
+	// Backup takes a full or log backup to req.ServerPath (a path or URL as the
+	// server sees it) and returns the artifact's header as the server wrote
+	// it. It must not overwrite an existing backup of another chain silently.
+	Backup(ctx context.Context, req BackupRequest, progress Progress) (artifact.Header, error)
+
+	// Describe reads the header of a backup file the server can reach.
+	Describe(ctx context.Context, serverPath string) (artifact.Header, error)
+
+	// ObserveStandby describes each named database as a standby: absent,
+	// restoring, standby (read-only) or online, and where its restores stand.
+	ObserveStandby(ctx context.Context, databases []string) ([]StandbyDatabase, error)
+
+	// Restore restores one full or log backup, leaving the database in
+	// req.Mode. It returns an error wrapping ErrInUse when readers hold the
+	// database and ErrChain when the server refuses the backup's place in the
+	// chain (too early, too recent, another recovery path).
+	Restore(ctx context.Context, req RestoreRequest, progress Progress) error
+
+	// Recover brings a restoring or standby database online (promotion).
+	Recover(ctx context.Context, database string) error
+
+	Close() error
+}
+
+// PrimaryDatabase is what a primary server says about one database.
+type PrimaryDatabase struct {
+	Name          string
+	Exists        bool
+	State         string // ONLINE, RESTORING, OFFLINE… as the server words it
+	RecoveryModel string // FULL, BULK_LOGGED, SIMPLE
+	// CreatedAt changes when the database is recreated or restored over on
+	// the primary: a new database needs a new chain.
+	CreatedAt time.Time
+	// LogChain is false when the server has no log chain for the database (no
+	// full backup since the FULL recovery model began): BACKUP LOG would fail.
+	LogChain bool
+	// Backups are the backups the server recorded (msdb), oldest first.
+	Backups []BackupRecord
+}
+
+// BackupRecord is one backup as the server's history records it.
+type BackupRecord struct {
+	artifact.Header
+	// Path is where the server wrote it (physical device name).
+	Path string
+}
+
+// StandbyState is where a standby database stands.
+type StandbyState string
+
+const (
+	Absent    StandbyState = "absent"
+	Restoring StandbyState = "restoring" // NORECOVERY: no reads
+	Standby   StandbyState = "standby"   // read-only between restores
+	Online    StandbyState = "online"    // recovered: no more restores possible
+	Other     StandbyState = "other"     // RECOVERY_PENDING, SUSPECT, OFFLINE…
+)
+
+// StandbyDatabase is what a standby server says about one database.
+type StandbyDatabase struct {
+	Name     string
+	State    StandbyState
+	RawState string // the server's own words, for messages
+	// RedoLSN is where the next log restore must begin (the LastLSN of the
+	// last backup restored); empty when the database is absent or online.
+	RedoLSN artifact.LSN
+	// LastRestore is the newest restore the server's history records.
+	LastRestore *RestoreRecord
+}
+
+// RestoreRecord is one restore from the server's history.
+type RestoreRecord struct {
+	At       time.Time
+	Kind     artifact.Kind
+	FirstLSN artifact.LSN
+	LastLSN  artifact.LSN
+	Path     string
+}
+
+// RestoreMode is how a standby is left after a restore.
+type RestoreMode string
+
+const (
+	NoRecovery  RestoreMode = "norecovery"
+	StandbyMode RestoreMode = "standby"
+)
+
+// BackupRequest asks for one backup.
+type BackupRequest struct {
+	Database    string
+	Kind        artifact.Kind
+	ServerPath  string // full path or URL of the file, as the server sees it
+	Compression bool
+	Credential  string // server-side credential name for URL backups
+	CopyOnly    bool
+	// NoRecovery takes a tail-log backup that leaves the database restoring
+	// (planned switchover).
+	NoRecovery bool
+}
+
+// RestoreRequest asks for one restore.
+type RestoreRequest struct {
+	Database   string
+	Kind       artifact.Kind
+	ServerPath string
+	Mode       RestoreMode
+	// UndoFile is the STANDBY undo file; required when Mode is StandbyMode.
+	UndoFile string
+	// DataDir and LogDir, when set, MOVE the backup's files there (full only).
+	DataDir string
+	LogDir  string
+	// Replace may overwrite an existing database; only ever set for a
+	// database drsctl seeded itself.
+	Replace bool
+	// DisconnectUsers ends readers' sessions before restoring.
+	DisconnectUsers bool
+	Credential      string
+}
+
+// Progress receives progress of long operations. Implementations must be
+// safe for concurrent use.
+type Progress interface {
+	// Step reports percent done (0–100) and the server's words for it.
+	Step(percent int, message string)
+}
+
+// ProgressFunc adapts a function to Progress.
+type ProgressFunc func(percent int, message string)
+
+func (f ProgressFunc) Step(percent int, message string) { f(percent, message) }
+
+// NoProgress discards progress.
+var NoProgress Progress = ProgressFunc(func(int, string) {})
+
+var (
+	// ErrInUse means readers hold the database; the restore can be retried
+	// once they are gone (SQL Server error 3101).
+	ErrInUse = errors.New("database in use")
+	// ErrChain means the server refused a backup's place in the chain (SQL
+	// Server errors 4305, 4326, 4330): never retried blindly.
+	ErrChain = errors.New("backup does not fit the chain")
+	// ErrUnreachable means the server could not be reached or stopped
+	// answering.
+	ErrUnreachable = errors.New("server unreachable")
+)
+
+// Registry maps engine names (as written in configuration) to drivers.
+type Registry struct {
+	mu      sync.RWMutex
+	drivers map[string]Driver
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{drivers: map[string]Driver{}} }
+
+// Register adds a driver; registering a name twice is a programming error.
+func (r *Registry) Register(name string, d Driver) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.drivers[name]; dup {
+		panic(fmt.Sprintf("engine: driver %q registered twice", name))
+	}
+	r.drivers[name] = d
+}
+
+// Driver returns the driver for name.
+func (r *Registry) Driver(name string) (Driver, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	d, ok := r.drivers[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown engine %q (known: %v)", name, r.namesLocked())
+	}
+	return d, nil
+}
+
+// Names lists the registered engines, sorted.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.namesLocked()
+}
+
+func (r *Registry) namesLocked() []string {
+	names := make([]string, 0, len(r.drivers))
+	for n := range r.drivers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,189 @@
+// Package state is drsctl's ledger: which artifacts exist, where each was
+// shipped and verified, what each target has restored. This file holds the
+// domain types; the on-disk format and its persistence live beside them
+// (statefile.go, local.go) and are separate from these types on purpose, so
+// the format can be versioned and upgraded without touching plan or apply.
+package state
+
+import (
+	"sort"
+	"time"
+
+	"github.com/drsctl/drsctl/internal/artifact"
+)
+
+// State is the whole ledger.
+type State struct {
+	// Lineage is set once when the state is created; a plan made from one
+	// lineage is never applied to another.
+	Lineage string
+	// Serial increases with every write.
+	Serial uint64
+	// Primaries by configuration name.
+	Primaries map[string]*Primary
+	// Targets by configuration name.
+	Targets map[string]*Target
+}
+
+// New returns an empty state with the given lineage.
+func New(lineage string) *State {
+	return &State{Lineage: lineage, Primaries: map[string]*Primary{}, Targets: map[string]*Target{}}
+}
+
+// Primary is the ledger of one primary server.
+type Primary struct {
+	Databases map[string]*Database
+}
+
+// Database is the ledger of one database on a primary.
+type Database struct {
+	// RecoveryModel and CreatedAt as last observed: a change means the log
+	// chain was broken on the primary.
+	RecoveryModel string
+	CreatedAt     time.Time
+	// Artifacts in the order they were taken.
+	Artifacts []*Artifact
+}
+
+// Artifact is one backup file in the primary's backup folder.
+type Artifact struct {
+	// ID is unique within the database: the artifact's file name.
+	ID string
+	artifact.Header
+	// Key is the object key in the backup folder (and at every destination).
+	Key    string
+	Size   int64
+	SHA256 string // hex
+	// OutOfBand marks a backup taken outside drsctl and adopted into the
+	// chain because its file was found in the backup folder.
+	OutOfBand bool
+	// PrunedAt is set when the file was removed from the backup folder.
+	PrunedAt *time.Time
+}
+
+// Target is the ledger of one target.
+type Target struct {
+	Databases map[string]*TargetDatabase
+}
+
+// TargetDatabase is the ledger of one database on a target.
+type TargetDatabase struct {
+	// SeededFrom is the ID of the full backup the database was seeded from
+	// by drsctl; empty when drsctl never seeded it. Only a database drsctl
+	// seeded may ever be restored over (REPLACE).
+	SeededFrom string
+	// Copies shipped to the target's destination, by artifact ID.
+	Copies map[string]*Copy
+	// Restored is the newest backup restored there.
+	Restored *Restore
+	// PromotedAt is set once the database was recovered (promoted): it gets
+	// no more restores.
+	PromotedAt *time.Time
+}
+
+// Copy is one artifact at a target's destination.
+type Copy struct {
+	Key       string
+	Size      int64
+	SHA256    string
+	ShippedAt time.Time
+	// VerifiedAt is set when the copy was read back and matched SHA256.
+	VerifiedAt *time.Time
+}
+
+// Restore records a backup restored on a target.
+type Restore struct {
+	Artifact string // artifact ID
+	Kind     artifact.Kind
+	LastLSN  artifact.LSN
+	Mode     string // "standby" or "norecovery"
+	At       time.Time
+}
+
+// Primary returns the ledger of a primary, creating it when absent.
+func (s *State) Primary(name string) *Primary {
+	p := s.Primaries[name]
+	if p == nil {
+		p = &Primary{Databases: map[string]*Database{}}
+		s.Primaries[name] = p
+	}
+	return p
+}
+
+// Database returns the ledger of a primary's database, creating it when absent.
+func (s *State) Database(primary, database string) *Database {
+	p := s.Primary(primary)
+	d := p.Databases[database]
+	if d == nil {
+		d = &Database{}
+		p.Databases[database] = d
+	}
+	return d
+}
+
+// LookupDatabase returns the ledger of a primary's database or nil.
+func (s *State) LookupDatabase(primary, database string) *Database {
+	if p := s.Primaries[primary]; p != nil {
+		return p.Databases[database]
+	}
+	return nil
+}
+
+// Target returns the ledger of a target, creating it when absent.
+func (s *State) Target(name string) *Target {
+	t := s.Targets[name]
+	if t == nil {
+		t = &Target{Databases: map[string]*TargetDatabase{}}
+		s.Targets[name] = t
+	}
+	return t
+}
+
+// TargetDatabase returns the ledger of a target's database, creating it when
+// absent.
+func (s *State) TargetDatabase(target, database string) *TargetDatabase {
+	t := s.Target(target)
+	d := t.Databases[database]
+	if d == nil {
+		d = &TargetDatabase{Copies: map[string]*Copy{}}
+		t.Databases[database] = d
+	}
+	if d.Copies == nil {
+		d.Copies = map[string]*Copy{}
+	}
+	return d
+}
+
+// LookupTargetDatabase returns the ledger of a target's database or nil.
+func (s *State) LookupTargetDatabase(target, database string) *TargetDatabase {
+	if t := s.Targets[target]; t != nil {
+		return t.Databases[database]
+	}
+	return nil
+}
+
+// Artifact returns the artifact with the given ID or nil.
+func (d *Database) Artifact(id string) *Artifact {
+	if d == nil {
+		return nil
+	}
+	for _, a := range d.Artifacts {
+		if a.ID == id {
+			return a
+		}
+	}
+	return nil
+}
+
+// Add appends an artifact, keeping the list ordered by finish time then LSN
+// (an adopted out-of-band backup may be older than the newest one recorded).
+func (d *Database) Add(a *Artifact) {
+	d.Artifacts = append(d.Artifacts, a)
+	sort.SliceStable(d.Artifacts, func(i, j int) bool {
+		x, y := d.Artifacts[i], d.Artifacts[j]
+		if !x.Finish.Equal(y.Finish) {
+			return x.Finish.Before(y.Finish)
+		}
+		return x.LastLSN.Cmp(y.LastLSN) < 0
+	})
+}
