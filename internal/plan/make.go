@@ -94,7 +94,9 @@ func (b *builder) primarySelected(p *config.Primary) bool {
 	return false
 }
 
-func (b *builder) targetSelected(t *config.Target) bool { return b.selected == nil || b.selected[t.Name] }
+func (b *builder) targetSelected(t *config.Target) bool {
+	return b.selected == nil || b.selected[t.Name]
+}
 
 func (b *builder) add(a *Action) *Action {
 	base := a.ID
