@@ -1,0 +1,563 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/drsctl/drsctl/internal/artifact"
+)
+
+// This file is the on-disk format of the ledger, kept apart from the domain
+// types in state.go: the structs below are what the JSON looks like, and
+// fromFile/toFile are the only code that crosses between the two. A change
+// to the format bumps fileVersion, renames these structs' role to "the old
+// version" and adds an entry to upgrades.
+
+// fileVersion is the version this drsctl writes and the newest it reads.
+const fileVersion = 1
+
+// upgrades[v] rewrites a version-v state file as version v+1. Reading an
+// older file applies them in turn until it is at fileVersion, and only then
+// decodes it into fileV1 (or whatever the current struct is then). Each
+// function decodes its own version with its own (frozen) struct, so an old
+// upgrade never changes when the current format does. There are none yet:
+// version 1 is the first.
+var upgrades = map[int]func(raw []byte) ([]byte, error){}
+
+// fileV1 is version 1 of the state file. Field order here is the key order
+// in the file; maps are written with sorted keys.
+type fileV1 struct {
+	Version   int                       `json:"version"`
+	Lineage   string                    `json:"lineage"`
+	Serial    uint64                    `json:"serial"`
+	Primaries map[string]*filePrimaryV1 `json:"primaries"`
+	Targets   map[string]*fileTargetV1  `json:"targets"`
+}
+
+type filePrimaryV1 struct {
+	Databases map[string]*fileDatabaseV1 `json:"databases"`
+}
+
+type fileDatabaseV1 struct {
+	RecoveryModel string            `json:"recovery_model"`
+	CreatedAt     string            `json:"created_at"`
+	Artifacts     []*fileArtifactV1 `json:"artifacts"`
+}
+
+type fileArtifactV1 struct {
+	ID                string `json:"id"`
+	Kind              string `json:"kind"`
+	Database          string `json:"database"`
+	Key               string `json:"key"`
+	Size              int64  `json:"size"`
+	SHA256            string `json:"sha256"`
+	FirstLSN          string `json:"first_lsn"`
+	LastLSN           string `json:"last_lsn"`
+	CheckpointLSN     string `json:"checkpoint_lsn"`
+	DatabaseBackupLSN string `json:"database_backup_lsn"`
+	Start             string `json:"start"`
+	Finish            string `json:"finish"`
+	CopyOnly          bool   `json:"copy_only"`
+	FamilyGUID        string `json:"family_guid"`
+	OutOfBand         bool   `json:"out_of_band"`
+	PrunedAt          string `json:"pruned_at,omitempty"`
+}
+
+type fileTargetV1 struct {
+	Databases map[string]*fileTargetDatabaseV1 `json:"databases"`
+}
+
+type fileTargetDatabaseV1 struct {
+	SeededFrom string                 `json:"seeded_from"`
+	Copies     map[string]*fileCopyV1 `json:"copies"`
+	Restored   *fileRestoreV1         `json:"restored,omitempty"`
+	PromotedAt string                 `json:"promoted_at,omitempty"`
+}
+
+type fileCopyV1 struct {
+	Key        string `json:"key"`
+	Size       int64  `json:"size"`
+	SHA256     string `json:"sha256"`
+	ShippedAt  string `json:"shipped_at"`
+	VerifiedAt string `json:"verified_at,omitempty"`
+}
+
+type fileRestoreV1 struct {
+	Artifact string `json:"artifact"`
+	Kind     string `json:"kind"`
+	LastLSN  string `json:"last_lsn"`
+	Mode     string `json:"mode"`
+	At       string `json:"at"`
+}
+
+// Read decodes a state file of any version this drsctl understands,
+// upgrading older versions. It refuses anything it cannot account for in
+// full: a newer or unknown version, invalid or truncated JSON, unknown
+// fields, a missing lineage, unparseable LSNs or times, unknown artifact
+// kinds, duplicate artifact IDs. Nothing is ever guessed or dropped.
+func Read(r io.Reader) (*State, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read state file: %w", err)
+	}
+	f, err := decode(raw, fileVersion, upgrades)
+	if err != nil {
+		return nil, err
+	}
+	return fromFile(f)
+}
+
+// Write encodes s as the current version: indented, keys in a fixed order,
+// with a trailing newline. It refuses a state Read would refuse, so a file
+// drsctl wrote can always be read back.
+func Write(s *State, w io.Writer) error {
+	f, err := toFile(s)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(f); err != nil { // Encode adds the trailing newline
+		return fmt.Errorf("encode state: %w", err)
+	}
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	return nil
+}
+
+// decode checks the version, upgrades raw to version current and decodes it
+// strictly. current and ups are parameters so the upgrade chain can be tested
+// before a second version exists.
+func decode(raw []byte, current int, ups map[int]func([]byte) ([]byte, error)) (*fileV1, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, errors.New("state file is empty")
+	}
+	var probe struct {
+		Version *json.RawMessage `json:"version"`
+	}
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return nil, jsonError(raw, err)
+	}
+	if probe.Version == nil {
+		return nil, errors.New("state file has no version")
+	}
+	var v int
+	if err := json.Unmarshal(*probe.Version, &v); err != nil {
+		return nil, fmt.Errorf("state file version %s is not a whole number", *probe.Version)
+	}
+	switch {
+	case v > current:
+		return nil, fmt.Errorf("state file version %d is newer than this drsctl understands (%d); upgrade drsctl", v, current)
+	case v < 1:
+		return nil, fmt.Errorf("state file version %d is not valid", v)
+	}
+	for ; v < current; v++ {
+		up := ups[v]
+		if up == nil {
+			return nil, fmt.Errorf("state file version %d is no longer supported by this drsctl", v)
+		}
+		next, err := up(raw)
+		if err != nil {
+			return nil, fmt.Errorf("upgrade state file from version %d to %d: %w", v, v+1, err)
+		}
+		raw = next
+	}
+	var f fileV1
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, jsonError(raw, err)
+	}
+	if f.Version != current {
+		// Only an upgrade function that forgot to set the version gets here.
+		return nil, fmt.Errorf("state file version %d after upgrading, want %d", f.Version, current)
+	}
+	return &f, nil
+}
+
+// jsonError turns encoding/json's errors into messages about the state file,
+// with the place of the problem.
+func jsonError(raw []byte, err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		if int(se.Offset) >= len(bytes.TrimRight(raw, " \t\r\n")) {
+			return fmt.Errorf("state file is truncated: the JSON ends early at %s", where(raw, se.Offset))
+		}
+		// Offset counts the bytes read, the bad one included.
+		return fmt.Errorf("state file is not valid JSON: %s at %s", se.Error(), where(raw, max(se.Offset-1, 0)))
+	case errors.As(err, &te):
+		if te.Field == "" {
+			return fmt.Errorf("state file is not a JSON object: found %s at %s", te.Value, where(raw, te.Offset))
+		}
+		return fmt.Errorf("state file field %s: found JSON %s where %s belongs, at %s", te.Field, te.Value, jsonKind(te.Type), where(raw, te.Offset))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("state file is truncated: the JSON ends early at %s", where(raw, int64(len(raw))))
+	default:
+		// DisallowUnknownFields: `json: unknown field "x"`.
+		return fmt.Errorf("state file: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+}
+
+// where says "line L, column C (byte offset N)" for a byte offset in raw.
+func where(raw []byte, off int64) string {
+	if off > int64(len(raw)) {
+		off = int64(len(raw))
+	}
+	line := 1 + bytes.Count(raw[:off], []byte("\n"))
+	col := off - int64(bytes.LastIndexByte(raw[:off], '\n'))
+	return fmt.Sprintf("line %d, column %d (byte offset %d)", line, col, off)
+}
+
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64, reflect.Uint64:
+		return "a whole number"
+	case reflect.Map, reflect.Struct, reflect.Pointer:
+		return "an object"
+	case reflect.Slice:
+		return "an array"
+	default:
+		return t.String()
+	}
+}
+
+// fromFile turns the decoded file into the domain, validating as it goes.
+// Every error names the address of the object at fault.
+func fromFile(f *fileV1) (*State, error) {
+	if f.Lineage == "" {
+		return nil, errors.New("state file has no lineage")
+	}
+	s := New(f.Lineage)
+	s.Serial = f.Serial
+	for pname, fp := range f.Primaries {
+		if fp == nil {
+			return nil, fmt.Errorf("state file: %s is null", primaryAddr(pname))
+		}
+		p := s.Primary(pname)
+		for dname, fd := range fp.Databases {
+			addr := databaseAddr(pname, dname)
+			if fd == nil {
+				return nil, fmt.Errorf("state file: %s is null", addr)
+			}
+			d := &Database{RecoveryModel: fd.RecoveryModel}
+			var err error
+			if d.CreatedAt, err = parseTime(fd.CreatedAt); err != nil {
+				return nil, fmt.Errorf("state file: %s: created_at: %w", addr, err)
+			}
+			seen := map[string]bool{}
+			for i, fa := range fd.Artifacts {
+				if fa == nil {
+					return nil, fmt.Errorf("state file: %s: artifacts[%d] is null", addr, i)
+				}
+				if fa.ID == "" {
+					return nil, fmt.Errorf("state file: %s: artifacts[%d] has no id", addr, i)
+				}
+				if seen[fa.ID] {
+					return nil, fmt.Errorf("state file: %s: artifact %q appears twice", addr, fa.ID)
+				}
+				seen[fa.ID] = true
+				a, err := artifactFromFile(fa)
+				if err != nil {
+					return nil, fmt.Errorf("state file: %s: %w", artifactAddr(pname, dname, fa.ID), err)
+				}
+				d.Artifacts = append(d.Artifacts, a)
+			}
+			p.Databases[dname] = d
+		}
+	}
+	for tname, ft := range f.Targets {
+		if ft == nil {
+			return nil, fmt.Errorf("state file: %s is null", targetAddr(tname))
+		}
+		t := s.Target(tname)
+		for dname, fd := range ft.Databases {
+			addr := targetDatabaseAddr(tname, dname)
+			if fd == nil {
+				return nil, fmt.Errorf("state file: %s is null", addr)
+			}
+			d, err := targetDatabaseFromFile(fd)
+			if err != nil {
+				return nil, fmt.Errorf("state file: %s: %w", addr, err)
+			}
+			t.Databases[dname] = d
+		}
+	}
+	return s, nil
+}
+
+func artifactFromFile(fa *fileArtifactV1) (*Artifact, error) {
+	a := &Artifact{
+		ID:        fa.ID,
+		Key:       fa.Key,
+		Size:      fa.Size,
+		SHA256:    fa.SHA256,
+		OutOfBand: fa.OutOfBand,
+	}
+	a.Kind = artifact.Kind(fa.Kind)
+	if !a.Kind.Valid() {
+		return nil, fmt.Errorf("unknown artifact kind %q (want %q or %q)", fa.Kind, artifact.Full, artifact.Log)
+	}
+	a.Database = fa.Database
+	a.CopyOnly = fa.CopyOnly
+	a.FamilyGUID = fa.FamilyGUID
+	var err error
+	for _, l := range []struct {
+		name string
+		in   string
+		out  *artifact.LSN
+	}{
+		{"first_lsn", fa.FirstLSN, &a.FirstLSN},
+		{"last_lsn", fa.LastLSN, &a.LastLSN},
+		{"checkpoint_lsn", fa.CheckpointLSN, &a.CheckpointLSN},
+		{"database_backup_lsn", fa.DatabaseBackupLSN, &a.DatabaseBackupLSN},
+	} {
+		if *l.out, err = parseLSN(l.in); err != nil {
+			return nil, fmt.Errorf("%s: %w", l.name, err)
+		}
+	}
+	if a.Start, err = parseTime(fa.Start); err != nil {
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	if a.Finish, err = parseTime(fa.Finish); err != nil {
+		return nil, fmt.Errorf("finish: %w", err)
+	}
+	if a.PrunedAt, err = parseOptTime(fa.PrunedAt); err != nil {
+		return nil, fmt.Errorf("pruned_at: %w", err)
+	}
+	return a, nil
+}
+
+func targetDatabaseFromFile(fd *fileTargetDatabaseV1) (*TargetDatabase, error) {
+	d := &TargetDatabase{SeededFrom: fd.SeededFrom, Copies: map[string]*Copy{}}
+	var err error
+	for id, fc := range fd.Copies {
+		if fc == nil {
+			return nil, fmt.Errorf("copy %q is null", id)
+		}
+		c := &Copy{Key: fc.Key, Size: fc.Size, SHA256: fc.SHA256}
+		if c.ShippedAt, err = parseTime(fc.ShippedAt); err != nil {
+			return nil, fmt.Errorf("copy %q: shipped_at: %w", id, err)
+		}
+		if c.VerifiedAt, err = parseOptTime(fc.VerifiedAt); err != nil {
+			return nil, fmt.Errorf("copy %q: verified_at: %w", id, err)
+		}
+		d.Copies[id] = c
+	}
+	if fr := fd.Restored; fr != nil {
+		r := &Restore{Artifact: fr.Artifact, Kind: artifact.Kind(fr.Kind), Mode: fr.Mode}
+		if !r.Kind.Valid() {
+			return nil, fmt.Errorf("restored: unknown artifact kind %q (want %q or %q)", fr.Kind, artifact.Full, artifact.Log)
+		}
+		if r.LastLSN, err = parseLSN(fr.LastLSN); err != nil {
+			return nil, fmt.Errorf("restored: last_lsn: %w", err)
+		}
+		if r.At, err = parseTime(fr.At); err != nil {
+			return nil, fmt.Errorf("restored: at: %w", err)
+		}
+		d.Restored = r
+	}
+	if d.PromotedAt, err = parseOptTime(fd.PromotedAt); err != nil {
+		return nil, fmt.Errorf("promoted_at: %w", err)
+	}
+	return d, nil
+}
+
+// toFile turns the domain into the current file version. It applies the
+// same checks as fromFile so that Write never produces an unreadable file.
+func toFile(s *State) (*fileV1, error) {
+	if s == nil {
+		return nil, errors.New("encode state: no state")
+	}
+	if s.Lineage == "" {
+		return nil, errors.New("encode state: the state has no lineage")
+	}
+	f := &fileV1{
+		Version:   fileVersion,
+		Lineage:   s.Lineage,
+		Serial:    s.Serial,
+		Primaries: map[string]*filePrimaryV1{},
+		Targets:   map[string]*fileTargetV1{},
+	}
+	for pname, p := range s.Primaries {
+		fp := &filePrimaryV1{Databases: map[string]*fileDatabaseV1{}}
+		if p != nil {
+			for dname, d := range p.Databases {
+				fd, err := databaseToFile(d)
+				if err != nil {
+					return nil, fmt.Errorf("encode state: %s: %w", databaseAddr(pname, dname), err)
+				}
+				fp.Databases[dname] = fd
+			}
+		}
+		f.Primaries[pname] = fp
+	}
+	for tname, t := range s.Targets {
+		ft := &fileTargetV1{Databases: map[string]*fileTargetDatabaseV1{}}
+		if t != nil {
+			for dname, d := range t.Databases {
+				fd, err := targetDatabaseToFile(d)
+				if err != nil {
+					return nil, fmt.Errorf("encode state: %s: %w", targetDatabaseAddr(tname, dname), err)
+				}
+				ft.Databases[dname] = fd
+			}
+		}
+		f.Targets[tname] = ft
+	}
+	return f, nil
+}
+
+func databaseToFile(d *Database) (*fileDatabaseV1, error) {
+	if d == nil {
+		d = &Database{}
+	}
+	fd := &fileDatabaseV1{
+		RecoveryModel: d.RecoveryModel,
+		CreatedAt:     formatTime(d.CreatedAt),
+		Artifacts:     []*fileArtifactV1{},
+	}
+	seen := map[string]bool{}
+	for i, a := range d.Artifacts {
+		if a == nil {
+			return nil, fmt.Errorf("artifacts[%d] is nil", i)
+		}
+		if a.ID == "" {
+			return nil, fmt.Errorf("artifacts[%d] has no ID", i)
+		}
+		if seen[a.ID] {
+			return nil, fmt.Errorf("artifact %q appears twice", a.ID)
+		}
+		seen[a.ID] = true
+		fa, err := artifactToFile(a)
+		if err != nil {
+			return nil, fmt.Errorf("artifact %q: %w", a.ID, err)
+		}
+		fd.Artifacts = append(fd.Artifacts, fa)
+	}
+	return fd, nil
+}
+
+func artifactToFile(a *Artifact) (*fileArtifactV1, error) {
+	if !a.Kind.Valid() {
+		return nil, fmt.Errorf("unknown artifact kind %q", a.Kind)
+	}
+	for _, l := range []artifact.LSN{a.FirstLSN, a.LastLSN, a.CheckpointLSN, a.DatabaseBackupLSN} {
+		if _, err := parseLSN(string(l)); err != nil {
+			return nil, err
+		}
+	}
+	return &fileArtifactV1{
+		ID:                a.ID,
+		Kind:              string(a.Kind),
+		Database:          a.Database,
+		Key:               a.Key,
+		Size:              a.Size,
+		SHA256:            a.SHA256,
+		FirstLSN:          string(a.FirstLSN),
+		LastLSN:           string(a.LastLSN),
+		CheckpointLSN:     string(a.CheckpointLSN),
+		DatabaseBackupLSN: string(a.DatabaseBackupLSN),
+		Start:             formatTime(a.Start),
+		Finish:            formatTime(a.Finish),
+		CopyOnly:          a.CopyOnly,
+		FamilyGUID:        a.FamilyGUID,
+		OutOfBand:         a.OutOfBand,
+		PrunedAt:          formatOptTime(a.PrunedAt),
+	}, nil
+}
+
+func targetDatabaseToFile(d *TargetDatabase) (*fileTargetDatabaseV1, error) {
+	if d == nil {
+		d = &TargetDatabase{}
+	}
+	fd := &fileTargetDatabaseV1{
+		SeededFrom: d.SeededFrom,
+		Copies:     map[string]*fileCopyV1{},
+		PromotedAt: formatOptTime(d.PromotedAt),
+	}
+	for id, c := range d.Copies {
+		if c == nil {
+			return nil, fmt.Errorf("copy %q is nil", id)
+		}
+		fd.Copies[id] = &fileCopyV1{
+			Key:        c.Key,
+			Size:       c.Size,
+			SHA256:     c.SHA256,
+			ShippedAt:  formatTime(c.ShippedAt),
+			VerifiedAt: formatOptTime(c.VerifiedAt),
+		}
+	}
+	if r := d.Restored; r != nil {
+		if !r.Kind.Valid() {
+			return nil, fmt.Errorf("restored: unknown artifact kind %q", r.Kind)
+		}
+		if _, err := parseLSN(string(r.LastLSN)); err != nil {
+			return nil, fmt.Errorf("restored: last_lsn: %w", err)
+		}
+		fd.Restored = &fileRestoreV1{
+			Artifact: r.Artifact,
+			Kind:     string(r.Kind),
+			LastLSN:  string(r.LastLSN),
+			Mode:     r.Mode,
+			At:       formatTime(r.At),
+		}
+	}
+	return fd, nil
+}
+
+// parseLSN reads an LSN field: "" is the unset LSN, anything else must be a
+// decimal number.
+func parseLSN(s string) (artifact.LSN, error) {
+	if s == "" {
+		return "", nil
+	}
+	return artifact.ParseLSN(s)
+}
+
+// Times are written in UTC as RFC 3339 with as many fractional digits as
+// they need, so they round-trip exactly.
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func formatOptTime(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return formatTime(*t)
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, errors.New("missing time")
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time %q is not RFC 3339", s)
+	}
+	return t.UTC(), nil
+}
+
+func parseOptTime(s string) (*time.Time, error) {
+	if s == "" {
+		return nil, nil
+	}
+	t, err := parseTime(s)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}

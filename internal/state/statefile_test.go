@@ -1,0 +1,352 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/drsctl/drsctl/internal/artifact"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden_v1.json")
+
+func ptime(t time.Time) *time.Time { return &t }
+
+// fullState has every field of every type set, LSNs beyond 2^63 and times in
+// a zone other than UTC with fractional seconds.
+func fullState() *State {
+	cet := time.FixedZone("CET", 3600)
+	t0 := time.Date(2026, 11, 25, 4, 55, 0, 0, time.UTC)
+	s := New("3f0c1a52-7a4e-4a8e-9d43-2b8f0f1c6d7e")
+	s.Serial = 42
+	db := s.Database("sales", "Sales")
+	db.RecoveryModel = "FULL"
+	db.CreatedAt = time.Date(2024, 1, 2, 3, 4, 5, 123456789, cet)
+	db.Add(&Artifact{
+		ID: "Sales_full_20261125T045500Z.bak",
+		Header: artifact.Header{
+			Kind:              artifact.Full,
+			Database:          "Sales",
+			FirstLSN:          "98765432109876543210000",
+			LastLSN:           "98765432109876543210987",
+			CheckpointLSN:     "98765432109876543210500",
+			DatabaseBackupLSN: "98765432109876543200000",
+			Start:             t0,
+			Finish:            t0.Add(90 * time.Second),
+			CopyOnly:          false,
+			FamilyGUID:        "8c0e5f7e-1b2a-4c3d-9e8f-0a1b2c3d4e5f",
+		},
+		Key:    "sales/Sales/Sales_full_20261125T045500Z.bak",
+		Size:   123456789012,
+		SHA256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+	})
+	db.Add(&Artifact{
+		ID: "Sales_log_20261125T050000Z.trn",
+		Header: artifact.Header{
+			Kind:              artifact.Log,
+			Database:          "Sales",
+			FirstLSN:          "98765432109876543210987",
+			LastLSN:           "98765432109876543211000",
+			CheckpointLSN:     "98765432109876543210500",
+			DatabaseBackupLSN: "98765432109876543210500",
+			Start:             t0.Add(5 * time.Minute),
+			Finish:            t0.Add(5*time.Minute + 1500*time.Millisecond),
+			CopyOnly:          true,
+			FamilyGUID:        "8c0e5f7e-1b2a-4c3d-9e8f-0a1b2c3d4e5f",
+		},
+		Key:       "sales/Sales/Sales_log_20261125T050000Z.trn",
+		Size:      4096,
+		SHA256:    "5feceb66ffc86f38d952786c6d696c79c2dbc239dd4e91b46729d73a27fb57e9",
+		OutOfBand: true,
+		PrunedAt:  ptime(t0.Add(24 * time.Hour).In(cet)),
+	})
+	td := s.TargetDatabase("dr_east", "Sales")
+	td.SeededFrom = "Sales_full_20261125T045500Z.bak"
+	td.Copies["Sales_full_20261125T045500Z.bak"] = &Copy{
+		Key:        "dr_east/Sales/Sales_full_20261125T045500Z.bak",
+		Size:       123456789012,
+		SHA256:     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+		ShippedAt:  t0.Add(10 * time.Minute),
+		VerifiedAt: ptime(t0.Add(11 * time.Minute)),
+	}
+	td.Restored = &Restore{
+		Artifact: "Sales_full_20261125T045500Z.bak",
+		Kind:     artifact.Full,
+		LastLSN:  "98765432109876543210987",
+		Mode:     "standby",
+		At:       t0.Add(20 * time.Minute),
+	}
+	td.PromotedAt = ptime(t0.Add(48 * time.Hour))
+	return s
+}
+
+func TestWrite_golden(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Write(fullState(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "golden_v1.json")
+	if *update {
+		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
+		t.Errorf("Write differs from %s (-want +got); run go test -update if the change is intended:\n%s", golden, diff)
+	}
+	if !bytes.HasSuffix(buf.Bytes(), []byte("}\n")) {
+		t.Errorf("Write output does not end in a newline")
+	}
+
+	got, err := Read(bytes.NewReader(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(fullState(), got); diff != "" {
+		t.Errorf("Read(golden) differs from the state written (-want +got):\n%s", diff)
+	}
+}
+
+func TestWrite_stable(t *testing.T) {
+	var a, b bytes.Buffer
+	if err := Write(fullState(), &a); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Read(bytes.NewReader(a.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(s, &b); err != nil {
+		t.Fatal(err)
+	}
+	if a.String() != b.String() {
+		t.Errorf("Write(Read(Write(s))) differs from Write(s)")
+	}
+}
+
+func TestRead_empty(t *testing.T) {
+	s := New("l")
+	var buf bytes.Buffer
+	if err := Write(s, &buf); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Primaries == nil || got.Targets == nil {
+		t.Errorf("Read of an empty state left nil maps: %+v", got)
+	}
+	if diff := cmp.Diff(s, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// badFixtures are files Read must refuse, and what the error must say.
+var badFixtures = []struct {
+	file string
+	want []string
+}{
+	{"truncated.json", []string{"truncated", "byte offset"}},
+	{"wrong_version.json", []string{"state file version 7 is newer than this drsctl understands (1); upgrade drsctl"}},
+	{"bad_lsn.json", []string{`primary.sales.database["Sales"].artifact["Sales_log_20261125T050000Z.trn"]`, "last_lsn", `"98765x"`, "not a decimal number"}},
+	{"no_lineage.json", []string{"state file has no lineage"}},
+	{"not_json.json", []string{"not valid JSON", "line 1, column 1 (byte offset 0)"}},
+	{"unknown_kind.json", []string{`unknown artifact kind "diff"`}},
+	{"unknown_field.json", []string{`unknown field "password"`}},
+	{"no_version.json", []string{"state file has no version"}},
+	{"wrong_type.json", []string{"serial", "JSON string", "a whole number", "byte offset"}},
+	{"duplicate_artifact.json", []string{`artifact "Sales_full_20261125T045500Z.bak" appears twice`}},
+	{"bad_time.json", []string{`target.dr_east.database["Sales"]`, "shipped_at", "not RFC 3339"}},
+	{"empty.json", []string{"state file is empty"}},
+}
+
+func TestRead_badFixtures(t *testing.T) {
+	for _, tc := range badFixtures {
+		t.Run(strings.TrimSuffix(tc.file, ".json"), func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join("testdata", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := Read(bytes.NewReader(raw))
+			if err == nil {
+				t.Fatalf("Read succeeded: %+v", s)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestDecode_upgradeChain(t *testing.T) {
+	// Pretend the current version is 3, and 1 and 2 are old ones: each
+	// upgrade runs once, in order, and the last one's output is decoded.
+	var ran []int
+	ups := map[int]func([]byte) ([]byte, error){
+		1: func(raw []byte) ([]byte, error) {
+			ran = append(ran, 1)
+			return bytes.Replace(raw, []byte(`"version": 1`), []byte(`"version": 2`), 1), nil
+		},
+		2: func(raw []byte) ([]byte, error) {
+			ran = append(ran, 2)
+			return bytes.Replace(raw, []byte(`"version": 2`), []byte(`"version": 3`), 1), nil
+		},
+	}
+	raw := []byte("{\n  \"version\": 1,\n  \"lineage\": \"l\",\n  \"serial\": 5\n}\n")
+	f, err := decode(raw, 3, ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{1, 2}, ran); diff != "" {
+		t.Errorf("upgrades ran (-want +got):\n%s", diff)
+	}
+	if f.Version != 3 || f.Lineage != "l" || f.Serial != 5 {
+		t.Errorf("decoded %+v", f)
+	}
+
+	delete(ups, 1)
+	if _, err := decode(raw, 3, ups); err == nil || !strings.Contains(err.Error(), "version 1 is no longer supported") {
+		t.Errorf("decode without an upgrade for version 1: err = %v", err)
+	}
+	failing := map[int]func([]byte) ([]byte, error){
+		1: func([]byte) ([]byte, error) { return nil, errors.New("boom") },
+	}
+	if _, err := decode(raw, 2, failing); err == nil || !strings.Contains(err.Error(), "upgrade state file from version 1 to 2: boom") {
+		t.Errorf("decode with a failing upgrade: err = %v", err)
+	}
+}
+
+func TestWrite_refusesWhatReadRefuses(t *testing.T) {
+	for name, mutate := range map[string]func(s *State){
+		"no lineage":   func(s *State) { s.Lineage = "" },
+		"bad kind":     func(s *State) { s.Database("sales", "Sales").Artifacts[0].Kind = "diff" },
+		"bad lsn":      func(s *State) { s.Database("sales", "Sales").Artifacts[0].LastLSN = "0x10" },
+		"no id":        func(s *State) { s.Database("sales", "Sales").Artifacts[0].ID = "" },
+		"nil artifact": func(s *State) { s.Database("sales", "Sales").Artifacts[1] = nil },
+		"duplicate id": func(s *State) {
+			d := s.Database("sales", "Sales")
+			d.Artifacts[1].ID = d.Artifacts[0].ID
+		},
+		"bad restore lsn": func(s *State) { s.TargetDatabase("dr_east", "Sales").Restored.LastLSN = "-1" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := fullState()
+			mutate(s)
+			var buf bytes.Buffer
+			if err := Write(s, &buf); err == nil {
+				t.Errorf("Write succeeded:\n%s", buf.String())
+			}
+			if buf.Len() != 0 {
+				t.Errorf("Write wrote %d bytes before failing", buf.Len())
+			}
+		})
+	}
+}
+
+// The state file holds no secrets: its keys are exactly these, and any new
+// one is a deliberate change to this list.
+func TestWrite_keys(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Write(fullState(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	// Map keys that are names (of primaries, databases, artifacts) are
+	// data, not fields: collect field keys by where they are.
+	keys := map[string]bool{}
+	var walk func(path string, v any, namesHere bool)
+	walk = func(path string, v any, namesHere bool) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, child := range v {
+				if namesHere {
+					walk(path+".*", child, false)
+					continue
+				}
+				keys[path+"."+k] = true
+				walk(path+"."+k, child, k == "primaries" || k == "targets" || k == "databases" || k == "copies")
+			}
+		case []any:
+			for _, child := range v {
+				walk(path+"[]", child, false)
+			}
+		}
+	}
+	walk("", doc, false)
+	var got []string
+	for k := range keys {
+		got = append(got, k)
+	}
+	sort.Strings(got)
+	want := []string{
+		".lineage",
+		".primaries",
+		".primaries.*.databases",
+		".primaries.*.databases.*.artifacts",
+		".primaries.*.databases.*.artifacts[].checkpoint_lsn",
+		".primaries.*.databases.*.artifacts[].copy_only",
+		".primaries.*.databases.*.artifacts[].database",
+		".primaries.*.databases.*.artifacts[].database_backup_lsn",
+		".primaries.*.databases.*.artifacts[].family_guid",
+		".primaries.*.databases.*.artifacts[].finish",
+		".primaries.*.databases.*.artifacts[].first_lsn",
+		".primaries.*.databases.*.artifacts[].id",
+		".primaries.*.databases.*.artifacts[].key",
+		".primaries.*.databases.*.artifacts[].kind",
+		".primaries.*.databases.*.artifacts[].last_lsn",
+		".primaries.*.databases.*.artifacts[].out_of_band",
+		".primaries.*.databases.*.artifacts[].pruned_at",
+		".primaries.*.databases.*.artifacts[].sha256",
+		".primaries.*.databases.*.artifacts[].size",
+		".primaries.*.databases.*.artifacts[].start",
+		".primaries.*.databases.*.created_at",
+		".primaries.*.databases.*.recovery_model",
+		".serial",
+		".targets",
+		".targets.*.databases",
+		".targets.*.databases.*.copies",
+		".targets.*.databases.*.copies.*.key",
+		".targets.*.databases.*.copies.*.sha256",
+		".targets.*.databases.*.copies.*.shipped_at",
+		".targets.*.databases.*.copies.*.size",
+		".targets.*.databases.*.copies.*.verified_at",
+		".targets.*.databases.*.promoted_at",
+		".targets.*.databases.*.restored",
+		".targets.*.databases.*.restored.artifact",
+		".targets.*.databases.*.restored.at",
+		".targets.*.databases.*.restored.kind",
+		".targets.*.databases.*.restored.last_lsn",
+		".targets.*.databases.*.restored.mode",
+		".targets.*.databases.*.seeded_from",
+		".version",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("state file keys changed (-want +got); make sure no secret is stored, then update the list:\n%s", diff)
+	}
+	for _, k := range got {
+		for _, bad := range []string{"password", "secret", "token", "connection", "credential", "account_key"} {
+			if strings.Contains(strings.ToLower(k), bad) {
+				t.Errorf("state file key %s looks like a secret", k)
+			}
+		}
+	}
+}
