@@ -1,0 +1,540 @@
+package sqlsim
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+)
+
+// session is one client connection (one SPID).
+type session struct {
+	srv  *Server
+	conn net.Conn
+	out  *packetWriter
+
+	// set at login, read-only afterwards
+	spid      int
+	user      string
+	host      string
+	app       string
+	loginDB   string
+	loginTime time.Time
+	tdsVer    uint32
+
+	// curDB is the current database; guarded by srv.mu (others read it).
+	curDB string
+
+	nocount bool
+
+	attnMu      sync.Mutex
+	attnPending int // attention signals received and not yet answered
+	attnAcked   int // answered inside a running request
+	attnWake    chan struct{}
+}
+
+func newSession(srv *Server, c net.Conn) *session {
+	return &session{
+		srv:      srv,
+		conn:     c,
+		out:      &packetWriter{w: c, size: 4096},
+		attnWake: make(chan struct{}, 1),
+	}
+}
+
+type inMsg struct {
+	typ, status byte
+	payload     []byte
+}
+
+func (s *session) serve() {
+	defer s.conn.Close()
+	if !s.handshake() {
+		return
+	}
+	defer func() {
+		s.srv.mu.Lock()
+		if s.srv.sessions[s.spid] == s {
+			delete(s.srv.sessions, s.spid)
+		}
+		s.srv.mu.Unlock()
+	}()
+
+	msgs := make(chan inMsg, 8)
+	done := make(chan struct{})
+	defer close(done)
+	s.srv.wg.Add(1)
+	go func() {
+		defer s.srv.wg.Done()
+		defer close(msgs)
+		for {
+			typ, status, payload, err := readMessage(s.conn)
+			if err != nil {
+				return
+			}
+			if typ == pktAttention {
+				s.attnMu.Lock()
+				s.attnPending++
+				s.attnMu.Unlock()
+				select {
+				case s.attnWake <- struct{}{}:
+				default:
+				}
+			}
+			select {
+			case msgs <- inMsg{typ, status, payload}:
+			case <-done:
+				return
+			}
+		}
+	}()
+
+	for m := range msgs {
+		if err := s.handle(m); err != nil {
+			return
+		}
+	}
+}
+
+// handshake answers PRELOGIN and LOGIN7; false ends the connection.
+func (s *session) handshake() bool {
+	typ, _, payload, err := readMessage(s.conn)
+	if err != nil {
+		return false
+	}
+	if typ == pktPrelogin {
+		s.out.write(preloginReply())
+		if s.out.flush(true) != nil {
+			return false
+		}
+		typ, _, payload, err = readMessage(s.conn)
+		if err != nil {
+			return false
+		}
+	}
+	if typ != pktLogin7 {
+		s.srv.logf("sqlsim: expected LOGIN7, got packet type %d", typ)
+		return false
+	}
+	return s.login(payload)
+}
+
+func preloginReply() []byte {
+	type opt struct {
+		tok  byte
+		data []byte
+	}
+	opts := []opt{
+		{0, []byte{16, 0, 0x10, 0x27, 0, 0}}, // VERSION 16.0.4135
+		{1, []byte{2}},                       // ENCRYPTION: ENCRYPT_NOT_SUP
+		{2, []byte{0}},                       // INSTOPT
+		{3, []byte{}},                        // THREADID
+		{4, []byte{0}},                       // MARS off
+	}
+	off := 5*len(opts) + 1
+	var hdr, data []byte
+	for _, o := range opts {
+		hdr = append(hdr, o.tok)
+		hdr = binary.BigEndian.AppendUint16(hdr, uint16(off+len(data)))
+		hdr = binary.BigEndian.AppendUint16(hdr, uint16(len(o.data)))
+		data = append(data, o.data...)
+	}
+	hdr = append(hdr, 0xFF)
+	return append(hdr, data...)
+}
+
+type login7 struct {
+	tdsVersion uint32
+	packetSize uint32
+	host       string
+	user       string
+	password   string
+	app        string
+	database   string
+}
+
+func parseLogin7(b []byte) (*login7, error) {
+	if len(b) < 94 {
+		return nil, fmt.Errorf("sqlsim: LOGIN7 too short (%d bytes)", len(b))
+	}
+	l := &login7{
+		tdsVersion: binary.LittleEndian.Uint32(b[4:]),
+		packetSize: binary.LittleEndian.Uint32(b[8:]),
+	}
+	field := func(at int) []byte {
+		off := int(binary.LittleEndian.Uint16(b[at:]))
+		n := int(binary.LittleEndian.Uint16(b[at+2:]))
+		if off+2*n > len(b) {
+			return nil
+		}
+		return b[off : off+2*n]
+	}
+	l.host = fromUCS2(field(36))
+	l.user = fromUCS2(field(40))
+	pw := append([]byte(nil), field(44)...)
+	for i, c := range pw {
+		c ^= 0xA5
+		pw[i] = c<<4 | c>>4
+	}
+	l.password = fromUCS2(pw)
+	l.app = fromUCS2(field(48))
+	l.database = fromUCS2(field(68))
+	return l, nil
+}
+
+func (s *session) login(payload []byte) bool {
+	l, err := parseLogin7(payload)
+	if err != nil {
+		s.srv.logf("%v", err)
+		return false
+	}
+	ps := int(l.packetSize)
+	if ps == 0 {
+		ps = 4096
+	}
+	ps = min(max(ps, 512), 32767)
+	s.out.size = ps
+	s.tdsVer = l.tdsVersion
+	if s.tdsVer > 0x74000004 {
+		s.tdsVer = 0x74000004
+	}
+	fail := func(e *sqlError) bool {
+		for _, m := range e.msgs {
+			s.out.write(msgToken(tokError, m, s.srv.opts.Name, ""))
+		}
+		s.out.write(doneToken(tokDone, doneError, 0, 0))
+		_ = s.out.flush(true)
+		return false
+	}
+	pwOK := s.srv.opts.Password == "" || l.password == s.srv.opts.Password
+	if !strings.EqualFold(l.user, "sa") || !pwOK {
+		s.srv.logf("sqlsim: login failed for user %q", l.user)
+		return fail(errLoginFailed(l.user))
+	}
+	dbName := l.database
+	if dbName == "" {
+		dbName = "master"
+	}
+
+	s.srv.mu.Lock()
+	if s.srv.closed {
+		s.srv.mu.Unlock()
+		return false
+	}
+	canonical, dberr := s.srv.openableDB(dbName)
+	if dberr != nil {
+		s.srv.mu.Unlock()
+		return fail(errLoginDB(dbName).then(errLoginFailed(l.user)))
+	}
+	s.spid = s.srv.nextSPID
+	s.srv.nextSPID++
+	s.user, s.host, s.app = "sa", l.host, l.app
+	s.loginDB = canonical
+	s.curDB = canonical
+	s.loginTime = s.srv.now()
+	s.srv.sessions[s.spid] = s
+	s.srv.mu.Unlock()
+	s.out.spid = uint16(s.spid)
+
+	s.out.write(envChangeToken(1, canonical, "master"))
+	s.out.write(msgToken(tokInfo, info(5701, 0, "Changed database context to '%s'.", canonical), s.srv.opts.Name, ""))
+	s.out.write(envChangeToken(2, "us_english", ""))
+	s.out.write(msgToken(tokInfo, info(5703, 0, "Changed language setting to us_english."), s.srv.opts.Name, ""))
+	s.out.write(collationEnvToken())
+	s.out.write(loginAckToken(s.tdsVer))
+	s.out.write(envChangeToken(4, fmt.Sprint(ps), "4096"))
+	s.out.write(doneToken(tokDone, 0, 0, 0))
+	if s.out.flush(true) != nil {
+		return false
+	}
+	s.srv.logf("sqlsim: session %d logged in (database %s, app %q)", s.spid, canonical, l.app)
+	return true
+}
+
+func loginAckToken(ver uint32) []byte {
+	var body tbuf
+	body.u8(1) // SQL_TSQL
+	body.b = binary.BigEndian.AppendUint32(body.b, ver)
+	body.bvarchar("Microsoft SQL Server")
+	body.raw([]byte{16, 0, 0x10, 0x27}) // 16.0.4135
+	var t tbuf
+	t.u8(tokLoginAck)
+	t.u16(uint16(len(body.b)))
+	t.raw(body.b)
+	return t.b
+}
+
+// openableDB resolves a database a session may use (login or USE).
+// Callers hold srv.mu.
+func (srv *Server) openableDB(name string) (string, *sqlError) {
+	if canonical, _, ok := systemDB(name); ok {
+		return canonical, nil
+	}
+	d := srv.st.db(name)
+	if d == nil {
+		return "", errDBNotExist(name)
+	}
+	if d.State == "RESTORING" {
+		return "", errDBRestoring(d.Name)
+	}
+	return d.Name, nil
+}
+
+// ---- requests ----
+
+func (s *session) handle(m inMsg) error {
+	if m.typ == pktAttention {
+		s.attnMu.Lock()
+		answered := s.attnAcked > 0
+		if answered {
+			s.attnAcked--
+		} else if s.attnPending > 0 {
+			s.attnPending--
+		}
+		s.attnMu.Unlock()
+		if !answered {
+			s.out.write(doneToken(tokDone, doneAttn, 0, 0))
+			return s.out.flush(true)
+		}
+		return nil
+	}
+	if m.status&stReset != 0 {
+		s.srv.mu.Lock()
+		old := s.curDB
+		s.curDB = s.loginDB
+		s.srv.mu.Unlock()
+		s.nocount = false
+		s.out.write(resetAckToken())
+		if !strings.EqualFold(old, s.loginDB) {
+			s.out.write(envChangeToken(1, s.loginDB, old))
+		}
+	}
+	switch m.typ {
+	case pktSQLBatch:
+		r := &rd{b: m.payload}
+		skipAllHeaders(r)
+		text := fromUCS2(m.payload[r.pos:])
+		s.runBatch(text, nil, false)
+	case pktRPC:
+		call, err := parseRPC(m.payload)
+		if err != nil {
+			s.fail(newErr(8009, 16, "%v", err), false)
+			break
+		}
+		s.runRPC(call)
+	default:
+		s.fail(errUnsupported("TDS request type %d is not supported (no transactions, bulk load or SSPI)", m.typ), false)
+	}
+	return s.out.flush(true)
+}
+
+func (s *session) runRPC(call *rpcCall) {
+	name := strings.ToLower(strings.Trim(call.procName, "[]"))
+	name = strings.TrimPrefix(name, "sys.")
+	name = strings.TrimPrefix(name, "[sys].[")
+	name = strings.TrimSuffix(name, "]")
+	if !(call.procID == 10 || name == "sp_executesql") {
+		pn := call.procName
+		if pn == "" {
+			pn = fmt.Sprintf("procedure id %d", call.procID)
+		}
+		s.fail(errNoProc(pn), true)
+		return
+	}
+	if len(call.params) == 0 {
+		s.fail(newErr(201, 16, "Procedure or function 'sp_executesql' expects parameter '@statement', which was not supplied."), true)
+		return
+	}
+	stmtVal := call.params[0].val
+	text, ok := stmtVal.v.(string)
+	if !ok || (stmtVal.t.k != kNVarChar) {
+		s.fail(newErr(214, 16, "Procedure expects parameter '@statement' of type 'ntext/nchar/nvarchar'."), true)
+		return
+	}
+	params := map[string]value{}
+	var declared []string
+	if len(call.params) > 1 {
+		if d, ok := call.params[1].val.v.(string); ok {
+			declared = declaredNames(d)
+		}
+	}
+	for i, p := range call.params[2:] {
+		n := p.name
+		if n == "" && i < len(declared) {
+			n = declared[i]
+		}
+		if n == "" {
+			continue
+		}
+		params[strings.ToLower(n)] = p.val
+	}
+	s.runBatch(text, params, true)
+}
+
+// declaredNames extracts @names from sp_executesql's @params declaration.
+func declaredNames(decl string) []string {
+	var out []string
+	depth := 0
+	start := 0
+	parts := []string{}
+	for i, c := range decl {
+		switch c {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				parts = append(parts, decl[start:i])
+				start = i + 1
+			}
+		}
+	}
+	parts = append(parts, decl[start:])
+	for _, p := range parts {
+		f := strings.Fields(p)
+		if len(f) > 0 && strings.HasPrefix(f[0], "@") {
+			out = append(out, f[0])
+		}
+	}
+	return out
+}
+
+// attnErr marks a statement stopped by an attention signal.
+var attnErr = &sqlError{}
+
+type result struct {
+	cmd   uint16
+	count bool
+	rows  uint64
+}
+
+// execCtx is the state of one request.
+type execCtx struct {
+	s      *session
+	params map[string]value
+	rpc    bool
+	line   int
+}
+
+func (s *session) runBatch(text string, params map[string]value, rpc bool) {
+	stmts, perr := parseBatch(text)
+	if perr != nil {
+		s.fail(perr, rpc)
+		return
+	}
+	x := &execCtx{s: s, params: params, rpc: rpc}
+	for i, st := range stmts {
+		if s.takeAttn() {
+			s.out.write(doneToken(tokDone, doneAttn, 0, 0))
+			return
+		}
+		x.line = st.base().line
+		res, err := x.exec(st)
+		if err == attnErr {
+			s.out.write(doneToken(tokDone, doneAttn, 0, 0))
+			return
+		}
+		if err != nil {
+			for j := range err.msgs {
+				if err.msgs[j].Line == 0 {
+					err.msgs[j].Line = int32(x.line)
+				}
+			}
+			s.fail(err, rpc)
+			return
+		}
+		status := uint16(0)
+		if res.count && !s.nocount {
+			status |= doneCount
+		}
+		last := i == len(stmts)-1
+		if rpc {
+			s.out.write(doneToken(tokDoneInProc, status|doneMore, res.cmd, res.rows))
+		} else {
+			if !last {
+				status |= doneMore
+			}
+			s.out.write(doneToken(tokDone, status, res.cmd, res.rows))
+		}
+		// Let clients see each statement's results as it completes.
+		if !last {
+			_ = s.out.flush(false)
+		}
+	}
+	if rpc {
+		s.out.write([]byte{tokReturnStatus, 0, 0, 0, 0})
+		s.out.write(doneToken(tokDoneProc, 0, 0, 0))
+	} else if len(stmts) == 0 {
+		s.out.write(doneToken(tokDone, 0, 0, 0))
+	}
+}
+
+// fail writes a statement's error messages and ends the request with an
+// error DONE (and DONEPROC for RPC).
+func (s *session) fail(err *sqlError, rpc bool) {
+	for _, m := range err.msgs {
+		if m.Line == 0 {
+			m.Line = 1
+		}
+		s.out.write(msgToken(tokError, m, s.srv.opts.Name, ""))
+	}
+	if rpc {
+		s.out.write(doneToken(tokDoneInProc, doneError|doneMore, 0, 0))
+		s.out.write([]byte{tokReturnStatus, 0, 0, 0, 0})
+		s.out.write(doneToken(tokDoneProc, doneError, 0, 0))
+		return
+	}
+	s.out.write(doneToken(tokDone, doneError, 0, 0))
+}
+
+// emitInfo writes an INFO token (class <= 10).
+func (x *execCtx) emitInfo(m sqlMsg) {
+	if m.Line == 0 {
+		m.Line = int32(x.line)
+	}
+	x.s.out.write(msgToken(tokInfo, m, x.s.srv.opts.Name, ""))
+}
+
+// flushNow sends what is buffered so the client sees progress now.
+func (x *execCtx) flushNow() { _ = x.s.out.flush(false) }
+
+func (x *execCtx) emitResult(cols []column, rows [][]value) {
+	x.s.out.write(colMetadataToken(cols))
+	for _, r := range rows {
+		x.s.out.write(rowToken(cols, r))
+	}
+}
+
+// takeAttn reports (and answers) a pending attention signal.
+func (s *session) takeAttn() bool {
+	s.attnMu.Lock()
+	defer s.attnMu.Unlock()
+	if s.attnPending > 0 {
+		s.attnPending--
+		s.attnAcked++
+		return true
+	}
+	return false
+}
+
+// sleep waits d unless an attention arrives first (then it returns false).
+func (s *session) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		s.attnMu.Lock()
+		pending := s.attnPending > 0
+		s.attnMu.Unlock()
+		if pending {
+			return false
+		}
+		select {
+		case <-t.C:
+			return true
+		case <-s.attnWake:
+		}
+	}
+}
