@@ -8,15 +8,15 @@ import (
 type tokKind int
 
 const (
-	tkEOF    tokKind = iota
-	tkIdent          // regular identifier or keyword (text as written)
-	tkQIdent         // [bracketed] or "quoted" identifier (text unescaped)
-	tkString         // '...' (text unescaped)
-	tkNString        // N'...'
-	tkNumber         // 123 or 1.5
-	tkVar            // @name (text includes @)
-	tkSysVar         // @@name (text includes @@)
-	tkPunct          // ( ) , ; . = < > <= >= <> != * + -
+	tkEOF     tokKind = iota
+	tkIdent           // regular identifier or keyword (text as written)
+	tkQIdent          // [bracketed] or "quoted" identifier (text unescaped)
+	tkString          // '...' (text unescaped)
+	tkNString         // N'...'
+	tkNumber          // 123 or 1.5
+	tkVar             // @name (text includes @)
+	tkSysVar          // @@name (text includes @@)
+	tkPunct           // ( ) , ; . = < > <= >= <> != * + -
 )
 
 type token struct {

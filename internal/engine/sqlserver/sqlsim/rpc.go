@@ -37,11 +37,11 @@ func (r *rd) bytes(n int) []byte {
 	return b
 }
 
-func (r *rd) u8() byte     { return r.bytes(1)[0] }
-func (r *rd) u16() uint16  { return binary.LittleEndian.Uint16(r.bytes(2)) }
-func (r *rd) u32() uint32  { return binary.LittleEndian.Uint32(r.bytes(4)) }
-func (r *rd) u64() uint64  { return binary.LittleEndian.Uint64(r.bytes(8)) }
-func (r *rd) done() bool   { return r.err == nil && r.pos >= len(r.b) }
+func (r *rd) u8() byte    { return r.bytes(1)[0] }
+func (r *rd) u16() uint16 { return binary.LittleEndian.Uint16(r.bytes(2)) }
+func (r *rd) u32() uint32 { return binary.LittleEndian.Uint32(r.bytes(4)) }
+func (r *rd) u64() uint64 { return binary.LittleEndian.Uint64(r.bytes(8)) }
+func (r *rd) done() bool  { return r.err == nil && r.pos >= len(r.b) }
 func (r *rd) bvarchar() string {
 	n := int(r.u8())
 	return fromUCS2(r.bytes(2 * n))

@@ -13,21 +13,21 @@ import (
 type kind int
 
 const (
-	kNull kind = iota
-	kInt           // size 1, 2, 4, 8: tinyint, smallint, int, bigint
-	kBit           //
-	kFloat         // size 4 (real) or 8 (float)
-	kNumeric       // prec, scale
-	kNVarChar      // size in characters; -1 = max
-	kVarChar       // size in bytes; -1 = max
-	kChar          // size in bytes
-	kVarBinary     // size in bytes; -1 = max
-	kDateTime      // datetime
-	kDateTime2     // scale
-	kDateTimeOff   // scale
-	kDate          //
-	kGUID          //
-	kVariant       // sql_variant holding an nvarchar
+	kNull        kind = iota
+	kInt              // size 1, 2, 4, 8: tinyint, smallint, int, bigint
+	kBit              //
+	kFloat            // size 4 (real) or 8 (float)
+	kNumeric          // prec, scale
+	kNVarChar         // size in characters; -1 = max
+	kVarChar          // size in bytes; -1 = max
+	kChar             // size in bytes
+	kVarBinary        // size in bytes; -1 = max
+	kDateTime         // datetime
+	kDateTime2        // scale
+	kDateTimeOff      // scale
+	kDate             //
+	kGUID             //
+	kVariant          // sql_variant holding an nvarchar
 )
 
 type sqlType struct {
