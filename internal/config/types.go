@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -165,7 +166,11 @@ func (c *Config) TargetsOf(p *Primary) []*Target {
 // value could not be known (an unset environment variable), naming the cause
 // and the place in the configuration.
 type Secret struct {
-	value string
+	// value is behind a pointer so that no fmt path can print it: fmt
+	// ignores String/Format methods when it reports a bad verb (say %s on a
+	// struct holding a *Target) and then dumps fields raw, but a pointer
+	// below the top level prints as an address.
+	value *string
 	set   bool
 	// missing names what made the value unknown, e.g. `environment variable
 	// "SALES_PRIMARY_DSN" is not set`.
@@ -174,7 +179,7 @@ type Secret struct {
 }
 
 // NewSecret returns a known secret value.
-func NewSecret(v string, rng hcl.Range) Secret { return Secret{value: v, set: true, Range: rng} }
+func NewSecret(v string, rng hcl.Range) Secret { return Secret{value: &v, set: true, Range: rng} }
 
 // UnknownSecret returns a secret whose value cannot be known, with the reason.
 func UnknownSecret(reason string, rng hcl.Range) Secret {
@@ -188,7 +193,7 @@ var ErrSecretUnknown = errors.New("value not known")
 // known and where it is configured (never the value itself).
 func (s Secret) Value() (string, error) {
 	if s.set {
-		return s.value, nil
+		return *s.value, nil
 	}
 	reason := s.missing
 	if reason == "" {
@@ -207,14 +212,17 @@ func (s Secret) IsSet() bool { return s.set }
 func (s Secret) String() string   { return "(sensitive)" }
 func (s Secret) GoString() string { return "(sensitive)" }
 
+// Format prints "(sensitive)" for every verb (%d, %x and %q included).
+func (s Secret) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, "(sensitive)") }
+
 // MarshalJSON never writes the value.
 func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"(sensitive)"`), nil }
 
 // Redact replaces every occurrence of the secret's value in msg, for error
 // texts produced by libraries that echo their input.
 func (s Secret) Redact(msg string) string {
-	if !s.set || s.value == "" {
+	if !s.set || *s.value == "" {
 		return msg
 	}
-	return strings.ReplaceAll(msg, s.value, "(sensitive)")
+	return strings.ReplaceAll(msg, *s.value, "(sensitive)")
 }
