@@ -591,9 +591,11 @@ func guidFromWire(b []byte) [16]byte {
 var day0001 = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
 var day1900 = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// civilDays counts the days from base to t's calendar date (time.Duration
+// cannot span the centuries since 0001-01-01).
 func civilDays(t time.Time, base time.Time) int {
 	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-	return int(d.Sub(base).Hours()/24 + 0.5)
+	return int((d.Unix() - base.Unix()) / 86400)
 }
 
 func encodeDateTime(tm time.Time) (int32, uint32) {
