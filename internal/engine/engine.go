@@ -25,7 +25,8 @@ type Driver interface {
 
 // Session is one connection to one server, used either as a primary or as a
 // standby. Every method honours ctx: a cancelled context or a dead server
-// ends the call with an error, never a hang.
+// ends the call with an error, never a hang. A Session is safe for
+// concurrent use: apply works on several databases of one server at once.
 type Session interface {
 	// ObservePrimary describes each named database as a primary: whether it
 	// exists, its state and recovery model, and the backups the server knows

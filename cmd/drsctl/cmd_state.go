@@ -1,0 +1,29 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/drsctl/drsctl/internal/cli"
+)
+
+func init() {
+	register("state", "Inspect the state: state list, state show ADDR", func(ctx context.Context, env *cli.Env, g cli.Globals, args []string) int {
+		fs := newFlags(env, &g, "state", "state list | state show ADDR", `
+state list prints every address in the state (primaries' databases and their
+artifacts, targets' databases). state show ADDR prints one of them as JSON,
+e.g. drsctl state show 'target.dr_east.database["Sales"]'.`)
+		pos, code, ok := parse(fs, args)
+		if !ok {
+			return code
+		}
+		switch {
+		case len(pos) == 1 && pos[0] == "list":
+			return env.StateList(ctx, g)
+		case len(pos) == 2 && pos[0] == "show":
+			return env.StateShow(ctx, g, pos[1])
+		}
+		fmt.Fprintln(env.Stderr, "Error: use drsctl state list, or drsctl state show ADDR.")
+		return cli.ExitError
+	})
+}

@@ -1,0 +1,180 @@
+// Command drsctl is declarative log-shipping disaster recovery. This package
+// only parses flags and renders exit codes; the work is in internal/cli.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/drsctl/drsctl/internal/cli"
+	"github.com/drsctl/drsctl/internal/wiring"
+)
+
+// version is set at build time (-ldflags "-X main.version=…").
+var version = "dev"
+
+const exitCodes = `
+Exit codes:
+  0  success
+  1  error
+  2  changes present (plan -detailed-exitcode) or RPO breached (status -check)
+  3  files need formatting (fmt -check)
+`
+
+type command struct {
+	summary string
+	run     func(ctx context.Context, env *cli.Env, g cli.Globals, args []string) int
+}
+
+var commands = map[string]command{}
+
+func register(name, summary string, run func(ctx context.Context, env *cli.Env, g cli.Globals, args []string) int) {
+	commands[name] = command{summary: summary, run: run}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	env := &cli.Env{
+		Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin,
+		Terminal: cli.IsTerminal(os.Stdin) && cli.IsTerminal(os.Stdout),
+		Getenv:   os.LookupEnv, Engines: wiring.Engines(), Version: version,
+	}
+	os.Exit(run(ctx, env, os.Args[1:]))
+}
+
+func run(ctx context.Context, env *cli.Env, args []string) int {
+	var g cli.Globals
+	fs := flag.NewFlagSet("drsctl", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	addGlobals(fs, &g)
+	fs.Usage = func() { usage(env.Stderr) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cli.ExitOK
+		}
+		return cli.ExitError
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		usage(env.Stderr)
+		return cli.ExitError
+	}
+	name, rest := rest[0], rest[1:]
+	if name == "help" {
+		if len(rest) > 0 {
+			name, rest = rest[0], []string{"-help"}
+		} else {
+			usage(env.Stdout)
+			return cli.ExitOK
+		}
+	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(env.Stderr, "Error: unknown command %q.\n\n", name)
+		usage(env.Stderr)
+		return cli.ExitError
+	}
+	return c.run(ctx, env, g, rest)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage: drsctl [global options] <command> [options]
+
+drsctl keeps standby databases restored from log backups, as declared in
+*.drs.hcl files: plan shows what is due and why, apply does it.
+
+Commands:
+`)
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-13s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprint(w, `
+Global options (before or after the command):
+  -chdir DIR      read configuration from DIR (default: the current directory)
+  -config FILE    read one configuration file instead of a directory
+  -state FILE     use this state file instead of the state block's
+  -no-color       no colors in output
+  -log-level L    error, warn, info or debug (default info)
+
+Run "drsctl <command> -help" for a command's options.
+`+exitCodes)
+}
+
+func addGlobals(fs *flag.FlagSet, g *cli.Globals) {
+	fs.StringVar(&g.Chdir, "chdir", g.Chdir, "read configuration from `DIR`")
+	fs.StringVar(&g.Config, "config", g.Config, "read one configuration `FILE`")
+	fs.StringVar(&g.State, "state", g.State, "use this state `FILE`")
+	fs.BoolVar(&g.NoColor, "no-color", g.NoColor, "no colors in output")
+	fs.StringVar(&g.LogLevel, "log-level", g.LogLevel, "`level`: error, warn, info, debug")
+}
+
+// newFlags makes a verb's flag set with the global options and a -help that
+// ends with the exit codes.
+func newFlags(env *cli.Env, g *cli.Globals, name, synopsis, about string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	addGlobals(fs, g)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: drsctl %s\n\n%s\n\nOptions:\n", synopsis, strings.TrimSpace(about))
+		fs.PrintDefaults()
+		fmt.Fprint(w, exitCodes)
+	}
+	return fs
+}
+
+// parse parses a verb's flags; interspersed positional arguments are
+// allowed (drsctl apply plan.out -auto-approve).
+func parse(fs *flag.FlagSet, args []string) ([]string, int, bool) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, cli.ExitOK, false
+			}
+			return nil, cli.ExitError, false
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, 0, true
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+// targets is a repeatable -target flag.
+type targets []string
+
+func (t *targets) String() string { return strings.Join(*t, ",") }
+func (t *targets) Set(v string) error {
+	*t = append(*t, v)
+	return nil
+}
+
+func lockTimeoutFlag(fs *flag.FlagSet) *time.Duration {
+	return fs.Duration("lock-timeout", 0, "wait up to `D` for the state lock (e.g. 5m)")
+}
+
+func noArgs(env *cli.Env, fs *flag.FlagSet, pos []string) bool {
+	if len(pos) > 0 {
+		fmt.Fprintf(env.Stderr, "Error: %s takes no arguments, got %q.\n", fs.Name(), pos)
+		return false
+	}
+	return true
+}

@@ -1,0 +1,393 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+
+	"github.com/drsctl/drsctl/internal/artifact"
+	"github.com/drsctl/drsctl/internal/blob"
+	"github.com/drsctl/drsctl/internal/config"
+	"github.com/drsctl/drsctl/internal/engine"
+	"github.com/drsctl/drsctl/internal/plan"
+	"github.com/drsctl/drsctl/internal/state"
+)
+
+func (x *execution) progress(a *plan.Action) engine.Progress {
+	return engine.ProgressFunc(func(pct int, msg string) { x.r.Reporter.Progress(a, pct, msg) })
+}
+
+// backup takes a full or log backup on the primary straight into the backup
+// folder, then reads the file back through the folder's URL to record its
+// size and SHA-256: the ledger only ever holds what drsctl has seen.
+func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) {
+	p, err := x.primary(a)
+	if err != nil {
+		return "", err
+	}
+	kind := artifact.Full
+	if a.Kind == plan.BackupLog {
+		kind = artifact.Log
+	}
+	s, err := x.session(ctx, "primary", p.Name, p.Engine, p.Connection)
+	if err != nil {
+		return "", err
+	}
+	file := blob.ArtifactFile(a.Database, kind, x.r.Now())
+	key := blob.ArtifactKey(p.Name, a.Database, kind, file)
+	folder, err := x.buckets.open(ctx, p.Folder.URL)
+	if err != nil {
+		return "", err
+	}
+	// The server writes the file itself and cannot create directories.
+	if err := prepareDir(ctx, folder, key); err != nil {
+		return "", fmt.Errorf("prepare %s in backup folder %q: %w", path.Dir(key), p.Folder.Name, err)
+	}
+	serverPath := blob.ServerPath(p.Folder.ServerPath, key)
+	h, err := s.Backup(ctx, engine.BackupRequest{Database: a.Database, Kind: kind, ServerPath: serverPath,
+		Compression: p.Compression, Credential: p.Credential}, x.progress(a))
+	if err != nil {
+		return "", err
+	}
+	size, sum, err := blob.Checksum(ctx, folder, key)
+	if err != nil {
+		return "", fmt.Errorf("the server wrote %s but drsctl cannot read it at %s (%s): check that backup_folder %q's url and server_path name the same place: %w",
+			serverPath, blob.Redact(p.Folder.URL), key, p.Folder.Name, err)
+	}
+	err = x.commit(ctx, func(st *state.State) error {
+		db := st.Database(p.Name, a.Database)
+		if a.Observed != nil {
+			db.RecoveryModel, db.CreatedAt = a.Observed.RecoveryModel, a.Observed.CreatedAt
+		}
+		db.Add(&state.Artifact{ID: file, Header: h, Key: key, Size: size, SHA256: sum})
+		x.produced[a.ID] = file
+		return nil
+	})
+	return file, err
+}
+
+// adopt records an out-of-band backup found in the backup folder.
+func (x *execution) adopt(ctx context.Context, a *plan.Action) error {
+	p, err := x.primary(a)
+	if err != nil {
+		return err
+	}
+	if a.Adopted == nil {
+		return errors.New("adopt action without the backup's description")
+	}
+	folder, err := x.buckets.open(ctx, p.Folder.URL)
+	if err != nil {
+		return err
+	}
+	size, sum, err := blob.Checksum(ctx, folder, a.Adopted.Key)
+	if err != nil {
+		return fmt.Errorf("read %s in backup folder %q: %w", a.Adopted.Key, p.Folder.Name, err)
+	}
+	return x.commit(ctx, func(st *state.State) error {
+		db := st.Database(p.Name, a.Database)
+		if db.Artifact(a.Artifact) != nil {
+			return fmt.Errorf("artifact %s is already in the state", a.Artifact)
+		}
+		db.Add(&state.Artifact{ID: a.Artifact, Header: a.Adopted.Header, Key: a.Adopted.Key, Size: size, SHA256: sum, OutOfBand: true})
+		return nil
+	})
+}
+
+// ship copies one artifact from the backup folder to the destinations of
+// every target in the batch, reading the source once. Each destination
+// succeeds or fails on its own.
+func (x *execution) ship(ctx context.Context, batch []*plan.Action) []*Outcome {
+	outs := make([]*Outcome, len(batch))
+	for i, a := range batch {
+		outs[i] = &Outcome{Action: a}
+	}
+	fail := func(err error) []*Outcome {
+		for _, o := range outs {
+			if o.Err == nil {
+				o.Err = err
+			}
+		}
+		return outs
+	}
+	a0 := batch[0]
+	p, err := x.primary(a0)
+	if err != nil {
+		return fail(err)
+	}
+	art, err := x.artifactOf(a0)
+	if err != nil {
+		return fail(err)
+	}
+	folder, err := x.buckets.open(ctx, p.Folder.URL)
+	if err != nil {
+		return fail(err)
+	}
+	var sinks []blob.Sink
+	var live []*Outcome
+	for i, a := range batch {
+		t, err := x.target(a)
+		if err != nil {
+			outs[i].Err = err
+			continue
+		}
+		b, err := x.buckets.open(ctx, t.Destination.URL)
+		if err != nil {
+			outs[i].Err = err
+			continue
+		}
+		sinks = append(sinks, blob.Sink{Bucket: b, Key: art.Key, PartSize: t.Destination.PartSize, Concurrency: t.Destination.Concurrency, ExpectSHA256: art.SHA256})
+		live = append(live, outs[i])
+	}
+	if len(sinks) == 0 {
+		return outs
+	}
+	r, err := folder.NewReader(ctx, art.Key, nil)
+	if err != nil {
+		return fail(fmt.Errorf("open %s in backup folder %q: %w", art.Key, p.Folder.Name, err))
+	}
+	defer r.Close()
+	report := func(written int64) {
+		pct := 100
+		if art.Size > 0 {
+			pct = int(written * 100 / art.Size)
+		}
+		for _, o := range live {
+			x.r.Reporter.Progress(o.Action, pct, fmt.Sprintf("%d of %d bytes", written, art.Size))
+		}
+	}
+	_, _, results, err := blob.Ship(ctx, r, sinks, report)
+	for i, res := range results {
+		o := live[i]
+		if res.Err != nil {
+			o.Err = res.Err
+			continue
+		}
+		if res.SHA256 != art.SHA256 || res.Size != art.Size {
+			o.Err = fmt.Errorf("shipped %d bytes with SHA-256 %s, the ledger says %d bytes, %s: the backup folder's copy changed", res.Size, res.SHA256, art.Size, art.SHA256)
+			continue
+		}
+		a := o.Action
+		o.Err = x.commit(ctx, func(st *state.State) error {
+			td := st.TargetDatabase(a.Target, a.Database)
+			td.Copies[art.ID] = &state.Copy{Key: art.Key, Size: res.Size, SHA256: res.SHA256, ShippedAt: x.r.Now().UTC()}
+			if a.Seed && td.SeededFrom == "" && !x.restores(a.Target) {
+				td.SeededFrom = art.ID
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return outs
+}
+
+func (x *execution) restores(target string) bool {
+	t := x.r.Config.TargetByName(target)
+	return t != nil && t.Restores()
+}
+
+// verify reads the copy back at the destination and compares it with the
+// ledger. A damaged copy is dropped from the ledger so the next plan ships
+// it again; it is never restored.
+func (x *execution) verify(ctx context.Context, a *plan.Action) error {
+	t, err := x.target(a)
+	if err != nil {
+		return err
+	}
+	art, err := x.artifactOf(a)
+	if err != nil {
+		return err
+	}
+	b, err := x.buckets.open(ctx, t.Destination.URL)
+	if err != nil {
+		return err
+	}
+	size, sum, err := blob.Checksum(ctx, b, art.Key)
+	if err == nil && (size == art.Size && sum == art.SHA256) {
+		return x.commit(ctx, func(st *state.State) error {
+			td := st.TargetDatabase(a.Target, a.Database)
+			c := td.Copies[art.ID]
+			if c == nil {
+				return fmt.Errorf("no shipped copy of %s is recorded for target %q", art.ID, a.Target)
+			}
+			now := x.r.Now().UTC()
+			c.VerifiedAt = &now
+			return nil
+		})
+	}
+	if err == nil {
+		err = fmt.Errorf("copy at %s is damaged: %d bytes with SHA-256 %s, want %d bytes with %s; it will be shipped again",
+			path.Join(blob.Redact(t.Destination.URL), art.Key), size, sum, art.Size, art.SHA256)
+	} else {
+		err = fmt.Errorf("read copy at %s: %w", path.Join(blob.Redact(t.Destination.URL), art.Key), err)
+	}
+	if cerr := x.commit(ctx, func(st *state.State) error {
+		delete(st.TargetDatabase(a.Target, a.Database).Copies, art.ID)
+		return nil
+	}); cerr != nil {
+		return errors.Join(err, cerr)
+	}
+	return err
+}
+
+// restore restores one artifact from the target's destination.
+func (x *execution) restore(ctx context.Context, a *plan.Action) error {
+	t, err := x.target(a)
+	if err != nil {
+		return err
+	}
+	art, err := x.artifactOf(a)
+	if err != nil {
+		return err
+	}
+	s, err := x.session(ctx, "target", t.Name, t.Primary.Engine, t.Connection)
+	if err != nil {
+		return err
+	}
+	mode := engine.NoRecovery
+	if a.Mode == string(config.RestoreStandby) {
+		mode = engine.StandbyMode
+	}
+	req := engine.RestoreRequest{Database: a.Database, Kind: art.Kind, ServerPath: blob.ServerPath(t.Destination.ServerPath, art.Key),
+		Mode: mode, Replace: a.Replace, DisconnectUsers: t.DisconnectUsers, Credential: t.Destination.Credential}
+	if mode == engine.StandbyMode {
+		base := t.DataDir
+		if base == "" {
+			base = t.Destination.ServerPath
+		}
+		req.UndoFile = blob.StandbyUndoFile(base, a.Database)
+	}
+	if art.Kind == artifact.Full {
+		req.DataDir, req.LogDir = t.DataDir, t.LogDir
+	}
+	if err := s.Restore(ctx, req, x.progress(a)); err != nil {
+		if errors.Is(err, engine.ErrInUse) {
+			return fmt.Errorf("%w; readers hold the database (set disconnect_users = true to end their sessions); the restore is retried on the next apply", err)
+		}
+		return err
+	}
+	return x.commit(ctx, func(st *state.State) error {
+		td := st.TargetDatabase(a.Target, a.Database)
+		td.Restored = &state.Restore{Artifact: art.ID, Kind: art.Kind, LastLSN: art.LastLSN, Mode: a.Mode, At: x.r.Now().UTC()}
+		if art.Kind == artifact.Full {
+			td.SeededFrom = art.ID
+		}
+		return nil
+	})
+}
+
+// record writes down where a standby was observed to stand.
+func (x *execution) record(a *plan.Action) error {
+	if a.Position == nil {
+		return errors.New("record action without a position")
+	}
+	t, err := x.target(a)
+	if err != nil {
+		return err
+	}
+	return x.commit(context.Background(), func(st *state.State) error {
+		td := st.TargetDatabase(a.Target, a.Database)
+		td.Restored = &state.Restore{Artifact: a.Position.Artifact, Kind: a.Position.Kind, LastLSN: a.Position.LastLSN, Mode: string(t.RestoreMode), At: x.r.Now().UTC()}
+		return nil
+	})
+}
+
+// prune deletes an artifact from the backup folder (no target) or a copy
+// from a target's destination, and forgets it once no copy is left.
+func (x *execution) prune(ctx context.Context, a *plan.Action) error {
+	p, err := x.primary(a)
+	if err != nil {
+		return err
+	}
+	art, err := x.artifactOf(a)
+	if err != nil {
+		return err
+	}
+	url, where := p.Folder.URL, fmt.Sprintf("backup folder %q", p.Folder.Name)
+	if a.Target != "" {
+		t, err := x.target(a)
+		if err != nil {
+			return err
+		}
+		url, where = t.Destination.URL, fmt.Sprintf("target %q's destination", t.Name)
+	}
+	b, err := x.buckets.open(ctx, url)
+	if err != nil {
+		return err
+	}
+	if err := b.Delete(ctx, art.Key); err != nil && !blob.IsNotExist(err) {
+		return fmt.Errorf("delete %s from %s: %w", art.Key, where, err)
+	}
+	return x.commit(ctx, func(st *state.State) error {
+		now := x.r.Now().UTC()
+		if a.Target != "" {
+			delete(st.TargetDatabase(a.Target, a.Database).Copies, art.ID)
+		} else if cur := st.LookupDatabase(a.Primary, a.Database).Artifact(art.ID); cur != nil {
+			cur.PrunedAt = &now
+		}
+		forgetIfGone(st, a.Primary, a.Database, art.ID)
+		return nil
+	})
+}
+
+// forgetIfGone drops an artifact from the ledger once it is pruned from the
+// backup folder and no target holds a copy or stands on it.
+func forgetIfGone(st *state.State, primary, database, id string) {
+	db := st.LookupDatabase(primary, database)
+	art := db.Artifact(id)
+	if art == nil || art.PrunedAt == nil {
+		return
+	}
+	for _, t := range st.Targets {
+		if td := t.Databases[database]; td != nil {
+			if _, ok := td.Copies[id]; ok {
+				return
+			}
+			if td.Restored != nil && td.Restored.Artifact == id {
+				return
+			}
+		}
+	}
+	kept := db.Artifacts[:0]
+	for _, a := range db.Artifacts {
+		if a.ID != id {
+			kept = append(kept, a)
+		}
+	}
+	db.Artifacts = kept
+}
+
+// promote recovers a standby database: it becomes writable and gets no more
+// restores.
+func (x *execution) promote(ctx context.Context, a *plan.Action) error {
+	t, err := x.target(a)
+	if err != nil {
+		return err
+	}
+	s, err := x.session(ctx, "target", t.Name, t.Primary.Engine, t.Connection)
+	if err != nil {
+		return err
+	}
+	if err := s.Recover(ctx, a.Database); err != nil {
+		return err
+	}
+	return x.commit(ctx, func(st *state.State) error {
+		now := x.r.Now().UTC()
+		st.TargetDatabase(a.Target, a.Database).PromotedAt = &now
+		return nil
+	})
+}
+
+// keepFile marks a directory so servers that write files themselves (and
+// cannot create directories) find it.
+const keepFile = ".drsctl-keep"
+
+func prepareDir(ctx context.Context, b blobBucket, key string) error {
+	marker := path.Join(path.Dir(key), keepFile)
+	if ok, err := b.Exists(ctx, marker); err == nil && ok {
+		return nil
+	}
+	return b.WriteAll(ctx, marker, nil, nil)
+}

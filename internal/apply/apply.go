@@ -1,0 +1,386 @@
+// Package apply executes a plan. It decides nothing: the plan says what to do
+// and in which order; apply runs the actions as a dependency graph
+// (databases in parallel, each chain strictly in order), writes every
+// completed action to the state before any action that depends on it starts,
+// and lets a failure stop only what depends on it.
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/drsctl/drsctl/internal/config"
+	"github.com/drsctl/drsctl/internal/engine"
+	"github.com/drsctl/drsctl/internal/plan"
+	"github.com/drsctl/drsctl/internal/state"
+)
+
+// DefaultParallelism is how many actions run at once unless told otherwise.
+const DefaultParallelism = 10
+
+// Runner executes plans.
+type Runner struct {
+	Config  *config.Config
+	Engines *engine.Registry
+	// State persists the ledger after every completed action. The caller
+	// holds its lock for the whole run.
+	State state.Manager
+	// Parallelism bounds concurrent actions (default DefaultParallelism).
+	Parallelism int
+	Reporter    Reporter
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Outcome of one action.
+type Outcome struct {
+	Action  *plan.Action
+	Err     error
+	Skipped string // why it did not run; empty when it ran
+	// Artifact is the artifact a backup or adopt action produced.
+	Artifact string
+	Elapsed  time.Duration
+}
+
+// Result of a run.
+type Result struct {
+	Outcomes []*Outcome
+}
+
+// Count returns how many actions succeeded, failed and were skipped.
+func (r *Result) Count() (done, failed, skipped int) {
+	for _, o := range r.Outcomes {
+		switch {
+		case o.Skipped != "":
+			skipped++
+		case o.Err != nil:
+			failed++
+		default:
+			done++
+		}
+	}
+	return
+}
+
+// Apply runs p against st (which it updates and persists as it goes). The
+// returned error gathers every failure (go-multierror); the Result says
+// what happened to each action.
+func (r *Runner) Apply(ctx context.Context, p *plan.Plan, st *state.State) (*Result, error) {
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	if r.Reporter == nil {
+		r.Reporter = discard{}
+	}
+	par := r.Parallelism
+	if par <= 0 {
+		par = DefaultParallelism
+	}
+	x := &execution{r: r, st: st, plan: p, produced: map[string]string{}, sessions: map[string]*sessionEntry{}, buckets: newBuckets()}
+	defer x.close()
+	res := x.run(ctx, par)
+	var merr *multierror.Error
+	for _, o := range res.Outcomes {
+		if o.Err != nil {
+			merr = multierror.Append(merr, fmt.Errorf("%s: %w", describe(o.Action), o.Err))
+		}
+	}
+	if ctx.Err() != nil && res.skippedForCancel() {
+		merr = multierror.Append(merr, fmt.Errorf("apply interrupted: %w", ctx.Err()))
+	}
+	if merr != nil {
+		merr.ErrorFormat = listErrors
+	}
+	return res, merr.ErrorOrNil()
+}
+
+func (r *Result) skippedForCancel() bool {
+	for _, o := range r.Outcomes {
+		if o.Skipped == skipCancelled {
+			return true
+		}
+	}
+	return false
+}
+
+func listErrors(es []error) string {
+	if len(es) == 1 {
+		return es[0].Error()
+	}
+	s := fmt.Sprintf("%d errors occurred:", len(es))
+	for _, e := range es {
+		s += "\n  * " + e.Error()
+	}
+	return s
+}
+
+func describe(a *plan.Action) string {
+	s := fmt.Sprintf("%s/%s", a.Primary, a.Database)
+	if a.Target != "" {
+		s += " → " + a.Target
+	}
+	return s + ": " + a.Verb()
+}
+
+const skipCancelled = "not started: apply was interrupted"
+
+type execution struct {
+	r    *Runner
+	plan *plan.Plan
+
+	mu       sync.Mutex // guards st, produced and state writes
+	st       *state.State
+	produced map[string]string // backup action ID → artifact ID
+	stateErr error
+
+	sessMu   sync.Mutex
+	sessions map[string]*sessionEntry
+	buckets  *buckets
+}
+
+// run schedules actions: an action starts once all it depends on succeeded;
+// ship actions of one artifact that are ready together run as one fan-out
+// (the source is read once).
+func (x *execution) run(ctx context.Context, par int) *Result {
+	actions := x.plan.Actions
+	byID := make(map[string]*plan.Action, len(actions))
+	for _, a := range actions {
+		byID[a.ID] = a
+	}
+	waiting := map[string]int{}
+	dependents := map[string][]string{}
+	outcomes := map[string]*Outcome{}
+	for _, a := range actions {
+		for _, d := range a.DependsOn {
+			if _, ok := byID[d]; !ok {
+				continue // satisfied outside this plan (e.g. -target)
+			}
+			waiting[a.ID]++
+			dependents[d] = append(dependents[d], a.ID)
+		}
+	}
+	var ready []*plan.Action
+	for _, a := range actions {
+		if waiting[a.ID] == 0 {
+			ready = append(ready, a)
+		}
+	}
+	type done struct{ outs []*Outcome }
+	results := make(chan done)
+	running := 0
+	sem := par
+	var skip func(id, why string)
+	skip = func(id, why string) {
+		if _, seen := outcomes[id]; seen {
+			return
+		}
+		a := byID[id]
+		outcomes[id] = &Outcome{Action: a, Skipped: why}
+		x.r.Reporter.Skipped(a, why)
+		for _, dep := range dependents[id] {
+			skip(dep, fmt.Sprintf("not started: %s did not complete", a.ID))
+		}
+	}
+	for len(ready) > 0 || running > 0 {
+		stopped := ctx.Err() != nil || x.failedState()
+		for !stopped && len(ready) > 0 && sem > 0 {
+			batch := []*plan.Action{ready[0]}
+			ready = ready[1:]
+			if batch[0].Kind == plan.Ship {
+				rest := ready[:0]
+				for _, o := range ready {
+					if o.Kind == plan.Ship && sameArtifact(o, batch[0]) {
+						batch = append(batch, o)
+					} else {
+						rest = append(rest, o)
+					}
+				}
+				ready = rest
+			}
+			sem--
+			running++
+			go func(batch []*plan.Action) {
+				results <- done{x.execute(ctx, batch)}
+			}(batch)
+		}
+		if stopped {
+			for _, a := range ready {
+				why := skipCancelled
+				if x.failedState() {
+					why = "not started: the state could not be written"
+				}
+				skip(a.ID, why)
+			}
+			ready = nil
+		}
+		if running == 0 {
+			break
+		}
+		d := <-results
+		running--
+		sem++
+		for _, o := range d.outs {
+			outcomes[o.Action.ID] = o
+			if o.Err != nil {
+				for _, dep := range dependents[o.Action.ID] {
+					skip(dep, fmt.Sprintf("not started: %s failed", o.Action.ID))
+				}
+				continue
+			}
+			for _, dep := range dependents[o.Action.ID] {
+				if _, gone := outcomes[dep]; gone {
+					continue
+				}
+				waiting[dep]--
+				if waiting[dep] == 0 {
+					ready = append(ready, byID[dep])
+				}
+			}
+		}
+		sort.SliceStable(ready, func(i, j int) bool { return order(ready[i]) < order(ready[j]) })
+	}
+	for _, a := range actions {
+		if _, ok := outcomes[a.ID]; !ok {
+			skip(a.ID, skipCancelled)
+		}
+	}
+	res := &Result{}
+	for _, a := range actions {
+		res.Outcomes = append(res.Outcomes, outcomes[a.ID])
+	}
+	return res
+}
+
+// order starts backups first (others wait on them), then restores, ships.
+func order(a *plan.Action) int {
+	switch a.Kind {
+	case plan.BackupFull, plan.BackupLog, plan.Adopt, plan.Record:
+		return 0
+	case plan.RestoreFull, plan.RestoreLog, plan.Promote:
+		return 1
+	case plan.Verify:
+		return 2
+	case plan.Ship:
+		return 3
+	case plan.Prune:
+		return 4
+	}
+	return 5
+}
+
+func sameArtifact(a, b *plan.Action) bool {
+	return a.Primary == b.Primary && a.Database == b.Database && a.Artifact == b.Artifact && a.From == b.From
+}
+
+func (x *execution) failedState() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.stateErr != nil
+}
+
+// execute runs one action (or a batch of ships of one artifact).
+func (x *execution) execute(ctx context.Context, batch []*plan.Action) []*Outcome {
+	start := x.r.Now()
+	for _, a := range batch {
+		x.r.Reporter.Started(a)
+	}
+	var outs []*Outcome
+	if batch[0].Kind == plan.Ship {
+		outs = x.ship(ctx, batch)
+	} else {
+		a := batch[0]
+		o := &Outcome{Action: a}
+		o.Artifact, o.Err = x.one(ctx, a)
+		outs = []*Outcome{o}
+	}
+	for _, o := range outs {
+		o.Elapsed = x.r.Now().Sub(start)
+		x.r.Reporter.Finished(o)
+	}
+	return outs
+}
+
+func (x *execution) one(ctx context.Context, a *plan.Action) (string, error) {
+	switch a.Kind {
+	case plan.BackupFull, plan.BackupLog:
+		return x.backup(ctx, a)
+	case plan.Adopt:
+		return a.Artifact, x.adopt(ctx, a)
+	case plan.Ship:
+		return "", x.ship(ctx, []*plan.Action{a})[0].Err
+	case plan.Verify:
+		return "", x.verify(ctx, a)
+	case plan.RestoreFull, plan.RestoreLog:
+		return "", x.restore(ctx, a)
+	case plan.Record:
+		return "", x.record(a)
+	case plan.Prune:
+		return "", x.prune(ctx, a)
+	case plan.Promote:
+		return "", x.promote(ctx, a)
+	}
+	return "", fmt.Errorf("unknown action kind %v", a.Kind)
+}
+
+// commit applies a change to the ledger and persists it before anything
+// that depends on the action may start. The write is not cancelled with the
+// apply: a completed action is always recorded.
+func (x *execution) commit(ctx context.Context, change func(st *state.State) error) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.stateErr != nil {
+		return x.stateErr
+	}
+	if err := change(x.st); err != nil {
+		return err
+	}
+	if err := x.r.State.Write(context.WithoutCancel(ctx), x.st); err != nil {
+		x.stateErr = fmt.Errorf("write state %s: %w (the last completed action is not recorded; no further action was started)", x.r.State.Describe(), err)
+		return x.stateErr
+	}
+	return nil
+}
+
+// artifactOf resolves the artifact an action works on: named, or produced
+// by the backup action it depends on.
+func (x *execution) artifactOf(a *plan.Action) (*state.Artifact, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	id := a.Artifact
+	if id == "" {
+		id = x.produced[a.From]
+		if id == "" {
+			return nil, fmt.Errorf("artifact of %s is unknown (it did not complete)", a.From)
+		}
+	}
+	art := x.st.LookupDatabase(a.Primary, a.Database).Artifact(id)
+	if art == nil {
+		return nil, fmt.Errorf("artifact %s is not in the state", id)
+	}
+	c := *art
+	return &c, nil
+}
+
+var errNoConfig = errors.New("not in the configuration")
+
+func (x *execution) primary(a *plan.Action) (*config.Primary, error) {
+	p := x.r.Config.PrimaryByName(a.Primary)
+	if p == nil {
+		return nil, fmt.Errorf("primary %q: %w", a.Primary, errNoConfig)
+	}
+	return p, nil
+}
+
+func (x *execution) target(a *plan.Action) (*config.Target, error) {
+	t := x.r.Config.TargetByName(a.Target)
+	if t == nil {
+		return nil, fmt.Errorf("target %q: %w", a.Target, errNoConfig)
+	}
+	return t, nil
+}

@@ -1,0 +1,158 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/drsctl/drsctl/internal/apply"
+	"github.com/drsctl/drsctl/internal/config"
+	"github.com/drsctl/drsctl/internal/plan"
+	"github.com/drsctl/drsctl/internal/state"
+)
+
+// ApplyOptions are apply's flags.
+type ApplyOptions struct {
+	PlanFile    string
+	AutoApprove bool
+	JSON        bool
+	Parallelism int
+	Targets     []string
+	LockTimeout time.Duration
+	Refresh     bool
+}
+
+// Apply runs `drsctl apply`.
+func (e *Env) Apply(ctx context.Context, g Globals, o ApplyOptions) int {
+	cfg, ok := e.loadConfig(g)
+	if !ok {
+		return ExitError
+	}
+	var saved *plan.Plan
+	if o.PlanFile != "" {
+		f, err := os.Open(o.PlanFile)
+		if err != nil {
+			return e.errorf("%v", err)
+		}
+		saved, err = plan.Load(f)
+		f.Close()
+		if err != nil {
+			return e.errorf("%s: %v", o.PlanFile, err)
+		}
+		if len(o.Targets) > 0 {
+			return e.errorf("-target cannot be used with a saved plan: the plan already says what to do")
+		}
+	}
+	m, err := e.stateManager(cfg, g)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	lease, err := e.lock(ctx, m, "apply", o.LockTimeout)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	defer unlock(e, lease)
+	st, err := readState(ctx, m)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	p := saved
+	if p != nil {
+		if err := p.CheckCurrent(st, configDigest(cfg)); err != nil {
+			return e.errorf("%s: %v", o.PlanFile, err)
+		}
+	} else {
+		p, err = e.makePlan(ctx, cfg, st, o.Refresh, o.Targets)
+		if err != nil {
+			return e.errorf("%v", err)
+		}
+	}
+	if o.JSON {
+		err = plan.WriteJSON(e.Stdout, p, e.Version)
+	} else if saved == nil {
+		err = plan.WriteHuman(e.Stdout, p, e.style(g))
+	}
+	if err != nil {
+		return e.errorf("write plan: %v", err)
+	}
+	if !p.HasChanges() {
+		if p.HasErrors() {
+			return ExitError
+		}
+		return ExitOK
+	}
+	if saved == nil && !o.AutoApprove {
+		if !e.Terminal {
+			return e.errorf("apply needs confirmation, and there is no terminal to ask on.\n" +
+				"Run `drsctl apply -auto-approve` (CI, cron), or save a plan with `drsctl plan -out FILE` and run `drsctl apply FILE`.")
+		}
+		fmt.Fprint(e.Stdout, "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+		line, _ := bufio.NewReader(e.Stdin).ReadString('\n')
+		if strings.TrimSpace(line) != "yes" {
+			fmt.Fprintln(e.Stdout, "\nApply cancelled.")
+			return ExitError
+		}
+	}
+	if code := e.execute(ctx, cfg, m, st, p, o.Parallelism, o.JSON); code != ExitOK {
+		return code
+	}
+	if p.HasErrors() {
+		return e.errorf("the plan reported errors (above); the rest was applied")
+	}
+	return ExitOK
+}
+
+// execute runs a plan against the locked state and reports the outcome.
+func (e *Env) execute(ctx context.Context, cfg *config.Config, m state.Manager, st *state.State, p *plan.Plan, parallelism int, jsonOut bool) int {
+	if st.Lineage == "" {
+		st.Lineage = state.NewLineage() // the first write creates the ledger
+	}
+	var rep apply.Reporter = &apply.Lines{W: e.Stdout}
+	if jsonOut {
+		rep = &apply.JSON{W: e.Stdout}
+	} else {
+		fmt.Fprintln(e.Stdout)
+	}
+	runner := &apply.Runner{Config: cfg, Engines: e.Engines, State: m, Parallelism: parallelism, Reporter: rep, Now: e.now}
+	res, err := runner.Apply(ctx, p, st)
+	done, failed, skipped := res.Count()
+	summary := fmt.Sprintf("Apply complete: %d done, %d failed, %d not started.", done, failed, skipped)
+	if err != nil {
+		summary = fmt.Sprintf("Apply failed: %d done, %d failed, %d not started.", done, failed, skipped)
+	}
+	if jsonOut {
+		(&apply.JSON{W: e.Stdout}).Summary(summary, done, failed, skipped)
+	} else {
+		fmt.Fprintf(e.Stdout, "\n%s\n", summary)
+	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintln(e.Stderr, "Interrupted: actions in flight were abandoned; the state records everything that completed.")
+		}
+		return e.errorf("%v", err)
+	}
+	return ExitOK
+}
+
+// runPlan locks the state and executes a plan built by a command (promote).
+func (e *Env) runPlan(ctx context.Context, g Globals, cfg *config.Config, p *plan.Plan, lockTimeout time.Duration) int {
+	m, err := e.stateManager(cfg, g)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	lease, err := e.lock(ctx, m, p.Actions[0].Kind.String(), lockTimeout)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	defer unlock(e, lease)
+	st, err := readState(ctx, m)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	p.Lineage, p.Serial = st.Lineage, st.Serial
+	return e.execute(ctx, cfg, m, st, p, 1, false)
+}

@@ -1,0 +1,166 @@
+// Package cli runs drsctl's commands: it loads configuration and state,
+// takes the lock, refreshes, plans, applies and renders, all through
+// injected readers and writers so every command is testable in-process.
+// cmd/drsctl only parses flags and calls in here.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/drsctl/drsctl/internal/config"
+	"github.com/drsctl/drsctl/internal/engine"
+	"github.com/drsctl/drsctl/internal/plan"
+	"github.com/drsctl/drsctl/internal/state"
+)
+
+// Exit codes, as documented in every command's -help.
+const (
+	ExitOK      = 0
+	ExitError   = 1
+	ExitChanges = 2 // plan -detailed-exitcode: changes present; status -check: RPO breached
+	ExitFormat  = 3 // fmt -check: files need formatting
+)
+
+// Globals are the options every command takes.
+type Globals struct {
+	Chdir    string
+	Config   string // one file instead of the directory
+	State    string // overrides the state block
+	NoColor  bool
+	LogLevel string
+}
+
+// Env is the outside world a command sees.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Stdin          io.Reader
+	// Terminal reports whether stdin and stdout are a terminal (confirmation
+	// prompts, colors, progress bars).
+	Terminal bool
+	Getenv   func(string) (string, bool)
+	Engines  *engine.Registry
+	Now      func() time.Time
+	Version  string
+}
+
+func (e *Env) now() time.Time {
+	if e.Now != nil {
+		return e.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (e *Env) errorf(format string, a ...any) int {
+	fmt.Fprintf(e.Stderr, "Error: "+format+"\n", a...)
+	return ExitError
+}
+
+func (e *Env) style(g Globals) plan.Style { return plan.Style{Color: e.Terminal && !g.NoColor} }
+
+// configPath is where configuration is read from.
+func (g Globals) configPath() string {
+	if g.Config != "" {
+		if g.Chdir != "" && !filepath.IsAbs(g.Config) {
+			return filepath.Join(g.Chdir, g.Config)
+		}
+		return g.Config
+	}
+	if g.Chdir != "" {
+		return g.Chdir
+	}
+	return "."
+}
+
+// loadConfig loads and checks the configuration, rendering diagnostics.
+func (e *Env) loadConfig(g Globals) (*config.Config, bool) {
+	cfg, diags := config.Load(g.configPath(), config.LoadOptions{KnownEngines: e.Engines.Names(), Getenv: e.Getenv})
+	if len(diags) > 0 {
+		var files map[string]*hcl.File
+		if cfg != nil {
+			files = cfg.Files
+		}
+		config.WriteDiagnostics(e.Stderr, files, diags, 100, e.Terminal && !g.NoColor)
+	}
+	if diags.HasErrors() || cfg == nil {
+		return nil, false
+	}
+	return cfg, true
+}
+
+// stateManager opens the state the configuration (or -state) names.
+func (e *Env) stateManager(cfg *config.Config, g Globals) (state.Manager, error) {
+	loc, base := cfg.StateLocation(), cfg.Dir
+	if g.State != "" {
+		loc, base = g.State, "."
+		if g.Chdir != "" {
+			base = g.Chdir
+		}
+	}
+	if scheme, _, ok := strings.Cut(loc, "://"); ok {
+		if scheme != "file" {
+			return nil, fmt.Errorf("state url %q: only local state files are supported so far (remote state in S3 or Azure Blob is planned)", loc)
+		}
+		loc = strings.TrimPrefix(loc, "file://")
+	}
+	if !filepath.IsAbs(loc) {
+		loc = filepath.Join(base, loc)
+	}
+	return state.NewLocal(loc, state.LocalOptions{Version: e.Version, Warnf: func(f string, a ...any) {
+		fmt.Fprintf(e.Stderr, "Warning: "+f+"\n", a...)
+	}}), nil
+}
+
+// readState reads the ledger; a missing one is a new, empty ledger.
+func readState(ctx context.Context, m state.Manager) (*state.State, error) {
+	st, err := m.Read(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read state %s: %w", m.Describe(), err)
+	}
+	if st == nil {
+		st = state.New("")
+	}
+	return st, nil
+}
+
+// lock takes the state lock, explaining how to proceed when it is held.
+func (e *Env) lock(ctx context.Context, m state.Manager, op string, timeout time.Duration) (state.Lease, error) {
+	lease, err := m.Lock(ctx, op, timeout)
+	if err != nil {
+		var le *state.LockedError
+		if errors.As(err, &le) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("lock state %s: %w", m.Describe(), err)
+	}
+	return lease, nil
+}
+
+func unlock(e *Env, lease state.Lease) {
+	if err := lease.Unlock(); err != nil {
+		fmt.Fprintf(e.Stderr, "Warning: release state lock: %v\n", err)
+	}
+}
+
+// configDigest identifies the configuration's source bytes.
+func configDigest(cfg *config.Config) string {
+	src := map[string][]byte{}
+	for name, f := range cfg.Files {
+		src[name] = f.Bytes
+	}
+	return plan.ConfigDigest(src)
+}
+
+// isTerminal reports whether f is a character device.
+func IsTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

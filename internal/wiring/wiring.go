@@ -1,0 +1,18 @@
+// Package wiring is the one place where engines and storage drivers are
+// plugged into drsctl's core. Adding an engine or a URL scheme is a line here.
+package wiring
+
+import (
+	// Storage drivers register their URL schemes with gocloud.dev.
+	_ "gocloud.dev/blob/azureblob"
+	_ "gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/s3blob"
+
+	"github.com/drsctl/drsctl/internal/engine"
+)
+
+// Engines returns the registry of every engine drsctl supports.
+func Engines() *engine.Registry {
+	r := engine.NewRegistry()
+	return r
+}
