@@ -173,8 +173,15 @@ func parseBatch(src string) ([]stmt, *sqlError) {
 			return out, nil
 		}
 		start := p.peek()
+		startIdx := p.i
 		s, err := p.statement()
 		if err != nil {
+			if m := &err.msgs[len(err.msgs)-1]; m.Number == 102 && !strings.Contains(m.Text, "(sqlsim") {
+				at := p.i
+				p.i = startIdx
+				m.Text += " (sqlsim does not understand the statement: " + p.stmtText() + ")"
+				p.i = at
+			}
 			for i := range err.msgs {
 				if err.msgs[i].Line == 0 {
 					err.msgs[i].Line = int32(p.peek().line)
