@@ -49,7 +49,7 @@ func (m *memState) Lock(context.Context, string, time.Duration) (state.Lease, er
 	return nil, errors.New("not used")
 }
 func (m *memState) ForceUnlock(context.Context, string) error { return nil }
-func (m *memState) Describe() string                         { return "memory" }
+func (m *memState) Describe() string                          { return "memory" }
 
 // events records the order of reports.
 type events struct {
@@ -63,7 +63,7 @@ type events struct {
 func newEvents() *events {
 	return &events{started: map[string]int{}, finished: map[string]int{}, skipped: map[string]string{}}
 }
-func (e *events) Started(a *plan.Action) { e.mu.Lock(); e.n++; e.started[a.ID] = e.n; e.mu.Unlock() }
+func (e *events) Started(a *plan.Action)             { e.mu.Lock(); e.n++; e.started[a.ID] = e.n; e.mu.Unlock() }
 func (e *events) Progress(*plan.Action, int, string) {}
 func (e *events) Finished(o *apply.Outcome) {
 	e.mu.Lock()
@@ -71,7 +71,11 @@ func (e *events) Finished(o *apply.Outcome) {
 	e.finished[o.Action.ID] = e.n
 	e.mu.Unlock()
 }
-func (e *events) Skipped(a *plan.Action, why string) { e.mu.Lock(); e.skipped[a.ID] = why; e.mu.Unlock() }
+func (e *events) Skipped(a *plan.Action, why string) {
+	e.mu.Lock()
+	e.skipped[a.ID] = why
+	e.mu.Unlock()
+}
 
 func setup(t *testing.T, dbs int) (*config.Config, *engine.Registry, *enginetest.Driver) {
 	dir := t.TempDir()
