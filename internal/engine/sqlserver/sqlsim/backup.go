@@ -47,11 +47,11 @@ func (x *execCtx) parseOpts(list []option, allowed []string, stmtName string) (*
 			return nil, errSyntax(op.name)
 		}
 		if op.name == "MOVE" {
-			l, err := x.eval(op.val, nil)
+			l, err := x.evalLocked(op.val)
 			if err != nil {
 				return nil, err
 			}
-			p, err := x.eval(op.to, nil)
+			p, err := x.evalLocked(op.to)
 			if err != nil {
 				return nil, err
 			}
@@ -69,7 +69,7 @@ func (x *execCtx) parseOpts(list []option, allowed []string, stmtName string) (*
 		case op.val != nil && kind == 0:
 			return nil, errSyntax("=")
 		case op.val != nil:
-			v, err := x.eval(op.val, nil)
+			v, err := x.evalLocked(op.val)
 			if err != nil {
 				return nil, err
 			}
@@ -165,7 +165,7 @@ var backupOptions = []string{"CHECKSUM", "NO_CHECKSUM", "COMPRESSION", "NO_COMPR
 	"STOP_ON_ERROR", "REWIND", "NOREWIND", "UNLOAD", "NOUNLOAD", "RETAINDAYS=", "EXPIREDATE="}
 
 func (x *execCtx) devicePath(d device) (string, *sqlError) {
-	v, err := x.eval(d.path, nil)
+	v, err := x.evalLocked(d.path)
 	if err != nil {
 		return "", err
 	}

@@ -171,6 +171,15 @@ func (x *execCtx) sysVar(name string) (value, *sqlError) {
 	return value{}, errMustDeclare(name)
 }
 
+// evalLocked evaluates an expression outside any row scope, taking srv.mu
+// (DB_ID() and friends read the server's state).
+func (x *execCtx) evalLocked(e expr) (value, *sqlError) {
+	x.s.srv.mu.Lock()
+	defer x.s.srv.mu.Unlock()
+	return x.eval(e, nil)
+}
+
+// eval evaluates an expression; callers hold srv.mu.
 func (x *execCtx) eval(e expr, sc *scope) (value, *sqlError) {
 	switch e := e.(type) {
 	case *litExpr:
@@ -877,7 +886,7 @@ func (x *execCtx) execInsert(s *insertStmt) (result, *sqlError) {
 		}
 		var r row
 		if idIdx >= 0 {
-			v, err := x.eval(vals[idIdx], nil)
+			v, err := x.evalLocked(vals[idIdx])
 			if err != nil {
 				return result{}, err
 			}
@@ -893,7 +902,7 @@ func (x *execCtx) execInsert(s *insertStmt) (result, *sqlError) {
 			return result{}, errNullInsert("id", "drs_probe")
 		}
 		if noteIdx >= 0 {
-			v, err := x.eval(vals[noteIdx], nil)
+			v, err := x.evalLocked(vals[noteIdx])
 			if err != nil {
 				return result{}, err
 			}
@@ -971,7 +980,7 @@ func toIntStrict(v value) (int64, *sqlError) {
 // ---- KILL, WAITFOR ----
 
 func (x *execCtx) execKill(s *killStmt) (result, *sqlError) {
-	v, err := x.eval(s.spid, nil)
+	v, err := x.evalLocked(s.spid)
 	if err != nil {
 		return result{}, err
 	}
@@ -998,7 +1007,7 @@ func (x *execCtx) execKill(s *killStmt) (result, *sqlError) {
 }
 
 func (x *execCtx) execWaitfor(s *waitforStmt) (result, *sqlError) {
-	v, err := x.eval(s.delay, nil)
+	v, err := x.evalLocked(s.delay)
 	if err != nil {
 		return result{}, err
 	}

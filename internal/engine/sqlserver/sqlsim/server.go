@@ -45,6 +45,7 @@ type Server struct {
 	mu       sync.Mutex
 	st       *state
 	sessions map[int]*session
+	conns    map[net.Conn]struct{} // every open connection, logged in or not
 	nextSPID int
 	closed   bool
 
@@ -85,7 +86,7 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, ln: ln, lsnBase: base, st: st, sessions: map[int]*session{}, nextSPID: 51}
+	s := &Server{opts: opts, ln: ln, lsnBase: base, st: st, sessions: map[int]*session{}, conns: map[net.Conn]struct{}{}, nextSPID: 51}
 	s.logf("sqlsim %s listening on %s (data %s)", opts.Name, ln.Addr(), opts.DataDir)
 	s.wg.Add(1)
 	go s.accept()
@@ -125,8 +126,8 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	err := s.ln.Close()
-	for _, ss := range s.sessions {
-		ss.conn.Close()
+	for c := range s.conns {
+		c.Close()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
@@ -152,9 +153,15 @@ func (s *Server) accept() {
 			return
 		}
 		s.wg.Add(1)
+		s.conns[c] = struct{}{}
 		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+			}()
 			newSession(s, c).serve()
 		}()
 	}

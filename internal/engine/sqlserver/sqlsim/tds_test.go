@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -405,5 +406,39 @@ func TestResetConnectionRestoresDatabase(t *testing.T) {
 	// the server puts it back in its login database, as SQL Server does.
 	if got := queryString(t, db, "SELECT DB_NAME()").String; got != "master" {
 		t.Fatalf("after reset the session is in %q", got)
+	}
+}
+
+func TestCloseWithIdleConnection(t *testing.T) {
+	srv, err := Start(Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	done := make(chan struct{})
+	go func() { srv.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close hangs on a connection that never logged in")
+	}
+}
+
+func TestDSN(t *testing.T) {
+	srv := startSim(t, Options{Password: "p@ss word"})
+	want := "sqlserver://sa:p%40ss%20word@" + srv.Addr() + "?database=a+b&encrypt=disable"
+	if got := srv.DSN("a b"); got != want {
+		t.Fatalf("DSN %q, want %q", got, want)
+	}
+	if got := srv.DSN(""); got != "sqlserver://sa:p%40ss%20word@"+srv.Addr()+"?encrypt=disable" {
+		t.Fatalf("DSN %q", got)
+	}
+	db := openDB(t, srv, "")
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
 	}
 }
