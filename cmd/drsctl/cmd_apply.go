@@ -25,7 +25,7 @@ Ctrl-C stops cleanly: work in flight is abandoned, the state stays true.`)
 		fs.BoolVar(&o.Refresh, "refresh", true, "ask the servers and storage before planning")
 		fs.Var(&ts, "target", "apply only for this target or primary `NAME` (repeatable)")
 		lt := lockTimeoutFlag(fs)
-		pos, code, ok := parse(fs, args)
+		pos, code, ok := parse(env, &g, fs, args)
 		if !ok {
 			return code
 		}

@@ -14,7 +14,7 @@ changed. With -check nothing is written and the exit code is 3 when a file
 needs formatting.`)
 		check := fs.Bool("check", false, "only check; exit 3 if any file needs formatting")
 		diff := fs.Bool("diff", false, "show the changes as a unified diff")
-		pos, code, ok := parse(fs, args)
+		pos, code, ok := parse(env, &g, fs, args)
 		if !ok {
 			return code
 		}

@@ -13,7 +13,7 @@ func init() {
 Removes the state lock with this ID (shown when a plan or apply finds the
 state locked). Only do this when no other drsctl is running: two applies at
 once can record conflicting work.`)
-		pos, code, ok := parse(fs, args)
+		pos, code, ok := parse(env, &g, fs, args)
 		if !ok {
 			return code
 		}

@@ -12,7 +12,7 @@ func init() {
 Prints the actions of the current plan and their dependencies in Graphviz DOT,
 e.g. drsctl graph | dot -Tsvg > plan.svg.`)
 		refresh := fs.Bool("refresh", true, "ask the servers and storage first")
-		pos, code, ok := parse(fs, args)
+		pos, code, ok := parse(env, &g, fs, args)
 		if !ok {
 			return code
 		}

@@ -20,7 +20,7 @@ is due, each with its reason, then each target's RPO.`)
 		fs.BoolVar(&o.Refresh, "refresh", true, "ask the servers and storage first (-refresh=false plans from the state file alone)")
 		fs.Var(&ts, "target", "plan only for this target or primary `NAME` (repeatable)")
 		lt := lockTimeoutFlag(fs)
-		pos, code, ok := parse(fs, args)
+		pos, code, ok := parse(env, &g, fs, args)
 		if !ok {
 			return code
 		}

@@ -17,7 +17,7 @@ to restore everything already shipped.`)
 		fs.Var(&dbs, "database", "promote only this database `DB` (repeatable)")
 		auto := fs.Bool("auto-approve", false, "do it (promotion cannot be undone without reseeding)")
 		lt := lockTimeoutFlag(fs)
-		pos, code, ok := parse(fs, args)
+		pos, code, ok := parse(env, &g, fs, args)
 		if !ok {
 			return code
 		}

@@ -13,7 +13,7 @@ func init() {
 Shows a plan saved with drsctl plan -out FILE, or without FILE the state: its
 lineage, serial and every address in it.`)
 		jsonOut := fs.Bool("json", false, "print JSON")
-		pos, code, ok := parse(fs, args)
+		pos, code, ok := parse(env, &g, fs, args)
 		if !ok {
 			return code
 		}

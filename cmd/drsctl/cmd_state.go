@@ -13,7 +13,7 @@ func init() {
 state list prints every address in the state (primaries' databases and their
 artifacts, targets' databases). state show ADDR prints one of them as JSON,
 e.g. drsctl state show 'target.dr_east.database["Sales"]'.`)
-		pos, code, ok := parse(fs, args)
+		pos, code, ok := parse(env, &g, fs, args)
 		if !ok {
 			return code
 		}

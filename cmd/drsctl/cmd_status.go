@@ -16,7 +16,7 @@ state file alone: fast enough for monitoring. -check exits 2 on a breach.`)
 		fs.BoolVar(&o.JSON, "json", false, "print newline-delimited JSON")
 		fs.StringVar(&o.Format, "format", "", "`prometheus` text exposition format")
 		fs.BoolVar(&o.Check, "check", false, "exit 2 when any target breaches its RPO")
-		pos, code, ok := parse(fs, args)
+		pos, code, ok := parse(env, &g, fs, args)
 		if !ok {
 			return code
 		}

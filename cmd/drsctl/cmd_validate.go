@@ -13,7 +13,7 @@ Checks the configuration's syntax and meaning: references, durations, URLs,
 databases. Every problem is reported at once, with file:line. Environment
 variables used for secrets need not be set.`)
 		jsonOut := fs.Bool("json", false, "print the result as JSON (Terraform's validate -json shape)")
-		pos, code, ok := parse(fs, args)
+		pos, code, ok := parse(env, &g, fs, args)
 		if !ok {
 			return code
 		}

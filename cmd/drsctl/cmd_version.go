@@ -11,7 +11,7 @@ import (
 func init() {
 	register("version", "Print the version", func(ctx context.Context, env *cli.Env, g cli.Globals, args []string) int {
 		fs := newFlags(env, &g, "version", "version", "Prints drsctl's version and the engines it supports.")
-		if _, code, ok := parse(fs, args); !ok {
+		if _, code, ok := parse(env, &g, fs, args); !ok {
 			return code
 		}
 		fmt.Fprintf(env.Stdout, "drsctl %s (%s, %s/%s)\nengines: %v\n", env.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, env.Engines.Names())

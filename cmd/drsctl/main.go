@@ -87,6 +87,15 @@ func run(ctx context.Context, env *cli.Env, args []string) int {
 	return c.run(ctx, env, g, rest)
 }
 
+// configured applies the global options once a verb has parsed its flags.
+func configured(env *cli.Env, g cli.Globals) bool {
+	if err := env.Configure(g); err != nil {
+		fmt.Fprintf(env.Stderr, "Error: %v\n", err)
+		return false
+	}
+	return true
+}
+
 func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage: drsctl [global options] <command> [options]
 
@@ -140,7 +149,7 @@ func newFlags(env *cli.Env, g *cli.Globals, name, synopsis, about string) *flag.
 
 // parse parses a verb's flags; interspersed positional arguments are
 // allowed (drsctl apply plan.out -auto-approve).
-func parse(fs *flag.FlagSet, args []string) ([]string, int, bool) {
+func parse(env *cli.Env, g *cli.Globals, fs *flag.FlagSet, args []string) ([]string, int, bool) {
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -151,6 +160,9 @@ func parse(fs *flag.FlagSet, args []string) ([]string, int, bool) {
 		}
 		args = fs.Args()
 		if len(args) == 0 {
+			if !configured(env, *g) {
+				return nil, cli.ExitError, false
+			}
 			return positional, 0, true
 		}
 		positional = append(positional, args[0])

@@ -25,7 +25,7 @@ func testEnv() (*cli.Env, *bytes.Buffer, *bytes.Buffer) {
 	r := engine.NewRegistry()
 	r.Register("sqlserver", enginetest.NewDriver()) // never reached with -refresh=false
 	return &cli.Env{Stdout: &out, Stderr: &errb, Stdin: strings.NewReader(""),
-		Getenv: func(string) (string, bool) { return "", false }, // DSNs unset, as in CI
+		Getenv:  func(string) (string, bool) { return "", false }, // DSNs unset, as in CI
 		Engines: r, Now: func() time.Time { return now }, Version: "test"}, &out, &errb
 }
 
@@ -128,5 +128,12 @@ func TestFmtCheckExitsThree(t *testing.T) {
 	env, _, _ = testEnv()
 	if code := run(context.Background(), env, []string{"-chdir", dir, "fmt", "-check"}); code != 0 {
 		t.Errorf("fmt -check after fmt: exit %d", code)
+	}
+}
+
+func TestLogLevelIsChecked(t *testing.T) {
+	env, _, errb := testEnv()
+	if code := run(context.Background(), env, []string{"-log-level", "loud", "version"}); code != 1 || !strings.Contains(errb.String(), "-log-level") {
+		t.Errorf("bad -log-level: exit %d, %s", code, errb)
 	}
 }

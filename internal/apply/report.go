@@ -32,6 +32,8 @@ type Lines struct {
 	W        io.Writer
 	Interval time.Duration // default 10s
 	Now      func() time.Time
+	// Quiet keeps only failures and skips (cron with -log-level=warn).
+	Quiet bool
 
 	mu   sync.Mutex
 	last map[string]time.Time
@@ -50,9 +52,16 @@ func (l *Lines) printf(format string, a ...any) {
 	fmt.Fprintf(l.W, format, a...)
 }
 
-func (l *Lines) Started(a *plan.Action) { l.printf("%s: started\n", describe(a)) }
+func (l *Lines) Started(a *plan.Action) {
+	if !l.Quiet {
+		l.printf("%s: started\n", describe(a))
+	}
+}
 
 func (l *Lines) Progress(a *plan.Action, pct int, msg string) {
+	if l.Quiet {
+		return
+	}
 	iv := l.Interval
 	if iv == 0 {
 		iv = 10 * time.Second
@@ -73,6 +82,9 @@ func (l *Lines) Progress(a *plan.Action, pct int, msg string) {
 
 func (l *Lines) Finished(o *Outcome) {
 	el := o.Elapsed.Round(time.Millisecond)
+	if l.Quiet && o.Err == nil {
+		return
+	}
 	switch {
 	case o.Err != nil:
 		l.printf("%s: failed after %s: %v\n", describe(o.Action), el, o.Err)

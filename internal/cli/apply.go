@@ -111,7 +111,7 @@ func (e *Env) execute(ctx context.Context, cfg *config.Config, m state.Manager, 
 	if st.Lineage == "" {
 		st.Lineage = state.NewLineage() // the first write creates the ledger
 	}
-	var rep apply.Reporter = &apply.Lines{W: e.Stdout}
+	var rep apply.Reporter = &apply.Lines{W: e.Stdout, Interval: e.progressInterval, Quiet: e.quiet}
 	if jsonOut {
 		rep = &apply.JSON{W: e.Stdout}
 	} else {

@@ -50,6 +50,24 @@ type Env struct {
 	Engines  *engine.Registry
 	Now      func() time.Time
 	Version  string
+
+	// Set from -log-level by Configure.
+	quiet            bool          // error, warn: no per-action lines
+	progressInterval time.Duration // debug: every progress step
+}
+
+// Configure applies the global options that shape output.
+func (e *Env) Configure(g Globals) error {
+	switch strings.ToLower(g.LogLevel) {
+	case "", "info":
+	case "error", "warn":
+		e.quiet = true
+	case "debug":
+		e.progressInterval = time.Nanosecond
+	default:
+		return fmt.Errorf("-log-level %q: use error, warn, info or debug", g.LogLevel)
+	}
+	return nil
 }
 
 func (e *Env) now() time.Time {
