@@ -357,7 +357,6 @@ func (d *dbPlan) walk(h artifact.Header) []*node {
 	for n := d.succ(h); n != nil && !seen[n]; n = d.succ(n.hdr) {
 		seen[n] = true
 		out = append(out, n)
-		h = n.hdr
 	}
 	return out
 }
