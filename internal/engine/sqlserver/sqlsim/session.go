@@ -33,6 +33,7 @@ type session struct {
 	attnPending int // attention signals received and not yet answered
 	attnAcked   int // answered inside a running request
 	attnWake    chan struct{}
+	gone        chan struct{} // closed when the connection's reader ends
 }
 
 func newSession(srv *Server, c net.Conn) *session {
@@ -41,6 +42,7 @@ func newSession(srv *Server, c net.Conn) *session {
 		conn:     c,
 		out:      &packetWriter{w: c, size: 4096},
 		attnWake: make(chan struct{}, 1),
+		gone:     make(chan struct{}),
 	}
 }
 
@@ -69,6 +71,7 @@ func (s *session) serve() {
 	go func() {
 		defer s.srv.wg.Done()
 		defer close(msgs)
+		defer close(s.gone)
 		for {
 			typ, status, payload, err := readMessage(s.conn)
 			if err != nil {
@@ -520,7 +523,8 @@ func (s *session) takeAttn() bool {
 	return false
 }
 
-// sleep waits d unless an attention arrives first (then it returns false).
+// sleep waits d unless an attention arrives or the connection ends first
+// (then it returns false).
 func (s *session) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -535,6 +539,8 @@ func (s *session) sleep(d time.Duration) bool {
 		case <-t.C:
 			return true
 		case <-s.attnWake:
+		case <-s.gone:
+			return false
 		}
 	}
 }

@@ -442,3 +442,25 @@ func TestDSN(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestKillDuringWaitfor(t *testing.T) {
+	srv := startSim(t, Options{})
+	db := openDB(t, srv, "")
+	admin, victim := conn(t, db), conn(t, db)
+	spid := queryInt(t, victim, "SELECT @@SPID")
+	errc := make(chan error, 1)
+	go func() {
+		_, err := victim.ExecContext(context.Background(), "WAITFOR DELAY '00:01:00'")
+		errc <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	mustExec(t, admin, "KILL "+itoa(spid))
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("killed WAITFOR succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("KILL did not end the session's WAITFOR")
+	}
+}
