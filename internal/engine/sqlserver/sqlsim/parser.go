@@ -319,7 +319,7 @@ func (p *parser) statement() (stmt, *sqlError) {
 			return nil, p.notUnderstood()
 		}
 		p.i += 2
-		n, err := p.nameArg()
+		n, err := p.identArg()
 		if err != nil {
 			return nil, err
 		}
@@ -338,7 +338,7 @@ func (p *parser) statement() (stmt, *sqlError) {
 			s.ifExists = true
 		}
 		for {
-			n, err := p.nameArg()
+			n, err := p.identArg()
 			if err != nil {
 				return nil, err
 			}
@@ -354,7 +354,7 @@ func (p *parser) statement() (stmt, *sqlError) {
 		}
 		start := p.i
 		p.i += 2
-		n, err := p.nameArg()
+		n, err := p.identArg()
 		if err != nil {
 			return nil, err
 		}
@@ -385,12 +385,14 @@ func (p *parser) statement() (stmt, *sqlError) {
 	case "RESTORE":
 		return p.restoreStmt()
 	case "KILL":
+		// KILL takes a literal session id, never a variable.
 		p.i++
-		e, err := p.expr()
-		if err != nil {
-			return nil, err
+		t := p.peek()
+		if t.kind != tkNumber {
+			return nil, p.near(t)
 		}
-		return &killStmt{spid: e}, nil
+		p.i++
+		return &killStmt{spid: numberLit(t.text, false)}, nil
 	case "WAITFOR":
 		p.i++
 		if err := p.expectKw("DELAY"); err != nil {
@@ -442,6 +444,14 @@ func (p *parser) atStatementEnd() bool {
 	return false
 }
 
+// identArg is a database name where T-SQL allows no variable (CREATE,
+// DROP, ALTER DATABASE).
+func (p *parser) identArg() (nameArg, *sqlError) {
+	s, err := p.ident()
+	return nameArg{ident: s}, err
+}
+
+// nameArg is a database name where T-SQL also takes @var (BACKUP, RESTORE).
 func (p *parser) nameArg() (nameArg, *sqlError) {
 	t := p.peek()
 	if t.kind == tkVar {

@@ -334,11 +334,7 @@ func (s *session) handle(m inMsg) error {
 }
 
 func (s *session) runRPC(call *rpcCall) {
-	name := strings.ToLower(strings.Trim(call.procName, "[]"))
-	name = strings.TrimPrefix(name, "sys.")
-	name = strings.TrimPrefix(name, "[sys].[")
-	name = strings.TrimSuffix(name, "]")
-	if !(call.procID == 10 || name == "sp_executesql") {
+	if !(call.procID == 10 || isExecuteSQL(call.procName)) {
 		pn := call.procName
 		if pn == "" {
 			pn = fmt.Sprintf("procedure id %d", call.procID)
@@ -373,7 +369,35 @@ func (s *session) runRPC(call *rpcCall) {
 		}
 		params[strings.ToLower(n)] = p.val
 	}
+	// USE inside dynamic SQL lasts until the end of sp_executesql.
+	s.srv.mu.Lock()
+	before := s.curDB
+	s.srv.mu.Unlock()
 	s.runBatch(text, params, true)
+	s.srv.mu.Lock()
+	after := s.curDB
+	s.curDB = before
+	s.srv.mu.Unlock()
+	if after != before {
+		s.out.write(envChangeToken(1, before, after))
+	}
+}
+
+// isExecuteSQL recognises sp_executesql, sys.sp_executesql,
+// [master].[sys].[sp_executesql] and the like.
+func isExecuteSQL(name string) bool {
+	parts := strings.Split(name, ".")
+	for i, p := range parts {
+		parts[i] = strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(p), "["), "]"))
+	}
+	n := len(parts)
+	if parts[n-1] != "sp_executesql" || n > 3 {
+		return false
+	}
+	if n >= 2 && parts[n-2] != "sys" && parts[n-2] != "dbo" && parts[n-2] != "" {
+		return false
+	}
+	return n < 3 || parts[0] == "master" || parts[0] == ""
 }
 
 // declaredNames extracts @names from sp_executesql's @params declaration.

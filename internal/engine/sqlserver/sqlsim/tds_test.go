@@ -351,7 +351,7 @@ func TestKillAndSessions(t *testing.T) {
 	if n := queryInt(t, admin, "SELECT COUNT(*) FROM sys.dm_exec_sessions WHERE database_id = DB_ID(@p1)", "k"); n != 0 {
 		t.Fatalf("%d sessions left in k", n)
 	}
-	wantErr(t, sqlErr(t, admin, "KILL @@SPID"), 6104)
+	wantErr(t, sqlErr(t, admin, "KILL "+itoa(queryInt(t, admin, "SELECT @@SPID"))), 6104)
 	wantErr(t, sqlErr(t, admin, "KILL 999"), 6106)
 }
 
@@ -463,4 +463,38 @@ func TestKillDuringWaitfor(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("KILL did not end the session's WAITFOR")
 	}
+}
+
+func TestExecuteSQLByName(t *testing.T) {
+	srv := startSim(t, Options{})
+	db := openDB(t, srv, "")
+	for _, proc := range []string{"sp_executesql", "sys.sp_executesql", "[sys].[sp_executesql]"} {
+		var n int64
+		if err := db.QueryRow(proc, "SELECT @p1", "@p1 bigint", int64(5)).Scan(&n); err != nil || n != 5 {
+			t.Fatalf("%s: %d %v", proc, n, err)
+		}
+	}
+	_, err := db.Exec("sp_who")
+	var me mssql.Error
+	if !errors.As(err, &me) || me.Number != 2812 {
+		t.Fatalf("sp_who: %v", err)
+	}
+}
+
+func TestDynamicSQLScope(t *testing.T) {
+	srv := startSim(t, Options{})
+	c := conn(t, openDB(t, srv, ""))
+	mustExec(t, c, "CREATE DATABASE [dyn]")
+	// USE inside sp_executesql (any parameterised query) ends with it.
+	if got := queryString(t, c, "USE [dyn]; SELECT DB_NAME() WHERE 1 = @p1", 1).String; got != "dyn" {
+		t.Fatalf("inside: %q", got)
+	}
+	if got := queryString(t, c, "SELECT DB_NAME()").String; got != "master" {
+		t.Fatalf("after sp_executesql the session is in %q", got)
+	}
+	// T-SQL takes no variables here.
+	wantErr(t, sqlErr(t, c, "CREATE DATABASE @p1", "x"), 102)
+	wantErr(t, sqlErr(t, c, "KILL @p1", 60), 102)
+	// ... but does for BACKUP and RESTORE.
+	mustExec(t, c, "BACKUP DATABASE @p1 TO DISK = @p2", "dyn", bakPath(t.TempDir(), "dyn.bak"))
 }
