@@ -28,6 +28,7 @@ type session struct {
 	curDB string
 
 	nocount bool
+	rpcDB   string // the database when the running sp_executesql began
 
 	attnMu      sync.Mutex
 	attnPending int // attention signals received and not yet answered
@@ -371,16 +372,26 @@ func (s *session) runRPC(call *rpcCall) {
 	}
 	// USE inside dynamic SQL lasts until the end of sp_executesql.
 	s.srv.mu.Lock()
-	before := s.curDB
+	s.rpcDB = s.curDB
 	s.srv.mu.Unlock()
 	s.runBatch(text, params, true)
-	s.srv.mu.Lock()
-	after := s.curDB
-	s.curDB = before
-	s.srv.mu.Unlock()
-	if after != before {
-		s.out.write(envChangeToken(1, before, after))
+	s.rpcDB = ""
+}
+
+// leaveProc ends sp_executesql's scope: the database a USE inside it chose
+// is left (with an ENVCHANGE) before the closing tokens.
+func (s *session) leaveProc() {
+	if s.rpcDB == "" {
+		return
 	}
+	s.srv.mu.Lock()
+	inner := s.curDB
+	s.curDB = s.rpcDB
+	s.srv.mu.Unlock()
+	if inner != s.rpcDB {
+		s.out.write(envChangeToken(1, s.rpcDB, inner))
+	}
+	s.rpcDB = ""
 }
 
 // isExecuteSQL recognises sp_executesql, sys.sp_executesql,
@@ -455,12 +466,14 @@ func (s *session) runBatch(text string, params map[string]value, rpc bool) {
 	x := &execCtx{s: s, params: params, rpc: rpc}
 	for i, st := range stmts {
 		if s.takeAttn() {
+			s.leaveProc()
 			s.out.write(doneToken(tokDone, doneAttn, 0, 0))
 			return
 		}
 		x.line = st.base().line
 		res, err := x.exec(st)
 		if err == attnErr {
+			s.leaveProc()
 			s.out.write(doneToken(tokDone, doneAttn, 0, 0))
 			return
 		}
@@ -492,6 +505,7 @@ func (s *session) runBatch(text string, params map[string]value, rpc bool) {
 		}
 	}
 	if rpc {
+		s.leaveProc()
 		s.out.write([]byte{tokReturnStatus, 0, 0, 0, 0})
 		s.out.write(doneToken(tokDoneProc, 0, 0, 0))
 	} else if len(stmts) == 0 {
@@ -510,6 +524,7 @@ func (s *session) fail(err *sqlError, rpc bool) {
 	}
 	if rpc {
 		s.out.write(doneToken(tokDoneInProc, doneError|doneMore, 0, 0))
+		s.leaveProc()
 		s.out.write([]byte{tokReturnStatus, 0, 0, 0, 0})
 		s.out.write(doneToken(tokDoneProc, doneError, 0, 0))
 		return

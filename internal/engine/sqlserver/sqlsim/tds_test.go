@@ -498,3 +498,39 @@ func TestDynamicSQLScope(t *testing.T) {
 	// ... but does for BACKUP and RESTORE.
 	mustExec(t, c, "BACKUP DATABASE @p1 TO DISK = @p2", "dyn", bakPath(t.TempDir(), "dyn.bak"))
 }
+
+// TestProgressArrivesLive: with StepDelay, each 3211 reaches the client as
+// it happens, not all at the end.
+func TestProgressArrivesLive(t *testing.T) {
+	srv := startSim(t, Options{StepDelay: 40 * time.Millisecond})
+	db := openDB(t, srv, "")
+	mustExec(t, db, "CREATE DATABASE [live]")
+	ctx := context.Background()
+	retmsg := &sqlexp.ReturnMessage{}
+	rows, err := db.QueryContext(ctx, "BACKUP DATABASE [live] TO DISK = @p1 WITH STATS = 20", bakPath(t.TempDir(), "live.bak"), retmsg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var first, last time.Time
+	for active := true; active; {
+		switch m := retmsg.Message(ctx).(type) {
+		case sqlexp.MsgNotice:
+			switch m.Message.(mssql.Error).Number {
+			case 3211:
+				if first.IsZero() {
+					first = time.Now()
+				}
+			case 3014:
+				last = time.Now()
+			}
+		case sqlexp.MsgNextResultSet:
+			active = rows.NextResultSet()
+		case sqlexp.MsgError:
+			t.Fatal(m.Error)
+		}
+	}
+	if first.IsZero() || last.Sub(first) < 100*time.Millisecond {
+		t.Fatalf("progress not live: first 3211 at %v, 3014 %v later", first, last.Sub(first))
+	}
+}
