@@ -21,7 +21,9 @@
 // SQL: statements are recognised by shape (a small recursive-descent parser,
 // not a SQL engine). Identifiers are [bracketed] (]] is ]), "quoted", or
 // regular and not reserved; strings are '…' or N'…' (” is '); parameters are
-// typed values, never text. A batch is parsed whole first: a syntax error or
+// typed values, never text; as in T-SQL, CREATE/DROP/ALTER DATABASE and KILL
+// take no variables, BACKUP/RESTORE do, and a USE inside sp_executesql ends
+// with it. A batch is parsed whole first: a syntax error or
 // an unknown statement (error 102, naming the statement; EXEC gives 2812)
 // runs nothing. At run time an error ends the batch. Understood:
 //
@@ -64,7 +66,9 @@
 // placement, each followed by 3013; STANDBY leaves the database readable and
 // read-only (3906 on writes) and writes the undo file; NORECOVERY leaves it
 // RESTORING (927 on use). Everything (databases, rows, log, msdb) persists
-// as JSON in DataDir.
+// as JSON in DataDir. Options.StepDelay slows BACKUP/RESTORE into ten steps
+// so tests can watch live STATS progress and cancel mid-way (no file, no
+// history is left).
 //
 // # What it does not model
 //
