@@ -123,10 +123,7 @@ func (x *execCtx) progress(percents []int) bool {
 			return false
 		}
 	}
-	if x.s.takeAttn() {
-		return false
-	}
-	return true
+	return !x.s.takeAttn()
 }
 
 func (x *execCtx) finishMessages(op string, db string, h *bakHeader, files []dbFile, stats bool, start time.Time) {

@@ -63,7 +63,6 @@ type scope struct {
 	// outputs lets ORDER BY name a select-list alias.
 	outNames []string
 	outRow   []value
-	outCols  []column
 }
 
 func (sc *scope) lookup(c *colExpr) (int, *sqlError) {

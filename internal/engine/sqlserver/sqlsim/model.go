@@ -243,8 +243,6 @@ func systemDB(name string) (string, int, bool) {
 	return "", 0, false
 }
 
-func (d *database) stateDesc() string { return d.State }
-
 func (d *database) currentFork() fork {
 	if len(d.Forks) == 0 {
 		return fork{}

@@ -31,7 +31,6 @@ type colExpr struct {
 	qual string // table alias or name, "" if none
 	name string
 }
-type starExpr struct{}
 
 type selItem struct {
 	e     expr

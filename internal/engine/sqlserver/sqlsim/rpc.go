@@ -46,10 +46,6 @@ func (r *rd) bvarchar() string {
 	n := int(r.u8())
 	return fromUCS2(r.bytes(2 * n))
 }
-func (r *rd) usvarchar() string {
-	n := int(r.u16())
-	return fromUCS2(r.bytes(2 * n))
-}
 
 // skipAllHeaders skips the ALL_HEADERS block that TDS 7.2+ requests start with.
 func skipAllHeaders(r *rd) {
