@@ -8,8 +8,8 @@
 #   versitygw         127.0.0.1:7070   (go install, into .testenv/bin; an S3
 #                                       server honouring If-None-Match)
 #
-# `up` installs what is missing (Debian packages samba smbclient freetds-bin
-# rclone; Azurite; versitygw), starts what is not running, waits until each
+# `up` installs what is missing (Debian packages samba samba-vfs-modules smbclient
+# freetds-bin rclone; Azurite; versitygw), starts what is not running, waits until each
 # server answers its own client and writes .testenv/env (KEY=VALUE lines for
 # `set -a; . .testenv/env`). It is idempotent: servers already up are reused.
 # It fails, naming the server, when one does not come up.
@@ -129,6 +129,9 @@ free_port() {
 install_packages() {
 	local missing=()
 	command -v smbd >/dev/null || missing+=(samba)
+	# streams_xattr: alternate data streams, where the smb driver keeps a blob's
+	# attributes (a Windows server has them natively).
+	compgen -G '/usr/lib/*/samba/vfs/streams_xattr.so' >/dev/null || missing+=(samba-vfs-modules)
 	command -v smbclient >/dev/null || missing+=(smbclient)
 	command -v tsql >/dev/null || missing+=(freetds-bin)
 	command -v rclone >/dev/null || missing+=(rclone)
@@ -185,20 +188,9 @@ smb_check() {
 	smbclient "//127.0.0.1/$SMB_SHARE" -p "$SMB_PORT" -U "$SMB_USER%$SMB_PASSWORD" -m SMB3 -c ls
 }
 
-up_smbd() {
-	if running smbd "$SMB_PORT" && smb_check >/dev/null 2>&1; then
-		return 0
-	fi
-	stop smbd
-	free_port smbd "$SMB_PORT"
-	local d="$TE/smb"
-	mkdir -p "$d"/{private,lock,state,cache,run,ncalrpc,share}
-	chmod 755 "$d"
-	if ! id -u "$SMB_USER" >/dev/null 2>&1; then
-		useradd -M -s /usr/sbin/nologin "$SMB_USER" || die "smbd: useradd $SMB_USER failed"
-	fi
-	chown "$SMB_USER" "$d/share"
-	cat >"$d/smb.conf" <<EOF
+smb_conf() {
+	local d=$1
+	cat <<EOF
 [global]
 	server role = standalone server
 	interfaces = lo
@@ -220,9 +212,9 @@ up_smbd() {
 	printcap name = /dev/null
 	disable spoolss = yes
 	map to guest = never
-	# Keep what clients write: no DOS attribute games, case as given.
-	case sensitive = yes
-	store dos attributes = yes
+	# Alternate data streams, as on a Windows file server (the smb blob driver
+	# stores attributes in one); case-insensitive like Windows (the default).
+	vfs objects = streams_xattr
 	ea support = yes
 
 [$SMB_SHARE]
@@ -232,6 +224,26 @@ up_smbd() {
 	create mask = 0644
 	directory mask = 0755
 EOF
+}
+
+up_smbd() {
+	local d="$TE/smb"
+	mkdir -p "$d"
+	smb_conf "$d" >"$d/smb.conf.new"
+	# A running smbd is reused only if its configuration is still current.
+	if running smbd "$SMB_PORT" && cmp -s "$d/smb.conf.new" "$d/smb.conf" && smb_check >/dev/null 2>&1; then
+		rm -f "$d/smb.conf.new"
+		return 0
+	fi
+	stop smbd
+	free_port smbd "$SMB_PORT"
+	mkdir -p "$d"/{private,lock,state,cache,run,ncalrpc,share}
+	chmod 755 "$d"
+	if ! id -u "$SMB_USER" >/dev/null 2>&1; then
+		useradd -M -s /usr/sbin/nologin "$SMB_USER" || die "smbd: useradd $SMB_USER failed"
+	fi
+	chown "$SMB_USER" "$d/share"
+	mv "$d/smb.conf.new" "$d/smb.conf"
 	printf '%s\n%s\n' "$SMB_PASSWORD" "$SMB_PASSWORD" |
 		smbpasswd -c "$d/smb.conf" -s -a "$SMB_USER" >"$TE/log/smbpasswd.log" 2>&1 ||
 		{ cat "$TE/log/smbpasswd.log" >&2; die "smbd: smbpasswd -a $SMB_USER failed"; }
