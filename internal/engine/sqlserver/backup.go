@@ -1,0 +1,426 @@
+package sqlserver
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	mssql "github.com/microsoft/go-mssqldb"
+
+	"github.com/drsctl/drsctl/internal/artifact"
+	"github.com/drsctl/drsctl/internal/engine"
+)
+
+// Backup takes a full or log backup:
+//
+//	BACKUP DATABASE|LOG [db] TO DISK|URL = N'path' WITH CHECKSUM[, COMPRESSION], FORMAT, INIT[, COPY_ONLY][, NORECOVERY][, CREDENTIAL = N'…'][, BACKUP_OPTIONS = N'…'], STATS = 10
+//
+// and reads the file's header back (RESTORE HEADERONLY). FORMAT, INIT
+// overwrite a file, so a disk path that already holds a backup is refused
+// (wrapping fs.ErrExist) rather than overwritten: that file's log would be
+// lost from the chain.
+func (s *session) Backup(ctx context.Context, req engine.BackupRequest, progress engine.Progress) (artifact.Header, error) {
+	verb := "backup database"
+	if req.Kind == artifact.Log {
+		verb = "backup log"
+	}
+	target := fmt.Sprintf("%s %s to %s", verb, quoteIdent(req.Database), req.ServerPath)
+	switch {
+	case req.Database == "":
+		return artifact.Header{}, fmt.Errorf("%s: no database named", target)
+	case !req.Kind.Valid():
+		return artifact.Header{}, fmt.Errorf("%s: unknown backup kind %q", target, req.Kind)
+	case req.ServerPath == "":
+		return artifact.Header{}, fmt.Errorf("%s: no server path", target)
+	case req.NoRecovery && req.Kind != artifact.Log:
+		return artifact.Header{}, fmt.Errorf("%s: a tail-log backup (NORECOVERY) must be a log backup", target)
+	}
+	d := deviceOf(req.ServerPath)
+	var h artifact.Header
+	err := s.dedicated(ctx, func(c *sql.Conn, lost <-chan struct{}) error {
+		if !d.url {
+			old, err := s.headerOnly(ctx, c, d, "")
+			switch {
+			case err == nil:
+				return fmt.Errorf("%w: it holds a %s backup of %s (LSN %s to %s); drsctl never overwrites a backup file",
+					fs.ErrExist, old.Kind, quoteIdent(old.Database), old.FirstLSN, old.LastLSN)
+			case !hasNumber(err, errDeviceOpen):
+				return err
+			}
+		}
+		if err := run(ctx, c, lost, backupStatement(req, d), progress); err != nil {
+			return err
+		}
+		var err error
+		h, err = s.headerOnly(ctx, c, d, req.Credential)
+		return err
+	})
+	if err != nil {
+		return artifact.Header{}, s.fail(ctx, target, err)
+	}
+	if h.Kind != req.Kind || !strings.EqualFold(h.Database, req.Database) {
+		return artifact.Header{}, fmt.Errorf("%s: the file's header describes a %s backup of %s", target, h.Kind, quoteIdent(h.Database))
+	}
+	return h, nil
+}
+
+func backupStatement(req engine.BackupRequest, d device) string {
+	stmt := "BACKUP DATABASE "
+	if req.Kind == artifact.Log {
+		stmt = "BACKUP LOG "
+	}
+	opts := []string{"CHECKSUM"}
+	if req.Compression {
+		opts = append(opts, "COMPRESSION")
+	}
+	opts = append(opts, "FORMAT")
+	if !d.s3 {
+		opts = append(opts, "INIT") // S3 takes FORMAT only
+	}
+	if req.CopyOnly {
+		opts = append(opts, "COPY_ONLY")
+	}
+	if req.NoRecovery {
+		opts = append(opts, "NORECOVERY")
+	}
+	opts = append(opts, d.urlOptions(req.Credential, "BACKUP_OPTIONS")...)
+	opts = append(opts, "STATS = 10")
+	return stmt + quoteIdent(req.Database) + " TO " + d.clause() + " WITH " + strings.Join(opts, ", ")
+}
+
+// Describe reads a backup file's header: RESTORE HEADERONLY FROM DISK|URL = N'path'.
+func (s *session) Describe(ctx context.Context, serverPath string) (artifact.Header, error) {
+	h, err := s.headerOnly(ctx, s.db, deviceOf(serverPath), "")
+	if err != nil {
+		return artifact.Header{}, s.fail(ctx, "describe "+serverPath, err)
+	}
+	return h, nil
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// headerOnly runs RESTORE HEADERONLY and maps the first backup set's columns
+// by name (the column set grows with versions).
+func (s *session) headerOnly(ctx context.Context, q queryer, d device, credential string) (artifact.Header, error) {
+	stmt := "RESTORE HEADERONLY FROM " + d.clause()
+	if opts := d.urlOptions(credential, ""); len(opts) > 0 {
+		stmt += " WITH " + strings.Join(opts, ", ")
+	}
+	row, err := firstRow(ctx, q, stmt)
+	if err != nil {
+		return artifact.Header{}, err
+	}
+	if row == nil {
+		return artifact.Header{}, errors.New("RESTORE HEADERONLY returned no backup set")
+	}
+	offset, ok := row.timeZone()
+	if !ok {
+		if offset, err = s.serverOffset(ctx); err != nil {
+			return artifact.Header{}, err
+		}
+	}
+	return row.header(offset)
+}
+
+// ---- result rows by column name ----
+
+// namedRow is one result row, its values by lower-case column name.
+type namedRow map[string]any
+
+// firstRow runs a query and returns its first row (nil if none), reading
+// the others to the end.
+func firstRow(ctx context.Context, q queryer, stmt string, args ...any) (namedRow, error) {
+	rows, err := allRows(ctx, q, stmt, args...)
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	return rows[0], nil
+}
+
+func allRows(ctx context.Context, q queryer, stmt string, args ...any) ([]namedRow, error) {
+	rows, err := q.QueryContext(ctx, stmt, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var out []namedRow
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		r := namedRow{}
+		for i, c := range cols {
+			r[strings.ToLower(c)] = vals[i]
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (r namedRow) header(offset time.Duration) (artifact.Header, error) {
+	var h artifact.Header
+	switch t, _ := r.int("BackupType"); t {
+	case 1:
+		h.Kind = artifact.Full
+	case 2:
+		h.Kind = artifact.Log
+	case 5:
+		return h, errors.New("the file holds a differential backup, which drsctl does not use")
+	default:
+		return h, fmt.Errorf("the file holds a backup of type %d, which drsctl does not use", t)
+	}
+	h.Database = r.string("DatabaseName")
+	var err error
+	for _, f := range []struct {
+		col string
+		dst *artifact.LSN
+	}{
+		{"FirstLSN", &h.FirstLSN},
+		{"LastLSN", &h.LastLSN},
+		{"CheckpointLSN", &h.CheckpointLSN},
+		{"DatabaseBackupLSN", &h.DatabaseBackupLSN},
+	} {
+		if *f.dst, err = r.lsn(f.col); err != nil {
+			return h, err
+		}
+	}
+	if h.FirstLSN.IsZero() || h.LastLSN.IsZero() {
+		return h, errors.New("RESTORE HEADERONLY gave no FirstLSN or LastLSN")
+	}
+	h.Start = toUTC(r.time("BackupStartDate"), offset)
+	h.Finish = toUTC(r.time("BackupFinishDate"), offset)
+	h.CopyOnly = r.bool("IsCopyOnly")
+	h.FamilyGUID = r.guid("FamilyGUID")
+	return h, nil
+}
+
+// timeZone reads HEADERONLY's TimeZone column when the server sends one
+// ("+HH:MM", or a count of 15-minute intervals as msdb keeps it).
+func (r namedRow) timeZone() (time.Duration, bool) {
+	v, ok := r["timezone"]
+	if !ok || v == nil {
+		return 0, false
+	}
+	if n, ok := r.int("TimeZone"); ok {
+		if n == 127 || n < -56 || n > 56 { // 127: unknown
+			return 0, false
+		}
+		return time.Duration(n) * 15 * time.Minute, true
+	}
+	s := strings.TrimSpace(r.string("TimeZone"))
+	if len(s) != 6 || (s[0] != '+' && s[0] != '-') || s[3] != ':' {
+		return 0, false
+	}
+	hh, err1 := strconv.Atoi(s[1:3])
+	mm, err2 := strconv.Atoi(s[4:6])
+	if err1 != nil || err2 != nil || hh > 14 || mm > 59 {
+		return 0, false
+	}
+	d := time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute
+	if s[0] == '-' {
+		d = -d
+	}
+	return d, true
+}
+
+func (r namedRow) string(col string) string {
+	switch v := r[strings.ToLower(col)].(type) {
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	case nil:
+		return ""
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+func (r namedRow) int(col string) (int64, bool) {
+	switch v := r[strings.ToLower(col)].(type) {
+	case int64:
+		return v, true
+	case int32:
+		return int64(v), true
+	case int16:
+		return int64(v), true
+	case int8:
+		return int64(v), true
+	case uint8:
+		return int64(v), true
+	case []byte:
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		return n, err == nil
+	case string:
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// lsn reads a numeric(25,0) column (a decimal string from the driver,
+// never an int64); NULL is the zero LSN.
+func (r namedRow) lsn(col string) (artifact.LSN, error) {
+	v := r[strings.ToLower(col)]
+	if v == nil {
+		return "", nil
+	}
+	l, err := artifact.ParseLSN(r.string(col))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", col, err)
+	}
+	return l, nil
+}
+
+func (r namedRow) time(col string) time.Time {
+	t, _ := r[strings.ToLower(col)].(time.Time)
+	return t
+}
+
+func (r namedRow) bool(col string) bool {
+	switch v := r[strings.ToLower(col)].(type) {
+	case bool:
+		return v
+	case int64:
+		return v != 0
+	}
+	return false
+}
+
+func (r namedRow) guid(col string) string {
+	switch v := r[strings.ToLower(col)].(type) {
+	case []byte:
+		var u mssql.UniqueIdentifier
+		if err := u.Scan(v); err == nil {
+			return u.String()
+		}
+	case string:
+		return strings.ToUpper(v)
+	}
+	return ""
+}
+
+// hasNumber reports whether err carries SQL Server error number n.
+func hasNumber(err error, n int32) bool {
+	var se *ServerError
+	if errors.As(err, &se) {
+		return se.Has(n)
+	}
+	var me mssql.Error
+	if !errors.As(err, &me) {
+		return false
+	}
+	if me.Number == n {
+		return true
+	}
+	for _, e := range me.All {
+		if e.Number == n {
+			return true
+		}
+	}
+	return false
+}
+
+// ---- devices ----
+
+// device is where a backup is written or read, as the server sees it: a
+// disk path, or a URL (https:// Azure Blob, s3:// S3-compatible storage).
+type device struct {
+	path string
+	url  bool
+	s3   bool
+}
+
+func deviceOf(path string) device {
+	l := strings.ToLower(path)
+	s3 := strings.HasPrefix(l, "s3://")
+	return device{path: path, url: s3 || strings.HasPrefix(l, "https://"), s3: s3}
+}
+
+// clause is DISK = N'…' or URL = N'…'.
+func (d device) clause() string {
+	if d.url {
+		return "URL = " + quoteString(d.path)
+	}
+	return "DISK = " + quoteString(d.path)
+}
+
+// urlOptions are the WITH options a URL device needs. SQL Server finds a
+// credential named after the URL's container or bucket (SAS, S3 access
+// key) by itself; any other credential name is passed as CREDENTIAL. An
+// s3:// URL on an AWS regional endpoint gets its region through
+// BACKUP_OPTIONS/RESTORE_OPTIONS (optionsName; none when empty).
+func (d device) urlOptions(credential, optionsName string) []string {
+	if !d.url {
+		return nil
+	}
+	var out []string
+	if credential != "" && !credentialMatches(credential, d.path) {
+		out = append(out, "CREDENTIAL = "+quoteString(credential))
+	}
+	if d.s3 && optionsName != "" {
+		if region := s3Region(d.path); region != "" {
+			out = append(out, optionsName+" = "+quoteString(`{"s3": {"region": "`+region+`"}}`))
+		}
+	}
+	return out
+}
+
+// credentialMatches reports whether a credential named name is the one SQL
+// Server picks for path by itself (its name is a prefix of the URL).
+func credentialMatches(name, path string) bool {
+	n := strings.ToLower(strings.TrimRight(name, "/"))
+	p := strings.ToLower(path)
+	return strings.Contains(n, "://") && strings.HasPrefix(p, n+"/")
+}
+
+var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
+// s3Region finds the AWS region in an s3:// URL's host
+// (s3.us-east-1.amazonaws.com, bucket.s3.eu-west-3.amazonaws.com,
+// s3-us-west-2.amazonaws.com, s3.dualstack.…); "" when there is none.
+func s3Region(path string) string {
+	u, err := url.Parse(path)
+	if err != nil {
+		return ""
+	}
+	host := strings.ToLower(u.Hostname())
+	if !strings.HasSuffix(host, ".amazonaws.com") {
+		return ""
+	}
+	labels := strings.Split(strings.TrimSuffix(host, ".amazonaws.com"), ".")
+	for i, l := range labels {
+		var cand string
+		switch {
+		case l == "s3" && i+1 < len(labels):
+			cand = labels[i+1]
+			if cand == "dualstack" && i+2 < len(labels) {
+				cand = labels[i+2]
+			}
+		case strings.HasPrefix(l, "s3-"):
+			cand = strings.TrimPrefix(l, "s3-")
+		}
+		if regionRE.MatchString(cand) {
+			return cand
+		}
+	}
+	return ""
+}

@@ -1,0 +1,134 @@
+package sqlserver
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	mssql "github.com/microsoft/go-mssqldb"
+
+	"github.com/drsctl/drsctl/internal/artifact"
+	"github.com/drsctl/drsctl/internal/engine"
+)
+
+const (
+	queryDatabase = `SELECT name, state_desc, recovery_model_desc, create_date FROM sys.databases WHERE name = @p1`
+	queryLogChain = `SELECT last_log_backup_lsn FROM sys.database_recovery_status WHERE database_id = DB_ID(@p1)`
+	// Backups msdb recorded, oldest first. Differential and file backups
+	// are read and skipped (drsctl never restores them).
+	queryBackups = `SELECT bs.backup_set_id, bs.type, bs.first_lsn, bs.last_lsn, bs.checkpoint_lsn, bs.database_backup_lsn, ` +
+		`bs.backup_start_date, bs.backup_finish_date, bs.is_copy_only, bs.family_guid, bs.database_name, mf.physical_device_name ` +
+		`FROM msdb.dbo.backupset AS bs JOIN msdb.dbo.backupmediafamily AS mf ON mf.media_set_id = bs.media_set_id ` +
+		`WHERE bs.database_name = @p1 AND bs.backup_finish_date >= @p2 ORDER BY bs.backup_set_id`
+)
+
+func (s *session) ObservePrimary(ctx context.Context, databases []string, since time.Time) ([]engine.PrimaryDatabase, error) {
+	offset, err := s.serverOffset(ctx)
+	if err != nil {
+		return nil, s.fail(ctx, "observe primary "+s.server, err)
+	}
+	out := make([]engine.PrimaryDatabase, 0, len(databases))
+	for _, name := range databases {
+		target := "observe primary database " + quoteIdent(name)
+		db, err := s.observePrimary(ctx, name, since, offset)
+		if err != nil {
+			return nil, s.fail(ctx, target, err)
+		}
+		out = append(out, db)
+	}
+	return out, nil
+}
+
+func (s *session) observePrimary(ctx context.Context, name string, since time.Time, offset time.Duration) (engine.PrimaryDatabase, error) {
+	db := engine.PrimaryDatabase{Name: name}
+	var canonical, state, model string
+	var created time.Time
+	err := s.db.QueryRowContext(ctx, queryDatabase, name).Scan(&canonical, &state, &model, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return db, nil
+	}
+	if err != nil {
+		return db, err
+	}
+	db.Exists, db.State, db.RecoveryModel, db.CreatedAt = true, state, model, toUTC(created, offset)
+
+	var lsn sql.NullString
+	switch err := s.db.QueryRowContext(ctx, queryLogChain, name).Scan(&lsn); {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return db, err
+	default:
+		if lsn.Valid {
+			if _, err := artifact.ParseLSN(lsn.String); err != nil {
+				return db, fmt.Errorf("last_log_backup_lsn: %w", err)
+			}
+			db.LogChain = true
+		}
+	}
+
+	rows, err := s.db.QueryContext(ctx, queryBackups, name, toServerLocal(since, offset))
+	if err != nil {
+		return db, err
+	}
+	defer rows.Close()
+	seen := map[int64]bool{}
+	for rows.Next() {
+		var (
+			id                                      int64
+			typ, dbName, path                       sql.NullString
+			first, last, checkpoint, databaseBackup sql.NullString
+			start, finish                           sql.NullTime
+			copyOnly                                sql.NullBool
+			family                                  mssql.NullUniqueIdentifier
+		)
+		if err := rows.Scan(&id, &typ, &first, &last, &checkpoint, &databaseBackup, &start, &finish, &copyOnly, &family, &dbName, &path); err != nil {
+			return db, err
+		}
+		if seen[id] {
+			continue // another media family of a striped backup
+		}
+		seen[id] = true
+		var kind artifact.Kind
+		switch typ.String {
+		case "D":
+			kind = artifact.Full
+		case "L":
+			kind = artifact.Log
+		default: // I differential, F file, G differential file, P partial, Q differential partial
+			continue
+		}
+		h := artifact.Header{
+			Kind:     kind,
+			Database: dbName.String,
+			Start:    toUTC(start.Time, offset),
+			Finish:   toUTC(finish.Time, offset),
+			CopyOnly: copyOnly.Bool,
+		}
+		if family.Valid {
+			h.FamilyGUID = family.UUID.String()
+		}
+		for _, f := range []struct {
+			name string
+			v    sql.NullString
+			dst  *artifact.LSN
+		}{
+			{"first_lsn", first, &h.FirstLSN},
+			{"last_lsn", last, &h.LastLSN},
+			{"checkpoint_lsn", checkpoint, &h.CheckpointLSN},
+			{"database_backup_lsn", databaseBackup, &h.DatabaseBackupLSN},
+		} {
+			if !f.v.Valid {
+				continue
+			}
+			l, err := artifact.ParseLSN(f.v.String)
+			if err != nil {
+				return db, fmt.Errorf("msdb.dbo.backupset.%s: %w", f.name, err)
+			}
+			*f.dst = l
+		}
+		db.Backups = append(db.Backups, engine.BackupRecord{Header: h, Path: path.String})
+	}
+	return db, rows.Err()
+}

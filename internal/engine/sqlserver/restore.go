@@ -1,0 +1,252 @@
+package sqlserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/drsctl/drsctl/internal/artifact"
+	"github.com/drsctl/drsctl/internal/engine"
+)
+
+const querySessions = `SELECT session_id FROM sys.dm_exec_sessions WHERE database_id = DB_ID(@p1) AND session_id <> @@SPID AND is_user_process = 1`
+
+// disconnectAttempts bounds how often a restore with DisconnectUsers ends
+// readers' sessions again when new ones took their place (3101).
+const disconnectAttempts = 3
+
+// Restore restores one backup on a dedicated session parked in master:
+//
+//	[KILL <session_id> for each reader, when DisconnectUsers]
+//	[RESTORE FILELISTONLY FROM DISK|URL = N'path', for MOVE]
+//	RESTORE DATABASE|LOG [db] FROM DISK|URL = N'path' WITH NORECOVERY | STANDBY = N'undo'[, MOVE N'logical' TO N'dir/db_logical.ext']…[, REPLACE][, CREDENTIAL…], STATS = 10
+func (s *session) Restore(ctx context.Context, req engine.RestoreRequest, progress engine.Progress) error {
+	verb := "restore database"
+	if req.Kind == artifact.Log {
+		verb = "restore log"
+	}
+	target := fmt.Sprintf("%s %s from %s", verb, quoteIdent(req.Database), req.ServerPath)
+	switch {
+	case req.Database == "":
+		return fmt.Errorf("%s: no database named", target)
+	case !req.Kind.Valid():
+		return fmt.Errorf("%s: unknown backup kind %q", target, req.Kind)
+	case req.ServerPath == "":
+		return fmt.Errorf("%s: no server path", target)
+	case req.Mode != engine.NoRecovery && req.Mode != engine.StandbyMode:
+		return fmt.Errorf("%s: unknown restore mode %q", target, req.Mode)
+	case req.Mode == engine.StandbyMode && req.UndoFile == "":
+		return fmt.Errorf("%s: a standby restore needs an undo file", target)
+	}
+	d := deviceOf(req.ServerPath)
+	err := s.dedicated(ctx, func(c *sql.Conn, lost <-chan struct{}) error {
+		if _, err := c.ExecContext(ctx, "USE [master]"); err != nil {
+			return err
+		}
+		var moves []move
+		if req.Kind == artifact.Full && (req.DataDir != "" || req.LogDir != "") {
+			files, err := fileList(ctx, c, d, req.Credential)
+			if err != nil {
+				return err
+			}
+			moves = planMoves(req.Database, files, req.DataDir, req.LogDir)
+		}
+		stmt := restoreStatement(req, d, moves)
+		for attempt := 1; ; attempt++ {
+			if req.DisconnectUsers {
+				if err := disconnect(ctx, c, req.Database); err != nil {
+					return err
+				}
+			}
+			err := run(ctx, c, lost, stmt, progress)
+			if err != nil && req.DisconnectUsers && attempt < disconnectAttempts && hasNumber(err, errExclusive) {
+				continue
+			}
+			return err
+		}
+	})
+	if err != nil {
+		return s.fail(ctx, target, err)
+	}
+	return nil
+}
+
+func restoreStatement(req engine.RestoreRequest, d device, moves []move) string {
+	stmt := "RESTORE DATABASE "
+	if req.Kind == artifact.Log {
+		stmt = "RESTORE LOG "
+	}
+	var opts []string
+	if req.Mode == engine.StandbyMode {
+		opts = append(opts, "STANDBY = "+quoteString(req.UndoFile))
+	} else {
+		opts = append(opts, "NORECOVERY")
+	}
+	for _, m := range moves {
+		opts = append(opts, "MOVE "+quoteString(m.logical)+" TO "+quoteString(m.to))
+	}
+	if req.Replace && req.Kind == artifact.Full {
+		opts = append(opts, "REPLACE")
+	}
+	opts = append(opts, d.urlOptions(req.Credential, "RESTORE_OPTIONS")...)
+	opts = append(opts, "STATS = 10")
+	return stmt + quoteIdent(req.Database) + " FROM " + d.clause() + " WITH " + strings.Join(opts, ", ")
+}
+
+// disconnect ends the sessions using database (KILL takes a number, which
+// is formatted here from the integer the server returned).
+func disconnect(ctx context.Context, c *sql.Conn, database string) error {
+	rows, err := c.QueryContext(ctx, querySessions, database)
+	if err != nil {
+		return err
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows.Close()
+	for _, id := range ids {
+		if _, err := c.ExecContext(ctx, "KILL "+strconv.FormatInt(id, 10)); err != nil && !hasNumber(err, errKillNoSession) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Recover brings a restoring or standby database online:
+//
+//	RESTORE DATABASE [db] WITH RECOVERY
+func (s *session) Recover(ctx context.Context, database string) error {
+	target := "recover " + quoteIdent(database)
+	if database == "" {
+		return fmt.Errorf("%s: no database named", target)
+	}
+	err := s.dedicated(ctx, func(c *sql.Conn, lost <-chan struct{}) error {
+		if _, err := c.ExecContext(ctx, "USE [master]"); err != nil {
+			return err
+		}
+		return run(ctx, c, lost, "RESTORE DATABASE "+quoteIdent(database)+" WITH RECOVERY", engine.NoProgress)
+	})
+	if err != nil {
+		return s.fail(ctx, target, err)
+	}
+	return nil
+}
+
+// ---- MOVE ----
+
+// backupFile is one file of a full backup (RESTORE FILELISTONLY).
+type backupFile struct {
+	logical  string
+	physical string
+	typ      string // D data, L log, F full-text, S filestream
+	fileID   int64
+}
+
+func fileList(ctx context.Context, q queryer, d device, credential string) ([]backupFile, error) {
+	stmt := "RESTORE FILELISTONLY FROM " + d.clause()
+	if opts := d.urlOptions(credential, ""); len(opts) > 0 {
+		stmt += " WITH " + strings.Join(opts, ", ")
+	}
+	rows, err := allRows(ctx, q, stmt)
+	if err != nil {
+		return nil, err
+	}
+	files := make([]backupFile, 0, len(rows))
+	for _, r := range rows {
+		id, _ := r.int("FileID")
+		files = append(files, backupFile{logical: r.string("LogicalName"), physical: r.string("PhysicalName"),
+			typ: strings.ToUpper(strings.TrimSpace(r.string("Type"))), fileID: id})
+	}
+	return files, nil
+}
+
+type move struct{ logical, to string }
+
+// planMoves sends data files (and full-text, filestream) to dataDir and log
+// files to logDir (dataDir when logDir is empty); a file whose directory is
+// empty stays where the backup says. Each file is named
+// <database>_<logical><ext> (see movedName).
+func planMoves(database string, files []backupFile, dataDir, logDir string) []move {
+	if logDir == "" {
+		logDir = dataDir
+	}
+	var out []move
+	for _, f := range files {
+		dir := dataDir
+		if f.typ == "L" {
+			dir = logDir
+		}
+		if dir == "" {
+			continue
+		}
+		out = append(out, move{logical: f.logical, to: joinServerPath(dir, movedName(database, f))})
+	}
+	return out
+}
+
+// movedName is <database>_<logical> plus the physical file's extension
+// (.mdf, .ndf, .ldf by kind when it has none): unique per database on a
+// shared data directory. Characters Windows forbids in file names become
+// '_'; a name longer than 100 characters is cut and made unique again with
+// a hash of the database and logical names.
+func movedName(database string, f backupFile) string {
+	base := f.physical
+	if i := strings.LastIndexAny(base, `/\`); i >= 0 {
+		base = base[i+1:]
+	}
+	ext := ""
+	if i := strings.LastIndex(base, "."); i > 0 {
+		ext = base[i:]
+	}
+	if ext == "" {
+		switch {
+		case f.typ == "L":
+			ext = ".ldf"
+		case f.typ == "D" && f.fileID == 1:
+			ext = ".mdf"
+		case f.typ == "D":
+			ext = ".ndf"
+		}
+	}
+	name := sanitizeFileName(database + "_" + f.logical)
+	if r := []rune(name); len(r) > 100 {
+		sum := sha256.Sum256([]byte(database + "\x00" + f.logical))
+		name = string(r[:90]) + "_" + hex.EncodeToString(sum[:4])
+	}
+	return name + sanitizeFileName(ext)
+}
+
+func sanitizeFileName(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if strings.ContainsRune(`<>:"/\|?*`, r) || unicode.IsControl(r) {
+			return '_'
+		}
+		return r
+	}, s)
+	return strings.TrimRight(s, ". ")
+}
+
+// joinServerPath joins a directory and a file name as the server writes
+// paths: with a backslash when the directory looks like Windows (a drive
+// letter or a backslash in it), with a slash otherwise.
+func joinServerPath(dir, name string) string {
+	sep := "/"
+	if strings.Contains(dir, `\`) || (len(dir) >= 2 && dir[1] == ':' && unicode.IsLetter(rune(dir[0]))) {
+		sep = `\`
+	}
+	return strings.TrimRight(dir, `/\`) + sep + name
+}

@@ -1,0 +1,227 @@
+// Package sqlserver is drsctl's SQL Server engine: it observes primaries and
+// standbys, takes full and log backups, describes backup files and restores
+// them, speaking T-SQL through github.com/microsoft/go-mssqldb.
+//
+// Every statement it sends is written out in this package's functions; names
+// and paths enter statement text only through quoteIdent and quoteString,
+// and queries take their values as parameters. LSNs stay decimal strings.
+// See /work/shared/SQLSERVER.md for the facts it relies on.
+package sqlserver
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	mssql "github.com/microsoft/go-mssqldb"
+	"github.com/microsoft/go-mssqldb/msdsn"
+
+	"github.com/drsctl/drsctl/internal/engine"
+)
+
+// New returns the SQL Server driver, to be registered as "sqlserver".
+func New() engine.Driver { return driver{} }
+
+type driver struct{}
+
+// Open parses a go-mssqldb connection string (URL or ADO form), connects and
+// pings. Whatever database the string names, sessions log in to master: the
+// engine works server-wide, and a session parked in a user database would
+// stop that database from being restored. Errors never contain the
+// connection string or its password.
+func (driver) Open(ctx context.Context, connection string) (engine.Session, error) {
+	secrets := secretsOf(connection)
+	cfg, err := msdsn.Parse(connection)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlserver: parse connection string: %s", redact(err.Error(), secrets))
+	}
+	secrets = append(secrets, cfg.Password)
+	cfg.Database = "master"
+	if _, set := cfg.Parameters[msdsn.AppName]; !set {
+		cfg.AppName = "drsctl"
+	}
+	keepAlive := cfg.KeepAlive
+	if keepAlive <= 0 {
+		keepAlive = 30 * time.Second
+	}
+	conn := mssql.NewConnectorConfig(cfg)
+	conn.Dialer = watchDialer{keepAlive: keepAlive}
+
+	s := &session{
+		server: cfg.Host,
+		db:     sql.OpenDB(conn),
+		// Dedicated sessions (restores, backups) always dial a connection
+		// of their own, so that its loss can be seen (see connWatch).
+		dedicatedDB: sql.OpenDB(conn),
+	}
+	s.dedicatedDB.SetMaxIdleConns(0)
+	if cfg.Port != 0 {
+		s.server = net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port))
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, redactErr(s.fail(ctx, "connect to SQL Server "+s.server, err), secrets)
+	}
+	return s, nil
+}
+
+// session is one server. Its pools are safe for concurrent use, and it keeps
+// no other mutable state.
+type session struct {
+	server      string // host[:port], for messages
+	db          *sql.DB
+	dedicatedDB *sql.DB
+}
+
+func (s *session) Close() error {
+	return errors.Join(s.db.Close(), s.dedicatedDB.Close())
+}
+
+// dedicated runs fn on a connection dialed for it alone, logged in to
+// master, and tells fn when that connection breaks: go-mssqldb's message
+// queue (sqlexp.ReturnMessage) stays silent when a connection dies before
+// the first reply, so a BACKUP or RESTORE would otherwise wait for ever.
+func (s *session) dedicated(ctx context.Context, fn func(c *sql.Conn, lost <-chan struct{}) error) error {
+	w := &connWatch{}
+	c, err := s.dedicatedDB.Conn(context.WithValue(ctx, watchKey{}, w))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(c, w.lostChan())
+}
+
+// ---- connection watching ----
+
+type watchKey struct{}
+
+// watchDialer dials TCP as go-mssqldb would (with keep-alives) and, when the
+// context carries a connWatch, lets it see the connection fail.
+type watchDialer struct{ keepAlive time.Duration }
+
+func (d watchDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	nd := net.Dialer{KeepAlive: d.keepAlive}
+	c, err := nd.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if w, ok := ctx.Value(watchKey{}).(*connWatch); ok {
+		return w.attach(c), nil
+	}
+	return c, nil
+}
+
+// connWatch follows the newest connection dialed for one dedicated session.
+type connWatch struct {
+	mu   sync.Mutex
+	lost chan struct{}
+}
+
+func (w *connWatch) attach(c net.Conn) net.Conn {
+	wc := &watchedConn{Conn: c, lost: make(chan struct{})}
+	w.mu.Lock()
+	w.lost = wc.lost
+	w.mu.Unlock()
+	return wc
+}
+
+// lostChan is closed when the connection fails; nil (never ready) if none
+// was dialed.
+func (w *connWatch) lostChan() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lost
+}
+
+type watchedConn struct {
+	net.Conn
+	once sync.Once
+	lost chan struct{}
+}
+
+func (c *watchedConn) broken() { c.once.Do(func() { close(c.lost) }) }
+
+func (c *watchedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil {
+		c.broken()
+	}
+	return n, err
+}
+
+func (c *watchedConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err != nil {
+		c.broken()
+	}
+	return n, err
+}
+
+// ---- secrets ----
+
+// secretsOf lists what must never appear in an error: the connection string
+// itself and its password, found even when the string does not parse.
+func secretsOf(connection string) []string {
+	out := []string{connection}
+	if i := strings.Index(connection, "://"); i >= 0 {
+		if u, err := url.Parse(connection); err == nil && u.User != nil {
+			if p, ok := u.User.Password(); ok {
+				out = append(out, p)
+			}
+		}
+		// The raw user-info, in case the URL does not parse.
+		rest := connection[i+3:]
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if _, pw, ok := strings.Cut(rest[:at], ":"); ok {
+				out = append(out, pw)
+				if un, err := url.PathUnescape(pw); err == nil {
+					out = append(out, un)
+				}
+			}
+		}
+	}
+	for _, part := range strings.Split(connection, ";") {
+		k, v, ok := strings.Cut(part, "=")
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(k)) {
+		case "password", "pwd":
+			out = append(out, v, strings.TrimSpace(v), strings.Trim(strings.TrimSpace(v), `{}"'`))
+		}
+	}
+	return out
+}
+
+// redact replaces every secret in s.
+func redact(s string, secrets []string) string {
+	for _, x := range secrets {
+		if x != "" {
+			s = strings.ReplaceAll(s, x, "<redacted>")
+		}
+	}
+	return s
+}
+
+// redactedError shows a redacted message but keeps the error chain for
+// errors.Is (ErrUnreachable…).
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+func redactErr(err error, secrets []string) error {
+	if err == nil {
+		return nil
+	}
+	return &redactedError{msg: redact(err.Error(), secrets), err: err}
+}
