@@ -9,10 +9,12 @@ import (
 	_ "gocloud.dev/blob/s3blob"
 
 	"github.com/drsctl/drsctl/internal/engine"
+	"github.com/drsctl/drsctl/internal/engine/sqlserver"
 )
 
 // Engines returns the registry of every engine drsctl supports.
 func Engines() *engine.Registry {
 	r := engine.NewRegistry()
+	r.Register("sqlserver", sqlserver.New())
 	return r
 }
