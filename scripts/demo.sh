@@ -51,9 +51,17 @@ export DRS_PRIMARY_DSN=$(dsn "$p1") DRS_REPORTING_DSN=$(dsn "$p2") DRS_DR_DSN=$(
 mkdir -p "$demo/backups" "$demo/reporting" "$demo/dr" "$demo/reporting-data" "$demo/dr-data"
 echo "primary on :$p1, standbys 'reporting' on :$p2 and 'dr' on :$p3 (SQL Server simulators)"
 
+# sql SERVER QUERY: runs T-SQL on one of the simulators (the DSN, which holds
+# a password, is not echoed).
+sql() {
+  local var="DRS_$(echo "$1" | tr a-z A-Z)_DSN"
+  printf '%s> %s\n' "$1" "$2"
+  sqlq -dsn "${!var}" "$2"
+}
+
 say "A database on the primary, with three rows"
-run sqlq -dsn "$DRS_PRIMARY_DSN" "CREATE DATABASE [Shop]"
-run sqlq -dsn "$DRS_PRIMARY_DSN" "INSERT INTO [Shop].dbo.drs_probe(id, note) VALUES (1, N'first'), (2, N'second'), (3, N'third')"
+sql primary "CREATE DATABASE [Shop]"
+sql primary "INSERT INTO [Shop].dbo.drs_probe(id, note) VALUES (1, N'first'), (2, N'second'), (3, N'third')"
 
 drs() { run drsctl -chdir "$root/examples/quickstart" -state "$demo/drs.state.json" "$@"; }
 
@@ -67,17 +75,17 @@ say "Apply: full backup, ship to both standbys, verify, restore"
 drs apply -auto-approve
 
 say "Three more rows on the primary; wait for the next log backup to come due (every 5s)"
-run sqlq -dsn "$DRS_PRIMARY_DSN" "INSERT INTO [Shop].dbo.drs_probe(id, note) VALUES (4, N'fourth'), (5, N'fifth'), (6, N'sixth')"
+sql primary "INSERT INTO [Shop].dbo.drs_probe(id, note) VALUES (4, N'fourth'), (5, N'fifth'), (6, N'sixth')"
 sleep 6
 
 say "Apply again: only the log backup and its restores are due"
 drs apply -auto-approve
 
 say "The rows are readable on the read-only STANDBY target"
-run sqlq -dsn "$DRS_REPORTING_DSN" "SELECT id, note FROM [Shop].dbo.drs_probe ORDER BY id"
+sql reporting "SELECT id, note FROM [Shop].dbo.drs_probe ORDER BY id"
 
 say "A write there is refused (the standby is read-only)"
-if sqlq -dsn "$DRS_REPORTING_DSN" "INSERT INTO [Shop].dbo.drs_probe(id, note) VALUES (7, N'nope')"; then
+if sql reporting "INSERT INTO [Shop].dbo.drs_probe(id, note) VALUES (7, N'nope')"; then
   echo "demo: the write on the standby succeeded; it must not" >&2
   exit 1
 fi

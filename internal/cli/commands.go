@@ -210,16 +210,16 @@ func (e *Env) Status(ctx context.Context, g Globals, o StatusOptions) int {
 		if len(p.RPO) == 0 {
 			fmt.Fprintln(e.Stdout, "No targets are configured.")
 		}
-		fmt.Fprintf(e.Stdout, "%-16s %-20s %-8s %-10s %s\n", "TARGET", "DATABASE", "RPO", "LAG", "THROUGH")
+		fmt.Fprintf(e.Stdout, "%-16s %-20s %-8s %-10s %-7s %s\n", "TARGET", "DATABASE", "RPO", "LAG", "STATUS", "THROUGH")
 		for _, r := range p.RPO {
-			status, lag, through := "ok", r.Lag.Round(time.Second).String(), r.Artifact
+			status, lag, through := "ok", plan.FormatDuration(r.Lag), r.Artifact
 			if r.Breach {
 				status = "BREACH"
 			}
 			if r.Through.IsZero() {
 				lag, through = "-", "nothing yet"
 			}
-			fmt.Fprintf(e.Stdout, "%-16s %-20s %-8s %-10s %s  %s\n", r.Target, r.Database, r.Limit, lag, through, status)
+			fmt.Fprintf(e.Stdout, "%-16s %-20s %-8s %-10s %-7s %s\n", r.Target, r.Database, plan.FormatDuration(r.Limit), lag, status, through)
 		}
 	}
 	if o.Check && breach {

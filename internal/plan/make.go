@@ -889,7 +889,10 @@ func appendUnique(xs []string, s string) []string {
 
 func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
 
-// fmtDur prints durations the way the configuration writes them.
+// FormatDuration prints a duration the way the configuration writes them
+// (90s, 15m, 2h30m, 7d).
+func FormatDuration(d time.Duration) string { return fmtDur(d) }
+
 func fmtDur(d time.Duration) string {
 	if d < 0 {
 		d = 0
