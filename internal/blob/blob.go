@@ -1,0 +1,181 @@
+// Package blob is drsctl's access to backup folders and destinations:
+// opening a bucket for a URL (file://, smb://, s3://, azblob://), the key
+// layout (the one place artifacts are named), shipping one source to many
+// destinations at once with a SHA-256 computed on the way, and verifying what
+// arrived.
+//
+// Buckets are gocloud.dev/blob buckets. The drivers for s3://, azblob:// and
+// smb:// (internal/blob/smbblob) register themselves with
+// blob.DefaultURLMux when imported; drsctl imports them in its wiring
+// package. file:// is opened here, as a durable (fsyncing) fileblob.
+package blob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+)
+
+// Open opens a bucket for a drsctl destination or backup folder URL:
+//
+//   - file:///abs/dir (or file://./rel/dir) opens that directory, creating
+//     it if missing; writes are fsynced before they are committed.
+//   - s3://bucket/path?… and azblob://container/path?… open the bucket or
+//     container with the path as a key prefix ("s3://drs-east/sales" → keys
+//     under "sales/").
+//   - smb://[user@]host[:port]/share/path opens a directory on an SMB share
+//     (see internal/blob/smbblob for credentials).
+//
+// Query parameters go to the scheme's gocloud.dev driver as it parses them
+// (endpoint, use_path_style, region, disable_https, protocol, domain,
+// localemu, …); "prefix" adds a further key prefix. Errors never contain
+// credentials: the URL is echoed as Redact returns it.
+func Open(ctx context.Context, rawURL string) (*blob.Bucket, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: not a URL", Redact(rawURL))
+	}
+	if u.Scheme == "" {
+		return nil, fmt.Errorf("open %s: not a URL (file://, smb://, s3:// or azblob://)", Redact(rawURL))
+	}
+	q := u.Query()
+	prefix := q.Get("prefix")
+	q.Del("prefix")
+	u.RawQuery = q.Encode()
+
+	var b *blob.Bucket
+	switch u.Scheme {
+	case "file":
+		if u.Host != "" && u.Host != "." && u.Host != "localhost" {
+			return nil, fmt.Errorf("open %s: a file URL has no host: file:///absolute/dir or file://./relative/dir", Redact(rawURL))
+		}
+		b, err = openFile(ctx, u)
+	case "smb":
+		// The smb driver takes the share and directory from the path.
+		b, err = blob.DefaultURLMux().OpenBucketURL(ctx, u)
+	default:
+		if p := strings.Trim(u.Path, "/"); p != "" {
+			prefix = p + "/" + prefix
+		}
+		u.Path, u.RawPath = "", ""
+		b, err = blob.DefaultURLMux().OpenBucketURL(ctx, u)
+	}
+	if err != nil {
+		return nil, redactErr(fmt.Sprintf("open %s", Redact(rawURL)), err, rawURL)
+	}
+	if prefix != "" {
+		b = blob.PrefixedBucket(b, prefix)
+	}
+	return b, nil
+}
+
+// secretParam matches query parameter names whose values are secrets.
+var secretParam = regexp.MustCompile(`(?i)pass|pwd|secret|token|sig|key|credential|auth|sas`)
+
+// Redact returns rawURL safe to print: a password in the user information
+// and the values of query parameters that look like secrets (password,
+// secret, token, sig, key, …) are replaced by REDACTED. A string that does
+// not parse as a URL loses everything between "://" and "@" and its query.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		s := userinfo.ReplaceAllString(rawURL, "://REDACTED@")
+		if i := strings.IndexByte(s, '?'); i >= 0 {
+			s = s[:i] + "?REDACTED"
+		}
+		return s
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "REDACTED")
+		}
+	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			u.RawQuery = "REDACTED"
+		} else {
+			for k := range q {
+				if secretParam.MatchString(k) {
+					q[k] = []string{"REDACTED"}
+				}
+			}
+			u.RawQuery = q.Encode()
+		}
+	}
+	return u.String()
+}
+
+var userinfo = regexp.MustCompile(`://[^/?#]*@`)
+
+// redactErr returns an error "<msg>: <err>" whose text has every secret of
+// rawURL taken out. It wraps err (for errors.Is/As and gcerrors.Code) only
+// when err's own text held no secret.
+func redactErr(msg string, err error, rawURL string) error {
+	text := err.Error()
+	clean := text
+	for _, s := range secrets(rawURL) {
+		clean = strings.ReplaceAll(clean, s, "REDACTED")
+	}
+	if clean == text {
+		return fmt.Errorf("%s: %w", msg, err)
+	}
+	return &redactedError{msg: msg + ": " + clean, code: gcerrors.Code(err)}
+}
+
+// secrets lists the secret substrings of a URL: the password, and the values
+// of secret-looking query parameters (raw and decoded).
+func secrets(rawURL string) []string {
+	var out []string
+	add := func(s string) {
+		if len(s) >= 3 {
+			out = append(out, s, url.QueryEscape(s), url.PathEscape(s))
+		}
+	}
+	if m := userinfo.FindString(rawURL); m != "" {
+		info := strings.TrimSuffix(strings.TrimPrefix(m, "://"), "@")
+		if i := strings.IndexByte(info, ':'); i >= 0 {
+			add(info[i+1:])
+			if p, err := url.PathUnescape(info[i+1:]); err == nil {
+				add(p)
+			}
+		}
+	}
+	if i := strings.IndexByte(rawURL, '?'); i >= 0 {
+		q, _ := url.ParseQuery(rawURL[i+1:])
+		for k, vs := range q {
+			if secretParam.MatchString(k) {
+				for _, v := range vs {
+					add(v)
+				}
+			}
+		}
+	}
+	return out
+}
+
+type redactedError struct {
+	msg  string
+	code gcerrors.ErrorCode
+}
+
+func (e *redactedError) Error() string { return e.msg }
+
+// IsNotExist reports whether err means the object (or bucket) does not exist.
+func IsNotExist(err error) bool {
+	if err == nil {
+		return false
+	}
+	var r *redactedError
+	if errors.As(err, &r) {
+		return r.code == gcerrors.NotFound
+	}
+	return gcerrors.Code(err) == gcerrors.NotFound || errors.Is(err, fs.ErrNotExist)
+}
