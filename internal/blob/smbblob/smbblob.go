@@ -159,7 +159,7 @@ func openBucket(opts Options) (*bucket, error) {
 	var dir []string
 	for _, s := range strings.FieldsFunc(opts.Dir, func(r rune) bool { return r == '/' || r == '\\' }) {
 		if s == "." || s == ".." {
-			return nil, fmt.Errorf("smb: directory %q may not contain . or ..", opts.Dir)
+			return nil, fmt.Errorf("smb: directory %q has a \".\" or \"..\" segment", opts.Dir)
 		}
 		dir = append(dir, s)
 	}
