@@ -3,10 +3,12 @@
 package wiring
 
 import (
-	// Storage drivers register their URL schemes with gocloud.dev.
+	// Storage drivers register their URL schemes with gocloud.dev; file://
+	// is opened by internal/blob itself (durable, fsyncing writes).
 	_ "gocloud.dev/blob/azureblob"
-	_ "gocloud.dev/blob/fileblob"
 	_ "gocloud.dev/blob/s3blob"
+
+	_ "github.com/drsctl/drsctl/internal/blob/smbblob"
 
 	"github.com/drsctl/drsctl/internal/engine"
 	"github.com/drsctl/drsctl/internal/engine/sqlserver"
