@@ -693,7 +693,7 @@ func (b *builder) shipAll(d *dbPlan, t *config.Target, led *state.TargetDatabase
 		} else if cp.VerifiedAt != nil {
 			continue
 		}
-		why := "prove the shipped copy matches the backup's SHA-256 before it is used"
+		why := "prove the copy matches the backup's SHA-256"
 		if shipReason == "" {
 			why = "the copy was shipped but never verified"
 		}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Style controls human rendering.
@@ -133,6 +134,20 @@ func WriteHuman(w io.Writer, p *Plan, s Style) error {
 			}
 			g.actions = append(g.actions, a)
 		}
+		// One column for reasons, as wide as the longest verb needs (capped).
+		width := 20
+		for _, a := range p.Actions {
+			n := utf8.RuneCountInString(a.Verb())
+			if a.Target != "" {
+				n += 2
+			}
+			if n > width {
+				width = n
+			}
+		}
+		if width > 64 {
+			width = 64
+		}
 		for _, g := range groups {
 			first := g.actions[0]
 			ew.printf("\n%s\n", s.paint(ansiBold, fmt.Sprintf("primary %q database %q", first.Primary, first.Database)))
@@ -140,7 +155,7 @@ func WriteHuman(w io.Writer, p *Plan, s Style) error {
 			perTarget := map[string][]*Action{}
 			for _, a := range g.actions {
 				if a.Target == "" {
-					ew.printf("  %s %-44s %s\n", s.symbol(a.Kind), a.Verb(), a.Reason)
+					ew.printf("  %s %-*s  %s\n", s.symbol(a.Kind), width, a.Verb(), a.Reason)
 					continue
 				}
 				if _, ok := perTarget[a.Target]; !ok {
@@ -151,7 +166,7 @@ func WriteHuman(w io.Writer, p *Plan, s Style) error {
 			for _, t := range targets {
 				ew.printf("  target %q\n", t)
 				for _, a := range perTarget[t] {
-					ew.printf("    %s %-42s %s\n", s.symbol(a.Kind), a.Verb(), a.Reason)
+					ew.printf("    %s %-*s  %s\n", s.symbol(a.Kind), width-2, a.Verb(), a.Reason)
 				}
 			}
 		}
