@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -104,19 +103,26 @@ func (e *Env) Show(ctx context.Context, g Globals, file string, jsonOut bool) in
 
 // readOnlyState reads the state without locking (show, state list/show, status).
 func (e *Env) readOnlyState(ctx context.Context, g Globals) (*state.State, int) {
+	_, st, code := e.configAndState(ctx, g)
+	return st, code
+}
+
+// configAndState loads the configuration and reads the state without
+// locking it, for commands that only look.
+func (e *Env) configAndState(ctx context.Context, g Globals) (*config.Config, *state.State, int) {
 	cfg, ok := e.loadConfig(g)
 	if !ok {
-		return nil, ExitError
+		return nil, nil, ExitError
 	}
 	m, err := e.stateManager(cfg, g)
 	if err != nil {
-		return nil, e.errorf("%v", err)
+		return nil, nil, e.errorf("%v", err)
 	}
 	st, err := readState(ctx, m)
 	if err != nil {
-		return nil, e.errorf("%v", err)
+		return nil, nil, e.errorf("%v", err)
 	}
-	return st, ExitOK
+	return cfg, st, ExitOK
 }
 
 // StateList runs `drsctl state list`.
@@ -176,17 +182,9 @@ type StatusOptions struct {
 // Status runs `drsctl status`: RPO per target database from the ledger
 // (fast, no servers asked), for people, monitoring and alerting.
 func (e *Env) Status(ctx context.Context, g Globals, o StatusOptions) int {
-	cfg, ok := e.loadConfig(g)
-	if !ok {
-		return ExitError
-	}
-	m, err := e.stateManager(cfg, g)
-	if err != nil {
-		return e.errorf("%v", err)
-	}
-	st, err := readState(ctx, m)
-	if err != nil {
-		return e.errorf("%v", err)
+	cfg, st, code := e.configAndState(ctx, g)
+	if st == nil {
+		return code
 	}
 	p := plan.Make(cfg, st, nil, e.now(), plan.Options{})
 	breach := false
@@ -255,29 +253,18 @@ func writePrometheus(e *Env, rows []plan.RPOStatus) {
 
 // Graph runs `drsctl graph`: the plan's dependency graph in DOT.
 func (e *Env) Graph(ctx context.Context, g Globals, refresh bool) int {
-	cfg, ok := e.loadConfig(g)
-	if !ok {
-		return ExitError
-	}
-	m, err := e.stateManager(cfg, g)
-	if err != nil {
-		return e.errorf("%v", err)
-	}
-	st, err := readState(ctx, m)
-	if err != nil {
-		return e.errorf("%v", err)
+	cfg, st, code := e.configAndState(ctx, g)
+	if st == nil {
+		return code
 	}
 	p, err := e.makePlan(ctx, cfg, st, refresh, nil)
 	if err != nil {
 		return e.errorf("%v", err)
 	}
 	fmt.Fprintln(e.Stdout, "digraph drsctl {\n  rankdir = LR;\n  node [shape = box];")
-	ids := make([]string, 0, len(p.Actions))
 	for _, a := range p.Actions {
-		ids = append(ids, a.ID)
 		fmt.Fprintf(e.Stdout, "  %q [label = %q];\n", a.ID, a.Target+" "+a.Verb())
 	}
-	sort.Strings(ids)
 	for _, a := range p.Actions {
 		for _, d := range a.DependsOn {
 			fmt.Fprintf(e.Stdout, "  %q -> %q;\n", d, a.ID)
