@@ -385,3 +385,37 @@ func readFile(t *testing.T, p string) string {
 
 var _ = sort.Strings
 var _ artifact.Kind
+
+func TestReadOnlyCommands(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	planFile := filepath.Join(h.dir, "plan.json")
+	if code := h.plan(cli.PlanOptions{Refresh: true, Out: planFile}); code != 0 {
+		t.Fatalf("plan: %d %s", code, h.stderr.String())
+	}
+	if code := h.env().Show(ctx, h.globals(), planFile, false); code != 0 || !strings.Contains(h.stdout.String(), "+ backup full") {
+		t.Errorf("show FILE: %d\n%s", code, h.stdout.String())
+	}
+	if code := h.env().Graph(ctx, h.globals(), false); code != 0 ||
+		!strings.Contains(h.stdout.String(), `"backup_full:sales/Sales" -> "ship:sales/Sales@east#+backup_full:sales/Sales"`) {
+		t.Errorf("graph: %d\n%s", code, h.stdout.String())
+	}
+	if code := h.apply(); code != 0 {
+		t.Fatal("apply failed")
+	}
+	if code := h.env().StateList(ctx, h.globals()); code != 0 || !strings.Contains(h.stdout.String(), `target.east.database["Sales"]`) {
+		t.Errorf("state list: %d\n%s", code, h.stdout.String())
+	}
+	if code := h.env().StateShow(ctx, h.globals(), `target.east.database["Sales"]`); code != 0 || !strings.Contains(h.stdout.String(), `"seeded_from"`) {
+		t.Errorf("state show: %d\n%s", code, h.stdout.String())
+	}
+	if code := h.env().StateShow(ctx, h.globals(), `target.nowhere.database["Sales"]`); code != 1 || !strings.Contains(h.stderr.String(), "state list") {
+		t.Errorf("state show of a missing address: %d %s", code, h.stderr.String())
+	}
+	if code := h.env().Status(ctx, h.globals(), cli.StatusOptions{JSON: true}); code != 0 || !strings.Contains(h.stdout.String(), `"type":"rpo"`) {
+		t.Errorf("status -json: %d\n%s", code, h.stdout.String())
+	}
+	if code := h.env().Show(ctx, h.globals(), "", false); code != 0 || !strings.Contains(h.stdout.String(), "serial ") {
+		t.Errorf("show state: %d\n%s", code, h.stdout.String())
+	}
+}
