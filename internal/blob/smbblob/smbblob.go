@@ -654,6 +654,7 @@ func (b *bucket) NewTypedWriter(ctx context.Context, key, contentType string, op
 		conc = defaultConcurrency
 	}
 	w.sem = make(chan struct{}, conc)
+	w.free = make(chan []byte, conc+1)
 	if opts.BeforeWrite != nil {
 		as := func(i any) bool {
 			if p, ok := i.(**smb2.File); ok {
@@ -693,6 +694,7 @@ type writer struct {
 	buf      []byte
 	off      int64
 	sem      chan struct{}
+	free     chan []byte // part buffers to reuse (no garbage per part)
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	err      error // first failed part
@@ -715,7 +717,12 @@ func (w *writer) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
 		if w.buf == nil {
-			w.buf = make([]byte, 0, w.partSize)
+			select {
+			case b := <-w.free:
+				w.buf = b[:0]
+			default:
+				w.buf = make([]byte, 0, w.partSize)
+			}
 		}
 		k := min(len(p), w.partSize-len(w.buf))
 		w.buf = append(w.buf, p[:k]...)
@@ -737,12 +744,17 @@ func (w *writer) flushPart() {
 	go func() {
 		defer w.wg.Done()
 		defer func() { <-w.sem }()
-		if _, err := w.f.WriteAt(part, off); err != nil {
+		_, err := w.f.WriteAt(part, off)
+		if err != nil {
 			w.mu.Lock()
 			if w.err == nil {
 				w.err = err
 			}
 			w.mu.Unlock()
+		}
+		select {
+		case w.free <- part:
+		default:
 		}
 	}()
 }
