@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"time"
 
 	"github.com/drsctl/drsctl/internal/artifact"
 	"github.com/drsctl/drsctl/internal/blob"
@@ -206,6 +207,12 @@ func (x *execution) verify(ctx context.Context, a *plan.Action) error {
 	}
 	size, sum, err := blob.Checksum(ctx, b, art.Key)
 	if err == nil && (size == art.Size && sum == art.SHA256) {
+		// Remember when the verified copy was last modified: a later change
+		// shows at refresh without reading the copy again.
+		var mod time.Time
+		if attrs, aerr := b.Attributes(ctx, art.Key); aerr == nil {
+			mod = attrs.ModTime
+		}
 		return x.commit(ctx, func(st *state.State) error {
 			td := st.TargetDatabase(a.Target, a.Database)
 			c := td.Copies[art.ID]
@@ -213,7 +220,7 @@ func (x *execution) verify(ctx context.Context, a *plan.Action) error {
 				return fmt.Errorf("no shipped copy of %s is recorded for target %q", art.ID, a.Target)
 			}
 			now := x.r.Now().UTC()
-			c.VerifiedAt = &now
+			c.VerifiedAt, c.ModTime = &now, mod
 			return nil
 		})
 	}

@@ -232,7 +232,7 @@ func list(ctx context.Context, url string) *plan.StorageObservation {
 		if obj.IsDir || strings.HasSuffix(obj.Key, "/.drsctl-keep") {
 			continue
 		}
-		so.Objects[obj.Key] = plan.Object{Size: obj.Size}
+		so.Objects[obj.Key] = plan.Object{Size: obj.Size, ModTime: obj.ModTime}
 	}
 	return so
 }

@@ -651,7 +651,6 @@ func (b *builder) dependOnAdoption(d *dbPlan, n *node, a *Action) {
 // target's destination, proven intact. It returns, per node key, the action
 // a restore of it must wait for ("" when the copy is already verified).
 func (b *builder) shipAll(d *dbPlan, t *config.Target, led *state.TargetDatabase, want []*node) map[string]string {
-	dest := b.obs.Destinations[t.Name]
 	waits := map[string]string{}
 	for i, n := range want {
 		d.needed[n.key()] = true
@@ -663,18 +662,10 @@ func (b *builder) shipAll(d *dbPlan, t *config.Target, led *state.TargetDatabase
 		switch {
 		case cp == nil:
 			shipReason = "not at the destination yet"
-		case b.obs.Refreshed && dest != nil && dest.Err == "":
-			obj, ok := dest.Objects[cp.Key]
-			switch {
-			case !ok:
-				shipReason = "the copy is missing from the destination"
-				b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("%s is missing from target %q's destination", n.id, t.Name), "It was deleted outside drsctl; it is shipped again.")
-			case obj.Size != cp.Size:
-				shipReason = fmt.Sprintf("the copy at the destination has %d bytes, the ledger says %d", obj.Size, cp.Size)
-				b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("%s at target %q's destination is damaged", n.id, t.Name), shipReason+"; it is shipped again.")
-			case obj.SHA256 != "" && !strings.EqualFold(obj.SHA256, cp.SHA256):
-				shipReason = "the copy's recorded checksum differs from the ledger's"
-				b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("%s at target %q's destination is damaged", n.id, t.Name), shipReason+"; it is shipped again.")
+		default:
+			if why := b.copyDrift(t, cp); why != "" {
+				shipReason = why
+				b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("%s at target %q's destination: %s", n.id, t.Name, why), "It is shipped again and verified before any restore uses it.")
 			}
 		}
 		if shipReason != "" && n.pruned {
@@ -751,13 +742,27 @@ func (b *builder) planCopyOnly(d *dbPlan, t *config.Target) {
 	b.rpo(d, t, newest)
 }
 
-func (b *builder) copyDamaged(t *config.Target, cp *state.Copy) bool {
+func (b *builder) copyDamaged(t *config.Target, cp *state.Copy) bool { return b.copyDrift(t, cp) != "" }
+
+// copyDrift says how the copy at a target's destination differs from what
+// the ledger recorded ("" when it does not, or when storage was not asked).
+func (b *builder) copyDrift(t *config.Target, cp *state.Copy) string {
 	dest := b.obs.Destinations[t.Name]
 	if !b.obs.Refreshed || dest == nil || dest.Err != "" {
-		return false
+		return ""
 	}
 	obj, ok := dest.Objects[cp.Key]
-	return !ok || obj.Size != cp.Size || (obj.SHA256 != "" && !strings.EqualFold(obj.SHA256, cp.SHA256))
+	switch {
+	case !ok:
+		return "the copy is missing from the destination"
+	case obj.Size != cp.Size:
+		return fmt.Sprintf("the copy has %d bytes, the ledger says %d", obj.Size, cp.Size)
+	case obj.SHA256 != "" && !strings.EqualFold(obj.SHA256, cp.SHA256):
+		return "the copy's checksum differs from the ledger's"
+	case cp.VerifiedAt != nil && !cp.ModTime.IsZero() && !obj.ModTime.IsZero() && !obj.ModTime.Equal(cp.ModTime):
+		return fmt.Sprintf("the copy was modified at %s, after it was verified", fmtTime(obj.ModTime))
+	}
+	return ""
 }
 
 // rpo records how far behind a target database is: the newest backup

@@ -525,3 +525,24 @@ func TestMake_DeterministicAndPure(t *testing.T) {
 		t.Error("Make must not modify the state")
 	}
 }
+
+func TestMake_CopyModifiedAfterVerificationIsReshipped(t *testing.T) {
+	st := chainState(F, L1, L2, L3)
+	at(st, "dr_east", true, F, L1)
+	td := st.TargetDatabase("dr_east", "Sales")
+	verified := ago(50 * time.Minute)
+	td.Copies[L2.ID] = &state.Copy{Key: L2.Key, Size: L2.Size, SHA256: L2.SHA256, VerifiedAt: &verified, ModTime: ago(55 * time.Minute)}
+	obs := observed(st, func(o *Observed) {
+		o.Destinations["dr_east"].Objects[L2.Key] = Object{Size: L2.Size, ModTime: ago(5 * time.Minute)} // a byte flipped in place
+	})
+	p := Make(only(testConfig(), "dr_east"), st, obs, now, Options{})
+	if p.Action("ship:sales/Sales@dr_east#L2.trn") == nil || !hasDep(p.Action("restore_log:sales/Sales@dr_east#L2.trn"), "verify:sales/Sales@dr_east#L2.trn") {
+		t.Fatalf("a copy modified after verification must be shipped and verified again before restore: %v", ids(p))
+	}
+	if p.Action("ship:sales/Sales@dr_east#F.bak") != nil || p.Action("ship:sales/Sales@dr_east#L1.trn") != nil {
+		t.Errorf("only the changed copy is re-shipped: %v", ids(p))
+	}
+	if len(p.Problems) != 1 || !strings.Contains(p.Problems[0].Summary, "modified at") {
+		t.Errorf("problems = %+v", p.Problems)
+	}
+}

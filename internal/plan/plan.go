@@ -243,4 +243,6 @@ type Object struct {
 	Size int64
 	// SHA256 from the object's metadata, when the backend keeps it.
 	SHA256 string
+	// ModTime as the storage reports it (zero when unknown).
+	ModTime time.Time
 }

@@ -89,6 +89,9 @@ type Copy struct {
 	ShippedAt time.Time
 	// VerifiedAt is set when the copy was read back and matched SHA256.
 	VerifiedAt *time.Time
+	// ModTime is the copy's modification time as storage reported it when
+	// it was verified: a later change means the copy was touched since.
+	ModTime time.Time
 }
 
 // Restore records a backup restored on a target.

@@ -86,6 +86,7 @@ type fileCopyV1 struct {
 	SHA256     string `json:"sha256"`
 	ShippedAt  string `json:"shipped_at"`
 	VerifiedAt string `json:"verified_at,omitempty"`
+	ModTime    string `json:"mod_time,omitempty"`
 }
 
 type fileRestoreV1 struct {
@@ -356,6 +357,11 @@ func targetDatabaseFromFile(fd *fileTargetDatabaseV1) (*TargetDatabase, error) {
 		if c.VerifiedAt, err = parseOptTime(fc.VerifiedAt); err != nil {
 			return nil, fmt.Errorf("copy %q: verified_at: %w", id, err)
 		}
+		if fc.ModTime != "" {
+			if c.ModTime, err = parseTime(fc.ModTime); err != nil {
+				return nil, fmt.Errorf("copy %q: mod_time: %w", id, err)
+			}
+		}
 		d.Copies[id] = c
 	}
 	if fr := fd.Restored; fr != nil {
@@ -500,6 +506,9 @@ func targetDatabaseToFile(d *TargetDatabase) (*fileTargetDatabaseV1, error) {
 			SHA256:     c.SHA256,
 			ShippedAt:  formatTime(c.ShippedAt),
 			VerifiedAt: formatOptTime(c.VerifiedAt),
+		}
+		if !c.ModTime.IsZero() {
+			fd.Copies[id].ModTime = formatTime(c.ModTime)
 		}
 	}
 	if r := d.Restored; r != nil {

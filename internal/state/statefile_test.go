@@ -77,6 +77,7 @@ func fullState() *State {
 		SHA256:     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
 		ShippedAt:  t0.Add(10 * time.Minute),
 		VerifiedAt: ptime(t0.Add(11 * time.Minute)),
+		ModTime:    t0.Add(10*time.Minute + 123456789),
 	}
 	td.Restored = &Restore{
 		Artifact: "Sales_full_20261125T045500Z.bak",
@@ -325,6 +326,7 @@ func TestWrite_keys(t *testing.T) {
 		".targets.*.databases",
 		".targets.*.databases.*.copies",
 		".targets.*.databases.*.copies.*.key",
+		".targets.*.databases.*.copies.*.mod_time",
 		".targets.*.databases.*.copies.*.sha256",
 		".targets.*.databases.*.copies.*.shipped_at",
 		".targets.*.databases.*.copies.*.size",
