@@ -577,12 +577,12 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 	prev := ""
 	if !canRestore {
 		// Ship what it would need once it answers again; restore nothing.
-		b.shipAll(d, t, led, restores)
+		b.shipAll(d, t, led, append(b.damaged(d, t, led, restores), restores...))
 		b.rpo(d, t, posNode)
 		return
 	}
 	cutoff := b.now.Add(-t.RestoreDelay)
-	verified := b.shipAll(d, t, led, restores)
+	verified := b.shipAll(d, t, led, append(b.damaged(d, t, led, restores), restores...))
 	through := posNode
 	for i, n := range restores {
 		if n.hdr.Finish.After(cutoff) {
@@ -715,14 +715,8 @@ func (b *builder) planCopyOnly(d *dbPlan, t *config.Target) {
 			want = append(want, d.newFull)
 		}
 	} else {
-		// Copies the ledger has must still be there; then everything newer.
-		for _, n := range d.nodes {
-			if _, ok := led.Copies[n.id]; ok && n != newest {
-				if b.copyDamaged(t, led.Copies[n.id]) {
-					want = append(want, n)
-				}
-			}
-		}
+		// Copies the ledger has must still be intact; then everything newer.
+		want = b.damaged(d, t, led, []*node{newest})
 		after := false
 		for _, n := range d.nodes {
 			if n == newest {
@@ -742,7 +736,26 @@ func (b *builder) planCopyOnly(d *dbPlan, t *config.Target) {
 	b.rpo(d, t, newest)
 }
 
-func (b *builder) copyDamaged(t *config.Target, cp *state.Copy) bool { return b.copyDrift(t, cp) != "" }
+// damaged returns the artifacts whose copies the ledger holds at the
+// target's destination but that storage shows missing or changed, other
+// than those in skip (planned anyway): a destination is a backup copy too,
+// so a damaged copy is repaired even when no restore needs it now.
+func (b *builder) damaged(d *dbPlan, t *config.Target, led *state.TargetDatabase, skip []*node) []*node {
+	if led == nil {
+		return nil
+	}
+	planned := map[*node]bool{}
+	for _, n := range skip {
+		planned[n] = true
+	}
+	var out []*node
+	for _, n := range d.nodes {
+		if cp, ok := led.Copies[n.id]; ok && !planned[n] && !n.pruned && b.copyDrift(t, cp) != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
 
 // copyDrift says how the copy at a target's destination differs from what
 // the ledger recorded ("" when it does not, or when storage was not asked).

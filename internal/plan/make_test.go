@@ -546,3 +546,13 @@ func TestMake_CopyModifiedAfterVerificationIsReshipped(t *testing.T) {
 		t.Errorf("problems = %+v", p.Problems)
 	}
 }
+
+func TestMake_DamagedCopyOfRestoredArtifactIsRepaired(t *testing.T) {
+	st := chainState(F, L1, L2, L3)
+	at(st, "dr_east", true, F, L1, L2, L3)
+	obs := observed(st, func(o *Observed) { o.Destinations["dr_east"].Objects[F.Key] = Object{Size: F.Size - 1} })
+	p := Make(only(testConfig(), "dr_east"), st, obs, now, Options{})
+	if diff := cmp.Diff(sorted("ship:sales/Sales@dr_east#F.bak", "verify:sales/Sales@dr_east#F.bak"), ids(p)); diff != "" {
+		t.Fatalf("only the damaged copy is shipped again, nothing restored (-want +got):\n%s", diff)
+	}
+}
