@@ -16,7 +16,6 @@ import (
 
 	dblob "github.com/drsctl/drsctl/internal/blob"
 	"github.com/drsctl/drsctl/internal/cli"
-	"github.com/drsctl/drsctl/internal/state"
 	"github.com/drsctl/drsctl/internal/testenv"
 )
 
@@ -196,5 +195,4 @@ target "azvault" {
 	if c := st.Targets["smbdr"].Databases["Sales"].Copies[full.ID]; c == nil || c.VerifiedAt == nil {
 		t.Errorf("repaired copy not verified: %+v", c)
 	}
-	_ = state.Copy{}
 }
