@@ -149,9 +149,9 @@ func TestShip_MismatchNotCommitted(t *testing.T) {
 // Memory is bounded by parts, not by the size of what is shipped.
 func TestShip_MemoryBounded(t *testing.T) {
 	if testing.Short() {
-		t.Skip("ships 3 × 256 MiB")
+		t.Skip("ships 3 × 128 MiB")
 	}
-	const size = 256 << 20
+	const size = 128 << 20
 	fakes := []*blobtest.Fake{{Discard: true}, {Discard: true}, {Discard: true}}
 	var sinks []dblob.Sink
 	for _, f := range fakes {
