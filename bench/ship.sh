@@ -88,16 +88,33 @@ measure() {
 	printf '%-34s %8.2f %9.0f %10s\n' "$label" "$secs" "$(awk -v b="$BYTES" -v c="$copies" -v s="$secs" 'BEGIN{print b*c/1e6/s}')" "$rss"
 }
 
-rm -rf "$W/out" && mkdir -p "$W/out/cp" "$W/out/rclone" "$W/out/drsctl"
+# Copies are large, and rclone would skip ones an interrupted run left:
+# remove them before and after (the source stays for the next run).
+cleanup() {
+	rm -rf "$W/out"
+	"${RCLONE[@]}" purge "smb:$DRSCTL_TEST_SMB_SHARE/bench" >/dev/null 2>&1 || true
+	for b in drsctl-bench drsctl-bench-2 drsctl-bench-3; do "${RCLONE[@]}" delete "s3:$b" >/dev/null 2>&1 || true; done
+	"${RCLONE[@]}" delete az:drsctl-bench >/dev/null 2>&1 || true
+}
+cleanup
+trap cleanup EXIT
+mkdir -p "$W/out/cp" "$W/out/rclone" "$W/out/drsctl"
 measure "cp (local)" 1 cp "$SRC" "$W/out/cp/dest.bin"
+measure "cp + fsync (dd conv=fsync)" 1 dd if="$SRC" of="$W/out/cp/dest-sync.bin" bs=16M conv=fsync status=none
 measure "rclone copy (local)" 1 "${RCLONE[@]}" copyto "$SRC" "$W/out/rclone/dest.bin"
 measure "drsctl ship file://" 1 "$W/shipbench" -src "$SRC" -key dest.bin "file://$W/out/drsctl"
+measure "smbclient put (raw limit)" 1 smbclient "//$SMB_HOST/$DRSCTL_TEST_SMB_SHARE" -p "$SMB_PORT" -m SMB3 \
+	-U "$DRSCTL_TEST_SMB_USER%$DRSCTL_TEST_SMB_PASSWORD" -c "mkdir bench; put $SRC bench/smbclient.bin"
 measure "rclone copy smb" 1 "${RCLONE[@]}" copyto "$SRC" "smb:$DRSCTL_TEST_SMB_SHARE/bench/rclone.bin"
 measure "drsctl ship smb://" 1 "$W/shipbench" -src "$SRC" -key drsctl.bin "$SMB/bench"
+measure "gocloud Upload s3 64MiB×4 (raw)" 1 "$W/shipbench" -raw -part $((64 << 20)) -concurrency 4 -src "$SRC" -key raw.bin "s3://drsctl-bench?$S3Q"
 measure "rclone copy s3 (versitygw)" 1 "${RCLONE[@]}" copyto "$SRC" "s3:drsctl-bench/rclone.bin"
 measure "drsctl ship s3://" 1 "$W/shipbench" -src "$SRC" -key drsctl.bin "s3://drsctl-bench?$S3Q"
+measure "drsctl ship s3:// 64MiB×4" 1 "$W/shipbench" -part $((64 << 20)) -concurrency 4 -src "$SRC" -key drsctl64.bin "s3://drsctl-bench?$S3Q"
+measure "gocloud Upload az 64MiB×4 (raw)" 1 "$W/shipbench" -raw -part $((64 << 20)) -concurrency 4 -src "$SRC" -key raw.bin "azblob://drsctl-bench?$AZQ"
 measure "rclone copy azblob (Azurite)" 1 "${RCLONE[@]}" copyto "$SRC" "az:drsctl-bench/rclone.bin"
 measure "drsctl ship azblob://" 1 "$W/shipbench" -src "$SRC" -key drsctl.bin "azblob://drsctl-bench?$AZQ"
+measure "drsctl ship az 64MiB×4" 1 "$W/shipbench" -part $((64 << 20)) -concurrency 4 -src "$SRC" -key drsctl64.bin "azblob://drsctl-bench?$AZQ"
 echo "fan-out: one read of the source, three destinations at once"
 measure "drsctl ship 3 × s3://" 3 "$W/shipbench" -src "$SRC" -key fan.bin \
 	"s3://drsctl-bench?$S3Q" "s3://drsctl-bench-2?$S3Q" "s3://drsctl-bench-3?$S3Q"
@@ -106,8 +123,3 @@ measure "drsctl ship smb + s3 + azblob" 3 "$W/shipbench" -src "$SRC" -key fan.bi
 measure "rclone smb, s3, azblob in turn" 3 bash -c '"$@" copyto "$0" "smb:'"$DRSCTL_TEST_SMB_SHARE"'/bench/fan.bin" &&
 	"$@" copyto "$0" s3:drsctl-bench/fan.bin && "$@" copyto "$0" az:drsctl-bench/fan.bin' "$SRC" "${RCLONE[@]}"
 
-# The copies are large: drop them (the source stays for the next run).
-rm -rf "$W/out"
-"${RCLONE[@]}" purge "smb:$DRSCTL_TEST_SMB_SHARE/bench" >/dev/null 2>&1 || true
-for b in drsctl-bench drsctl-bench-2 drsctl-bench-3; do "${RCLONE[@]}" delete "s3:$b" >/dev/null 2>&1 || true; done
-"${RCLONE[@]}" delete az:drsctl-bench >/dev/null 2>&1 || true

@@ -38,6 +38,7 @@ func main() {
 	key := flag.String("key", "", "key to write (default: the source's base name)")
 	sasFor := flag.String("azure-sas", "", "print a SAS URL for this container of the Azure account in AZURE_STORAGE_* and -endpoint")
 	endpoint := flag.String("endpoint", "", "Azure blob service URL for -azure-sas, e.g. http://127.0.0.1:10000/devstoreaccount1")
+	raw := flag.Bool("raw", false, "the practical limit: one plain gocloud.dev Bucket.Upload to the first URL, no hashing, no fan-out")
 	flag.Parse()
 	ctx := context.Background()
 	if *sasFor != "" {
@@ -67,6 +68,14 @@ func main() {
 	exitIf(err)
 	defer f.Close()
 	start := time.Now()
+	if *raw {
+		exitIf(sinks[0].Bucket.Upload(ctx, *key, f, &blob.WriterOptions{ContentType: "application/octet-stream", BufferSize: int(*part), MaxConcurrency: *conc}))
+		fi, err := f.Stat()
+		exitIf(err)
+		d := time.Since(start)
+		fmt.Printf("%d bytes uploaded in %.2fs: %.0f MB/s\n", fi.Size(), d.Seconds(), float64(fi.Size())/1e6/d.Seconds())
+		return
+	}
 	size, sum, res, err := dblob.Ship(ctx, f, sinks, nil)
 	exitIf(err)
 	d := time.Since(start)
