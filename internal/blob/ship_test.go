@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"testing"
@@ -182,5 +183,26 @@ func TestShip_MemoryBounded(t *testing.T) {
 	}
 	if peak > before.HeapInuse+64<<20 {
 		t.Errorf("heap in use peaked at %d MiB", peak>>20)
+	}
+}
+
+// BenchmarkShip_FanOut3 ships to three discarding sinks; compare B/op across
+// sizes: it stays flat while the size grows 8×, because memory is bounded by
+// parts, not by what is shipped.
+func BenchmarkShip_FanOut3(b *testing.B) {
+	for _, size := range []int64{16 << 20, 128 << 20} {
+		b.Run(fmt.Sprintf("%dMiB", size>>20), func(b *testing.B) {
+			b.SetBytes(size)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				var sinks []dblob.Sink
+				for j := 0; j < 3; j++ {
+					sinks = append(sinks, dblob.Sink{Bucket: (&blobtest.Fake{Discard: true}).Bucket(), Key: "big"})
+				}
+				if _, _, _, err := dblob.Ship(context.Background(), blobtest.Data(7, size), sinks, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
