@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/drsctl/drsctl/internal/cli"
 	"github.com/drsctl/drsctl/internal/wiring"
 )
@@ -48,6 +50,9 @@ func main() {
 		Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin,
 		Terminal: cli.IsTerminal(os.Stdin) && cli.IsTerminal(os.Stdout),
 		Getenv:   os.LookupEnv, Engines: wiring.Engines(), Version: version,
+	}
+	if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
+		env.Width = w
 	}
 	os.Exit(run(ctx, env, os.Args[1:]))
 }

@@ -112,13 +112,24 @@ func (e *Env) execute(ctx context.Context, cfg *config.Config, m state.Manager, 
 		st.Lineage = state.NewLineage() // the first write creates the ledger
 	}
 	var rep apply.Reporter = &apply.Lines{W: e.Stdout, Interval: e.progressInterval, Quiet: e.quiet}
+	var bars *Bars
 	if jsonOut {
 		rep = &apply.JSON{W: e.Stdout}
 	} else {
 		fmt.Fprintln(e.Stdout)
+		if e.Terminal && !e.quiet { // bars on a terminal; plain lines for logs, CI and cron
+			bars = NewBars(e.Stdout, e.color)
+			if e.Width > 0 {
+				bars.Width = e.Width
+			}
+			rep = bars
+		}
 	}
 	runner := &apply.Runner{Config: cfg, Engines: e.Engines, State: m, Parallelism: parallelism, Reporter: rep, Now: e.now}
 	res, err := runner.Apply(ctx, p, st)
+	if bars != nil {
+		bars.Close() // before the summary
+	}
 	done, failed, skipped := res.Count()
 	summary := fmt.Sprintf("Apply complete: %d done, %d failed, %d not started.", done, failed, skipped)
 	if err != nil {

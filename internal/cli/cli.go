@@ -51,13 +51,18 @@ type Env struct {
 	Now      func() time.Time
 	Version  string
 
-	// Set from -log-level by Configure.
+	// Width is the terminal's width in columns (0: unknown).
+	Width int
+
+	// Set from the global options by Configure.
 	quiet            bool          // error, warn: no per-action lines
 	progressInterval time.Duration // debug: every progress step
+	color            bool
 }
 
 // Configure applies the global options that shape output.
 func (e *Env) Configure(g Globals) error {
+	e.color = e.Terminal && !g.NoColor
 	switch strings.ToLower(g.LogLevel) {
 	case "", "info":
 	case "error", "warn":
