@@ -47,19 +47,11 @@ func (e *Env) Apply(ctx context.Context, g Globals, o ApplyOptions) int {
 			return e.errorf("-target cannot be used with a saved plan: the plan already says what to do")
 		}
 	}
-	m, err := e.stateManager(cfg, g)
+	m, st, release, err := e.lockedState(ctx, cfg, g, "apply", o.LockTimeout)
 	if err != nil {
 		return e.errorf("%v", err)
 	}
-	lease, err := e.lock(ctx, m, "apply", o.LockTimeout)
-	if err != nil {
-		return e.errorf("%v", err)
-	}
-	defer unlock(e, lease)
-	st, err := readState(ctx, m)
-	if err != nil {
-		return e.errorf("%v", err)
-	}
+	defer release()
 	p := saved
 	if p != nil {
 		if err := p.CheckCurrent(st, configDigest(cfg)); err != nil {
@@ -151,19 +143,11 @@ func (e *Env) execute(ctx context.Context, cfg *config.Config, m state.Manager, 
 
 // runPlan locks the state and executes a plan built by a command (promote).
 func (e *Env) runPlan(ctx context.Context, g Globals, cfg *config.Config, p *plan.Plan, lockTimeout time.Duration) int {
-	m, err := e.stateManager(cfg, g)
+	m, st, release, err := e.lockedState(ctx, cfg, g, p.Actions[0].Kind.String(), lockTimeout)
 	if err != nil {
 		return e.errorf("%v", err)
 	}
-	lease, err := e.lock(ctx, m, p.Actions[0].Kind.String(), lockTimeout)
-	if err != nil {
-		return e.errorf("%v", err)
-	}
-	defer unlock(e, lease)
-	st, err := readState(ctx, m)
-	if err != nil {
-		return e.errorf("%v", err)
-	}
+	defer release()
 	p.Lineage, p.Serial = st.Lineage, st.Serial
 	return e.execute(ctx, cfg, m, st, p, 1, false)
 }

@@ -167,6 +167,25 @@ func (e *Env) lock(ctx context.Context, m state.Manager, op string, timeout time
 	return lease, nil
 }
 
+// lockedState opens the state, takes its lock for op and reads it; release
+// gives the lock back.
+func (e *Env) lockedState(ctx context.Context, cfg *config.Config, g Globals, op string, timeout time.Duration) (state.Manager, *state.State, func(), error) {
+	m, err := e.stateManager(cfg, g)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	lease, err := e.lock(ctx, m, op, timeout)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := readState(ctx, m)
+	if err != nil {
+		unlock(e, lease)
+		return nil, nil, nil, err
+	}
+	return m, st, func() { unlock(e, lease) }, nil
+}
+
 func unlock(e *Env, lease state.Lease) {
 	if err := lease.Unlock(); err != nil {
 		fmt.Fprintf(e.Stderr, "Warning: release state lock: %v\n", err)

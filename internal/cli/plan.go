@@ -45,19 +45,11 @@ func (e *Env) Plan(ctx context.Context, g Globals, o PlanOptions) int {
 	if !ok {
 		return ExitError
 	}
-	m, err := e.stateManager(cfg, g)
+	_, st, release, err := e.lockedState(ctx, cfg, g, "plan", o.LockTimeout)
 	if err != nil {
 		return e.errorf("%v", err)
 	}
-	lease, err := e.lock(ctx, m, "plan", o.LockTimeout)
-	if err != nil {
-		return e.errorf("%v", err)
-	}
-	defer unlock(e, lease)
-	st, err := readState(ctx, m)
-	if err != nil {
-		return e.errorf("%v", err)
-	}
+	defer release()
 	p, err := e.makePlan(ctx, cfg, st, o.Refresh, o.Targets)
 	if err != nil {
 		return e.errorf("%v", err)
