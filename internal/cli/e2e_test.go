@@ -419,3 +419,27 @@ func TestReadOnlyCommands(t *testing.T) {
 		t.Errorf("show state: %d\n%s", code, h.stdout.String())
 	}
 }
+
+func TestApply_FolderURLAndServerPathMismatchIsExplained(t *testing.T) {
+	h := newHarness(t)
+	elsewhere := t.TempDir()
+	cfg := readFile(t, filepath.Join(h.dir, "main.drs.hcl"))
+	cfg = strings.Replace(cfg, `url       = "file://`+h.dir+`/share"`, `url       = "file://`+h.dir+`/share"
+  server_path = "`+elsewhere+`"`, 1)
+	if err := os.WriteFile(filepath.Join(h.dir, "main.drs.hcl"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(elsewhere, "sales", "Sales", "full"), 0o755)
+	os.MkdirAll(filepath.Join(elsewhere, "sales", "O~27Brien", "full"), 0o755)
+	if code := h.apply(); code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.Contains(h.stderr.String(), "url and server_path name the same place") {
+		t.Errorf("the error must say what to check:\n%s", h.stderr.String())
+	}
+	// Nothing completed, so no ledger was written: a backup drsctl could not
+	// read never enters it.
+	if _, err := os.Stat(filepath.Join(h.dir, "drs.state.json")); !os.IsNotExist(err) {
+		t.Errorf("state written although nothing completed: %v", err)
+	}
+}
