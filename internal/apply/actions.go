@@ -143,7 +143,7 @@ func (x *execution) ship(ctx context.Context, batch []*plan.Action) []*Outcome {
 	if len(sinks) == 0 {
 		return outs
 	}
-	r, err := folder.NewReader(ctx, art.Key, nil)
+	r, err := blob.NewReader(ctx, folder, art.Key)
 	if err != nil {
 		return fail(fmt.Errorf("open %s in backup folder %q: %w", art.Key, p.Folder.Name, err))
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
 )
 
@@ -340,9 +341,22 @@ func (r *sinkReader) releaseCurrent() {
 	}
 }
 
+// NewReader opens an artifact for reading. drsctl proves every copy with
+// its own SHA-256, so the S3 SDK's notice that it skipped validating a
+// multipart object's composite checksum is noise to users and is turned off.
+func NewReader(ctx context.Context, b *blob.Bucket, key string) (*blob.Reader, error) {
+	return b.NewReader(ctx, key, &blob.ReaderOptions{BeforeRead: func(as func(any) bool) error {
+		var opts *[]func(*s3.Options)
+		if as(&opts) {
+			*opts = append(*opts, func(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped = true })
+		}
+		return nil
+	}})
+}
+
 // Checksum reads an object through and returns its size and hex SHA-256.
 func Checksum(ctx context.Context, b *blob.Bucket, key string) (size int64, sum string, err error) {
-	r, err := b.NewReader(ctx, key, nil)
+	r, err := NewReader(ctx, b, key)
 	if err != nil {
 		return 0, "", err
 	}
