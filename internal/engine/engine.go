@@ -67,6 +67,11 @@ type PrimaryDatabase struct {
 	// CreatedAt changes when the database is recreated or restored over on
 	// the primary: a new database needs a new chain.
 	CreatedAt time.Time
+	// Identity identifies this incarnation of the database and changes when
+	// it is recreated or restored over (SQL Server: the recovery fork GUID);
+	// empty when the engine cannot tell. Unlike CreatedAt it does not move
+	// with time zones or daylight saving.
+	Identity string
 	// LogChain is false when the server has no log chain for the database (no
 	// full backup since the FULL recovery model began): BACKUP LOG would fail.
 	LogChain bool

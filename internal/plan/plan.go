@@ -14,7 +14,7 @@ import (
 )
 
 // FormatVersion is the version of the saved plan and JSON message formats.
-const FormatVersion = "1.0"
+const FormatVersion = "1.1"
 
 // ActionKind is what an action does. Every switch over it is exhaustive.
 type ActionKind int
@@ -83,15 +83,33 @@ type Action struct {
 	// ArtifactKind is the kind of the artifact acted on.
 	ArtifactKind artifact.Kind `json:"artifact_kind,omitempty"`
 	Reason       string        `json:"reason"`
-	DependsOn    []string      `json:"depends_on,omitempty"`
+	// DependsOn lists actions that must succeed first: when one fails or
+	// does not run, this action does not run either.
+	DependsOn []string `json:"depends_on,omitempty"`
+	// After lists actions that must finish first, whatever their outcome:
+	// ordering without a shared fate (a log backup is not lost because the
+	// full backup before it failed).
+	After []string `json:"after,omitempty"`
+	// Key names an object that is not in the ledger (an orphan to prune):
+	// then Artifact and From are empty.
+	Key string `json:"key,omitempty"`
 
 	// Restore: how the standby is left, and whether the restore may replace
 	// the database (only ever for one drsctl seeded itself).
 	Mode    string `json:"mode,omitempty"`
 	Replace bool   `json:"replace,omitempty"`
 	// Seed marks the restore (or first ship to a copy-only target) that
-	// starts a target database's chain.
+	// starts a target database's chain; on a Record action, that the
+	// observed position completes a seed whose reply was lost.
 	Seed bool `json:"seed,omitempty"`
+	// Continues is, for a restore of a log backup this plan takes, the LSN
+	// the target stands at: apply refuses to restore the new backup unless
+	// it continues from there (FirstLSN <= Continues < LastLSN), since the
+	// plan could only assume where the primary's next log would begin.
+	Continues artifact.LSN `json:"continues,omitempty"`
+	// NewFork (BackupFull) records that the primary's log chain restarted:
+	// the new full begins a fork that nothing older continues into.
+	NewFork bool `json:"new_fork,omitempty"`
 
 	// Adopt: what the server's history says about the backup.
 	Adopted *Adoption `json:"adopted,omitempty"`
@@ -121,6 +139,7 @@ type Position struct {
 type PrimaryFacts struct {
 	RecoveryModel string    `json:"recovery_model,omitempty"`
 	CreatedAt     time.Time `json:"created_at,omitempty"`
+	Identity      string    `json:"identity,omitempty"`
 }
 
 // Severity of a problem found while planning.
@@ -153,6 +172,9 @@ type RPOStatus struct {
 	Lag      time.Duration `json:"lag"`
 	Breach   bool          `json:"breach"`
 	Artifact string        `json:"artifact,omitempty"`
+	// Unknown says why the lag cannot be trusted (an observation failed, a
+	// clock is wrong); such a row always counts as a breach.
+	Unknown string `json:"unknown,omitempty"`
 }
 
 // Plan is the result of planning.

@@ -41,7 +41,13 @@ type Database struct {
 	// chain was broken on the primary.
 	RecoveryModel string
 	CreatedAt     time.Time
-	// Artifacts in the order they were taken.
+	// Identity is the engine's identity of the database incarnation as last
+	// observed (e.g. SQL Server's recovery fork GUID); empty when the engine
+	// does not report one. A change means the database was recreated or
+	// restored over on the primary.
+	Identity string
+	// Artifacts in the order they were taken (drsctl's own backups are
+	// appended; an adopted out-of-band backup is placed by its finish time).
 	Artifacts []*Artifact
 }
 
@@ -59,6 +65,14 @@ type Artifact struct {
 	OutOfBand bool
 	// PrunedAt is set when the file was removed from the backup folder.
 	PrunedAt *time.Time
+	// NewFork marks a backup taken after the database's log chain restarted
+	// on the primary (recreated, restored over, recovery model switched):
+	// nothing taken before it continues into it or after it.
+	NewFork bool
+	// Completed is drsctl's clock when the server reported the backup done
+	// (zero for adopted backups). The finish time in the header is the
+	// server's clock; RPO never trusts a finish later than Completed.
+	Completed time.Time
 }
 
 // Target is the ledger of one target.
@@ -72,6 +86,11 @@ type TargetDatabase struct {
 	// by drsctl; empty when drsctl never seeded it. Only a database drsctl
 	// seeded may ever be restored over (REPLACE).
 	SeededFrom string
+	// Seeding is the ID of the full backup whose seed restore drsctl started
+	// and has not yet seen complete. It makes the database drsctl's own: an
+	// interrupted seed may be restored over (REPLACE), and a seed whose reply
+	// was lost is recorded once the server shows it stands after that full.
+	Seeding string
 	// Copies shipped to the target's destination, by artifact ID.
 	Copies map[string]*Copy
 	// Restored is the newest backup restored there.
@@ -178,15 +197,24 @@ func (d *Database) Artifact(id string) *Artifact {
 	return nil
 }
 
-// Add appends an artifact, keeping the list ordered by finish time then LSN
-// (an adopted out-of-band backup may be older than the newest one recorded).
+// Add records an artifact in the order it was taken. drsctl's own backups
+// are appended: a database's backups never run concurrently, so arrival
+// order is taken order even when a server's clock jumps. An adopted
+// out-of-band backup was taken earlier by someone else and is placed before
+// the first drsctl backup that finished after it.
 func (d *Database) Add(a *Artifact) {
-	d.Artifacts = append(d.Artifacts, a)
-	sort.SliceStable(d.Artifacts, func(i, j int) bool {
-		x, y := d.Artifacts[i], d.Artifacts[j]
-		if !x.Finish.Equal(y.Finish) {
-			return x.Finish.Before(y.Finish)
+	if !a.OutOfBand {
+		d.Artifacts = append(d.Artifacts, a)
+		return
+	}
+	i := sort.Search(len(d.Artifacts), func(i int) bool {
+		x := d.Artifacts[i]
+		if !x.Finish.Equal(a.Finish) {
+			return x.Finish.After(a.Finish)
 		}
-		return x.LastLSN.Cmp(y.LastLSN) < 0
+		return x.LastLSN.Cmp(a.LastLSN) > 0
 	})
+	d.Artifacts = append(d.Artifacts, nil)
+	copy(d.Artifacts[i+1:], d.Artifacts[i:])
+	d.Artifacts[i] = a
 }
