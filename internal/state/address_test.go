@@ -41,10 +41,11 @@ func TestShow(t *testing.T) {
 		addr string
 		want []string // substrings of the JSON view
 	}{
-		{`primary.sales.database["Sales"]`, []string{`"recovery_model":"FULL"`, `"artifacts":[{"id":"Sales_full_20261125T045500Z.bak"`}},
+		{`primary.sales.database["Sales"]`, []string{`"recovery_model":"FULL"`, `"identity":"0b6f3c1e-4d2a-4e8f-9a1b-7c6d5e4f3a2b"`, `"artifacts":[{"id":"Sales_full_20261125T045500Z.bak"`}},
+		{`primary.sales.database["Sales"].artifact["Sales_full_20261125T045500Z.bak"]`, []string{`"new_fork":true`, `"completed":"2026-11-25T04:56:31.25Z"`}},
 		{`primary["sales"].database["Sales"]`, []string{`"recovery_model":"FULL"`}},
 		{`primary.sales.database["Sales"].artifact["Sales_log_20261125T050000Z.trn"]`, []string{`"kind":"log"`, `"last_lsn":"98765432109876543211000"`, `"pruned_at":"2026-11-26T04:55:00Z"`}},
-		{`target.dr_east.database["Sales"]`, []string{`"seeded_from":"Sales_full_20261125T045500Z.bak"`, `"restored":{"artifact"`, `"verified_at"`}},
+		{`target.dr_east.database["Sales"]`, []string{`"seeded_from":"Sales_full_20261125T045500Z.bak"`, `"seeding":"Sales_full_20261125T045500Z.bak"`, `"restored":{"artifact"`, `"verified_at"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.addr, func(t *testing.T) {

@@ -17,9 +17,13 @@ func TestState_Clone(t *testing.T) {
 	// Change everything reachable in the clone; the original must not move.
 	c.Serial++
 	c.Database("sales", "Sales").RecoveryModel = "SIMPLE"
+	c.Database("sales", "Sales").Identity = "another incarnation"
 	a := c.Database("sales", "Sales").Artifacts[1]
 	a.LastLSN = "1"
 	*a.PrunedAt = a.PrunedAt.Add(time.Hour)
+	f := c.Database("sales", "Sales").Artifacts[0]
+	f.NewFork = false
+	f.Completed = f.Completed.Add(time.Hour)
 	c.Database("sales", "Sales").Artifacts[0] = nil
 	c.Database("sales", "other")
 	td := c.TargetDatabase("dr_east", "Sales")
@@ -28,6 +32,7 @@ func TestState_Clone(t *testing.T) {
 	*cp.VerifiedAt = cp.VerifiedAt.Add(time.Hour)
 	delete(td.Copies, "Sales_full_20261125T045500Z.bak")
 	td.Restored.Mode = "norecovery"
+	td.Seeding = ""
 	*td.PromotedAt = td.PromotedAt.Add(time.Hour)
 	c.Target("dr_west")
 

@@ -6,7 +6,6 @@
 package state
 
 import (
-	"sort"
 	"time"
 
 	"github.com/drsctl/drsctl/internal/artifact"
@@ -207,13 +206,16 @@ func (d *Database) Add(a *Artifact) {
 		d.Artifacts = append(d.Artifacts, a)
 		return
 	}
-	i := sort.Search(len(d.Artifacts), func(i int) bool {
-		x := d.Artifacts[i]
-		if !x.Finish.Equal(a.Finish) {
-			return x.Finish.After(a.Finish)
+	// A linear scan, not a binary search: the list is in taken order, which
+	// is not finish-time order when a server's clock was set back, and the
+	// place is the first backup that finished after a, wherever it is.
+	i := len(d.Artifacts)
+	for j, x := range d.Artifacts {
+		if x.Finish.After(a.Finish) || x.Finish.Equal(a.Finish) && x.LastLSN.Cmp(a.LastLSN) > 0 {
+			i = j
+			break
 		}
-		return x.LastLSN.Cmp(a.LastLSN) > 0
-	})
+	}
 	d.Artifacts = append(d.Artifacts, nil)
 	copy(d.Artifacts[i+1:], d.Artifacts[i:])
 	d.Artifacts[i] = a

@@ -20,37 +20,41 @@ import (
 // version" and adds an entry to upgrades.
 
 // fileVersion is the version this drsctl writes and the newest it reads.
-const fileVersion = 1
+const fileVersion = 2
 
 // upgrades[v] rewrites a version-v state file as version v+1. Reading an
 // older file applies them in turn until it is at fileVersion, and only then
-// decodes it into fileV1 (or whatever the current struct is then). Each
+// decodes it into fileV2 (or whatever the current struct is then). Each
 // function decodes its own version with its own (frozen) struct, so an old
-// upgrade never changes when the current format does. There are none yet:
-// version 1 is the first.
-var upgrades = map[int]func(raw []byte) ([]byte, error){}
+// upgrade never changes when the current format does.
+var upgrades = map[int]func(raw []byte) ([]byte, error){
+	1: upgradeV1, // statefile_v1.go
+}
 
-// fileV1 is version 1 of the state file. Field order here is the key order
-// in the file; maps are written with sorted keys.
-type fileV1 struct {
+// fileV2 is version 2 of the state file, the current one (version 1 is
+// frozen in statefile_v1.go). Field order here is the key order in the
+// file; maps are written with sorted keys. Version 2 added identity,
+// new_fork, completed and seeding, all optional.
+type fileV2 struct {
 	Version   int                       `json:"version"`
 	Lineage   string                    `json:"lineage"`
 	Serial    uint64                    `json:"serial"`
-	Primaries map[string]*filePrimaryV1 `json:"primaries"`
-	Targets   map[string]*fileTargetV1  `json:"targets"`
+	Primaries map[string]*filePrimaryV2 `json:"primaries"`
+	Targets   map[string]*fileTargetV2  `json:"targets"`
 }
 
-type filePrimaryV1 struct {
-	Databases map[string]*fileDatabaseV1 `json:"databases"`
+type filePrimaryV2 struct {
+	Databases map[string]*fileDatabaseV2 `json:"databases"`
 }
 
-type fileDatabaseV1 struct {
+type fileDatabaseV2 struct {
 	RecoveryModel string            `json:"recovery_model"`
 	CreatedAt     string            `json:"created_at"`
-	Artifacts     []*fileArtifactV1 `json:"artifacts"`
+	Identity      string            `json:"identity,omitempty"`
+	Artifacts     []*fileArtifactV2 `json:"artifacts"`
 }
 
-type fileArtifactV1 struct {
+type fileArtifactV2 struct {
 	ID                string `json:"id"`
 	Kind              string `json:"kind"`
 	Database          string `json:"database"`
@@ -67,20 +71,23 @@ type fileArtifactV1 struct {
 	FamilyGUID        string `json:"family_guid"`
 	OutOfBand         bool   `json:"out_of_band"`
 	PrunedAt          string `json:"pruned_at,omitempty"`
+	NewFork           bool   `json:"new_fork,omitempty"`
+	Completed         string `json:"completed,omitempty"`
 }
 
-type fileTargetV1 struct {
-	Databases map[string]*fileTargetDatabaseV1 `json:"databases"`
+type fileTargetV2 struct {
+	Databases map[string]*fileTargetDatabaseV2 `json:"databases"`
 }
 
-type fileTargetDatabaseV1 struct {
+type fileTargetDatabaseV2 struct {
 	SeededFrom string                 `json:"seeded_from"`
-	Copies     map[string]*fileCopyV1 `json:"copies"`
-	Restored   *fileRestoreV1         `json:"restored,omitempty"`
+	Seeding    string                 `json:"seeding,omitempty"`
+	Copies     map[string]*fileCopyV2 `json:"copies"`
+	Restored   *fileRestoreV2         `json:"restored,omitempty"`
 	PromotedAt string                 `json:"promoted_at,omitempty"`
 }
 
-type fileCopyV1 struct {
+type fileCopyV2 struct {
 	Key        string `json:"key"`
 	Size       int64  `json:"size"`
 	SHA256     string `json:"sha256"`
@@ -89,7 +96,7 @@ type fileCopyV1 struct {
 	ModTime    string `json:"mod_time,omitempty"`
 }
 
-type fileRestoreV1 struct {
+type fileRestoreV2 struct {
 	Artifact string `json:"artifact"`
 	Kind     string `json:"kind"`
 	LastLSN  string `json:"last_lsn"`
@@ -137,8 +144,8 @@ func Write(s *State, w io.Writer) error {
 
 // decode checks the version, upgrades raw to version current and decodes it
 // strictly. current and ups are parameters so the upgrade chain can be tested
-// before a second version exists.
-func decode(raw []byte, current int, ups map[int]func([]byte) ([]byte, error)) (*fileV1, error) {
+// with versions that do not exist yet.
+func decode(raw []byte, current int, ups map[int]func([]byte) ([]byte, error)) (*fileV2, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, errors.New("state file is empty")
 	}
@@ -172,7 +179,7 @@ func decode(raw []byte, current int, ups map[int]func([]byte) ([]byte, error)) (
 		}
 		raw = next
 	}
-	var f fileV1
+	var f fileV2
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
@@ -239,7 +246,7 @@ func jsonKind(t reflect.Type) string {
 
 // fromFile turns the decoded file into the domain, validating as it goes.
 // Every error names the address of the object at fault.
-func fromFile(f *fileV1) (*State, error) {
+func fromFile(f *fileV2) (*State, error) {
 	if f.Lineage == "" {
 		return nil, errors.New("state file has no lineage")
 	}
@@ -255,7 +262,7 @@ func fromFile(f *fileV1) (*State, error) {
 			if fd == nil {
 				return nil, fmt.Errorf("state file: %s is null", addr)
 			}
-			d := &Database{RecoveryModel: fd.RecoveryModel}
+			d := &Database{RecoveryModel: fd.RecoveryModel, Identity: fd.Identity}
 			var err error
 			if d.CreatedAt, err = parseTime(fd.CreatedAt); err != nil {
 				return nil, fmt.Errorf("state file: %s: created_at: %w", addr, err)
@@ -301,13 +308,14 @@ func fromFile(f *fileV1) (*State, error) {
 	return s, nil
 }
 
-func artifactFromFile(fa *fileArtifactV1) (*Artifact, error) {
+func artifactFromFile(fa *fileArtifactV2) (*Artifact, error) {
 	a := &Artifact{
 		ID:        fa.ID,
 		Key:       fa.Key,
 		Size:      fa.Size,
 		SHA256:    fa.SHA256,
 		OutOfBand: fa.OutOfBand,
+		NewFork:   fa.NewFork,
 	}
 	a.Kind = artifact.Kind(fa.Kind)
 	if !a.Kind.Valid() {
@@ -340,11 +348,16 @@ func artifactFromFile(fa *fileArtifactV1) (*Artifact, error) {
 	if a.PrunedAt, err = parseOptTime(fa.PrunedAt); err != nil {
 		return nil, fmt.Errorf("pruned_at: %w", err)
 	}
+	if fa.Completed != "" {
+		if a.Completed, err = parseTime(fa.Completed); err != nil {
+			return nil, fmt.Errorf("completed: %w", err)
+		}
+	}
 	return a, nil
 }
 
-func targetDatabaseFromFile(fd *fileTargetDatabaseV1) (*TargetDatabase, error) {
-	d := &TargetDatabase{SeededFrom: fd.SeededFrom, Copies: map[string]*Copy{}}
+func targetDatabaseFromFile(fd *fileTargetDatabaseV2) (*TargetDatabase, error) {
+	d := &TargetDatabase{SeededFrom: fd.SeededFrom, Seeding: fd.Seeding, Copies: map[string]*Copy{}}
 	var err error
 	for id, fc := range fd.Copies {
 		if fc == nil {
@@ -385,22 +398,22 @@ func targetDatabaseFromFile(fd *fileTargetDatabaseV1) (*TargetDatabase, error) {
 
 // toFile turns the domain into the current file version. It applies the
 // same checks as fromFile so that Write never produces an unreadable file.
-func toFile(s *State) (*fileV1, error) {
+func toFile(s *State) (*fileV2, error) {
 	if s == nil {
 		return nil, errors.New("encode state: no state")
 	}
 	if s.Lineage == "" {
 		return nil, errors.New("encode state: the state has no lineage")
 	}
-	f := &fileV1{
+	f := &fileV2{
 		Version:   fileVersion,
 		Lineage:   s.Lineage,
 		Serial:    s.Serial,
-		Primaries: map[string]*filePrimaryV1{},
-		Targets:   map[string]*fileTargetV1{},
+		Primaries: map[string]*filePrimaryV2{},
+		Targets:   map[string]*fileTargetV2{},
 	}
 	for pname, p := range s.Primaries {
-		fp := &filePrimaryV1{Databases: map[string]*fileDatabaseV1{}}
+		fp := &filePrimaryV2{Databases: map[string]*fileDatabaseV2{}}
 		if p != nil {
 			for dname, d := range p.Databases {
 				fd, err := databaseToFile(d)
@@ -413,7 +426,7 @@ func toFile(s *State) (*fileV1, error) {
 		f.Primaries[pname] = fp
 	}
 	for tname, t := range s.Targets {
-		ft := &fileTargetV1{Databases: map[string]*fileTargetDatabaseV1{}}
+		ft := &fileTargetV2{Databases: map[string]*fileTargetDatabaseV2{}}
 		if t != nil {
 			for dname, d := range t.Databases {
 				fd, err := targetDatabaseToFile(d)
@@ -428,14 +441,15 @@ func toFile(s *State) (*fileV1, error) {
 	return f, nil
 }
 
-func databaseToFile(d *Database) (*fileDatabaseV1, error) {
+func databaseToFile(d *Database) (*fileDatabaseV2, error) {
 	if d == nil {
 		d = &Database{}
 	}
-	fd := &fileDatabaseV1{
+	fd := &fileDatabaseV2{
 		RecoveryModel: d.RecoveryModel,
 		CreatedAt:     formatTime(d.CreatedAt),
-		Artifacts:     []*fileArtifactV1{},
+		Identity:      d.Identity,
+		Artifacts:     []*fileArtifactV2{},
 	}
 	seen := map[string]bool{}
 	for i, a := range d.Artifacts {
@@ -458,7 +472,7 @@ func databaseToFile(d *Database) (*fileDatabaseV1, error) {
 	return fd, nil
 }
 
-func artifactToFile(a *Artifact) (*fileArtifactV1, error) {
+func artifactToFile(a *Artifact) (*fileArtifactV2, error) {
 	if !a.Kind.Valid() {
 		return nil, fmt.Errorf("unknown artifact kind %q", a.Kind)
 	}
@@ -467,7 +481,7 @@ func artifactToFile(a *Artifact) (*fileArtifactV1, error) {
 			return nil, err
 		}
 	}
-	return &fileArtifactV1{
+	fa := &fileArtifactV2{
 		ID:                a.ID,
 		Kind:              string(a.Kind),
 		Database:          a.Database,
@@ -484,23 +498,29 @@ func artifactToFile(a *Artifact) (*fileArtifactV1, error) {
 		FamilyGUID:        a.FamilyGUID,
 		OutOfBand:         a.OutOfBand,
 		PrunedAt:          formatOptTime(a.PrunedAt),
-	}, nil
+		NewFork:           a.NewFork,
+	}
+	if !a.Completed.IsZero() {
+		fa.Completed = formatTime(a.Completed)
+	}
+	return fa, nil
 }
 
-func targetDatabaseToFile(d *TargetDatabase) (*fileTargetDatabaseV1, error) {
+func targetDatabaseToFile(d *TargetDatabase) (*fileTargetDatabaseV2, error) {
 	if d == nil {
 		d = &TargetDatabase{}
 	}
-	fd := &fileTargetDatabaseV1{
+	fd := &fileTargetDatabaseV2{
 		SeededFrom: d.SeededFrom,
-		Copies:     map[string]*fileCopyV1{},
+		Seeding:    d.Seeding,
+		Copies:     map[string]*fileCopyV2{},
 		PromotedAt: formatOptTime(d.PromotedAt),
 	}
 	for id, c := range d.Copies {
 		if c == nil {
 			return nil, fmt.Errorf("copy %q is nil", id)
 		}
-		fd.Copies[id] = &fileCopyV1{
+		fd.Copies[id] = &fileCopyV2{
 			Key:        c.Key,
 			Size:       c.Size,
 			SHA256:     c.SHA256,
@@ -518,7 +538,7 @@ func targetDatabaseToFile(d *TargetDatabase) (*fileTargetDatabaseV1, error) {
 		if _, err := parseLSN(string(r.LastLSN)); err != nil {
 			return nil, fmt.Errorf("restored: last_lsn: %w", err)
 		}
-		fd.Restored = &fileRestoreV1{
+		fd.Restored = &fileRestoreV2{
 			Artifact: r.Artifact,
 			Kind:     string(r.Kind),
 			LastLSN:  string(r.LastLSN),

@@ -17,13 +17,27 @@ import (
 	"github.com/drsctl/drsctl/internal/artifact"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/golden_v1.json")
+var update = flag.Bool("update", false, "rewrite testdata/golden_v2.json")
 
 func ptime(t time.Time) *time.Time { return &t }
 
 // fullState has every field of every type set, LSNs beyond 2^63 and times in
 // a zone other than UTC with fractional seconds.
 func fullState() *State {
+	s := fullStateV1()
+	cet := time.FixedZone("CET", 3600)
+	db := s.Database("sales", "Sales")
+	db.Identity = "0b6f3c1e-4d2a-4e8f-9a1b-7c6d5e4f3a2b"
+	full := db.Artifacts[0]
+	full.NewFork = true
+	full.Completed = full.Finish.Add(1250 * time.Millisecond).In(cet)
+	s.TargetDatabase("dr_east", "Sales").Seeding = "Sales_full_20261125T045500Z.bak"
+	return s
+}
+
+// fullStateV1 has every field version 1 of the file knows set: it is
+// testdata/golden_v1.json, and fullState without the fields version 2 added.
+func fullStateV1() *State {
 	cet := time.FixedZone("CET", 3600)
 	t0 := time.Date(2026, 11, 25, 4, 55, 0, 0, time.UTC)
 	s := New("3f0c1a52-7a4e-4a8e-9d43-2b8f0f1c6d7e")
@@ -95,7 +109,7 @@ func TestWrite_golden(t *testing.T) {
 	if err := Write(fullState(), &buf); err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "golden_v1.json")
+	golden := filepath.Join("testdata", "golden_v2.json")
 	if *update {
 		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
@@ -162,7 +176,7 @@ var badFixtures = []struct {
 	want []string
 }{
 	{"truncated.json", []string{"truncated", "byte offset"}},
-	{"wrong_version.json", []string{"state file version 7 is newer than this drsctl understands (1); upgrade drsctl"}},
+	{"wrong_version.json", []string{"state file version 7 is newer than this drsctl understands (2); upgrade drsctl"}},
 	{"bad_lsn.json", []string{`primary.sales.database["Sales"].artifact["Sales_log_20261125T050000Z.trn"]`, "last_lsn", `"98765x"`, "not a decimal number"}},
 	{"no_lineage.json", []string{"state file has no lineage"}},
 	{"not_json.json", []string{"not valid JSON", "line 1, column 1 (byte offset 0)"}},
@@ -175,23 +189,124 @@ var badFixtures = []struct {
 	{"empty.json", []string{"state file is empty"}},
 }
 
+// The fixtures are version 1 files, so they are refused by the upgrade or
+// after it; each is also tried relabelled as version 2, which the current
+// decoder refuses on its own.
 func TestRead_badFixtures(t *testing.T) {
 	for _, tc := range badFixtures {
-		t.Run(strings.TrimSuffix(tc.file, ".json"), func(t *testing.T) {
-			raw, err := os.ReadFile(filepath.Join("testdata", tc.file))
-			if err != nil {
+		raw, err := os.ReadFile(filepath.Join("testdata", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range []struct {
+			name string
+			raw  []byte
+		}{
+			{"", raw},
+			{"/as_v2", bytes.Replace(raw, []byte(`"version": 1,`), []byte(`"version": 2,`), 1)},
+		} {
+			t.Run(strings.TrimSuffix(tc.file, ".json")+v.name, func(t *testing.T) {
+				s, err := Read(bytes.NewReader(v.raw))
+				if err == nil {
+					t.Fatalf("Read succeeded: %+v", s)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not mention %q", err, w)
+					}
+				}
+			})
+		}
+	}
+}
+
+// A version 1 file is upgraded: it reads as the state it was written from,
+// with none of version 2's fields set, and is written back as version 2
+// without them (they are optional).
+func TestRead_upgradesV1(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "golden_v1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(fullStateV1(), got); diff != "" {
+		t.Errorf("Read(golden_v1) (-want +got):\n%s", diff)
+	}
+	var buf bytes.Buffer
+	if err := Write(got, &buf); err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Replace(raw, []byte("{\n  \"version\": 1,"), []byte("{\n  \"version\": 2,"), 1)
+	if bytes.Equal(want, raw) {
+		t.Fatal("golden_v1.json does not begin with version 1")
+	}
+	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
+		t.Errorf("Write(Read(golden_v1)) is not golden_v1 relabelled as version 2 (-want +got):\n%s", diff)
+	}
+}
+
+// A file that says it is version 1 but carries a field only version 2 has
+// was not written by a version-1 drsctl: the upgrade refuses it instead of
+// relabelling it.
+func TestRead_v1WithV2FieldIsRefused(t *testing.T) {
+	for field, mutate := range map[string]func(s *State){
+		"identity":  func(s *State) { s.Database("sales", "Sales").Identity = "x" },
+		"new_fork":  func(s *State) { s.Database("sales", "Sales").Artifacts[0].NewFork = true },
+		"completed": func(s *State) { s.Database("sales", "Sales").Artifacts[0].Completed = time.Unix(0, 1) },
+		"seeding":   func(s *State) { s.TargetDatabase("dr_east", "Sales").Seeding = "x" },
+	} {
+		t.Run(field, func(t *testing.T) {
+			s := fullStateV1()
+			mutate(s)
+			var buf bytes.Buffer
+			if err := Write(s, &buf); err != nil {
 				t.Fatal(err)
 			}
-			s, err := Read(bytes.NewReader(raw))
+			raw := bytes.Replace(buf.Bytes(), []byte(`"version": 2,`), []byte(`"version": 1,`), 1)
+			got, err := Read(bytes.NewReader(raw))
 			if err == nil {
-				t.Fatalf("Read succeeded: %+v", s)
+				t.Fatalf("Read succeeded: %+v", got)
 			}
-			for _, w := range tc.want {
+			for _, w := range []string{"upgrade state file from version 1 to 2", `unknown field "` + field + `"`} {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
 			}
 		})
+	}
+}
+
+// The next version is refused, so a drsctl that only knows version 2 never
+// misreads (or rewrites, dropping fields) a file a newer drsctl wrote.
+func TestRead_newerVersionIsRefused(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Write(fullState(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	raw := bytes.Replace(buf.Bytes(), []byte(`"version": 2,`), []byte(`"version": 3,`), 1)
+	s, err := Read(bytes.NewReader(raw))
+	if err == nil {
+		t.Fatalf("Read succeeded: %+v", s)
+	}
+	if want := "state file version 3 is newer than this drsctl understands (2); upgrade drsctl"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not mention %q", err, want)
+	}
+}
+
+// Version 2's fields are optional: a state without them writes none of
+// their keys.
+func TestWrite_v2FieldsOmittedWhenUnset(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Write(fullStateV1(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{`"identity"`, `"new_fork"`, `"completed"`, `"seeding"`} {
+		if bytes.Contains(buf.Bytes(), []byte(k)) {
+			t.Errorf("Write wrote %s for a state that does not set it:\n%s", k, buf.String())
+		}
 	}
 }
 
@@ -304,6 +419,7 @@ func TestWrite_keys(t *testing.T) {
 		".primaries.*.databases",
 		".primaries.*.databases.*.artifacts",
 		".primaries.*.databases.*.artifacts[].checkpoint_lsn",
+		".primaries.*.databases.*.artifacts[].completed",
 		".primaries.*.databases.*.artifacts[].copy_only",
 		".primaries.*.databases.*.artifacts[].database",
 		".primaries.*.databases.*.artifacts[].database_backup_lsn",
@@ -314,12 +430,14 @@ func TestWrite_keys(t *testing.T) {
 		".primaries.*.databases.*.artifacts[].key",
 		".primaries.*.databases.*.artifacts[].kind",
 		".primaries.*.databases.*.artifacts[].last_lsn",
+		".primaries.*.databases.*.artifacts[].new_fork",
 		".primaries.*.databases.*.artifacts[].out_of_band",
 		".primaries.*.databases.*.artifacts[].pruned_at",
 		".primaries.*.databases.*.artifacts[].sha256",
 		".primaries.*.databases.*.artifacts[].size",
 		".primaries.*.databases.*.artifacts[].start",
 		".primaries.*.databases.*.created_at",
+		".primaries.*.databases.*.identity",
 		".primaries.*.databases.*.recovery_model",
 		".serial",
 		".targets",
@@ -339,6 +457,7 @@ func TestWrite_keys(t *testing.T) {
 		".targets.*.databases.*.restored.last_lsn",
 		".targets.*.databases.*.restored.mode",
 		".targets.*.databases.*.seeded_from",
+		".targets.*.databases.*.seeding",
 		".version",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

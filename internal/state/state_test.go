@@ -1,0 +1,98 @@
+package state
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/drsctl/drsctl/internal/artifact"
+)
+
+func TestDatabase_Add(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 5, 0, 0, 0, time.UTC)
+	art := func(id string, finish time.Duration, lastLSN artifact.LSN, outOfBand bool) *Artifact {
+		return &Artifact{ID: id, Header: artifact.Header{Kind: artifact.Log, Finish: t0.Add(finish), LastLSN: lastLSN}, OutOfBand: outOfBand}
+	}
+	ids := func(d *Database) []string {
+		var out []string
+		for _, a := range d.Artifacts {
+			out = append(out, a.ID)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		add  []*Artifact
+		want []string
+	}{
+		{
+			name: "drsctl's own backups keep arrival order when the server's clock is set back",
+			add: []*Artifact{
+				art("a", 0, "10", false),
+				art("b", 15*time.Minute, "20", false),
+				art("c", -time.Hour, "30", false), // finished "before" a: the clock went back
+				art("d", -45*time.Minute, "40", false),
+			},
+			want: []string{"a", "b", "c", "d"},
+		},
+		{
+			name: "an out-of-band backup goes before the first backup that finished after it",
+			add: []*Artifact{
+				art("a", 0, "10", false),
+				art("b", 15*time.Minute, "20", false),
+				art("c", 30*time.Minute, "30", false),
+				art("oob", 20*time.Minute, "25", true),
+			},
+			want: []string{"a", "b", "oob", "c"},
+		},
+		{
+			name: "an out-of-band backup older than everything goes first",
+			add: []*Artifact{
+				art("a", 0, "10", false),
+				art("oob", -time.Minute, "5", true),
+			},
+			want: []string{"oob", "a"},
+		},
+		{
+			name: "an out-of-band backup newer than everything goes last",
+			add: []*Artifact{
+				art("a", 0, "10", false),
+				art("oob", time.Minute, "15", true),
+			},
+			want: []string{"a", "oob"},
+		},
+		{
+			name: "an out-of-band backup finishing with another goes by last LSN",
+			add: []*Artifact{
+				art("a", 0, "10", false),
+				art("b", 0, "30", false),
+				art("oob", 0, "20", true),
+			},
+			want: []string{"a", "oob", "b"},
+		},
+		{
+			name: "an out-of-band backup among drsctl backups whose clock went back",
+			add: []*Artifact{
+				art("a", 0, "10", false),
+				art("b", time.Hour, "20", false),
+				art("c", -time.Hour, "30", false), // the clock went back
+				art("d", 30*time.Minute, "40", false),
+				art("oob", 10*time.Minute, "15", true),
+			},
+			// b is the first backup in taken order that finished after it.
+			want: []string{"a", "oob", "b", "c", "d"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &Database{}
+			for _, a := range tc.add {
+				d.Add(a)
+			}
+			if diff := cmp.Diff(tc.want, ids(d)); diff != "" {
+				t.Errorf("artifacts (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
