@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/drsctl/drsctl/internal/artifact"
@@ -21,7 +22,9 @@ func (x *execution) progress(a *plan.Action) engine.Progress {
 
 // backup takes a full or log backup on the primary straight into the backup
 // folder, then reads the file back through the folder's URL to record its
-// size and SHA-256: the ledger only ever holds what drsctl has seen.
+// size and SHA-256: the ledger only ever holds what drsctl has seen. The
+// artifact also records drsctl's clock when the server reported it done
+// (Completed), which RPO trusts over the server's finish time.
 func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) {
 	p, err := x.primary(a)
 	if err != nil {
@@ -48,6 +51,7 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 	serverPath := blob.ServerPath(p.Folder.ServerPath, key)
 	h, err := s.Backup(ctx, engine.BackupRequest{Database: a.Database, Kind: kind, ServerPath: serverPath,
 		Compression: p.Compression, Credential: p.Credential}, x.progress(a))
+	completed := x.r.Now().UTC() // before the read-back, which takes as long as the file is big
 	if err != nil {
 		return "", err
 	}
@@ -59,9 +63,9 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 	err = x.commit(ctx, func(st *state.State) error {
 		db := st.Database(p.Name, a.Database)
 		if a.Observed != nil {
-			db.RecoveryModel, db.CreatedAt = a.Observed.RecoveryModel, a.Observed.CreatedAt
+			db.RecoveryModel, db.CreatedAt, db.Identity = a.Observed.RecoveryModel, a.Observed.CreatedAt, a.Observed.Identity
 		}
-		db.Add(&state.Artifact{ID: file, Header: h, Key: key, Size: size, SHA256: sum})
+		db.Add(&state.Artifact{ID: file, Header: h, Key: key, Size: size, SHA256: sum, NewFork: a.NewFork, Completed: completed})
 		x.produced[a.ID] = file
 		return nil
 	})
@@ -239,7 +243,10 @@ func (x *execution) verify(ctx context.Context, a *plan.Action) error {
 	return err
 }
 
-// restore restores one artifact from the target's destination.
+// restore restores one artifact from the target's destination. A seed (a
+// full) is written down as started before the server is touched, so an
+// interrupted seed is known to be drsctl's; a log backup this plan took is
+// first checked to continue from where the plan assumed the target stands.
 func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 	t, err := x.target(a)
 	if err != nil {
@@ -248,6 +255,26 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 	art, err := x.artifactOf(a)
 	if err != nil {
 		return err
+	}
+	want := artifact.Log
+	if a.Kind == plan.RestoreFull {
+		want = artifact.Full
+	}
+	if art.Kind != want {
+		return fmt.Errorf("%s is a %s backup, not a %s backup; nothing was restored", art.ID, art.Kind, want)
+	}
+	if a.Continues != "" {
+		if err := continues(art, a.Continues, a.Target); err != nil {
+			return err
+		}
+		if idleAt(art, a.Continues) {
+			// An idle database's log backup holds no log records: the
+			// target already stands where it ends. Nothing is restored
+			// (the server would refuse it as already applied) and the
+			// ledger keeps the newest backup really restored.
+			x.r.Reporter.Progress(a, 100, fmt.Sprintf("nothing to restore: %s is empty (nothing was logged since LSN %s)", art.ID, a.Continues))
+			return nil
+		}
 	}
 	s, err := x.session(ctx, "target", t.Name, t.Primary.Engine, t.Connection)
 	if err != nil {
@@ -269,6 +296,16 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 	if art.Kind == artifact.Full {
 		req.DataDir, req.LogDir = t.DataDir, t.LogDir
 	}
+	if a.Kind == plan.RestoreFull {
+		// Stays set if the restore fails or its reply is lost: the next plan
+		// then knows the database on the target is drsctl's seed.
+		if err := x.commit(ctx, func(st *state.State) error {
+			st.TargetDatabase(a.Target, a.Database).Seeding = art.ID
+			return nil
+		}); err != nil {
+			return fmt.Errorf("record the start of the seed from %s (nothing was restored): %w", art.ID, err)
+		}
+	}
 	if err := s.Restore(ctx, req, x.progress(a)); err != nil {
 		if errors.Is(err, engine.ErrInUse) {
 			return fmt.Errorf("%w; readers hold the database (set disconnect_users = true to end their sessions); the restore is retried on the next apply", err)
@@ -278,11 +315,34 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 	return x.commit(ctx, func(st *state.State) error {
 		td := st.TargetDatabase(a.Target, a.Database)
 		td.Restored = &state.Restore{Artifact: art.ID, Kind: art.Kind, LastLSN: art.LastLSN, Mode: a.Mode, At: x.r.Now().UTC()}
-		if art.Kind == artifact.Full {
-			td.SeededFrom = art.ID
+		if a.Kind == plan.RestoreFull {
+			td.SeededFrom, td.Seeding = art.ID, ""
 		}
 		return nil
 	})
+}
+
+// continues checks that a log backup this plan took begins where the plan
+// assumed the target stands (FirstLSN <= at < LastLSN): the plan could only
+// guess where the primary's next log would begin. An empty log backup
+// (FirstLSN = LastLSN, the database was idle) that begins exactly there
+// also passes: see idleAt.
+func continues(art *state.Artifact, at artifact.LSN, target string) error {
+	if art.Kind != artifact.Log {
+		return fmt.Errorf("%w: the new backup %s is a %s backup, not a log backup that continues from LSN %s where target %q stands; nothing was restored, the next plan decides again",
+			engine.ErrChain, art.ID, art.Kind, at, target)
+	}
+	if art.FirstLSN.Cmp(at) <= 0 && at.Cmp(art.LastLSN) < 0 || idleAt(art, at) {
+		return nil
+	}
+	return fmt.Errorf("%w: the new log backup %s begins at LSN %s and ends at %s, but target %q stands at LSN %s: the primary's log chain moved (LSNs went backwards or a log backup was taken outside drsctl); nothing was restored, the next plan decides again",
+		engine.ErrChain, art.ID, art.FirstLSN, art.LastLSN, target, at)
+}
+
+// idleAt reports an empty log backup (no log records: FirstLSN = LastLSN)
+// that ends exactly where a target stands at: restoring it changes nothing.
+func idleAt(art *state.Artifact, at artifact.LSN) bool {
+	return art.Kind == artifact.Log && art.FirstLSN.Cmp(art.LastLSN) == 0 && art.FirstLSN.Cmp(at) == 0
 }
 
 // record writes down where a standby was observed to stand.
@@ -297,16 +357,25 @@ func (x *execution) record(a *plan.Action) error {
 	return x.commit(context.Background(), func(st *state.State) error {
 		td := st.TargetDatabase(a.Target, a.Database)
 		td.Restored = &state.Restore{Artifact: a.Position.Artifact, Kind: a.Position.Kind, LastLSN: a.Position.LastLSN, Mode: string(t.RestoreMode), At: x.r.Now().UTC()}
+		if a.Seed {
+			// The seed's reply was lost, but the server stands after it.
+			td.SeededFrom, td.Seeding = a.Position.Artifact, ""
+		}
 		return nil
 	})
 }
 
 // prune deletes an artifact from the backup folder (no target) or a copy
-// from a target's destination, and forgets it once no copy is left.
+// from a target's destination, and forgets it once no copy is left. An
+// orphan (an object the ledger does not know, named by Key) is deleted
+// without touching the ledger.
 func (x *execution) prune(ctx context.Context, a *plan.Action) error {
 	p, err := x.primary(a)
 	if err != nil {
 		return err
+	}
+	if a.Artifact == "" && a.From == "" && a.Key != "" {
+		return x.pruneOrphan(ctx, p, a)
 	}
 	art, err := x.artifactOf(a)
 	if err != nil {
@@ -339,8 +408,79 @@ func (x *execution) prune(ctx context.Context, a *plan.Action) error {
 	})
 }
 
+// pruneOrphan deletes an object the ledger does not know from the backup
+// folder (no target) or a target's destination. It refuses a key outside
+// the database's place in the layout and one the ledger does know (that is
+// no orphan): a plan cannot make apply delete anything else.
+func (x *execution) pruneOrphan(ctx context.Context, p *config.Primary, a *plan.Action) error {
+	url, where := p.Folder.URL, fmt.Sprintf("backup folder %q", p.Folder.Name)
+	if a.Target != "" {
+		t, err := x.target(a)
+		if err != nil {
+			return err
+		}
+		url, where = t.Destination.URL, fmt.Sprintf("target %q's destination", t.Name)
+	}
+	if prefix := blob.DatabasePrefix(p.Name, a.Database); !underPrefix(a.Key, prefix) {
+		return fmt.Errorf("refusing to prune %s from %s: it is not under %s, where database %q's backups live", a.Key, where, prefix, a.Database)
+	}
+	if id := x.ledgerKey(a); id != "" {
+		return fmt.Errorf("refusing to prune %s from %s: the ledger records it as %s, so it is not an orphan; the next plan decides again", a.Key, where, id)
+	}
+	b, err := x.buckets.open(ctx, url)
+	if err != nil {
+		return err
+	}
+	if err := b.Delete(ctx, a.Key); err != nil && !blob.IsNotExist(err) {
+		return fmt.Errorf("delete %s from %s: %w", a.Key, where, err)
+	}
+	return nil
+}
+
+// underPrefix reports whether key names an object below prefix (which ends
+// in "/"), with no empty, "." or ".." segment that could lead elsewhere.
+func underPrefix(key, prefix string) bool {
+	rest, ok := strings.CutPrefix(key, prefix)
+	if !ok || rest == "" {
+		return false
+	}
+	for _, seg := range strings.Split(rest, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// ledgerKey returns the ID of the artifact the ledger records under the key
+// of an orphan prune, where that prune would delete it: an artifact still
+// in the backup folder, or a copy at the target's destination.
+func (x *execution) ledgerKey(a *plan.Action) string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if a.Target != "" {
+		if td := x.st.LookupTargetDatabase(a.Target, a.Database); td != nil {
+			for id, c := range td.Copies {
+				if c != nil && c.Key == a.Key {
+					return id
+				}
+			}
+		}
+		return ""
+	}
+	if db := x.st.LookupDatabase(a.Primary, a.Database); db != nil {
+		for _, art := range db.Artifacts {
+			if art != nil && art.Key == a.Key && art.PrunedAt == nil {
+				return art.ID
+			}
+		}
+	}
+	return ""
+}
+
 // forgetIfGone drops an artifact from the ledger once it is pruned from the
-// backup folder and no target holds a copy or stands on it.
+// backup folder and no target holds a copy, stands on it or is seeding from
+// it.
 func forgetIfGone(st *state.State, primary, database, id string) {
 	db := st.LookupDatabase(primary, database)
 	art := db.Artifact(id)
@@ -353,6 +493,9 @@ func forgetIfGone(st *state.State, primary, database, id string) {
 				return
 			}
 			if td.Restored != nil && td.Restored.Artifact == id {
+				return
+			}
+			if td.Seeding == id {
 				return
 			}
 		}

@@ -144,9 +144,10 @@ type execution struct {
 	buckets  *buckets
 }
 
-// run schedules actions: an action starts once all it depends on succeeded;
-// ship actions of one artifact that are ready together run as one fan-out
-// (the source is read once).
+// run schedules actions: an action starts once every action in its
+// DependsOn succeeded and every action in its After finished, whatever the
+// outcome (succeeded, failed or skipped); ship actions of one artifact that
+// are ready together run as one fan-out (the source is read once).
 func (x *execution) run(ctx context.Context, par int) *Result {
 	actions := x.plan.Actions
 	byID := make(map[string]*plan.Action, len(actions))
@@ -154,7 +155,8 @@ func (x *execution) run(ctx context.Context, par int) *Result {
 		byID[a.ID] = a
 	}
 	waiting := map[string]int{}
-	dependents := map[string][]string{}
+	dependents := map[string][]string{} // DependsOn, reversed: they share the fate
+	followers := map[string][]string{}  // After, reversed: they only wait
 	outcomes := map[string]*Outcome{}
 	for _, a := range actions {
 		for _, d := range a.DependsOn {
@@ -163,6 +165,13 @@ func (x *execution) run(ctx context.Context, par int) *Result {
 			}
 			waiting[a.ID]++
 			dependents[d] = append(dependents[d], a.ID)
+		}
+		for _, d := range a.After {
+			if _, ok := byID[d]; !ok {
+				continue
+			}
+			waiting[a.ID]++
+			followers[d] = append(followers[d], a.ID)
 		}
 	}
 	var ready []*plan.Action
@@ -175,6 +184,17 @@ func (x *execution) run(ctx context.Context, par int) *Result {
 	results := make(chan done)
 	running := 0
 	sem := par
+	// release counts one predecessor of id as finished; id is ready when
+	// none is left.
+	release := func(id string) {
+		if _, gone := outcomes[id]; gone {
+			return
+		}
+		waiting[id]--
+		if waiting[id] == 0 {
+			ready = append(ready, byID[id])
+		}
+	}
 	var skip func(id, why string)
 	skip = func(id, why string) {
 		if _, seen := outcomes[id]; seen {
@@ -185,6 +205,9 @@ func (x *execution) run(ctx context.Context, par int) *Result {
 		x.r.Reporter.Skipped(a, why)
 		for _, dep := range dependents[id] {
 			skip(dep, fmt.Sprintf("not started: %s did not complete", a.ID))
+		}
+		for _, f := range followers[id] {
+			release(f)
 		}
 	}
 	for len(ready) > 0 || running > 0 {
@@ -210,14 +233,17 @@ func (x *execution) run(ctx context.Context, par int) *Result {
 			}(batch)
 		}
 		if stopped {
-			for _, a := range ready {
-				why := skipCancelled
-				if x.failedState() {
-					why = "not started: the state could not be written"
-				}
+			why := skipCancelled
+			if x.failedState() {
+				why = "not started: the state could not be written"
+			}
+			// Skipping releases the actions that were only ordered after
+			// these; they are skipped in turn.
+			for len(ready) > 0 {
+				a := ready[0]
+				ready = ready[1:]
 				skip(a.ID, why)
 			}
-			ready = nil
 		}
 		if running == 0 {
 			break
@@ -226,21 +252,17 @@ func (x *execution) run(ctx context.Context, par int) *Result {
 		running--
 		sem++
 		for _, o := range d.outs {
-			outcomes[o.Action.ID] = o
-			if o.Err != nil {
-				for _, dep := range dependents[o.Action.ID] {
-					skip(dep, fmt.Sprintf("not started: %s failed", o.Action.ID))
+			id := o.Action.ID
+			outcomes[id] = o
+			for _, dep := range dependents[id] {
+				if o.Err != nil {
+					skip(dep, fmt.Sprintf("not started: %s failed", id))
+				} else {
+					release(dep)
 				}
-				continue
 			}
-			for _, dep := range dependents[o.Action.ID] {
-				if _, gone := outcomes[dep]; gone {
-					continue
-				}
-				waiting[dep]--
-				if waiting[dep] == 0 {
-					ready = append(ready, byID[dep])
-				}
+			for _, f := range followers[id] {
+				release(f)
 			}
 		}
 		sort.SliceStable(ready, func(i, j int) bool { return order(ready[i]) < order(ready[j]) })

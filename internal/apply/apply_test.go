@@ -143,8 +143,9 @@ func TestApply_NoActionStartsBeforeItsDependenciesAreRecorded(t *testing.T) {
 			}
 		}
 	}
-	if ms.writes != len(p.Actions) {
-		t.Errorf("state written %d times for %d actions: every action is recorded as it completes", ms.writes, len(p.Actions))
+	// Every action is recorded as it completes, and a seed also as it starts.
+	if want := len(p.Actions) + p.Counts()[plan.RestoreFull]; ms.writes != want {
+		t.Errorf("state written %d times for %d actions (%d seeds), want %d", ms.writes, len(p.Actions), p.Counts()[plan.RestoreFull], want)
 	}
 	// The persisted ledger is what the in-memory one says.
 	if ms.st.Serial != st.Serial || len(ms.st.Primaries["p"].Databases) != 5 {
