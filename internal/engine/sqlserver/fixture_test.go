@@ -39,13 +39,14 @@ type fixture struct {
 type simOptions struct {
 	stepDelay time.Duration
 	password  string
+	now       func() time.Time // both simulators' clock; nil: time.Now
 }
 
 func simFixture(t *testing.T, o simOptions) *fixture {
 	t.Helper()
 	start := func(name string) *sqlsim.Server {
 		srv, err := sqlsim.Start(sqlsim.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), LSNBase: bigLSNBase,
-			Name: name, StepDelay: o.stepDelay, Password: o.password, Logf: t.Logf})
+			Name: name, StepDelay: o.stepDelay, Password: o.password, Now: o.now, Logf: t.Logf})
 		if err != nil {
 			t.Fatal(err)
 		}

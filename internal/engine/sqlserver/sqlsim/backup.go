@@ -146,7 +146,7 @@ func (x *execCtx) finishMessages(op string, db string, h *bakHeader, files []dbF
 }
 
 func (x *execCtx) emitSuccess(op string, pages int64, start time.Time) {
-	secs := time.Since(start).Seconds()
+	secs := x.s.srv.clock().Sub(start).Seconds()
 	if secs < 0.001 {
 		secs = 0.001
 	}
@@ -183,7 +183,7 @@ func (x *execCtx) execBackup(s *backupStmt) (result, *sqlError) {
 		op = "BACKUP LOG"
 		allowed = append(append([]string(nil), allowed...), "NORECOVERY")
 	}
-	start := time.Now()
+	start := x.s.srv.clock()
 	name, err := x.nameArg(s.db)
 	if err != nil {
 		return result{}, err
@@ -305,6 +305,14 @@ func (x *execCtx) takeBackup(d *database, log bool, path string, o *opts, start 
 		ckpt := nextLSN // the backup's checkpoint is its first log record
 		nextLSN = lsnAdd(nextLSN, 1)
 		h.FirstLSN, h.CheckpointLSN, h.LastLSN = ckpt, ckpt, nextLSN
+		if !copyOnly {
+			// Once the data is copied, the backup commits the database's
+			// new differential base and log archive point: log records
+			// after its LastLSN, so the first log backup after a full
+			// always ends after it (F.LastLSN < L.LastLSN), even on an
+			// idle database. A COPY_ONLY backup changes neither.
+			nextLSN = lsnAdd(nextLSN, 1)
+		}
 		h.DatabaseBackupLSN = d.LastFullCheckpoint
 		if h.DatabaseBackupLSN == "" {
 			h.DatabaseBackupLSN = "0"
@@ -321,7 +329,10 @@ func (x *execCtx) takeBackup(d *database, log bool, path string, o *opts, start 
 		h.Pages = []int64{pagesFor(len(d.Rows)), 2}
 	} else {
 		h.BackupType = 2
-		nextLSN = lsnAdd(nextLSN, 1) // the log backup's own record
+		// The log from the chain point to the current end of the log
+		// (LastLSN is the next log record's LSN). A log backup writes no
+		// record of its own: with nothing logged since the previous log
+		// backup it is empty, FirstLSN = LastLSN = that backup's LastLSN.
 		h.FirstLSN, h.LastLSN = d.ChainLSN, nextLSN
 		h.CheckpointLSN = d.Checkpoint
 		h.DatabaseBackupLSN = d.LastFullCheckpoint
@@ -444,7 +455,7 @@ func restoreOp(what string) string {
 
 func (x *execCtx) execRestore(s *restoreStmt) (result, *sqlError) {
 	op := restoreOp(s.what)
-	start := time.Now()
+	start := x.s.srv.clock()
 	allowed := restoreOptions
 	if s.device != nil && s.what != "DATABASE" && s.what != "LOG" {
 		allowed = restoreInfoOptions

@@ -49,9 +49,36 @@
 //     RECOVERY|STANDBY = ….
 //
 // Databases have LSNs (decimal numeric(25,0), math/big, never int64),
-// starting at Options.LSNBase; each inserted row, checkpoint and backup
-// writes a log record. BACKUP writes a real file (a header carrying every
-// HEADERONLY field, the rows or the log records, a SHA-256), atomically
+// starting at Options.LSNBase; each inserted row, checkpoint, recovery-model
+// change and end of recovery writes a log record, and so does a full backup
+// (its checkpoint, then, once the data is copied, the commit of the new
+// differential base after its LastLSN; a COPY_ONLY full only its checkpoint).
+// A log backup writes none of its own: it holds the log from the chain point
+// to the current end of the log, so a log backup of a database where nothing
+// was logged since the previous one is empty, FirstLSN = LastLSN = the
+// previous log backup's LastLSN, in HEADERONLY and msdb alike; it keeps the
+// chain, and RESTORE LOG of it fails with 4326 (its LastLSN is not past the
+// redo point: already applied) then 3013. The first log backup after a full
+// is never empty. Sources: BACKUP (Transact-SQL), "LOG … The log is backed up
+// from the last successfully executed log backup to the current end of the
+// log" (https://learn.microsoft.com/sql/t-sql/statements/backup-transact-sql);
+// backupset.last_lsn / SMO BackupSet.LastLsn, "Log sequence number of the
+// next log record after the backup set"
+// (https://learn.microsoft.com/dotnet/api/microsoft.sqlserver.management.smo.backupset.lastlsn);
+// error 4326's text (https://learn.microsoft.com/sql/relational-databases/errors-events/database-engine-events-and-errors-4000-to-4999);
+// and well-known behaviour that tools work around: dbatools skips "empty"
+// log backups, "FirstLSN is equal to LastLSN, no LSNs means no changes
+// recorded" (https://github.com/dataplat/dbatools/issues/2228, PRs #1140 and
+// #2712: empty log backups in a restore sequence made restores fail;
+// Select-DbaBackupInformation keeps only logs with FirstLSN -ne LastLSN), and
+// the first log to restore after a full is the one whose LastLSN is past the
+// full's LastLSN (https://github.com/dataplat/dbatools/issues/2374). That a
+// full backup logs records after its LastLSN (so the next log is not empty)
+// and that an idle tail-log backup WITH NORECOVERY is empty too are the
+// simulator's best knowledge, not documented.
+//
+// BACKUP writes a real file (a header carrying every HEADERONLY field, the
+// rows or the log records, a SHA-256), atomically
 // (temporary name, then rename), records msdb history, sends 3211/4035/3014,
 // and follows SQL Server's chain rules: consecutive log backups chain
 // (next.FirstLSN = previous.LastLSN), the first log after a full covers it,
@@ -79,7 +106,19 @@
 // encryption, real data pages (page counts in messages are invented), TLS,
 // Windows/Kerberos logins, MARS, system database backups. Some edge-case
 // texts (3118 for a log restore onto a missing database, 3153) are the
-// simulator's best knowledge of SQL Server's. Dates are UTC (SQL Server uses
-// its local time for msdb dates). A runtime error ends the batch (SQL Server
-// continues after some statement-level errors).
+// simulator's best knowledge of SQL Server's. Dates are the server's local
+// time, and the simulator's local time is UTC (GETDATE() = GETUTCDATE()).
+// A runtime error ends the batch (SQL Server continues after some
+// statement-level errors).
+//
+// # For tests
+//
+// Options.Now replaces the clock (nil: time.Now): every date the simulator
+// produces comes from it — backup start and finish dates (HEADERONLY,
+// msdb.dbo.backupset), restorehistory.restore_date, create_date, login_time,
+// GETDATE(), GETUTCDATE(), SYSDATETIME(), SYSUTCDATETIME() and the seconds in
+// message 3014 — so a test can run hours of schedule in seconds. Pauses
+// (StepDelay, WAITFOR DELAY) stay in real time. Server.BackupHistory and
+// Server.RestoreHistory return msdb's backupset and restorehistory rows
+// without T-SQL.
 package sqlsim

@@ -294,7 +294,7 @@ func (x *execCtx) evalFunc(f *funcExpr, sc *scope) (value, *sqlError) {
 	case "GETDATE", "GETUTCDATE":
 		return timeVal(srv.now()), nil
 	case "SYSUTCDATETIME", "SYSDATETIME":
-		return value{t: sqlType{k: kDateTime2, scale: 7}, v: time.Now().UTC()}, nil
+		return value{t: sqlType{k: kDateTime2, scale: 7}, v: srv.clock().UTC()}, nil
 	}
 	return value{}, newErr(195, 15, "'%s' is not a recognized built-in function name.", f.name)
 }

@@ -26,6 +26,16 @@ type Options struct {
 	// steps (ten of them), so tests can watch STATS progress arrive and
 	// cancel a running statement. Zero: no pause.
 	StepDelay time.Duration
+	// Now is the server's clock (nil: time.Now). Every time the simulator
+	// produces comes from it: backup start and finish dates (HEADERONLY and
+	// msdb.dbo.backupset), restorehistory.restore_date, create_date, login
+	// times, GETDATE() and its kin, and the seconds BACKUP and RESTORE
+	// report in message 3014. Values are kept as the server's local time,
+	// which for the simulator is UTC. Pauses (StepDelay, WAITFOR) stay real.
+	// It is called from every session, sometimes with the server's lock
+	// held: it must be safe for concurrent use and must not call back into
+	// the server.
+	Now func() time.Time
 }
 
 // Product identity reported by @@VERSION, SERVERPROPERTY and LOGINACK.
@@ -174,4 +184,14 @@ func (s *Server) persist() {
 	}
 }
 
-func (s *Server) now() time.Time { return roundDateTime(time.Now()) }
+// clock is the server's time (Options.Now), unrounded.
+func (s *Server) clock() time.Time {
+	if s.opts.Now != nil {
+		return s.opts.Now()
+	}
+	return time.Now()
+}
+
+// now is the server's time at datetime precision, as GETDATE() and msdb
+// store it.
+func (s *Server) now() time.Time { return roundDateTime(s.clock()) }
