@@ -212,7 +212,9 @@ func TestApply_SeedsShipsRestoresAndRecoversFromHalfWayFailure(t *testing.T) {
 
 	// 4. A restore that fails half way: west applies the log but the reply
 	// is lost. The next apply records it and does not restore it again.
+	// (O'Brien is written too: an idle database's log backup is empty.)
 	prim.Insert("Sales", 4)
+	prim.Insert("O'Brien", 40)
 	h.clock = h.clock.Add(16 * time.Minute)
 	west.FailNext("restore", "Sales", true, errors.New("connection reset by peer"))
 	if code := h.apply(); code != 1 {

@@ -198,10 +198,12 @@ func TestSQLServer_EndToEnd(t *testing.T) {
 	// An out-of-band BACKUP LOG to a path drsctl cannot reach breaks the chain:
 	// the plan reseeds, and no log is restored out of order.
 	elsewhere := t.TempDir()
+	// A write first: a log backup of an idle database is empty and breaks
+	// nothing.
+	h.exec(h.primary, "INSERT INTO [Sales].dbo.drs_probe(id, note) VALUES (4, N'four')")
 	if err := h.exec(h.primary, "BACKUP LOG [Sales] TO DISK = N'"+filepath.Join(elsewhere, "manual.trn")+"' WITH INIT"); err != nil {
 		t.Fatal(err)
 	}
-	h.exec(h.primary, "INSERT INTO [Sales].dbo.drs_probe(id, note) VALUES (4, N'four')")
 	waitLogDue()
 	code, out := h.plan()
 	if code != 2 {

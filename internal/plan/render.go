@@ -114,9 +114,12 @@ func WriteHuman(w io.Writer, p *Plan, s Style) error {
 	if !p.Refreshed {
 		ew.printf("%s\n\n", s.paint(ansiYellow, "Note: planned from the state file alone (-refresh=false); the servers and storage were not asked."))
 	}
-	if !p.HasChanges() {
+	switch {
+	case !p.HasChanges() && p.HasErrors():
+		ew.printf("%s\n", s.paint(ansiRed, "No actions can be planned for what drsctl could not observe or decide; see the errors below."))
+	case !p.HasChanges():
 		ew.printf("%s\n", s.paint(ansiGreen, "No changes. Every target is up to date with what is due."))
-	} else {
+	default:
 		ew.printf("drsctl will perform the following actions:\n")
 		type group struct {
 			key     string
@@ -219,6 +222,13 @@ func (pr Problem) where() string {
 
 func (r RPOStatus) describe(s Style) string {
 	limit := "limit " + fmtDur(r.Limit)
+	if r.Unknown != "" {
+		text := "nothing restored or shipped yet"
+		if !r.Through.IsZero() {
+			text = fmt.Sprintf("ledger says %s behind, through %s", fmtDur(r.Lag), r.Artifact)
+		}
+		return s.paint(ansiRed, "UNKNOWN") + " " + text + " (" + limit + "): " + r.Unknown
+	}
 	if r.Through.IsZero() {
 		return s.paint(ansiRed, "BREACH") + "  nothing restored or shipped yet (" + limit + ")"
 	}
@@ -271,6 +281,9 @@ func WriteJSON(w io.Writer, p *Plan, version string) error {
 		m := NewMessage("info", "rpo", fmt.Sprintf("%s/%s: %s behind", r.Target, r.Database, fmtDur(r.Lag)), ts)
 		view := map[string]any{"target": r.Target, "primary": r.Primary, "database": r.Database,
 			"limit_seconds": int64(r.Limit / time.Second), "lag_seconds": int64(r.Lag / time.Second), "breach": r.Breach}
+		if r.Unknown != "" {
+			view["unknown"] = r.Unknown
+		}
 		if !r.Through.IsZero() {
 			view["through"] = r.Through
 			view["artifact"] = r.Artifact

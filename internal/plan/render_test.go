@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -138,5 +139,21 @@ func TestPlanFile_RoundTripAndStaleness(t *testing.T) {
 	}
 	if _, err := Load(strings.NewReader(`{"format_version":"9"}`)); err == nil {
 		t.Error("unknown format version accepted")
+	}
+}
+
+func TestWriteHuman_PrimaryDownIsNotUpToDate(t *testing.T) {
+	st := chainState(F, L1, L2, L3)
+	at(st, "dr_east", true, F, L1, L2, L3)
+	obs := observed(st, func(o *Observed) {
+		o.Primaries["sales"] = &PrimaryObservation{Err: "connect to primary \"sales\": server unreachable"}
+	})
+	var buf bytes.Buffer
+	if err := WriteHuman(&buf, Make(only(testConfig(), "dr_east"), st, obs, now.Add(30*time.Minute), Options{}), Style{}); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if strings.Contains(out, "up to date") || !strings.Contains(out, "see the errors below") || !strings.Contains(out, `Error: cannot observe primary "sales"`) {
+		t.Errorf("got:\n%s", out)
 	}
 }

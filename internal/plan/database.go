@@ -1,0 +1,443 @@
+package plan
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/drsctl/drsctl/internal/artifact"
+	"github.com/drsctl/drsctl/internal/config"
+	"github.com/drsctl/drsctl/internal/engine"
+	"github.com/drsctl/drsctl/internal/state"
+)
+
+// dbPlan is the planner's view of one primary database.
+type dbPlan struct {
+	p    *config.Primary
+	name string
+	led  *state.Database
+	obs  *engine.PrimaryDatabase
+	c    chain
+	byID map[string]*node
+	// folderKnown is false when the backup folder could not be listed:
+	// nothing is then read as missing from it.
+	folderKnown bool
+	canBackup   bool
+	// restart says why the primary's log chain restarted ("" when it did
+	// not): the next full begins a new fork.
+	restart string
+	// fullWhy is why a full backup is due ("" when not).
+	fullWhy string
+	newFull *node
+	newLog  *node
+	// needed holds the artifacts some target or the newest restorable chain
+	// still needs from the backup folder.
+	needed map[*node]bool
+	// adoptions maps adopted artifact IDs to their Adopt actions.
+	adoptions map[string]string
+}
+
+func (b *builder) planDatabase(p *config.Primary, name string) {
+	d := &dbPlan{p: p, name: name, led: b.st.LookupDatabase(p.Name, name), byID: map[string]*node{},
+		needed: map[*node]bool{}, canBackup: true, adoptions: map[string]string{}}
+	fo, known := b.folder(p.Folder)
+	d.folderKnown = known
+	if !known {
+		d.canBackup = false
+	}
+	oob := b.observePrimary(d)
+	b.buildNodes(d, fo)
+	b.adopt(d, fo, oob)
+	d.c.index()
+	for _, n := range d.c.nodes {
+		if n.id != "" {
+			d.byID[n.id] = n
+		}
+	}
+	b.checkClocks(d)
+	b.fullDue(d)
+	b.planBackups(d)
+	if srcFull, links, _, _ := d.seedFor(d.sourceHas, b.now); srcFull != nil {
+		// The newest chain the folder can restore is kept for new targets.
+		d.needed[srcFull] = true
+		for _, n := range links {
+			d.needed[n] = true
+		}
+	}
+	for _, t := range b.cfg.TargetsOf(p) {
+		if !b.targetSelected(t) || !containsString(t.DatabaseNames(), name) {
+			continue
+		}
+		if tl := b.st.LookupTargetDatabase(t.Name, name); tl != nil && tl.PromotedAt != nil {
+			continue // promoted: no more restores, no more copies
+		}
+		if t.Restores() {
+			b.planStandby(d, t)
+		} else {
+			b.planCopyOnly(d, t)
+		}
+	}
+	if b.prune {
+		b.planPrune(d)
+	}
+}
+
+// observePrimary checks the database can be protected and returns the
+// backups the server knows of that the ledger does not (out-of-band).
+func (b *builder) observePrimary(d *dbPlan) []engine.BackupRecord {
+	if !b.obs.Refreshed {
+		return nil
+	}
+	po := b.obs.Primaries[d.p.Name]
+	if po == nil {
+		d.canBackup = false
+		return nil
+	}
+	if po.Err != "" {
+		d.canBackup = false
+		b.once("primary:"+d.p.Name, Error, d.p.Name, "", "", fmt.Sprintf("cannot observe primary %q", d.p.Name),
+			po.Err+"\nNo backup is taken until it answers; standbys still receive what was already backed up.")
+		return nil
+	}
+	o := po.Databases[d.name]
+	if o == nil || !o.Exists {
+		d.canBackup = false
+		b.problem(Error, d.p.Name, d.name, "", fmt.Sprintf("database %q does not exist on primary %q", d.name, d.p.Name),
+			"Create it, or remove it from the primary's databases.")
+		return nil
+	}
+	d.obs = o
+	if !strings.EqualFold(o.State, "ONLINE") {
+		d.canBackup = false
+		b.problem(Error, d.p.Name, d.name, "", fmt.Sprintf("database %q on primary %q is %s, not ONLINE", d.name, d.p.Name, o.State),
+			"Backups can only be taken of an online database.")
+	}
+	if !strings.EqualFold(o.RecoveryModel, "FULL") {
+		d.canBackup = false
+		b.problem(Error, d.p.Name, d.name, "", fmt.Sprintf("database %q uses the %s recovery model; log shipping needs FULL", d.name, o.RecoveryModel),
+			fmt.Sprintf("Run ALTER DATABASE %s SET RECOVERY FULL on the primary; the next apply then takes a new full backup to start the chain.", quoteIdent(d.name)))
+	}
+	var oob []engine.BackupRecord
+	for _, r := range o.Backups {
+		if r.CopyOnly || d.led == nil || known(d.led, r.Header) {
+			continue
+		}
+		oob = append(oob, r)
+	}
+	return oob
+}
+
+func known(led *state.Database, h artifact.Header) bool {
+	for _, a := range led.Artifacts {
+		if a.Kind == h.Kind && a.FirstLSN.Cmp(h.FirstLSN) == 0 && a.LastLSN.Cmp(h.LastLSN) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// buildNodes turns the ledger's artifacts into nodes, each knowing whether
+// the backup folder can still provide it.
+func (b *builder) buildNodes(d *dbPlan, fo *StorageObservation) {
+	if d.led == nil {
+		return
+	}
+	for _, a := range d.led.Artifacts {
+		n := &node{id: a.ID, hdr: a.Header, art: a, completed: a.Completed}
+		switch {
+		case a.PrunedAt != nil:
+			n.src = srcPruned
+		case !d.folderKnown:
+			n.src = srcUnknown
+		case fo != nil:
+			if _, ok := fo.Objects[a.Key]; !ok {
+				n.src = srcMissing
+			}
+		}
+		d.c.nodes = append(d.c.nodes, n)
+	}
+}
+
+// adopt places the backups the primary's history knows and the ledger does
+// not: those whose file is in the backup folder are adopted (a log whose
+// reply was lost, a DBA's backup written there); a log written elsewhere is
+// a hole the chain cannot pass; a full written elsewhere changes nothing (a
+// full never breaks the log chain).
+func (b *builder) adopt(d *dbPlan, fo *StorageObservation, oob []engine.BackupRecord) {
+	var extra []*node
+	for _, r := range oob {
+		key, under := keyFromServerPath(d.p.Folder.ServerPath, r.Path)
+		inFolder := false
+		if under && fo != nil {
+			_, inFolder = fo.Objects[key]
+		}
+		switch {
+		case !d.folderKnown:
+			if r.Kind == artifact.Log {
+				// Cannot tell whether drsctl can reach it: the chain waits.
+				extra = append(extra, &node{hdr: r.Header, src: srcUnknown, path: r.Path})
+			}
+		case inFolder && d.byIDLookup(path.Base(key)) == nil:
+			id := path.Base(key)
+			n := &node{id: id, hdr: r.Header}
+			what := "log backup taken outside drsctl"
+			if r.Kind == artifact.Full {
+				what = "full backup not in the ledger"
+			}
+			a := b.add(&Action{ID: actionID(Adopt, d.p.Name, d.name, "", id), Kind: Adopt, Primary: d.p.Name, Database: d.name,
+				Artifact: id, ArtifactKind: r.Kind,
+				Reason:  fmt.Sprintf("%s at %s is in the backup folder: it joins the chain", what, fmtTime(r.Finish)),
+				Adopted: &Adoption{Key: key, Path: r.Path, Header: r.Header}})
+			d.adoptions[id] = a.ID
+			extra = append(extra, n)
+		case r.Kind == artifact.Log:
+			extra = append(extra, &node{hdr: r.Header, src: srcHole, path: r.Path})
+		default:
+			b.problem(Warning, d.p.Name, d.name, "", fmt.Sprintf("full backup of %q taken outside drsctl at %s", d.name, fmtTime(r.Finish)),
+				fmt.Sprintf("Written to %s. A full backup does not break the log chain; drsctl does not use it.", r.Path))
+		}
+	}
+	// Backups taken by others go where they finished among drsctl's own.
+	for _, n := range extra {
+		i := sort.Search(len(d.c.nodes), func(i int) bool {
+			x := d.c.nodes[i].hdr
+			if !x.Finish.Equal(n.hdr.Finish) {
+				return x.Finish.After(n.hdr.Finish)
+			}
+			return x.LastLSN.Cmp(n.hdr.LastLSN) > 0
+		})
+		d.c.nodes = append(d.c.nodes, nil)
+		copy(d.c.nodes[i+1:], d.c.nodes[i:])
+		d.c.nodes[i] = n
+	}
+}
+
+func (d *dbPlan) byIDLookup(id string) *node {
+	for _, n := range d.c.nodes {
+		if n.id == id {
+			return n
+		}
+	}
+	return nil
+}
+
+// sourceHas says whether the backup folder can provide n.
+func (d *dbPlan) sourceHas(n *node) (have, string) {
+	switch n.src {
+	case srcOK, srcNew:
+		return haveShip, ""
+	case srcUnknown:
+		return haveUnknown, ""
+	}
+	return haveNone, n.whySourceGone()
+}
+
+// have is whether a target can get an artifact.
+type have int
+
+const (
+	haveNone    have = iota // nowhere it can come from
+	haveUnknown             // cannot tell: an observation failed
+	haveShip                // from the backup folder
+	haveCopy                // an intact copy is at the destination already
+)
+
+// seedFor returns the newest full backup of the newest fork from which a
+// target can reach the present with what has gives it, preferring the
+// newest one finished by cutoff (restore_delay), and the logs after it. When
+// none can, why says what is missing from the newest full's chain; wait is
+// true when an observation that failed keeps planning from telling.
+func (d *dbPlan) seedFor(has func(*node) (have, string), cutoff time.Time) (full *node, links []*node, why string, wait bool) {
+	var fallback *node
+	var fallbackLinks []*node
+	fulls := d.c.fulls[d.c.newest]
+	for i := len(fulls) - 1; i >= 0; i-- {
+		f := fulls[i]
+		h, w := has(f)
+		if h == haveUnknown {
+			return nil, nil, "", true
+		}
+		if h == haveNone {
+			if why == "" {
+				why = w
+			}
+			continue
+		}
+		ls, end := d.c.walk(f)
+		if !d.c.reaches(f.fork, end) {
+			if why == "" {
+				last := f
+				if len(ls) > 0 {
+					last = ls[len(ls)-1]
+				}
+				why = d.c.gapAfter(f.fork, last, end)
+			}
+			continue
+		}
+		ok := true
+		for _, n := range ls {
+			h, w := has(n)
+			if h == haveUnknown {
+				return nil, nil, "", true
+			}
+			if h == haveNone {
+				ok = false
+				if why == "" {
+					why = w
+				}
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		if !f.finished().After(cutoff) {
+			return f, ls, "", false
+		}
+		if fallback == nil {
+			fallback, fallbackLinks = f, ls
+		}
+	}
+	if fallback != nil {
+		return fallback, fallbackLinks, "", false
+	}
+	if why == "" {
+		why = "there is no full backup"
+		if d.c.newest > 0 {
+			why = "there is no full backup since " + d.c.forkWhy[d.c.newest]
+		}
+	}
+	return nil, nil, why, false
+}
+
+// fullDue decides whether a full backup is due and why.
+func (b *builder) fullDue(d *dbPlan) {
+	if o := d.obs; o != nil && d.led != nil && len(d.led.Artifacts) > 0 && d.canBackup {
+		switch {
+		case recreated(d.led, o) != "":
+			d.restart = recreated(d.led, o)
+		case !o.LogChain:
+			d.restart = "the server has no log chain for the database (the recovery model was switched to SIMPLE and back, or the database was restored)"
+		}
+	}
+	switch {
+	case d.restart != "":
+		d.fullWhy = d.restart
+		return
+	case len(d.c.fulls[d.c.newest]) == 0:
+		d.fullWhy = "no full backup yet"
+		if d.c.newest > 0 {
+			d.fullWhy = "no full backup since " + d.c.forkWhy[d.c.newest]
+		}
+		return
+	}
+	if d.folderKnown {
+		if f, _, why, wait := d.seedFor(d.sourceHas, b.now); f == nil && !wait {
+			d.fullWhy = "no full backup in the backup folder reaches the present: " + why
+			return
+		}
+	}
+	fulls := d.c.fulls[d.c.newest]
+	newest := fulls[len(fulls)-1]
+	if age := b.now.Sub(newest.finished()); age >= d.p.FullBackup.Every {
+		d.fullWhy = fmt.Sprintf("last full backup %s ago, every %s", fmtDur(age), fmtDur(d.p.FullBackup.Every))
+	}
+}
+
+// recreated says why the observed database is not the one the ledger knows
+// ("" when it is). An identity the engine reports decides; without one, a
+// creation time that moved by a whole number of quarter hours within a day
+// is a server-local time read with another UTC offset (a daylight saving
+// change), not a new database.
+func recreated(led *state.Database, o *engine.PrimaryDatabase) string {
+	if led.Identity != "" && o.Identity != "" {
+		if led.Identity != o.Identity {
+			return fmt.Sprintf("the database was recreated or restored over on the primary (its identity changed from %s to %s)", led.Identity, o.Identity)
+		}
+		return ""
+	}
+	if led.CreatedAt.IsZero() || o.CreatedAt.IsZero() {
+		return ""
+	}
+	shift := o.CreatedAt.Sub(led.CreatedAt)
+	if shift < 0 {
+		shift = -shift
+	}
+	if shift == 0 || (shift <= 14*time.Hour && shift%(15*time.Minute) == 0) {
+		return ""
+	}
+	return fmt.Sprintf("the database was recreated or restored over on the primary (created %s, was %s)", fmtTime(o.CreatedAt), fmtTime(led.CreatedAt))
+}
+
+func (b *builder) planBackups(d *dbPlan) {
+	if !d.canBackup {
+		return
+	}
+	var facts *PrimaryFacts
+	if d.obs != nil {
+		facts = &PrimaryFacts{RecoveryModel: d.obs.RecoveryModel, CreatedAt: d.obs.CreatedAt, Identity: d.obs.Identity}
+	}
+	var logAction *Action
+	// A log backup is due by age on an intact chain. It goes first: it is
+	// quick and keeps every continuing target current while a long full
+	// runs, and neither waits on the other's success.
+	if d.restart == "" && len(d.c.fulls[d.c.newest]) > 0 && (d.obs == nil || d.obs.LogChain) {
+		var last *node
+		for _, n := range d.c.nodes {
+			if n.fork == d.c.newest && (last == nil || n.finished().After(last.finished())) {
+				last = n
+			}
+		}
+		if age := b.now.Sub(last.finished()); age >= d.p.LogBackup.Every {
+			reason := fmt.Sprintf("last log backup %s ago, every %s", fmtDur(age), fmtDur(d.p.LogBackup.Every))
+			if last.isFull() {
+				reason = fmt.Sprintf("no log backup since the full backup %s ago, every %s", fmtDur(age), fmtDur(d.p.LogBackup.Every))
+			}
+			logAction = b.add(&Action{ID: actionID(BackupLog, d.p.Name, d.name, "", ""), Kind: BackupLog, Primary: d.p.Name, Database: d.name,
+				ArtifactKind: artifact.Log, Reason: reason, Observed: facts})
+			d.newLog = &node{from: logAction.ID, src: srcNew, fork: d.c.newest,
+				hdr: artifact.Header{Kind: artifact.Log, Database: d.name, Start: b.now, Finish: b.now}}
+		}
+	}
+	if d.fullWhy != "" {
+		a := &Action{ID: actionID(BackupFull, d.p.Name, d.name, "", ""), Kind: BackupFull, Primary: d.p.Name, Database: d.name,
+			ArtifactKind: artifact.Full, Reason: d.fullWhy, Observed: facts, NewFork: d.restart != ""}
+		if logAction != nil {
+			a.After = []string{logAction.ID} // one backup at a time per database
+		}
+		b.add(a)
+		d.newFull = &node{from: a.ID, src: srcNew, fork: d.c.newest,
+			hdr: artifact.Header{Kind: artifact.Full, Database: d.name, Start: b.now, Finish: b.now}}
+	}
+}
+
+// checkClocks warns when the primary's clock and drsctl's disagree, seen
+// from the newest backup: RPO is then measured by drsctl's clock alone.
+func (b *builder) checkClocks(d *dbPlan) {
+	for i := len(d.c.nodes) - 1; i >= 0; i-- {
+		n := d.c.nodes[i]
+		if n.src == srcHole || n.src == srcUnknown {
+			continue
+		}
+		var skew time.Duration
+		var against string
+		if !n.completed.IsZero() {
+			skew, against = n.hdr.Finish.Sub(n.completed), "drsctl saw it complete at "+fmtTime(n.completed)
+		} else if skew = n.hdr.Finish.Sub(b.now); skew < 0 {
+			skew = 0 // an adopted backup may be old; only a finish in the future is wrong
+		} else {
+			against = "it is " + fmtTime(b.now) + " by drsctl's clock"
+		}
+		if skew > clockTolerance || skew < -clockTolerance {
+			dir := "ahead of"
+			if skew < 0 {
+				dir, skew = "behind", -skew
+			}
+			b.problem(Warning, d.p.Name, d.name, "", fmt.Sprintf("primary %q's clock is about %s %s drsctl's", d.p.Name, fmtDur(skew), dir),
+				fmt.Sprintf("%s finished at %s by the server's clock, but %s. RPO is measured with drsctl's clock; fix the clock that is wrong (NTP).", n.label(), fmtTime(n.hdr.Finish), against))
+		}
+		return
+	}
+}
