@@ -486,6 +486,15 @@ func (s *Server) FailNext(op, db string, after bool, err error) {
 	s.failures[op] = append(s.failures[op], failure{db: db, after: after, err: err})
 }
 
+// ClearFailures drops every failure still queued by FailNext and
+// TearNextRestore: the faults of a test history stop.
+func (s *Server) ClearFailures() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.failures)
+	clear(s.tear)
+}
+
 // Calls returns how many times op ran through a session (successfully or
 // not). Out-of-band work (BackupOutOfBand…, RecoverByHand) is not counted.
 func (s *Server) Calls(op string) int {
@@ -793,7 +802,7 @@ func (s *Server) restoreLocked(ctx context.Context, req engine.RestoreRequest, p
 	}
 	f, err := readFile(req.ServerPath)
 	if err != nil {
-		return fmt.Errorf("restore %s from %s: error 3201: %w", req.Database, req.ServerPath, err)
+		return fmt.Errorf("restore %s from %s: %w: error 3201: %w", req.Database, req.ServerPath, engine.ErrDamaged, err)
 	}
 	h := f.Header
 	ev.Kind, ev.FirstLSN, ev.LastLSN = h.Kind, h.FirstLSN, h.LastLSN
