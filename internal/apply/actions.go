@@ -49,6 +49,16 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 		return "", fmt.Errorf("prepare %s in backup folder %q: %w", path.Dir(key), p.Folder.Name, err)
 	}
 	serverPath := blob.ServerPath(p.Folder.ServerPath, key)
+	if a.NewFork {
+		// The chain restart is recorded before the server takes the full: if
+		// its reply is lost, the full is adopted later as the new fork's start.
+		if err := x.commit(ctx, func(st *state.State) error {
+			st.Database(p.Name, a.Database).Restart = a.Reason
+			return nil
+		}); err != nil {
+			return "", err
+		}
+	}
 	h, err := s.Backup(ctx, engine.BackupRequest{Database: a.Database, Kind: kind, ServerPath: serverPath,
 		Compression: p.Compression, Credential: p.Credential}, x.progress(a))
 	completed := x.r.Now().UTC() // before the read-back, which takes as long as the file is big
@@ -66,6 +76,9 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 			db.RecoveryModel, db.CreatedAt, db.Identity = a.Observed.RecoveryModel, a.Observed.CreatedAt, a.Observed.Identity
 		}
 		db.Add(&state.Artifact{ID: file, Header: h, Key: key, Size: size, SHA256: sum, NewFork: a.NewFork, Completed: completed})
+		if a.NewFork {
+			db.Restart = ""
+		}
 		x.produced[a.ID] = file
 		return nil
 	})
@@ -94,7 +107,10 @@ func (x *execution) adopt(ctx context.Context, a *plan.Action) error {
 		if db.Artifact(a.Artifact) != nil {
 			return fmt.Errorf("artifact %s is already in the state", a.Artifact)
 		}
-		db.Add(&state.Artifact{ID: a.Artifact, Header: a.Adopted.Header, Key: a.Adopted.Key, Size: size, SHA256: sum, OutOfBand: true})
+		db.Add(&state.Artifact{ID: a.Artifact, Header: a.Adopted.Header, Key: a.Adopted.Key, Size: size, SHA256: sum, OutOfBand: true, NewFork: a.NewFork})
+		if a.NewFork {
+			db.Restart = ""
+		}
 		return nil
 	})
 }
@@ -161,7 +177,25 @@ func (x *execution) ship(ctx context.Context, batch []*plan.Action) []*Outcome {
 			x.r.Reporter.Progress(o.Action, pct, fmt.Sprintf("%d of %d bytes", written, art.Size))
 		}
 	}
-	_, _, results, err := blob.Ship(ctx, r, sinks, report)
+	size, sum, results, err := blob.Ship(ctx, r, sinks, report)
+	if err == nil && size >= art.Size && (size != art.Size || sum != art.SHA256) {
+		// The folder's file is not what was backed up: every copy of it
+		// would be damaged. The ledger says so, and the next plan works
+		// around it (another full, another path) instead of failing here
+		// every run.
+		damaged := fmt.Errorf("the backup folder's copy of %s is damaged: it reads as %d bytes with SHA-256 %s, but was %d bytes with %s when it was taken; nothing was shipped, and it will not be used again",
+			art.ID, size, sum, art.Size, art.SHA256)
+		if cerr := x.commit(ctx, func(st *state.State) error {
+			if cur := st.LookupDatabase(a0.Primary, a0.Database).Artifact(art.ID); cur != nil {
+				now := x.r.Now().UTC()
+				cur.DamagedAt = &now
+			}
+			return nil
+		}); cerr != nil {
+			damaged = errors.Join(damaged, cerr)
+		}
+		return fail(damaged)
+	}
 	for i, res := range results {
 		o := live[i]
 		if res.Err != nil {
@@ -264,7 +298,7 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 		return fmt.Errorf("%s is a %s backup, not a %s backup; nothing was restored", art.ID, art.Kind, want)
 	}
 	if a.Continues != "" {
-		if err := continues(art, a.Continues, a.Target); err != nil {
+		if err := continues(art, a.Continues, a.AfterLog, a.Target); err != nil {
 			return err
 		}
 		if idleAt(art, a.Continues) {
@@ -296,6 +330,11 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 	if art.Kind == artifact.Full {
 		req.DataDir, req.LogDir = t.DataDir, t.LogDir
 	}
+	if a.Replace {
+		if err := fenceReplace(ctx, s, t.Name, a.Database); err != nil {
+			return err
+		}
+	}
 	if a.Kind == plan.RestoreFull {
 		// Stays set if the restore fails or its reply is lost: the next plan
 		// then knows the database on the target is drsctl's seed.
@@ -307,10 +346,23 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 		}
 	}
 	if err := s.Restore(ctx, req, x.progress(a)); err != nil {
-		if errors.Is(err, engine.ErrInUse) {
+		switch {
+		case errors.Is(err, engine.ErrInUse):
 			return fmt.Errorf("%w; readers hold the database (set disconnect_users = true to end their sessions); the restore is retried on the next apply", err)
+		case !errors.Is(err, engine.ErrDamaged):
+			return err
 		}
-		return err
+		// The server could not read the copy: perhaps it rotted since it was
+		// verified. The next plan proves it again before any restore uses it.
+		if cerr := x.commit(ctx, func(st *state.State) error {
+			if c := st.TargetDatabase(a.Target, a.Database).Copies[art.ID]; c != nil {
+				c.VerifiedAt = nil
+			}
+			return nil
+		}); cerr != nil {
+			return errors.Join(err, cerr)
+		}
+		return fmt.Errorf("%w (the copy is verified again before it is used)", err)
 	}
 	return x.commit(ctx, func(st *state.State) error {
 		td := st.TargetDatabase(a.Target, a.Database)
@@ -327,16 +379,45 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 // guess where the primary's next log would begin. An empty log backup
 // (FirstLSN = LastLSN, the database was idle) that begins exactly there
 // also passes: see idleAt.
-func continues(art *state.Artifact, at artifact.LSN, target string) error {
+func continues(art *state.Artifact, at artifact.LSN, afterLog bool, target string) error {
 	if art.Kind != artifact.Log {
 		return fmt.Errorf("%w: the new backup %s is a %s backup, not a log backup that continues from LSN %s where target %q stands; nothing was restored, the next plan decides again",
 			engine.ErrChain, art.ID, art.Kind, at, target)
 	}
-	if art.FirstLSN.Cmp(at) <= 0 && at.Cmp(art.LastLSN) < 0 || idleAt(art, at) {
+	first := art.FirstLSN.Cmp(at)
+	if afterLog && first != 0 && !idleAt(art, at) {
+		// After a log, the next log begins exactly where it ended.
+		return fmt.Errorf("%w: the new log backup %s begins at LSN %s, but target %q stands at LSN %s after a log backup: the primary's log chain moved (LSNs went backwards or a log backup was taken outside drsctl); nothing was restored, the next plan decides again",
+			engine.ErrChain, art.ID, art.FirstLSN, target, at)
+	}
+	if first <= 0 && at.Cmp(art.LastLSN) < 0 || idleAt(art, at) {
 		return nil
 	}
 	return fmt.Errorf("%w: the new log backup %s begins at LSN %s and ends at %s, but target %q stands at LSN %s: the primary's log chain moved (LSNs went backwards or a log backup was taken outside drsctl); nothing was restored, the next plan decides again",
 		engine.ErrChain, art.ID, art.FirstLSN, art.LastLSN, target, at)
+}
+
+// fenceReplace asks the target again, right before a restore WITH REPLACE,
+// whether the database is still a restoring standby: a standby failed over
+// by hand since the plan was made (or while a long full ran) is online and
+// written to, and drsctl never restores over that.
+func fenceReplace(ctx context.Context, s engine.Session, target, database string) error {
+	dbs, err := s.ObserveStandby(ctx, []string{database})
+	if err != nil {
+		return fmt.Errorf("ask target %q about %q again before restoring over it (nothing was restored): %w", target, database, err)
+	}
+	for _, d := range dbs {
+		if d.Name != database {
+			continue
+		}
+		switch d.State {
+		case engine.Absent, engine.Restoring, engine.Standby:
+			return nil
+		}
+		return fmt.Errorf("refused to restore WITH REPLACE over %q on target %q: it is %s now, not a restoring standby (it may have been failed over since the plan was made); nothing was restored. To protect it again, drop it on the target and apply again",
+			database, target, d.RawState)
+	}
+	return nil
 }
 
 // idleAt reports an empty log backup (no log records: FirstLSN = LastLSN)

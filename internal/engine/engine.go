@@ -180,6 +180,10 @@ var (
 	// ErrChain means the server refused a backup's place in the chain (SQL
 	// Server errors 4305, 4326, 4330): never retried blindly.
 	ErrChain = errors.New("backup does not fit the chain")
+	// ErrDamaged means the server could not read the backup file it was
+	// given: missing, unreadable or damaged (SQL Server errors 3201, 3203,
+	// 3183, 3189, 3241). The copy is proven again before it is used again.
+	ErrDamaged = errors.New("backup file unreadable")
 	// ErrUnreachable means the server could not be reached or stopped
 	// answering.
 	ErrUnreachable = errors.New("server unreachable")

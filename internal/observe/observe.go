@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -157,9 +158,14 @@ func (s sel) primary(p *config.Primary, cfg *config.Config) bool {
 	return false
 }
 
+// historyMargin reaches back beyond the oldest backup the ledger has: the
+// server dates its history with its own clock, which may have been set back
+// since, and a backup whose reply was lost must still be found.
+const historyMargin = 24 * time.Hour
+
 // since is how far back the server's backup history matters: from the
 // oldest artifact the ledger still has for the primary (older out-of-band
-// backups cannot affect any chain drsctl uses).
+// backups cannot affect any chain drsctl uses), less historyMargin.
 func since(st *state.State, p *config.Primary, now time.Time) time.Time {
 	oldest := now
 	if st != nil {
@@ -169,7 +175,7 @@ func since(st *state.State, p *config.Primary, now time.Time) time.Time {
 			}
 		}
 	}
-	return oldest.Add(-time.Minute)
+	return oldest.Add(-historyMargin)
 }
 
 func observePrimary(ctx context.Context, engines *engine.Registry, p *config.Primary, since time.Time) *plan.PrimaryObservation {
@@ -229,7 +235,14 @@ func list(ctx context.Context, url string) *plan.StorageObservation {
 			so.Err = fmt.Sprintf("list %s: %v", blob.Redact(url), err)
 			return so
 		}
-		if obj.IsDir || strings.HasSuffix(obj.Key, "/.drsctl-keep") {
+		if obj.IsDir {
+			continue
+		}
+		if strings.HasSuffix(obj.Key, "/.drsctl-keep") {
+			if so.Marked == nil {
+				so.Marked = map[string]bool{}
+			}
+			so.Marked[path.Dir(obj.Key)] = true
 			continue
 		}
 		so.Objects[obj.Key] = plan.Object{Size: obj.Size, ModTime: obj.ModTime}

@@ -34,6 +34,7 @@ const (
 	srcPruned                // pruned by drsctl
 	srcMissing               // the ledger has it, the folder listing does not
 	srcHole                  // taken outside drsctl to a place drsctl cannot read
+	srcDamaged               // its file no longer matches its SHA-256
 	srcUnknown               // the folder could not be listed
 )
 
@@ -46,11 +47,23 @@ type node struct {
 	hdr  artifact.Header
 	art  *state.Artifact // nil unless in the ledger
 	src  source
-	// path is where the server wrote a hole (for messages).
-	path string
-	fork int
+	// path is where the server wrote a hole (for messages); overwritten
+	// says a later backup to the same file replaced it.
+	path        string
+	overwritten bool
+	fork        int
 	// completed is drsctl's clock when the backup was reported done.
 	completed time.Time
+	// newFork marks a backup after which the chain restarted (from the
+	// ledger, or a full adopted as the start of a pending restart).
+	newFork bool
+	// bound replaces the finish time of a backup drsctl did not take when
+	// that time contradicts its neighbours' (a server clock that was wrong):
+	// the backup before it is the latest it can be trusted to hold.
+	bound time.Time
+	// upper is, with bound, the latest it can have been taken: when the
+	// next backup drsctl took completed, or the time of planning.
+	upper time.Time
 }
 
 func (n *node) label() string {
@@ -85,12 +98,42 @@ func (n *node) isFull() bool { return n.hdr.Kind == artifact.Full }
 // empty reports a log backup that holds no log records: never restored.
 func (n *node) empty() bool { return n.isLog() && n.hdr.FirstLSN.Cmp(n.hdr.LastLSN) == 0 }
 
-// finished is when the backup finished, never later than drsctl saw it
-// complete: a primary whose clock runs ahead cannot make a target look
-// more current than it is.
+// finished is when the backup finished, for RPO: never later than the
+// data it holds. The server's finish time is trusted while it agrees with
+// drsctl's clock (Completed, when drsctl took the backup); when the two
+// disagree, a clock is wrong, and drsctl's own clock at the start of the
+// backup is used: the backup holds at least what was there then.
 func (n *node) finished() time.Time {
-	if !n.completed.IsZero() && n.completed.Before(n.hdr.Finish) {
+	if n.completed.IsZero() {
+		if !n.bound.IsZero() {
+			return n.bound
+		}
+		return n.hdr.Finish
+	}
+	skew := n.hdr.Finish.Sub(n.completed)
+	if skew <= 0 && skew >= -clockTolerance {
+		return n.hdr.Finish
+	}
+	return n.completed.Add(-n.hdr.Finish.Sub(n.hdr.Start))
+}
+
+// at is when the backup was taken by drsctl's clock when drsctl knows it,
+// else the earliest it can have been: schedules count from it.
+func (n *node) at() time.Time {
+	if !n.completed.IsZero() {
 		return n.completed
+	}
+	return n.finished()
+}
+
+// late is the latest the backup can have been taken: restore_delay and
+// retention count from it, so neither acts early on a server's wrong clock.
+func (n *node) late() time.Time {
+	switch {
+	case !n.completed.IsZero():
+		return n.completed
+	case !n.bound.IsZero():
+		return n.upper
 	}
 	return n.hdr.Finish
 }
@@ -102,7 +145,12 @@ func (n *node) whySourceGone() string {
 		return n.label() + " was pruned from the backup folder"
 	case srcMissing:
 		return n.label() + " is missing from the backup folder (deleted outside drsctl)"
+	case srcDamaged:
+		return n.label() + " is damaged in the backup folder (it no longer matches its SHA-256)"
 	case srcHole:
+		if n.overwritten {
+			return fmt.Sprintf("%s was written to %s, and a later backup to the same file replaced it", n.label(), n.path)
+		}
 		return fmt.Sprintf("%s was written to %s, which is not in the backup folder", n.label(), n.path)
 	}
 	return ""
@@ -125,8 +173,8 @@ type chain struct {
 }
 
 // index assigns forks and builds the lookup tables. nodes must be in taken
-// order.
-func (c *chain) index() {
+// order; now is the time of planning.
+func (c *chain) index(now time.Time) {
 	fork := 0
 	var maxLast artifact.LSN
 	var prevLog *node
@@ -134,7 +182,7 @@ func (c *chain) index() {
 	for i, n := range c.nodes {
 		why := ""
 		switch {
-		case i > 0 && n.art != nil && n.art.NewFork:
+		case i > 0 && n.newFork:
 			why = fmt.Sprintf("the primary's log chain restarted before %s", n.label())
 		case !maxLast.IsZero() && n.hdr.LastLSN.Cmp(maxLast) < 0:
 			why = fmt.Sprintf("LSNs went backwards: %s ends at LSN %s, before LSN %s that earlier backups reached (the database was restored or moved on the primary)", n.label(), n.hdr.LastLSN, maxLast)
@@ -155,6 +203,37 @@ func (c *chain) index() {
 		}
 	}
 	c.newest = fork
+	// A backup drsctl did not take has only the server's word for when it
+	// finished. Where that word contradicts its neighbours in the fork, or
+	// the drsctl backups around it show the server's clock was wrong, the
+	// backup before it is the latest it can be trusted to hold.
+	skewed := func(m *node) bool {
+		d := m.hdr.Finish.Sub(m.completed)
+		return d > clockTolerance || d < -clockTolerance
+	}
+	for i, n := range c.nodes {
+		if !n.completed.IsZero() || i == 0 {
+			continue
+		}
+		lower, upper := c.nodes[i-1].finished(), now
+		distrust := n.hdr.Finish.Before(lower) || n.hdr.Finish.After(now)
+		for j := i - 1; j >= 0 && c.nodes[j].fork == n.fork; j-- {
+			if m := c.nodes[j]; !m.completed.IsZero() {
+				distrust = distrust || skewed(m)
+				break
+			}
+		}
+		for _, m := range c.nodes[i+1:] {
+			if m.fork == n.fork && !m.completed.IsZero() {
+				distrust = distrust || skewed(m) || n.hdr.Finish.After(m.completed)
+				upper = m.completed
+				break
+			}
+		}
+		if distrust {
+			n.bound, n.upper = lower, upper
+		}
+	}
 	c.logs = make([][]*node, fork+1)
 	c.fulls = make([][]*node, fork+1)
 	c.byFirst = make([]map[artifact.LSN]*node, fork+1)

@@ -3,7 +3,6 @@ package plan
 import (
 	"fmt"
 	"path"
-	"sort"
 	"strings"
 	"time"
 
@@ -28,6 +27,9 @@ type dbPlan struct {
 	// restart says why the primary's log chain restarted ("" when it did
 	// not): the next full begins a new fork.
 	restart string
+	// adoptedRestart is set when a full backup adopted in this plan begins
+	// the fork of a restart the ledger was waiting for.
+	adoptedRestart bool
 	// fullWhy is why a full backup is due ("" when not).
 	fullWhy string
 	newFull *node
@@ -42,15 +44,15 @@ type dbPlan struct {
 func (b *builder) planDatabase(p *config.Primary, name string) {
 	d := &dbPlan{p: p, name: name, led: b.st.LookupDatabase(p.Name, name), byID: map[string]*node{},
 		needed: map[*node]bool{}, canBackup: true, adoptions: map[string]string{}}
-	fo, known := b.folder(p.Folder)
+	fo, known, reachable := b.folder(p.Folder)
 	d.folderKnown = known
-	if !known {
+	if !reachable {
 		d.canBackup = false
 	}
 	oob := b.observePrimary(d)
 	b.buildNodes(d, fo)
 	b.adopt(d, fo, oob)
-	d.c.index()
+	d.c.index(b.now)
 	for _, n := range d.c.nodes {
 		if n.id != "" {
 			d.byID[n.id] = n
@@ -121,7 +123,7 @@ func (b *builder) observePrimary(d *dbPlan) []engine.BackupRecord {
 	}
 	var oob []engine.BackupRecord
 	for _, r := range o.Backups {
-		if r.CopyOnly || d.led == nil || known(d.led, r.Header) {
+		if r.CopyOnly || (d.led != nil && known(d.led, r.Header)) {
 			continue
 		}
 		oob = append(oob, r)
@@ -145,10 +147,12 @@ func (b *builder) buildNodes(d *dbPlan, fo *StorageObservation) {
 		return
 	}
 	for _, a := range d.led.Artifacts {
-		n := &node{id: a.ID, hdr: a.Header, art: a, completed: a.Completed}
+		n := &node{id: a.ID, hdr: a.Header, art: a, completed: a.Completed, newFork: a.NewFork}
 		switch {
 		case a.PrunedAt != nil:
 			n.src = srcPruned
+		case a.DamagedAt != nil:
+			n.src = srcDamaged
 		case !d.folderKnown:
 			n.src = srcUnknown
 		case fo != nil:
@@ -167,13 +171,23 @@ func (b *builder) buildNodes(d *dbPlan, fo *StorageObservation) {
 // full never breaks the log chain).
 func (b *builder) adopt(d *dbPlan, fo *StorageObservation, oob []engine.BackupRecord) {
 	var extra []*node
-	for _, r := range oob {
+	// A file written twice holds only the later backup (WITH INIT/FORMAT).
+	lastTo := map[string]int{}
+	for i, r := range oob {
+		lastTo[strings.ToLower(r.Path)] = i
+	}
+	for i, r := range oob {
 		key, under := keyFromServerPath(d.p.Folder.ServerPath, r.Path)
 		inFolder := false
 		if under && fo != nil {
 			_, inFolder = fo.Objects[key]
 		}
+		overwritten := lastTo[strings.ToLower(r.Path)] != i
 		switch {
+		case overwritten:
+			if r.Kind == artifact.Log {
+				extra = append(extra, &node{hdr: r.Header, src: srcHole, path: r.Path, overwritten: true})
+			}
 		case !d.folderKnown:
 			if r.Kind == artifact.Log {
 				// Cannot tell whether drsctl can reach it: the chain waits.
@@ -186,10 +200,16 @@ func (b *builder) adopt(d *dbPlan, fo *StorageObservation, oob []engine.BackupRe
 			if r.Kind == artifact.Full {
 				what = "full backup not in the ledger"
 			}
-			a := b.add(&Action{ID: actionID(Adopt, d.p.Name, d.name, "", id), Kind: Adopt, Primary: d.p.Name, Database: d.name,
+			a := &Action{ID: actionID(Adopt, d.p.Name, d.name, "", id), Kind: Adopt, Primary: d.p.Name, Database: d.name,
 				Artifact: id, ArtifactKind: r.Kind,
 				Reason:  fmt.Sprintf("%s at %s is in the backup folder: it joins the chain", what, fmtTime(r.Finish)),
-				Adopted: &Adoption{Key: key, Path: r.Path, Header: r.Header}})
+				Adopted: &Adoption{Key: key, Path: r.Path, Header: r.Header}}
+			if r.Kind == artifact.Full && d.led != nil && d.led.Restart != "" && !d.adoptedRestart {
+				// The full drsctl took to restart the chain, whose reply was lost.
+				a.NewFork, n.newFork, d.adoptedRestart = true, true, true
+				a.Reason = fmt.Sprintf("full backup at %s is in the backup folder: it begins the new chain (%s)", fmtTime(r.Finish), d.led.Restart)
+			}
+			b.add(a)
 			d.adoptions[id] = a.ID
 			extra = append(extra, n)
 		case r.Kind == artifact.Log:
@@ -199,15 +219,10 @@ func (b *builder) adopt(d *dbPlan, fo *StorageObservation, oob []engine.BackupRe
 				fmt.Sprintf("Written to %s. A full backup does not break the log chain; drsctl does not use it.", r.Path))
 		}
 	}
-	// Backups taken by others go where they finished among drsctl's own.
+	// Backups taken by others go where their LSNs put them among drsctl's
+	// own (the ledger places them the same way once adopted).
 	for _, n := range extra {
-		i := sort.Search(len(d.c.nodes), func(i int) bool {
-			x := d.c.nodes[i].hdr
-			if !x.Finish.Equal(n.hdr.Finish) {
-				return x.Finish.After(n.hdr.Finish)
-			}
-			return x.LastLSN.Cmp(n.hdr.LastLSN) > 0
-		})
+		i := state.PlaceByLSN(len(d.c.nodes), func(j int) artifact.Header { return d.c.nodes[j].hdr }, n.hdr)
 		d.c.nodes = append(d.c.nodes, nil)
 		copy(d.c.nodes[i+1:], d.c.nodes[i:])
 		d.c.nodes[i] = n
@@ -250,6 +265,9 @@ const (
 // none can, why says what is missing from the newest full's chain; wait is
 // true when an observation that failed keeps planning from telling.
 func (d *dbPlan) seedFor(has func(*node) (have, string), cutoff time.Time) (full *node, links []*node, why string, wait bool) {
+	if d.restart != "" {
+		return nil, nil, d.restart, false // nothing before the restart leads anywhere
+	}
 	var fallback *node
 	var fallbackLinks []*node
 	fulls := d.c.fulls[d.c.newest]
@@ -293,7 +311,7 @@ func (d *dbPlan) seedFor(has func(*node) (have, string), cutoff time.Time) (full
 		if !ok {
 			continue
 		}
-		if !f.finished().After(cutoff) {
+		if !f.late().After(cutoff) {
 			return f, ls, "", false
 		}
 		if fallback == nil {
@@ -314,7 +332,10 @@ func (d *dbPlan) seedFor(has func(*node) (have, string), cutoff time.Time) (full
 
 // fullDue decides whether a full backup is due and why.
 func (b *builder) fullDue(d *dbPlan) {
-	if o := d.obs; o != nil && d.led != nil && len(d.led.Artifacts) > 0 && d.canBackup {
+	if d.led != nil && d.led.Restart != "" && !d.adoptedRestart {
+		d.restart = d.led.Restart
+	}
+	if o := d.obs; o != nil && d.led != nil && len(d.led.Artifacts) > 0 && d.canBackup && d.restart == "" && !d.adoptedRestart {
 		switch {
 		case recreated(d.led, o) != "":
 			d.restart = recreated(d.led, o)
@@ -341,7 +362,7 @@ func (b *builder) fullDue(d *dbPlan) {
 	}
 	fulls := d.c.fulls[d.c.newest]
 	newest := fulls[len(fulls)-1]
-	if age := b.now.Sub(newest.finished()); age >= d.p.FullBackup.Every {
+	if age := b.now.Sub(newest.at()); age >= d.p.FullBackup.Every || age < -clockTolerance {
 		d.fullWhy = fmt.Sprintf("last full backup %s ago, every %s", fmtDur(age), fmtDur(d.p.FullBackup.Every))
 	}
 }
@@ -386,11 +407,12 @@ func (b *builder) planBackups(d *dbPlan) {
 	if d.restart == "" && len(d.c.fulls[d.c.newest]) > 0 && (d.obs == nil || d.obs.LogChain) {
 		var last *node
 		for _, n := range d.c.nodes {
-			if n.fork == d.c.newest && (last == nil || n.finished().After(last.finished())) {
+			if n.fork == d.c.newest && (last == nil || n.at().After(last.at())) {
 				last = n
 			}
 		}
-		if age := b.now.Sub(last.finished()); age >= d.p.LogBackup.Every {
+		// A backup dated in the future says only that a clock is wrong.
+		if age := b.now.Sub(last.at()); age >= d.p.LogBackup.Every || age < -clockTolerance {
 			reason := fmt.Sprintf("last log backup %s ago, every %s", fmtDur(age), fmtDur(d.p.LogBackup.Every))
 			if last.isFull() {
 				reason = fmt.Sprintf("no log backup since the full backup %s ago, every %s", fmtDur(age), fmtDur(d.p.LogBackup.Every))

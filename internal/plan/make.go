@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"path"
 	"sort"
 	"time"
 
@@ -128,21 +129,57 @@ func (b *builder) once(key string, sev Severity, primary, db, target, summary, d
 }
 
 // folder returns the listing of a backup folder; known is false when the
-// folder was not listed or the listing failed (then the plan says so once).
-func (b *builder) folder(f *config.BackupFolder) (obs *StorageObservation, known bool) {
+// folder was not listed or the listing failed (then the plan says so once)
+// or cannot be trusted. reachable is false when drsctl cannot reach it at
+// all: then nothing is backed up into it either.
+func (b *builder) folder(f *config.BackupFolder) (obs *StorageObservation, known, reachable bool) {
 	if !b.obs.Refreshed {
-		return nil, true // plan from the ledger alone
+		return nil, true, true // plan from the ledger alone
 	}
 	so := b.obs.Folders[f.Name]
 	switch {
 	case so == nil:
-		return nil, false
+		return nil, false, false
 	case so.Err != "":
 		b.once("folder:"+f.Name, Error, "", "", "", fmt.Sprintf("cannot list backup folder %q", f.Name),
 			so.Err+"\nBackups, adoptions, ships from it and prunes in it wait until it can be listed; nothing is read as missing.")
-		return nil, false
+		return nil, false, false
 	}
-	return so, true
+	var keys []string
+	for _, p := range b.cfg.Primaries {
+		if p.Folder != f || b.st.Primaries[p.Name] == nil {
+			continue
+		}
+		for _, db := range b.st.Primaries[p.Name].Databases {
+			for _, a := range db.Artifacts {
+				if a.PrunedAt == nil {
+					keys = append(keys, a.Key)
+				}
+			}
+		}
+	}
+	if noneListed(so, keys) {
+		b.once("folder:"+f.Name, Error, "", "", "", fmt.Sprintf("backup folder %q lists none of the %d backups the ledger has there, nor drsctl's markers", f.Name, len(keys)),
+			"Is it mounted, and does its url name the right place? drsctl does not read such a listing as every backup deleted: nothing is shipped from it, pruned in it or reseeded because of it. "+
+				"Backups that are due are still taken: if the folder was really emptied, the next plan sees them (and drsctl's markers) and works from there; if it is not the right place, they fail when drsctl reads them back.")
+		return nil, false, true
+	}
+	return so, true, true
+}
+
+// noneListed reports a listing that holds none of several backups the
+// ledger has there and none of drsctl's markers beside them: an unmounted
+// share or a wrong url, not a cleanup job (which leaves the markers).
+func noneListed(so *StorageObservation, keys []string) bool {
+	if len(keys) < 2 {
+		return false
+	}
+	for _, k := range keys {
+		if _, ok := so.Objects[k]; ok || so.Marked[path.Dir(k)] {
+			return false
+		}
+	}
+	return true
 }
 
 // destination returns the listing of a target's destination; known is
@@ -192,7 +229,7 @@ func (b *builder) planOrphanDatabases(p *config.Primary) {
 		led := lp.Databases[name]
 		why := fmt.Sprintf("database %q is no longer in the configuration", name)
 		if r := p.Folder.Retention; r > 0 {
-			if _, known := b.folder(p.Folder); known {
+			if _, known, _ := b.folder(p.Folder); known {
 				for _, a := range led.Artifacts {
 					if a.PrunedAt == nil && b.now.Sub(a.Finish) >= r {
 						b.add(&Action{ID: actionID(Prune, p.Name, name, "", a.ID), Kind: Prune, Primary: p.Name, Database: name,

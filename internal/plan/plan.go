@@ -107,6 +107,9 @@ type Action struct {
 	// it continues from there (FirstLSN <= Continues < LastLSN), since the
 	// plan could only assume where the primary's next log would begin.
 	Continues artifact.LSN `json:"continues,omitempty"`
+	// AfterLog says the target stands after a log backup: the new log must
+	// then begin exactly at Continues (a log chain has no overlaps).
+	AfterLog bool `json:"after_log,omitempty"`
 	// NewFork (BackupFull) records that the primary's log chain restarted:
 	// the new full begins a fork that nothing older continues into.
 	NewFork bool `json:"new_fork,omitempty"`
@@ -258,6 +261,10 @@ type TargetObservation struct {
 type StorageObservation struct {
 	Err     string
 	Objects map[string]Object // by key
+	// Marked holds the directories in which drsctl's marker file was found
+	// (drsctl writes one wherever a server writes backups): a listing with
+	// none where the ledger expects backups is not the place drsctl wrote.
+	Marked map[string]bool
 }
 
 // Object is one object found in storage.

@@ -14,7 +14,7 @@ import (
 func (b *builder) planPrune(d *dbPlan) {
 	if r := d.p.Folder.Retention; r > 0 && d.folderKnown {
 		for _, n := range d.c.nodes {
-			if n.art == nil || n.src != srcOK || d.needed[n] || b.now.Sub(n.finished()) < r {
+			if n.art == nil || n.src != srcOK || d.needed[n] || b.now.Sub(n.late()) < r {
 				continue
 			}
 			b.add(n.ref(&Action{ID: actionID(Prune, d.p.Name, d.name, "", n.id), Kind: Prune, Primary: d.p.Name, Database: d.name,
@@ -52,7 +52,7 @@ func (b *builder) planDestinationPrune(d *dbPlan, t *config.Target) {
 		}
 	}
 	for _, n := range d.c.nodes {
-		if n.id == "" || led.Copies[n.id] == nil || keep[n] || d.needed[n] || b.now.Sub(n.finished()) < r {
+		if n.id == "" || led.Copies[n.id] == nil || keep[n] || d.needed[n] || b.now.Sub(n.late()) < r {
 			continue
 		}
 		if t.Restores() && (n.fork > pos.fork || (n.fork == pos.fork && n.hdr.LastLSN.Cmp(pos.hdr.LastLSN) > 0)) {

@@ -128,6 +128,12 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 							was = "the ledger says " + pos.label()
 						}
 						recordAt(n, false, fmt.Sprintf("the target stands after %s (LSN %s) but %s: an interrupted apply or a restore by hand", n.label(), redo, was))
+					} else if !restoredFromDestination(t, o) {
+						// Someone restored another database under this name:
+						// it is not drsctl's any more, whatever the ledger says.
+						b.foreign(d, t, o)
+						b.rpo(d, t, nil, "a database drsctl did not seed is in the way")
+						return
 					} else {
 						b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q stands at LSN %s, which no backup in the ledger ends at", d.name, t.Name, redo),
 							"It was restored outside drsctl; it is seeded again.")
@@ -147,6 +153,9 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 	has := b.targetHas(d, tv)
 	var seedFull *node
 	var links []*node
+	if pos != nil && reseed == "" && d.restart != "" {
+		reseed = d.restart
+	}
 	if pos != nil && reseed == "" {
 		ls, end := d.c.walk(pos)
 		switch {
@@ -225,7 +234,7 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 	}
 	at := pos // where the target stands before each restore
 	for i, n := range want {
-		if n.finished().After(cutoff) {
+		if n.late().After(cutoff) {
 			break // restore_delay: this one and all after it wait
 		}
 		a := n.ref(&Action{Primary: d.p.Name, Database: d.name, Target: t.Name, Mode: mode})
@@ -239,7 +248,7 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 			a.Kind = RestoreLog
 			a.Reason = "continues after " + at.label()
 			if n.src == srcNew {
-				a.Continues = at.hdr.LastLSN
+				a.Continues, a.AfterLog = at.hdr.LastLSN, at.isLog()
 			}
 		}
 		a.ID = actionID(a.Kind, d.p.Name, d.name, t.Name, n.key())
@@ -263,6 +272,17 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 func (b *builder) foreign(d *dbPlan, t *config.Target, o *engine.StandbyDatabase) {
 	b.problem(Error, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q already exists on target %q (%s) and drsctl did not seed it", d.name, t.Name, o.RawState),
 		"drsctl never restores over a database it did not seed. Drop or rename it on the target, or remove the database from this target.")
+}
+
+// restoredFromDestination reports whether the last restore the target's
+// server recorded read a file from the target's destination: what stands
+// there came from drsctl's copies, not from somewhere else.
+func restoredFromDestination(t *config.Target, o *engine.StandbyDatabase) bool {
+	if o.LastRestore == nil {
+		return false
+	}
+	_, under := keyFromServerPath(t.Destination.ServerPath, o.LastRestore.Path)
+	return under
 }
 
 // ledgerPosition is the node the ledger says a standby restored last.
@@ -383,7 +403,7 @@ func (b *builder) planCopyOnly(d *dbPlan, t *config.Target) {
 		r := t.Destination.Retention
 		for i := from; i >= 0 && i < len(d.c.nodes); i++ {
 			n := d.c.nodes[i]
-			if inWant[n] || n.id == "" || n.empty() || n.src != srcOK || n.fork != d.c.newest || (r > 0 && b.now.Sub(n.finished()) >= r) {
+			if inWant[n] || n.id == "" || n.empty() || n.src != srcOK || n.fork != d.c.newest || (r > 0 && b.now.Sub(n.late()) >= r) {
 				continue
 			}
 			if h, _ := has(n); h == haveShip {

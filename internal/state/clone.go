@@ -58,6 +58,7 @@ func (a *Artifact) clone() *Artifact {
 	}
 	c := *a // artifact.Header holds only values
 	c.PrunedAt = cloneTime(a.PrunedAt)
+	c.DamagedAt = cloneTime(a.DamagedAt)
 	return &c
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 )
 
@@ -35,6 +36,19 @@ type Local struct {
 	failpoint func(step, file string) error
 	// Lock polls with a delay that doubles from pollMin up to pollMax.
 	pollMin, pollMax time.Duration
+
+	// last is the file this Local wrote last: the compare step of the next
+	// Write need not decode it again while the file is unchanged on disk.
+	mu   sync.Mutex
+	last *writtenFile
+}
+
+// writtenFile identifies a state file drsctl wrote and what it holds.
+type writtenFile struct {
+	info    fs.FileInfo
+	lineage string
+	serial  uint64
+	raw     []byte
 }
 
 // LocalOptions configure a Local. The zero value is usable.
@@ -127,7 +141,9 @@ func (l *Local) Write(ctx context.Context, s *State) error {
 	if s == nil {
 		return errors.New("write state: no state")
 	}
-	stored, old, err := l.read()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	stored, old, err := l.readForWrite()
 	if err != nil {
 		return fmt.Errorf("write state: refusing to replace a state file that cannot be read: %w", err)
 	}
@@ -148,11 +164,28 @@ func (l *Local) Write(ctx context.Context, s *State) error {
 			return fmt.Errorf("write state backup: %w", err)
 		}
 	}
+	l.last = nil
 	if err := l.writeAtomic(l.path, buf.Bytes()); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
+	if fi, err := os.Stat(l.path); err == nil {
+		l.last = &writtenFile{info: fi, lineage: next.Lineage, serial: next.Serial, raw: buf.Bytes()}
+	}
 	s.Serial = next.Serial
 	return nil
+}
+
+// readForWrite is read for the compare step of Write: when the file on disk
+// is still the one this Local wrote (same inode, size and modification
+// time), what it holds is known without decoding it again, which would cost
+// as much as the ledger is large after every action.
+func (l *Local) readForWrite() (*State, []byte, error) {
+	if c := l.last; c != nil {
+		if fi, err := os.Stat(l.path); err == nil && os.SameFile(fi, c.info) && fi.Size() == c.info.Size() && fi.ModTime().Equal(c.info.ModTime()) {
+			return &State{Lineage: c.lineage, Serial: c.serial}, c.raw, nil
+		}
+	}
+	return l.read()
 }
 
 // writeAtomic replaces path with data so that a crash at any instant

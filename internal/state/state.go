@@ -45,6 +45,11 @@ type Database struct {
 	// does not report one. A change means the database was recreated or
 	// restored over on the primary.
 	Identity string
+	// Restart says why the database's log chain restarted on the primary,
+	// from when drsctl decided so until a full backup recorded with NewFork
+	// begins the new fork. It outlives a full backup whose reply was lost:
+	// that full is then adopted as the fork's start.
+	Restart string
 	// Artifacts in the order they were taken (drsctl's own backups are
 	// appended; an adopted out-of-band backup is placed by its finish time).
 	Artifacts []*Artifact
@@ -64,6 +69,9 @@ type Artifact struct {
 	OutOfBand bool
 	// PrunedAt is set when the file was removed from the backup folder.
 	PrunedAt *time.Time
+	// DamagedAt is set when the backup folder's file was read and no longer
+	// matched SHA256: it is never shipped again.
+	DamagedAt *time.Time
 	// NewFork marks a backup taken after the database's log chain restarted
 	// on the primary (recreated, restored over, recovery model switched):
 	// nothing taken before it continues into it or after it.
@@ -199,24 +207,32 @@ func (d *Database) Artifact(id string) *Artifact {
 // Add records an artifact in the order it was taken. drsctl's own backups
 // are appended: a database's backups never run concurrently, so arrival
 // order is taken order even when a server's clock jumps. An adopted
-// out-of-band backup was taken earlier by someone else and is placed before
-// the first drsctl backup that finished after it.
+// out-of-band backup was taken earlier by someone else; it goes where its
+// LSNs put it (after the newest backup that ends at or before its end), not
+// where its finish time would: a server clock that was wrong must not
+// reorder the chain.
 func (d *Database) Add(a *Artifact) {
 	if !a.OutOfBand {
 		d.Artifacts = append(d.Artifacts, a)
 		return
 	}
-	// A linear scan, not a binary search: the list is in taken order, which
-	// is not finish-time order when a server's clock was set back, and the
-	// place is the first backup that finished after a, wherever it is.
-	i := len(d.Artifacts)
-	for j, x := range d.Artifacts {
-		if x.Finish.After(a.Finish) || x.Finish.Equal(a.Finish) && x.LastLSN.Cmp(a.LastLSN) > 0 {
-			i = j
-			break
-		}
-	}
+	i := PlaceByLSN(len(d.Artifacts), func(j int) artifact.Header { return d.Artifacts[j].Header }, a.Header)
 	d.Artifacts = append(d.Artifacts, nil)
 	copy(d.Artifacts[i+1:], d.Artifacts[i:])
 	d.Artifacts[i] = a
+}
+
+// PlaceByLSN returns where a backup h goes among n backups in taken order:
+// after the newest one that ends before it, or ends where it does but
+// begins no later (an empty log at LSN x follows the log that ends at x).
+// LSNs only grow within a fork, so searching from the newest end finds its
+// place in the newest fork it fits.
+func PlaceByLSN(n int, at func(int) artifact.Header, h artifact.Header) int {
+	for j := n - 1; j >= 0; j-- {
+		x := at(j)
+		if c := x.LastLSN.Cmp(h.LastLSN); c < 0 || c == 0 && x.FirstLSN.Cmp(h.FirstLSN) <= 0 {
+			return j + 1
+		}
+	}
+	return 0
 }

@@ -37,7 +37,7 @@ func TestDatabase_Add(t *testing.T) {
 			want: []string{"a", "b", "c", "d"},
 		},
 		{
-			name: "an out-of-band backup goes before the first backup that finished after it",
+			name: "an out-of-band backup goes where its LSNs put it",
 			add: []*Artifact{
 				art("a", 0, "10", false),
 				art("b", 15*time.Minute, "20", false),
@@ -63,7 +63,7 @@ func TestDatabase_Add(t *testing.T) {
 			want: []string{"a", "oob"},
 		},
 		{
-			name: "an out-of-band backup finishing with another goes by last LSN",
+			name: "an out-of-band backup finishing with another goes by LSN",
 			add: []*Artifact{
 				art("a", 0, "10", false),
 				art("b", 0, "30", false),
@@ -80,8 +80,27 @@ func TestDatabase_Add(t *testing.T) {
 				art("d", 30*time.Minute, "40", false),
 				art("oob", 10*time.Minute, "15", true),
 			},
-			// b is the first backup in taken order that finished after it.
 			want: []string{"a", "oob", "b", "c", "d"},
+		},
+		{
+			name: "an out-of-band backup from a server whose clock ran ahead still goes by LSN",
+			add: []*Artifact{
+				art("a", 0, "10", false),
+				art("b", 15*time.Minute, "20", false),
+				art("oob", 2*time.Hour, "15", true), // finished "after" b by a clock 2h ahead
+			},
+			want: []string{"a", "oob", "b"},
+		},
+		{
+			name: "after LSNs went backwards, an out-of-band backup joins the newest fork",
+			add: []*Artifact{
+				art("a", 0, "100", false),
+				art("b", 15*time.Minute, "200", false),
+				art("c", 30*time.Minute, "50", false), // a primary moved: LSNs restart lower
+				art("d", 45*time.Minute, "70", false),
+				art("oob", 40*time.Minute, "60", true),
+			},
+			want: []string{"a", "b", "c", "oob", "d"},
 		},
 	}
 	for _, tc := range tests {

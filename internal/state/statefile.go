@@ -51,6 +51,7 @@ type fileDatabaseV2 struct {
 	RecoveryModel string            `json:"recovery_model"`
 	CreatedAt     string            `json:"created_at"`
 	Identity      string            `json:"identity,omitempty"`
+	Restart       string            `json:"restart,omitempty"`
 	Artifacts     []*fileArtifactV2 `json:"artifacts"`
 }
 
@@ -71,6 +72,7 @@ type fileArtifactV2 struct {
 	FamilyGUID        string `json:"family_guid"`
 	OutOfBand         bool   `json:"out_of_band"`
 	PrunedAt          string `json:"pruned_at,omitempty"`
+	DamagedAt         string `json:"damaged_at,omitempty"`
 	NewFork           bool   `json:"new_fork,omitempty"`
 	Completed         string `json:"completed,omitempty"`
 }
@@ -262,7 +264,7 @@ func fromFile(f *fileV2) (*State, error) {
 			if fd == nil {
 				return nil, fmt.Errorf("state file: %s is null", addr)
 			}
-			d := &Database{RecoveryModel: fd.RecoveryModel, Identity: fd.Identity}
+			d := &Database{RecoveryModel: fd.RecoveryModel, Identity: fd.Identity, Restart: fd.Restart}
 			var err error
 			if d.CreatedAt, err = parseTime(fd.CreatedAt); err != nil {
 				return nil, fmt.Errorf("state file: %s: created_at: %w", addr, err)
@@ -344,6 +346,9 @@ func artifactFromFile(fa *fileArtifactV2) (*Artifact, error) {
 	}
 	if a.Finish, err = parseTime(fa.Finish); err != nil {
 		return nil, fmt.Errorf("finish: %w", err)
+	}
+	if a.DamagedAt, err = parseOptTime(fa.DamagedAt); err != nil {
+		return nil, fmt.Errorf("damaged_at: %w", err)
 	}
 	if a.PrunedAt, err = parseOptTime(fa.PrunedAt); err != nil {
 		return nil, fmt.Errorf("pruned_at: %w", err)
@@ -449,6 +454,7 @@ func databaseToFile(d *Database) (*fileDatabaseV2, error) {
 		RecoveryModel: d.RecoveryModel,
 		CreatedAt:     formatTime(d.CreatedAt),
 		Identity:      d.Identity,
+		Restart:       d.Restart,
 		Artifacts:     []*fileArtifactV2{},
 	}
 	seen := map[string]bool{}
@@ -498,6 +504,7 @@ func artifactToFile(a *Artifact) (*fileArtifactV2, error) {
 		FamilyGUID:        a.FamilyGUID,
 		OutOfBand:         a.OutOfBand,
 		PrunedAt:          formatOptTime(a.PrunedAt),
+		DamagedAt:         formatOptTime(a.DamagedAt),
 		NewFork:           a.NewFork,
 	}
 	if !a.Completed.IsZero() {

@@ -241,6 +241,13 @@ func TestSession_RestoreNoRecovery(t *testing.T) {
 	wantContains(t, err, "3117")
 	err = target.Recover(context.Background(), "Sales")
 	wantContains(t, err, "recover [Sales]", "3153")
+
+	// A backup file the server cannot read is ErrDamaged: apply then proves
+	// the copy again before using it.
+	err = target.Restore(context.Background(), f.restoreRequest("Other", artifact.Full, "no-such-file.bak", engine.NoRecovery), nil)
+	if !errors.Is(err, engine.ErrDamaged) {
+		t.Errorf("restoring a file that is not there: %v, want ErrDamaged (3201)", err)
+	}
 }
 
 func TestSession_DisconnectUsers(t *testing.T) {

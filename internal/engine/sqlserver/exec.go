@@ -29,6 +29,10 @@ const (
 	errLogTooEarly     = 4326
 	errRecoveryPath    = 4330
 	errDeviceOpen      = 3201 // cannot open backup device
+	errDeviceRead      = 3203 // read on a backup device failed
+	errRestorePage     = 3183 // RESTORE detected an error on a page
+	errBackupDamaged   = 3189 // damage to the backup set was detected
+	errMediaFamily     = 3241 // the media family on the device is incorrectly formed
 	errKillNoSession   = 6106 // not an active process ID
 	msgPercent         = 3211 // "N percent processed."
 )
@@ -92,6 +96,8 @@ func newServerError(target string, all []mssql.Error) *ServerError {
 		e.kind = engine.ErrInUse
 	case e.Has(errLogTooRecent), e.Has(errLogTooEarly), e.Has(errRecoveryPath), e.Has(errNotReady):
 		e.kind = engine.ErrChain
+	case e.Has(errDeviceOpen), e.Has(errDeviceRead), e.Has(errRestorePage), e.Has(errBackupDamaged), e.Has(errMediaFamily):
+		e.kind = engine.ErrDamaged
 	}
 	return e
 }
