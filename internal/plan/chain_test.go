@@ -480,3 +480,128 @@ func TestChain_DaylightSavingIsNotARecreation(t *testing.T) {
 		})
 	}
 }
+
+// A chain restart (here the server lost its log chain) stays in the ledger
+// until a full begins the new fork: a full whose reply was lost is adopted
+// as that start, and nothing seeds from the chain before it meanwhile.
+func TestChain_RestartSurvivesALostFullReply(t *testing.T) {
+	st := chainState(F, L1, L2, L3)
+	at(st, "dr_east", true, F, L1, L2, L3)
+	st.LookupDatabase("sales", "Sales").Restart = "the server has no log chain for the database"
+
+	// The full's file is not there (yet): a new full restarts the chain, and
+	// the standby waits for it rather than continuing the old one.
+	p := Make(only(testConfig(), "dr_east"), st, observed(st, nil), now, Options{})
+	full := p.Action("backup_full:sales/Sales")
+	if full == nil || !full.NewFork || p.Action("backup_log:sales/Sales") != nil {
+		t.Fatalf("a full that begins the new fork, and no log before it: %v", ids(p))
+	}
+	if r := p.Action("restore_full:sales/Sales@dr_east#+backup_full:sales/Sales"); r == nil || !r.Replace {
+		t.Errorf("the standby is seeded from the new full: %v", ids(p))
+	}
+
+	// The lost full is in the folder and the server's history: adopted as
+	// the fork's start; the standby is seeded from it; no other full.
+	lost := artifact.Header{Kind: artifact.Full, Database: "Sales", FirstLSN: "900", LastLSN: "910", Start: ago(2 * time.Minute), Finish: ago(time.Minute)}
+	obs := observed(st, func(o *Observed) {
+		db := o.Primaries["sales"].Databases["Sales"]
+		db.Backups = append(db.Backups, engine.BackupRecord{Header: lost, Path: `\\fs01\drs\sales\Sales\full\Sales_full_lost.bak`})
+		o.Folders["share"].Objects["sales/Sales/full/Sales_full_lost.bak"] = Object{Size: 10}
+	})
+	p = Make(only(testConfig(), "dr_east"), st, obs, now, Options{})
+	a := p.Action("adopt:sales/Sales#Sales_full_lost.bak")
+	if a == nil || !a.NewFork {
+		t.Fatalf("the lost full begins the new fork: %+v %v", a, ids(p))
+	}
+	if p.Action("backup_full:sales/Sales") != nil {
+		t.Error("no second full")
+	}
+	if r := p.Action("restore_full:sales/Sales@dr_east#Sales_full_lost.bak"); r == nil || !hasDep(r, a.ID) {
+		t.Errorf("the standby is seeded from the adopted full: %v", ids(p))
+	}
+}
+
+// Someone restored another database under the standby's name: drsctl's
+// ledger still says it seeded it, but what stands there came from
+// elsewhere. Never REPLACE it.
+func TestChain_ForeignRestoreUnderTheStandbysNameIsRefused(t *testing.T) {
+	st := chainState(F, L1, L2, L3)
+	at(st, "dr_east", true, F, L1, L2)
+	for _, tc := range []struct {
+		name, from string
+		refused    bool
+	}{
+		{"restored from elsewhere", `\\qa\backups\Sales.bak`, true},
+		{"restored from its destination", "/dr_east/sales/Sales/full/F.bak", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obs := observed(st, func(o *Observed) {
+				o.Targets["dr_east"].Databases["Sales"] = &engine.StandbyDatabase{Name: "Sales", State: engine.Restoring, RawState: "RESTORING", RedoLSN: "1003",
+					LastRestore: &engine.RestoreRecord{Kind: artifact.Full, LastLSN: "1003", Path: tc.from}}
+			})
+			p := Make(only(testConfig(), "dr_east"), st, obs, now, Options{})
+			replaced := len(kinds(p, RestoreFull)) > 0
+			if tc.refused && (replaced || problemWith(p, Error, "drsctl did not seed it") == nil) {
+				t.Fatalf("refused: %v %+v", ids(p), p.Problems)
+			}
+			if !tc.refused && !replaced {
+				t.Fatalf("drsctl's own standby at an unknown LSN is seeded again: %v %+v", ids(p), p.Problems)
+			}
+		})
+	}
+	t.Run("no position", func(t *testing.T) {
+		obs := observed(st, func(o *Observed) {
+			o.Targets["dr_east"].Databases["Sales"] = &engine.StandbyDatabase{Name: "Sales", State: engine.Restoring, RawState: "RESTORING"}
+		})
+		p := Make(only(testConfig(), "dr_east"), st, obs, now, Options{})
+		if len(kinds(p, RestoreFull))+len(kinds(p, RestoreLog)) > 0 || problemWith(p, Error, "reports no position") == nil {
+			t.Fatalf("nothing is restored over a database drsctl cannot place: %v %+v", ids(p), p.Problems)
+		}
+	})
+}
+
+// An empty listing where the ledger has backups and drsctl's markers are
+// gone (an unmounted share, a wrong url) is not every backup deleted:
+// nothing is reseeded or pruned because of it, but due backups still run —
+// if the folder was really emptied, they are what recovers it.
+func TestChain_EmptyFolderListingIsNotEveryBackupDeleted(t *testing.T) {
+	st := chainState(F, L1, L2, L3)
+	at(st, "dr_east", true, F, L1, L2, L3)
+	obs := observed(st, func(o *Observed) { o.Folders["share"] = &StorageObservation{Objects: map[string]Object{}} })
+	p := Make(only(testConfig(), "dr_east"), st, obs, now.Add(20*time.Minute), Options{})
+	if problemWith(p, Error, "lists none of the 4 backups") == nil {
+		t.Fatalf("problems %+v", p.Problems)
+	}
+	if p.Action("backup_full:sales/Sales") != nil || len(kinds(p, RestoreFull)) > 0 || len(kinds(p, Prune)) > 0 {
+		t.Errorf("nothing decided from the empty listing: %v", ids(p))
+	}
+	if p.Action("backup_log:sales/Sales") == nil || p.Action("restore_log:sales/Sales@dr_east#+backup_log:sales/Sales") == nil {
+		t.Errorf("the due log backup is still taken and restored: %v", ids(p))
+	}
+	// With drsctl's markers there, it is a cleanup job: the files are missing.
+	obs.Folders["share"].Marked = map[string]bool{"sales/Sales/log": true}
+	p = Make(only(testConfig(), "dr_east"), st, obs, now.Add(20*time.Minute), Options{})
+	if full := p.Action("backup_full:sales/Sales"); full == nil || !strings.Contains(full.Reason, "missing from the backup folder") {
+		t.Errorf("deleted backups: a new full: %v", ids(p))
+	}
+}
+
+// A backup whose file in the folder no longer matches its SHA-256 is never
+// shipped again: the chain goes around it.
+func TestChain_DamagedFileInTheFolderIsWorkedAround(t *testing.T) {
+	F2 := art("F2.bak", artifact.Full, "390", "410", ago(90*time.Minute))
+	L3b := art("L3.trn", artifact.Log, "400", "500", ago(10*time.Minute))
+	bad := cloneArt(L2)
+	d := ago(time.Minute)
+	bad.DamagedAt = &d
+	st := chainState(F, L1, bad, F2, L3b)
+	at(st, "dr_east", true, F, L1)
+	p := Make(only(testConfig(), "dr_east"), st, observed(st, nil), now, Options{})
+	if p.Action("ship:sales/Sales@dr_east#L2.trn") != nil {
+		t.Fatalf("a damaged file is shipped: %v", ids(p))
+	}
+	r := p.Action("restore_full:sales/Sales@dr_east#F2.bak")
+	if r == nil || !strings.Contains(r.Reason, "L2.trn is damaged in the backup folder") {
+		t.Fatalf("reseed from F2 around the damaged L2: %+v %v", r, ids(p))
+	}
+}

@@ -117,8 +117,14 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 						reseed = fmt.Sprintf("the seed from %s did not complete: the database is left mid-restore", led.Seeding)
 					}
 				case redo.IsZero():
-					pos = nil
-					reseed = "the server reports no position for the database"
+					// Not a seed of drsctl's in progress: someone's restore
+					// was interrupted, or the server's restore history was
+					// cleaned up. Nothing is restored over what drsctl cannot
+					// place.
+					b.problem(Error, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q is %s but the server reports no position for it", d.name, t.Name, o.RawState),
+						"drsctl restores nothing over a database it cannot place (an interrupted restore by hand, or restore history cleaned up on the server). Drop it on the target to have it seeded again.")
+					b.rpo(d, t, nil, "the server reports no position for it")
+					return
 				case pos != nil && redo.Cmp(pos.hdr.LastLSN) == 0:
 					// where the ledger says
 				default:

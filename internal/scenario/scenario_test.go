@@ -20,11 +20,15 @@ import (
 	"github.com/drsctl/drsctl/internal/plan"
 )
 
+// defaultHistories is how many histories run unless -scenario.histories
+// says otherwise (fewer under the race detector: race_test.go).
+var defaultHistories = 200
+
 var (
-	histories = flag.Int("scenario.histories", 200, "random histories to run")
+	histories = flag.Int("scenario.histories", 0, "random histories to run (default 200; 25 under -race)")
 	first     = flag.Int64("scenario.first", 1, "seed of the first history")
 	only      = flag.Int64("scenario.seed", 0, "run only this history (replay)")
-	steps     = flag.Int("scenario.steps", 24, "steps per history")
+	steps     = flag.Int("scenario.steps", 18, "steps per history (then convergence)")
 )
 
 func TestScenarios(t *testing.T) {
@@ -32,7 +36,11 @@ func TestScenarios(t *testing.T) {
 		runHistory(t, *only)
 		return
 	}
-	for i := int64(0); i < int64(*histories); i++ {
+	n := *histories
+	if n == 0 {
+		n = defaultHistories
+	}
+	for i := int64(0); i < int64(n); i++ {
 		seed := *first + i
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			t.Parallel()
@@ -116,7 +124,7 @@ func (w *world) situation() bool {
 			continue
 		}
 		for _, db := range w.dbs {
-			if info, ok := w.server(tc.name).Database(db); ok && (info.State == engine.Online || info.Origin == enginetest.Created) {
+			if info, ok := w.server(tc.name).Database(db); ok && (info.State == engine.Online || info.Origin == enginetest.Created || w.foreign[tc.name+"/"+db]) {
 				return true
 			}
 		}
@@ -131,7 +139,7 @@ func (w *world) event() bool {
 	db := w.dbs[r.Intn(len(w.dbs))]
 	prim := w.server("primary")
 	sb := w.standbys()[r.Intn(2)]
-	switch r.Intn(22) {
+	switch r.Intn(24) {
 	case 0:
 		after := r.Intn(2) == 0
 		prim.FailNext("backup", db, after, injected)
@@ -185,8 +193,9 @@ func (w *world) event() bool {
 			w.logf("%s on %s failed over by hand and written to", db, sb.name)
 		}
 	case 9:
-		if info, ok := w.server(sb.name).Database(db); ok && (info.State == engine.Online || info.Origin == enginetest.Created) {
+		if info, ok := w.server(sb.name).Database(db); ok && (info.State == engine.Online || info.Origin == enginetest.Created || w.foreign[sb.name+"/"+db]) {
 			w.server(sb.name).Drop(db)
+			delete(w.foreign, sb.name+"/"+db)
 			w.logf("the operator drops %s on %s to protect it again", db, sb.name)
 		}
 	case 10:
@@ -237,8 +246,31 @@ func (w *world) event() bool {
 	case 16:
 		w.clock = w.clock.Add(w.fullEvery)
 		w.logf("a long quiet stretch (%s)", w.fullEvery)
+	case 17:
+		w.restoreForeign(sb, db)
 	}
 	return false
+}
+
+// restoreForeign is a DBA dropping drsctl's standby and restoring another
+// database (the QA team's copy) under the same name, WITH NORECOVERY.
+func (w *world) restoreForeign(sb *targetConf, db string) {
+	if w.foreign[sb.name+"/"+db] || w.rng.Intn(3) != 0 {
+		return
+	}
+	qa := w.server("qa")
+	qa.Create(db, "5000")
+	qa.Insert(db, 9_000_000)
+	p := w.path("qa-" + db + ".bak")
+	if _, err := qa.BackupOutOfBandFull(context.Background(), db, p); err != nil {
+		w.fail("qa backup: %v", err)
+	}
+	w.server(sb.name).Drop(db)
+	if err := w.server(sb.name).RestoreByHand(context.Background(), engine.RestoreRequest{Database: db, Kind: artifact.Full, ServerPath: p, Mode: engine.NoRecovery}); err != nil {
+		w.fail("restore the QA copy: %v", err)
+	}
+	w.foreign[sb.name+"/"+db] = true
+	w.logf("a DBA drops %s on %s and restores the QA team's copy in its place", db, sb.name)
 }
 
 // deleteFile is someone's cleanup job deleting a backup from the folder or
@@ -355,7 +387,7 @@ func (w *world) checkRestores(before snapshot) {
 			if ev.Err != "" && !isInjected(ev.Err) {
 				w.fail("%s: restore of %s %s-%s refused by the server: %s", key, ev.Kind, ev.FirstLSN, ev.LastLSN, ev.Err)
 			}
-			if ev.Replace && (ev.ReplacedOrigin == enginetest.Created || ev.ReplacedOrigin == enginetest.Recovered || ev.ReplacedState == engine.Online) {
+			if ev.Replace && (ev.ReplacedOrigin == enginetest.Created || ev.ReplacedOrigin == enginetest.Recovered || ev.ReplacedState == engine.Online || w.foreign[key]) {
 				w.fail("%s: REPLACE over a database drsctl does not own (%s, %s)", key, ev.ReplacedOrigin, ev.ReplacedState)
 			}
 			if ev.Kind == artifact.Full && (ev.ReplacedState == engine.Restoring || ev.ReplacedState == engine.Standby) && !ev.ReplacedTorn {
@@ -463,8 +495,9 @@ func (w *world) converge() {
 	}
 	for _, tc := range w.standbys() {
 		for _, db := range w.dbs {
-			if info, ok := w.server(tc.name).Database(db); ok && (info.State == engine.Online || info.Origin == enginetest.Created) {
+			if info, ok := w.server(tc.name).Database(db); ok && (info.State == engine.Online || info.Origin == enginetest.Created || w.foreign[tc.name+"/"+db]) {
 				w.server(tc.name).Drop(db)
+				delete(w.foreign, tc.name+"/"+db)
 				w.logf("converge: the operator drops %s on %s to protect it again", db, tc.name)
 			}
 		}

@@ -51,6 +51,7 @@ type world struct {
 	nextRow   int
 	mayReseed map[string]string // target/db → the event that may break its chain
 	deleted   map[string]bool   // storage paths the harness deleted or damaged
+	foreign   map[string]bool   // target/db: a database a DBA restored from elsewhere
 	undo      []func()          // faults that last one step
 	lastOut   string
 	// replaced: a history that moved or recreated the primary: its old
@@ -97,7 +98,7 @@ func newWorld(t testing.TB, seed int64) *world {
 	rng := rand.New(rand.NewSource(seed))
 	w := &world{t: t, seed: seed, rng: rng, dir: tempDir(t), drv: enginetest.NewDriver(), hdrs: map[string]cachedHeader{},
 		clock:    time.Date(2026, 3, 28, 22, 0, 0, 0, time.UTC).Add(time.Duration(rng.Intn(3600)) * time.Second),
-		inserted: map[string]map[int]time.Time{}, mayReseed: map[string]string{}, deleted: map[string]bool{},
+		inserted: map[string]map[int]time.Time{}, mayReseed: map[string]string{}, deleted: map[string]bool{}, foreign: map[string]bool{},
 		targets: map[string]*targetConf{}, primaryDSN: "mem://primary"}
 	w.drv.Now = func() time.Time { return w.clock }
 	w.engines = engine.NewRegistry()

@@ -14,6 +14,11 @@ func TestDatabase_Add(t *testing.T) {
 	art := func(id string, finish time.Duration, lastLSN artifact.LSN, outOfBand bool) *Artifact {
 		return &Artifact{ID: id, Header: artifact.Header{Kind: artifact.Log, Finish: t0.Add(finish), LastLSN: lastLSN}, OutOfBand: outOfBand}
 	}
+	spanning := func(id string, first, last artifact.LSN, outOfBand bool) *Artifact {
+		a := art(id, 0, last, outOfBand)
+		a.FirstLSN = first
+		return a
+	}
 	ids := func(d *Database) []string {
 		var out []string
 		for _, a := range d.Artifacts {
@@ -103,6 +108,19 @@ func TestDatabase_Add(t *testing.T) {
 			want: []string{"a", "b", "c", "oob", "d"},
 		},
 	}
+	tests = append(tests, struct {
+		name string
+		add  []*Artifact
+		want []string
+	}{
+		name: "an out-of-band log goes before the empty log drsctl took right after it",
+		add: []*Artifact{
+			spanning("a", "30", "40", false),
+			spanning("empty", "44", "44", false), // idle: the DBA's log took 40-44
+			spanning("oob", "40", "44", true),
+		},
+		want: []string{"a", "oob", "empty"},
+	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := &Database{}

@@ -28,9 +28,11 @@ func fullState() *State {
 	cet := time.FixedZone("CET", 3600)
 	db := s.Database("sales", "Sales")
 	db.Identity = "0b6f3c1e-4d2a-4e8f-9a1b-7c6d5e4f3a2b"
+	db.Restart = "the server has no log chain for the database"
 	full := db.Artifacts[0]
 	full.NewFork = true
 	full.Completed = full.Finish.Add(1250 * time.Millisecond).In(cet)
+	full.DamagedAt = ptime(full.Finish.Add(time.Hour).In(cet))
 	s.TargetDatabase("dr_east", "Sales").Seeding = "Sales_full_20261125T045500Z.bak"
 	return s
 }
@@ -257,6 +259,11 @@ func TestRead_v1WithV2FieldIsRefused(t *testing.T) {
 		"new_fork":  func(s *State) { s.Database("sales", "Sales").Artifacts[0].NewFork = true },
 		"completed": func(s *State) { s.Database("sales", "Sales").Artifacts[0].Completed = time.Unix(0, 1) },
 		"seeding":   func(s *State) { s.TargetDatabase("dr_east", "Sales").Seeding = "x" },
+		"restart":   func(s *State) { s.Database("sales", "Sales").Restart = "x" },
+		"damaged_at": func(s *State) {
+			d := time.Unix(0, 1)
+			s.Database("sales", "Sales").Artifacts[0].DamagedAt = &d
+		},
 	} {
 		t.Run(field, func(t *testing.T) {
 			s := fullStateV1()
@@ -421,6 +428,7 @@ func TestWrite_keys(t *testing.T) {
 		".primaries.*.databases.*.artifacts[].checkpoint_lsn",
 		".primaries.*.databases.*.artifacts[].completed",
 		".primaries.*.databases.*.artifacts[].copy_only",
+		".primaries.*.databases.*.artifacts[].damaged_at",
 		".primaries.*.databases.*.artifacts[].database",
 		".primaries.*.databases.*.artifacts[].database_backup_lsn",
 		".primaries.*.databases.*.artifacts[].family_guid",
@@ -439,6 +447,7 @@ func TestWrite_keys(t *testing.T) {
 		".primaries.*.databases.*.created_at",
 		".primaries.*.databases.*.identity",
 		".primaries.*.databases.*.recovery_model",
+		".primaries.*.databases.*.restart",
 		".serial",
 		".targets",
 		".targets.*.databases",

@@ -786,7 +786,7 @@ func (x *session) Restore(ctx context.Context, req engine.RestoreRequest, progre
 	if d := s.dbs[req.Database]; d != nil {
 		ev.ReplacedState, ev.ReplacedOrigin, ev.ReplacedTorn = d.state, d.origin, d.torn
 	}
-	err := s.restoreLocked(ctx, req, progress, &ev)
+	err := s.restoreLocked(ctx, req, progress, &ev, false)
 	if err != nil {
 		ev.Err = err.Error()
 	}
@@ -794,11 +794,32 @@ func (x *session) Restore(ctx context.Context, req engine.RestoreRequest, progre
 	return err
 }
 
-// restoreLocked runs one restore request; callers hold s.mu.
-func (s *Server) restoreLocked(ctx context.Context, req engine.RestoreRequest, progress engine.Progress, ev *RestoreEvent) error {
-	before, after := s.enter(ctx, "restore", req.Database)
-	if before != nil {
-		return before
+// RestoreByHand is a DBA's RESTORE outside drsctl: the same rules, but no
+// injected failure applies to it and it is not in the audit log of
+// Restores (which records what drsctl asked for).
+func (s *Server) RestoreByHand(ctx context.Context, req engine.RestoreRequest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ev RestoreEvent
+	return s.restoreLocked(ctx, req, engine.NoProgress, &ev, true)
+}
+
+// restoreLocked runs one restore request; callers hold s.mu. byHand skips
+// injected failures (FailNext, TearNextRestore).
+func (s *Server) restoreLocked(ctx context.Context, req engine.RestoreRequest, progress engine.Progress, ev *RestoreEvent, byHand bool) error {
+	var after error
+	if byHand {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if s.down {
+			return fmt.Errorf("restore on %s: %w", s.name, engine.ErrUnreachable)
+		}
+	} else {
+		var before error
+		if before, after = s.enter(ctx, "restore", req.Database); before != nil {
+			return before
+		}
 	}
 	f, err := readFile(req.ServerPath)
 	if err != nil {
@@ -837,7 +858,7 @@ func (s *Server) restoreLocked(ctx context.Context, req engine.RestoreRequest, p
 				return fmt.Errorf("restore %s: the database exists (%s); REPLACE was not given", req.Database, d.state)
 			}
 		}
-		if s.tear[req.Database] {
+		if s.tear[req.Database] && !byHand {
 			delete(s.tear, req.Database)
 			s.dbs[req.Database] = &database{name: req.Database, model: f.RecoveryModel, created: s.clock(), state: engine.Restoring,
 				next: new(big.Int), family: h.FamilyGUID, origin: Restored, torn: true}
