@@ -5,7 +5,7 @@ PKGS    := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test unit check demo bench clean testenv-up testenv-down
+.PHONY: all build test unit soak check demo bench clean testenv-up testenv-down
 
 all: build
 
@@ -21,6 +21,14 @@ test:
 # Unit tests only, no servers (fast inner loop; integration tests skip).
 unit:
 	$(GO) test -race -count=1 $(PKGS)
+
+# The scenario suite at length: 10,000 random operator-world histories
+# (about an hour on 2 cores). SOAK_FIRST picks the first seed, to cover new
+# ground: make soak SOAK_FIRST=20001
+SOAK_HISTORIES ?= 10000
+SOAK_FIRST     ?= 1
+soak:
+	$(GO) test -count=1 -timeout 12h ./internal/scenario -scenario.histories=$(SOAK_HISTORIES) -scenario.first=$(SOAK_FIRST)
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -13,4 +13,9 @@ set -a
 set +a
 
 go vet ./...
+# Everything under the race detector (the scenario suite runs a few
+# histories there, for races in the whole loop)...
 go test -race -count=1 -timeout 20m ./...
+# ...and the scenario suite's 200 random histories at full speed: it checks
+# the reconciler's logic, which the race detector only slows (about 2.5x).
+go test -count=1 -timeout 10m ./internal/scenario -scenario.histories=200

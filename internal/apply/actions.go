@@ -462,15 +462,7 @@ func (x *execution) prune(ctx context.Context, a *plan.Action) error {
 	if err != nil {
 		return err
 	}
-	url, where := p.Folder.URL, fmt.Sprintf("backup folder %q", p.Folder.Name)
-	if a.Target != "" {
-		t, err := x.target(a)
-		if err != nil {
-			return err
-		}
-		url, where = t.Destination.URL, fmt.Sprintf("target %q's destination", t.Name)
-	}
-	b, err := x.buckets.open(ctx, url)
+	b, where, err := x.pruneFrom(ctx, p, a)
 	if err != nil {
 		return err
 	}
@@ -489,28 +481,38 @@ func (x *execution) prune(ctx context.Context, a *plan.Action) error {
 	})
 }
 
+// pruneFrom opens where a prune deletes: the backup folder (no target) or
+// the target's destination, and names it for messages.
+func (x *execution) pruneFrom(ctx context.Context, p *config.Primary, a *plan.Action) (blobBucket, string, error) {
+	url, where := p.Folder.URL, fmt.Sprintf("backup folder %q", p.Folder.Name)
+	if a.Target != "" {
+		t, err := x.target(a)
+		if err != nil {
+			return nil, "", err
+		}
+		url, where = t.Destination.URL, fmt.Sprintf("target %q's destination", t.Name)
+	}
+	b, err := x.buckets.open(ctx, url)
+	if err != nil {
+		return nil, "", err
+	}
+	return b, where, nil
+}
+
 // pruneOrphan deletes an object the ledger does not know from the backup
 // folder (no target) or a target's destination. It refuses a key outside
 // the database's place in the layout and one the ledger does know (that is
 // no orphan): a plan cannot make apply delete anything else.
 func (x *execution) pruneOrphan(ctx context.Context, p *config.Primary, a *plan.Action) error {
-	url, where := p.Folder.URL, fmt.Sprintf("backup folder %q", p.Folder.Name)
-	if a.Target != "" {
-		t, err := x.target(a)
-		if err != nil {
-			return err
-		}
-		url, where = t.Destination.URL, fmt.Sprintf("target %q's destination", t.Name)
+	b, where, err := x.pruneFrom(ctx, p, a)
+	if err != nil {
+		return err
 	}
 	if prefix := blob.DatabasePrefix(p.Name, a.Database); !underPrefix(a.Key, prefix) {
 		return fmt.Errorf("refusing to prune %s from %s: it is not under %s, where database %q's backups live", a.Key, where, prefix, a.Database)
 	}
 	if id := x.ledgerKey(a); id != "" {
 		return fmt.Errorf("refusing to prune %s from %s: the ledger records it as %s, so it is not an orphan; the next plan decides again", a.Key, where, id)
-	}
-	b, err := x.buckets.open(ctx, url)
-	if err != nil {
-		return err
 	}
 	if err := b.Delete(ctx, a.Key); err != nil && !blob.IsNotExist(err) {
 		return fmt.Errorf("delete %s from %s: %w", a.Key, where, err)

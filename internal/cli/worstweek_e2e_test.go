@@ -215,6 +215,16 @@ func (w *ww) statusRow(target string) string {
 
 func (w *ww) tick(d time.Duration) { w.clock = w.clock.Add(d) }
 
+// cron runs n applies every d, a row written before each, as cron would.
+func (w *ww) cron(n int, every time.Duration) {
+	w.t.Helper()
+	for range n {
+		w.tick(every)
+		w.insert(1)
+		w.run()
+	}
+}
+
 // fullRestores counts full restores requested on a server.
 func fullRestores(s *enginetest.Server) int {
 	n := 0
@@ -373,11 +383,7 @@ func TestWorst_IdleNightsDailyFullsNoReseed(t *testing.T) {
 	// A standby really behind: east's server is down for 40 minutes of
 	// writes; status must not say ok.
 	w.east.SetDown(true)
-	for i := 0; i < 8; i++ {
-		w.tick(5 * time.Minute)
-		w.insert(1)
-		w.run()
-	}
+	w.cron(8, 5*time.Minute)
 	if row := w.statusRow("east"); !strings.Contains(row, "BREACH") {
 		t.Errorf("east has been down for 40 minutes of writes (rpo 15m), status says:\n%s", w.status())
 	}
@@ -445,11 +451,7 @@ func TestWorst_PrimaryClockBehindNoFalseBreach(t *testing.T) {
 	w.prim.SetClockOffset(-45 * time.Minute)
 	w.insert(1)
 	w.mustApply("seed")
-	for i := 0; i < 4; i++ {
-		w.tick(15 * time.Minute)
-		w.insert(1)
-		w.run()
-	}
+	w.cron(4, 15*time.Minute)
 	w.assertRows(w.west, "west")
 	if row := w.statusRow("west"); strings.Contains(row, "BREACH") {
 		t.Errorf("west holds every row as of a log backup taken just now, yet:\n%s", w.status())
@@ -467,11 +469,7 @@ func TestWorst_BitRotAtDestinationHeals(t *testing.T) {
 	w.insert(1)
 	w.mustApply("seed")
 	w.west.SetDown(true)
-	for i := 0; i < 2; i++ {
-		w.tick(16 * time.Minute)
-		w.insert(1)
-		w.run()
-	}
+	w.cron(2, 16*time.Minute)
 	// Rot the oldest log copy at west's destination.
 	logs, _ := filepath.Glob(filepath.Join(w.dir, "west", "sales", "Sales", "log", "*.trn"))
 	slices.Sort(logs)
@@ -572,11 +570,7 @@ func TestWorst_ClockSteppedBackThenLostReplyNoReseed(t *testing.T) {
 	w.insert(1)
 	w.prim.FailNext("backup", "Sales", true, fmt.Errorf("connection reset by peer"))
 	w.run()
-	for i := 0; i < 4; i++ {
-		w.tick(16 * time.Minute)
-		w.insert(1)
-		w.run()
-	}
+	w.cron(4, 16*time.Minute)
 	w.assertRows(w.east, "east")
 	w.assertRows(w.west, "west")
 	if n := fullRestores(w.east) + fullRestores(w.west); n != seeds {
@@ -1415,11 +1409,7 @@ func TestWorst_PlanWhileThingsAreDown(t *testing.T) {
 	// when both come back.
 	back = unmount(t, filepath.Join(w.dir, "east"))
 	w.east.SetDown(true)
-	for i := 0; i < 3; i++ {
-		w.tick(16 * time.Minute)
-		w.insert(1)
-		w.run()
-	}
+	w.cron(3, 16*time.Minute)
 	back()
 	w.east.SetDown(false)
 	w.converge(3)
@@ -1438,11 +1428,7 @@ func TestWorst_PrimaryClockAheadNeverHealthyWhenBehind(t *testing.T) {
 	w.insert(2)
 	w.mustApply("seed")
 	w.west.SetDown(true)
-	for i := 0; i < 4; i++ {
-		w.tick(16 * time.Minute)
-		w.insert(1)
-		w.run()
-	}
+	w.cron(4, 16*time.Minute)
 	if row := w.statusRow("west"); !strings.Contains(row, "BREACH") {
 		t.Errorf("west is 64 minutes behind (rpo 30m):\n%s", w.status())
 	}
@@ -1606,11 +1592,7 @@ func TestWorst_BitRotInBackupFolderHeals(t *testing.T) {
 	os.Remove(filepath.Join(w.dir, "west", rel))
 	rot(t, logs[0], true)
 	w.west.SetDown(false)
-	for i := 0; i < 6; i++ {
-		w.tick(16 * time.Minute)
-		w.insert(1)
-		w.run()
-	}
+	w.cron(6, 16*time.Minute)
 	w.assertRows(w.west, "west")
 }
 
@@ -1755,21 +1737,13 @@ func TestWorst_DestinationWipedIsRefilled(t *testing.T) {
 	w.insert(2)
 	w.mustApply("seed")
 	w.west.SetDown(true)
-	for i := 0; i < 3; i++ {
-		w.tick(16 * time.Minute)
-		w.insert(1)
-		w.run()
-	}
+	w.cron(3, 16*time.Minute)
 	entries, _ := os.ReadDir(filepath.Join(w.dir, "west"))
 	for _, e := range entries {
 		os.RemoveAll(filepath.Join(w.dir, "west", e.Name()))
 	}
 	w.west.SetDown(false)
-	for i := 0; i < 4; i++ {
-		w.tick(16 * time.Minute)
-		w.insert(1)
-		w.run()
-	}
+	w.cron(4, 16*time.Minute)
 	w.assertRows(w.west, "west")
 }
 
@@ -1791,11 +1765,7 @@ func TestWorst_BackupFolderWipedRecovers(t *testing.T) {
 	share := filepath.Join(w.dir, "share")
 	os.RemoveAll(share)
 	os.MkdirAll(share, 0o755)
-	for i := 0; i < 4; i++ {
-		w.tick(16 * time.Minute)
-		w.insert(1)
-		w.run()
-	}
+	w.cron(4, 16*time.Minute)
 	t.Logf("last apply:\n%s", w.out)
 	w.assertRows(w.east, "east")
 	w.assertRows(w.west, "west")

@@ -549,6 +549,19 @@ func TestChain_ForeignRestoreUnderTheStandbysNameIsRefused(t *testing.T) {
 			}
 		})
 	}
+	t.Run("restored from elsewhere over a torn seed", func(t *testing.T) {
+		st := chainState(F, L1, L2, L3)
+		at(st, "dr_east", true, F, L1, L2)
+		st.TargetDatabase("dr_east", "Sales").Seeding = F.ID
+		obs := observed(st, func(o *Observed) {
+			o.Targets["dr_east"].Databases["Sales"] = &engine.StandbyDatabase{Name: "Sales", State: engine.Restoring, RawState: "RESTORING", RedoLSN: "1003",
+				LastRestore: &engine.RestoreRecord{Kind: artifact.Full, LastLSN: "1003", Path: `\qaackups\Sales.bak`}}
+		})
+		p := Make(only(testConfig(), "dr_east"), st, obs, now, Options{})
+		if len(kinds(p, RestoreFull)) > 0 || problemWith(p, Error, "drsctl did not seed it") == nil {
+			t.Fatalf("a seed drsctl started does not make whatever stands there later its own: %v %+v", ids(p), p.Problems)
+		}
+	})
 	t.Run("no position", func(t *testing.T) {
 		obs := observed(st, func(o *Observed) {
 			o.Targets["dr_east"].Databases["Sales"] = &engine.StandbyDatabase{Name: "Sales", State: engine.Restoring, RawState: "RESTORING"}

@@ -335,9 +335,9 @@ func (b *builder) fullDue(d *dbPlan) {
 	if d.led != nil && d.led.Restart != "" && !d.adoptedRestart {
 		d.restart = d.led.Restart
 	}
-	if o := d.obs; o != nil && d.led != nil && len(d.led.Artifacts) > 0 && d.canBackup && d.restart == "" && !d.adoptedRestart {
+	if o := d.obs; o != nil && len(d.c.nodes) > 0 && d.canBackup && d.restart == "" && !d.adoptedRestart {
 		switch {
-		case recreated(d.led, o) != "":
+		case d.led != nil && recreated(d.led, o) != "":
 			d.restart = recreated(d.led, o)
 		case !o.LogChain:
 			d.restart = "the server has no log chain for the database (the recovery model was switched to SIMPLE and back, or the database was restored)"

@@ -2,8 +2,9 @@ package plan
 
 import (
 	"fmt"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/drsctl/drsctl/internal/config"
@@ -222,7 +223,7 @@ func (b *builder) planOrphanDatabases(p *config.Primary) {
 	if lp == nil {
 		return
 	}
-	for _, name := range sortedKeys(lp.Databases) {
+	for _, name := range slices.Sorted(maps.Keys(lp.Databases)) {
 		if containsString(p.Databases, name) {
 			continue
 		}
@@ -255,13 +256,4 @@ func (b *builder) planOrphanDatabases(p *config.Primary) {
 			}
 		}
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -110,11 +110,18 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 						return
 					}
 				case led.Seeding != "":
-					if f := d.byID[led.Seeding]; f != nil && !redo.IsZero() && redo.Cmp(f.hdr.LastLSN) == 0 {
+					switch f := d.byID[led.Seeding]; {
+					case f != nil && !redo.IsZero() && redo.Cmp(f.hdr.LastLSN) == 0:
 						recordAt(f, true, fmt.Sprintf("the seed from %s completed (the target stands at its LSN %s) but its reply was lost", f.id, redo))
-					} else {
+					case redo.IsZero() || restoredFromDestination(t, o):
+						// Mid-restore, or still what drsctl restored before.
 						pos = nil
 						reseed = fmt.Sprintf("the seed from %s did not complete: the database is left mid-restore", led.Seeding)
+					default:
+						// Someone restored another database there since.
+						b.foreign(d, t, o)
+						b.rpo(d, t, nil, "a database drsctl did not seed is in the way")
+						return
 					}
 				case redo.IsZero():
 					// Not a seed of drsctl's in progress: someone's restore

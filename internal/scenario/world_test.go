@@ -49,10 +49,10 @@ type world struct {
 	events    []string
 	inserted  map[string]map[int]time.Time // database → row → when written (drsctl's clock)
 	nextRow   int
-	mayReseed map[string]string // target/db → the event that may break its chain
-	deleted   map[string]bool   // storage paths the harness deleted or damaged
-	foreign   map[string]bool   // target/db: a database a DBA restored from elsewhere
-	undo      []func()          // faults that last one step
+	mayReseed map[string]chainBreak // target/db → the event that may break its chain
+	deleted   map[string]bool       // storage paths the harness deleted or damaged
+	foreign   map[string]bool       // target/db: a database a DBA restored from elsewhere
+	undo      []func()              // faults that last one step
 	lastOut   string
 	// replaced: a history that moved or recreated the primary: its old
 	// chain is legitimately gone for everyone.
@@ -82,6 +82,12 @@ func tempDir(t testing.TB) string {
 	return t.TempDir()
 }
 
+// chainBreak is an event that may break a standby's chain.
+type chainBreak struct {
+	why   string
+	after artifact.LSN
+}
+
 type targetConf struct {
 	name      string
 	standby   bool
@@ -98,7 +104,7 @@ func newWorld(t testing.TB, seed int64) *world {
 	rng := rand.New(rand.NewSource(seed))
 	w := &world{t: t, seed: seed, rng: rng, dir: tempDir(t), drv: enginetest.NewDriver(), hdrs: map[string]cachedHeader{},
 		clock:    time.Date(2026, 3, 28, 22, 0, 0, 0, time.UTC).Add(time.Duration(rng.Intn(3600)) * time.Second),
-		inserted: map[string]map[int]time.Time{}, mayReseed: map[string]string{}, deleted: map[string]bool{}, foreign: map[string]bool{},
+		inserted: map[string]map[int]time.Time{}, mayReseed: map[string]chainBreak{}, deleted: map[string]bool{}, foreign: map[string]bool{},
 		targets: map[string]*targetConf{}, primaryDSN: "mem://primary"}
 	w.drv.Now = func() time.Time { return w.clock }
 	w.engines = engine.NewRegistry()
