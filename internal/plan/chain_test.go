@@ -555,7 +555,7 @@ func TestChain_ForeignRestoreUnderTheStandbysNameIsRefused(t *testing.T) {
 		st.TargetDatabase("dr_east", "Sales").Seeding = F.ID
 		obs := observed(st, func(o *Observed) {
 			o.Targets["dr_east"].Databases["Sales"] = &engine.StandbyDatabase{Name: "Sales", State: engine.Restoring, RawState: "RESTORING", RedoLSN: "1003",
-				LastRestore: &engine.RestoreRecord{Kind: artifact.Full, LastLSN: "1003", Path: `\qaackups\Sales.bak`}}
+				LastRestore: &engine.RestoreRecord{Kind: artifact.Full, LastLSN: "1003", Path: `\\qa\backups\Sales.bak`}}
 		})
 		p := Make(only(testConfig(), "dr_east"), st, obs, now, Options{})
 		if len(kinds(p, RestoreFull)) > 0 || problemWith(p, Error, "drsctl did not seed it") == nil {

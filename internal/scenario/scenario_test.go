@@ -49,7 +49,7 @@ func TestScenarios(t *testing.T) {
 	}
 }
 
-var injected = errors.New("injected fault")
+var errInjected = errors.New("injected fault")
 
 func runHistory(t *testing.T, seed int64) {
 	w := newWorld(t, seed)
@@ -142,12 +142,12 @@ func (w *world) event() bool {
 	switch r.Intn(24) {
 	case 0:
 		after := r.Intn(2) == 0
-		prim.FailNext("backup", db, after, injected)
+		prim.FailNext("backup", db, after, errInjected)
 		w.logf("the next backup of %s fails (reply lost: %v)", db, after)
 		return true
 	case 1:
 		after := r.Intn(2) == 0
-		w.server(sb.name).FailNext("restore", db, after, injected)
+		w.server(sb.name).FailNext("restore", db, after, errInjected)
 		w.logf("the next restore of %s on %s fails (reply lost: %v)", db, sb.name, after)
 		return true
 	case 2:
@@ -240,7 +240,7 @@ func (w *world) event() bool {
 		return true
 	case 15:
 		which := []string{"primary", sb.name}[r.Intn(2)]
-		w.server(which).FailNext("observe", db, false, injected)
+		w.server(which).FailNext("observe", db, false, errInjected)
 		w.logf("observing %s on %s fails once", db, which)
 		return true
 	case 16:
@@ -375,7 +375,7 @@ func (w *world) snapshot() snapshot {
 }
 
 func isInjected(msg string) bool {
-	for _, s := range []string{injected.Error(), "server unreachable", "context canceled"} {
+	for _, s := range []string{errInjected.Error(), "server unreachable", "context canceled"} {
 		if strings.Contains(msg, s) {
 			return true
 		}
