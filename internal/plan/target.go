@@ -44,124 +44,11 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 		return
 	}
 	tv := targetView{t: t, led: led, dest: dest}
-	owned := led != nil && (led.SeededFrom != "" || led.Seeding != "")
-	pos := b.ledgerPosition(d, led)
-	exists := led != nil && (led.Restored != nil || led.Seeding != "")
-	canRestore := true
-	reseed := "" // why the target must be seeded again, when it must
-	unknownRPO := ""
-	var record *Action
-	recordAt := func(n *node, seed bool, why string) {
-		record = b.add(&Action{ID: actionID(Record, d.p.Name, d.name, t.Name, n.id), Kind: Record, Primary: d.p.Name, Database: d.name, Target: t.Name,
-			Artifact: n.id, ArtifactKind: n.hdr.Kind, Seed: seed, Position: &Position{Artifact: n.id, Kind: n.hdr.Kind, LastLSN: n.hdr.LastLSN},
-			Reason: why})
-		if d.adoptions[n.id] != "" {
-			record.DependsOn = appendUnique(record.DependsOn, d.adoptions[n.id])
-		}
-		pos = n
+	sv := b.standing(d, t, led)
+	if sv.leave {
+		return
 	}
-	if b.obs.Refreshed {
-		to := b.obs.Targets[t.Name]
-		switch {
-		case to == nil:
-			canRestore = false
-			unknownRPO = "its server was not observed"
-		case to.Err != "":
-			canRestore = false
-			unknownRPO = "its server could not be observed"
-			b.once("target:"+t.Name, Error, t.Primary.Name, "", t.Name, fmt.Sprintf("cannot observe target %q", t.Name),
-				to.Err+"\nCopies are still shipped; restores wait until the server answers.")
-		default:
-			o := to.Databases[d.name]
-			st := engine.Absent
-			if o != nil {
-				st = o.State
-			}
-			switch {
-			case st == engine.Absent:
-				if owned && led.Restored != nil {
-					b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q is gone from target %q", d.name, t.Name), "It was dropped outside drsctl; it is seeded again.")
-				}
-				pos, exists = nil, false
-			case st == engine.Online:
-				if owned {
-					b.problem(Error, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q is ONLINE: it was recovered outside drsctl", d.name, t.Name),
-						"No more logs can be restored onto it, and drsctl leaves it alone: no copies, no restores, and it no longer holds back pruning. If this was a failover, record it with `drsctl promote`; to protect it again, drop it on the target.")
-				} else {
-					b.foreign(d, t, o)
-				}
-				b.rpo(d, t, nil, "the database on the target is ONLINE, not a standby")
-				return
-			case st == engine.Other:
-				canRestore = false
-				unknownRPO = "the database on the target is " + o.RawState
-				b.problem(Error, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q is %s", d.name, t.Name, o.RawState), "drsctl restores only onto a RESTORING or STANDBY database.")
-			default: // restoring or standby
-				exists = true
-				redo := o.RedoLSN
-				switch {
-				case !owned:
-					if f := d.verifiedFullAt(led, redo); f != nil {
-						owned = true
-						recordAt(f, true, fmt.Sprintf("the target stands after %s (LSN %s), which drsctl shipped and verified there: a seed whose reply was lost", f.id, redo))
-					} else {
-						b.foreign(d, t, o)
-						b.rpo(d, t, nil, "a database drsctl did not seed is in the way")
-						return
-					}
-				case led.Seeding != "":
-					switch f := d.byID[led.Seeding]; {
-					case f != nil && !redo.IsZero() && redo.Cmp(f.hdr.LastLSN) == 0:
-						recordAt(f, true, fmt.Sprintf("the seed from %s completed (the target stands at its LSN %s) but its reply was lost", f.id, redo))
-					case redo.IsZero() || restoredFromDestination(t, o):
-						// Mid-restore, or still what drsctl restored before.
-						pos = nil
-						reseed = fmt.Sprintf("the seed from %s did not complete: the database is left mid-restore", led.Seeding)
-					default:
-						// Someone restored another database there since.
-						b.foreign(d, t, o)
-						b.rpo(d, t, nil, "a database drsctl did not seed is in the way")
-						return
-					}
-				case redo.IsZero():
-					// Not a seed of drsctl's in progress: someone's restore
-					// was interrupted, or the server's restore history was
-					// cleaned up. Nothing is restored over what drsctl cannot
-					// place.
-					b.problem(Error, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q is %s but the server reports no position for it", d.name, t.Name, o.RawState),
-						"drsctl restores nothing over a database it cannot place (an interrupted restore by hand, or restore history cleaned up on the server). Drop it on the target to have it seeded again.")
-					b.rpo(d, t, nil, "the server reports no position for it")
-					return
-				case pos != nil && redo.Cmp(pos.hdr.LastLSN) == 0:
-					// where the ledger says
-				default:
-					if n := d.nodeAt(redo, pos); n != nil {
-						was := "nothing recorded"
-						if pos != nil {
-							was = "the ledger says " + pos.label()
-						}
-						recordAt(n, false, fmt.Sprintf("the target stands after %s (LSN %s) but %s: an interrupted apply or a restore by hand", n.label(), redo, was))
-					} else if !restoredFromDestination(t, o) {
-						// Someone restored another database under this name:
-						// it is not drsctl's any more, whatever the ledger says.
-						b.foreign(d, t, o)
-						b.rpo(d, t, nil, "a database drsctl did not seed is in the way")
-						return
-					} else {
-						b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q stands at LSN %s, which no backup in the ledger ends at", d.name, t.Name, redo),
-							"It was restored outside drsctl; it is seeded again.")
-						pos = nil
-						reseed = fmt.Sprintf("it stands at LSN %s, which no backup drsctl knows ends at", redo)
-					}
-				}
-			}
-		}
-	} else if led != nil && led.Seeding != "" {
-		canRestore = false
-		b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("a seed of %q on target %q from %s was started and not confirmed", d.name, t.Name, led.Seeding),
-			"Plan with refresh (without -refresh=false) so drsctl can see where the target stands.")
-	}
-
+	pos, reseed, unknownRPO, canRestore := sv.pos, sv.reseed, sv.unknownRPO, sv.canRestore
 	cutoff := b.now.Add(-t.RestoreDelay)
 	has := b.targetHas(d, tv)
 	var seedFull *node
@@ -242,8 +129,8 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 	}
 	mode := string(t.RestoreMode)
 	prev := ""
-	if record != nil {
-		prev = record.ID
+	if sv.record != nil {
+		prev = sv.record.ID
 	}
 	at := pos // where the target stands before each restore
 	for i, n := range want {
@@ -252,7 +139,7 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 		}
 		a := n.ref(&Action{Primary: d.p.Name, Database: d.name, Target: t.Name, Mode: mode})
 		if i == 0 && seedFull != nil {
-			a.Kind, a.Seed, a.Replace = RestoreFull, true, owned && exists
+			a.Kind, a.Seed, a.Replace = RestoreFull, true, sv.owned && sv.exists
 			a.Reason = "seed: " + reseed
 			if pos != nil || led != nil && led.SeededFrom != "" {
 				a.Reason = fmt.Sprintf("seed again from %s: %s", n.label(), reseed)
@@ -278,6 +165,140 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 		prev, at = a.ID, n
 	}
 	b.rpo(d, t, pos, unknownRPO)
+}
+
+// standing is where a standby stands, as planning sees it after asking its
+// server: the ledger's word, corrected by what the server says.
+type standing struct {
+	pos *node // nil: nothing drsctl can continue (seed it)
+	// owned: drsctl seeded it (or started to); exists: a database is there.
+	owned, exists bool
+	canRestore    bool
+	reseed        string  // why it must be seeded again, when it must
+	unknownRPO    string  // why its lag cannot be trusted
+	record        *Action // records a position the ledger did not know
+	leave         bool    // not drsctl's to touch: reported, nothing planned
+}
+
+func (b *builder) standing(d *dbPlan, t *config.Target, led *state.TargetDatabase) standing {
+	owned := led != nil && (led.SeededFrom != "" || led.Seeding != "")
+	pos := b.ledgerPosition(d, led)
+	exists := led != nil && (led.Restored != nil || led.Seeding != "")
+	canRestore := true
+	reseed := "" // why the target must be seeded again, when it must
+	unknownRPO := ""
+	var record *Action
+	recordAt := func(n *node, seed bool, why string) {
+		record = b.add(&Action{ID: actionID(Record, d.p.Name, d.name, t.Name, n.id), Kind: Record, Primary: d.p.Name, Database: d.name, Target: t.Name,
+			Artifact: n.id, ArtifactKind: n.hdr.Kind, Seed: seed, Position: &Position{Artifact: n.id, Kind: n.hdr.Kind, LastLSN: n.hdr.LastLSN},
+			Reason: why})
+		if d.adoptions[n.id] != "" {
+			record.DependsOn = appendUnique(record.DependsOn, d.adoptions[n.id])
+		}
+		pos = n
+	}
+	if b.obs.Refreshed {
+		to := b.obs.Targets[t.Name]
+		switch {
+		case to == nil:
+			canRestore = false
+			unknownRPO = "its server was not observed"
+		case to.Err != "":
+			canRestore = false
+			unknownRPO = "its server could not be observed"
+			b.once("target:"+t.Name, Error, t.Primary.Name, "", t.Name, fmt.Sprintf("cannot observe target %q", t.Name),
+				to.Err+"\nCopies are still shipped; restores wait until the server answers.")
+		default:
+			o := to.Databases[d.name]
+			st := engine.Absent
+			if o != nil {
+				st = o.State
+			}
+			switch {
+			case st == engine.Absent:
+				if owned && led.Restored != nil {
+					b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q is gone from target %q", d.name, t.Name), "It was dropped outside drsctl; it is seeded again.")
+				}
+				pos, exists = nil, false
+			case st == engine.Online:
+				if owned {
+					b.problem(Error, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q is ONLINE: it was recovered outside drsctl", d.name, t.Name),
+						"No more logs can be restored onto it, and drsctl leaves it alone: no copies, no restores, and it no longer holds back pruning. If this was a failover, record it with `drsctl promote`; to protect it again, drop it on the target.")
+				} else {
+					b.foreign(d, t, o)
+				}
+				b.rpo(d, t, nil, "the database on the target is ONLINE, not a standby")
+				return standing{leave: true}
+			case st == engine.Other:
+				canRestore = false
+				unknownRPO = "the database on the target is " + o.RawState
+				b.problem(Error, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q is %s", d.name, t.Name, o.RawState), "drsctl restores only onto a RESTORING or STANDBY database.")
+			default: // restoring or standby
+				exists = true
+				redo := o.RedoLSN
+				switch {
+				case !owned:
+					if f := d.verifiedFullAt(led, redo); f != nil {
+						owned = true
+						recordAt(f, true, fmt.Sprintf("the target stands after %s (LSN %s), which drsctl shipped and verified there: a seed whose reply was lost", f.id, redo))
+					} else {
+						b.foreign(d, t, o)
+						b.rpo(d, t, nil, "a database drsctl did not seed is in the way")
+						return standing{leave: true}
+					}
+				case led.Seeding != "":
+					switch f := d.byID[led.Seeding]; {
+					case f != nil && !redo.IsZero() && redo.Cmp(f.hdr.LastLSN) == 0:
+						recordAt(f, true, fmt.Sprintf("the seed from %s completed (the target stands at its LSN %s) but its reply was lost", f.id, redo))
+					case redo.IsZero() || restoredFromDestination(t, o):
+						// Mid-restore, or still what drsctl restored before.
+						pos = nil
+						reseed = fmt.Sprintf("the seed from %s did not complete: the database is left mid-restore", led.Seeding)
+					default:
+						// Someone restored another database there since.
+						b.foreign(d, t, o)
+						b.rpo(d, t, nil, "a database drsctl did not seed is in the way")
+						return standing{leave: true}
+					}
+				case redo.IsZero():
+					// Not a seed of drsctl's in progress: someone's restore
+					// was interrupted, or the server's restore history was
+					// cleaned up. Nothing is restored over what drsctl cannot
+					// place.
+					b.problem(Error, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q is %s but the server reports no position for it", d.name, t.Name, o.RawState),
+						"drsctl restores nothing over a database it cannot place (an interrupted restore by hand, or restore history cleaned up on the server). Drop it on the target to have it seeded again.")
+					b.rpo(d, t, nil, "the server reports no position for it")
+					return standing{leave: true}
+				case pos != nil && redo.Cmp(pos.hdr.LastLSN) == 0:
+					// where the ledger says
+				default:
+					if n := d.nodeAt(redo, pos); n != nil {
+						was := "nothing recorded"
+						if pos != nil {
+							was = "the ledger says " + pos.label()
+						}
+						recordAt(n, false, fmt.Sprintf("the target stands after %s (LSN %s) but %s: an interrupted apply or a restore by hand", n.label(), redo, was))
+					} else if !restoredFromDestination(t, o) {
+						// Someone restored another database under this name:
+						// it is not drsctl's any more, whatever the ledger says.
+						b.foreign(d, t, o)
+						b.rpo(d, t, nil, "a database drsctl did not seed is in the way")
+						return standing{leave: true}
+					} else {
+						b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q stands at LSN %s, which no backup in the ledger ends at", d.name, t.Name, redo),
+							"It was restored outside drsctl; it is seeded again.")
+						pos = nil
+						reseed = fmt.Sprintf("it stands at LSN %s, which no backup drsctl knows ends at", redo)
+					}
+				}
+			}
+		}
+	} else if led != nil && led.Seeding != "" {
+		canRestore = false
+		b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("a seed of %q on target %q from %s was started and not confirmed", d.name, t.Name, led.Seeding),
+			"Plan with refresh (without -refresh=false) so drsctl can see where the target stands.")
+	}
+	return standing{pos: pos, owned: owned, exists: exists, canRestore: canRestore, reseed: reseed, unknownRPO: unknownRPO, record: record}
 }
 
 // foreign reports a database on a target that drsctl did not seed: it is
