@@ -362,7 +362,7 @@ func (b *builder) fullDue(d *dbPlan) {
 	}
 	fulls := d.c.fulls[d.c.newest]
 	newest := fulls[len(fulls)-1]
-	if age := b.now.Sub(newest.at()); age >= d.p.FullBackup.Every || age < -clockTolerance {
+	if age := b.now.Sub(newest.late()); age >= d.p.FullBackup.Every || age < -clockTolerance {
 		d.fullWhy = fmt.Sprintf("last full backup %s ago, every %s", fmtDur(age), fmtDur(d.p.FullBackup.Every))
 	}
 }

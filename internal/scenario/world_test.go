@@ -3,6 +3,7 @@ package scenario_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,6 +54,7 @@ type world struct {
 	mayReseed map[string]chainBreak // target/db → the event that may break its chain
 	deleted   map[string]bool       // storage paths the harness deleted or damaged
 	foreign   map[string]bool       // target/db: a database a DBA restored from elsewhere
+	damaged   map[string][32]byte   // path → its SHA-256 once damaged
 	undo      []func()              // faults that last one step
 	lastOut   string
 	// replaced: a history that moved or recreated the primary: its old
@@ -62,6 +65,7 @@ type world struct {
 }
 
 type cachedHeader struct {
+	ino  uint64 // drsctl replaces files by rename: a new inode
 	size int64
 	mod  time.Time
 	hdr  artifact.Header
@@ -104,7 +108,7 @@ func newWorld(t testing.TB, seed int64) *world {
 	rng := rand.New(rand.NewSource(seed))
 	w := &world{t: t, seed: seed, rng: rng, dir: tempDir(t), drv: enginetest.NewDriver(), hdrs: map[string]cachedHeader{},
 		clock:    time.Date(2026, 3, 28, 22, 0, 0, 0, time.UTC).Add(time.Duration(rng.Intn(3600)) * time.Second),
-		inserted: map[string]map[int]time.Time{}, mayReseed: map[string]chainBreak{}, deleted: map[string]bool{}, foreign: map[string]bool{},
+		inserted: map[string]map[int]time.Time{}, mayReseed: map[string]chainBreak{}, deleted: map[string]bool{}, foreign: map[string]bool{}, damaged: map[string][32]byte{},
 		targets: map[string]*targetConf{}, primaryDSN: "mem://primary"}
 	w.drv.Now = func() time.Time { return w.clock }
 	w.engines = engine.NewRegistry()
@@ -314,9 +318,13 @@ func (w *world) headers(dir string) map[string]artifact.Header {
 		if err != nil {
 			return nil
 		}
+		var ino uint64
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			ino = st.Ino
+		}
 		c, ok := w.hdrs[p]
-		if !ok || c.size != fi.Size() || !c.mod.Equal(fi.ModTime()) {
-			c = cachedHeader{size: fi.Size(), mod: fi.ModTime()}
+		if !ok || c.ino != ino || c.size != fi.Size() || !c.mod.Equal(fi.ModTime()) {
+			c = cachedHeader{ino: ino, size: fi.Size(), mod: fi.ModTime()}
 			c.hdr, err = sess.Describe(context.Background(), p)
 			c.ok = err == nil
 			w.hdrs[p] = c
@@ -336,8 +344,8 @@ func (w *world) restorable(dir, db string) []int {
 	hs := w.headers(dir)
 	var fulls, logs []string
 	for p, h := range hs {
-		if h.Database != db {
-			continue
+		if h.Database != db || w.stillDamaged(p) {
+			continue // a damaged copy is no copy (drsctl checks SHA-256 too)
 		}
 		if h.Kind == artifact.Full {
 			fulls = append(fulls, p)
@@ -378,6 +386,18 @@ func (w *world) restorable(dir, db string) []int {
 		}
 	}
 	return best
+}
+
+// stillDamaged reports a file the harness damaged that nobody rewrote since
+// (by content: a rewrite within the file system's clock tick keeps the
+// modification time).
+func (w *world) stillDamaged(p string) bool {
+	sum, ok := w.damaged[p]
+	if !ok {
+		return false
+	}
+	b, err := os.ReadFile(p)
+	return err == nil && sha256.Sum256(b) == sum
 }
 
 // missingSince is the time of the first row written on the primary that
