@@ -13,18 +13,30 @@
 // domain parameter or DRSCTL_SMB_DOMAIN. A URL with a password is refused.
 //
 // Behaviour:
-//   - One SMB session per server, share, user and domain, shared by all
-//     buckets and reconnected when it breaks.
+//   - Sessions are pooled per server, share, user and domain, for all
+//     buckets: each operation, reader or writer leases one for as long as it
+//     runs (normally its own TCP connection; shared beyond 8 at once). A
+//     connection that breaks is dropped and redialled on the next operation.
+//     No context reaches go-smb2, whose requests must never be abandoned
+//     while in flight: see conn.go.
 //   - Writes go to a temporary file beside the final name (".…tmp", never
 //     listed), are flushed (SMB2 FLUSH) and renamed over the final name on
-//     Close; an aborted write (cancelled context, error) removes the temporary
-//     file. Nothing partial is ever visible under a key.
+//     Close; an aborted write (cancelled context, error) waits for its
+//     requests in flight, closes the file and removes it. Nothing partial is
+//     ever visible under a key.
+//   - A write goes out as 1 MiB WRITE requests, up to 16 in flight per
+//     writer, each from a buffer of its own: memory is at most 17 MiB per
+//     writer, and never more than WriterOptions.BufferSize (4 MiB by default)
+//     × (MaxConcurrency (4) + 1).
 //   - Attributes (content type, cache control, …, metadata, MD5) live in an
 //     alternate data stream of the file ("name:drsctl.attrs"), which moves
 //     with it on rename and never appears in a directory listing. Windows
 //     servers have streams natively; Samba needs "vfs objects =
 //     streams_xattr". When the server refuses streams, attributes are not
 //     stored and read back empty (content type application/octet-stream).
+//     The MD5 is the one given as WriterOptions.ContentMD5 (which gocloud.dev
+//     checks); none is computed otherwise (drsctl proves copies with
+//     SHA-256), and Attributes then reports none, as gocloud.dev allows.
 //   - IfNotExist is checked before the rename, which is not atomic: do not
 //     use it for locks on SMB.
 //   - SignedURL is not supported (Unimplemented).
@@ -34,13 +46,11 @@ package smbblob
 
 import (
 	"context"
-	"crypto/md5"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net"
 	"net/url"
@@ -48,6 +58,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	smb2 "github.com/cloudsoda/go-smb2"
@@ -163,12 +174,12 @@ func openBucket(opts Options) (*bucket, error) {
 		}
 		dir = append(dir, s)
 	}
-	c := acquire(connKey{addr: addr, share: opts.Share, user: opts.User, domain: opts.Domain}, opts.Password)
-	return &bucket{c: c, dir: dir}, nil
+	srv := acquire(connKey{addr: addr, share: opts.Share, user: opts.User, domain: opts.Domain}, opts.Password)
+	return &bucket{srv: srv, dir: dir}, nil
 }
 
 type bucket struct {
-	c   *conn
+	srv *server
 	dir []string
 
 	closeOnce sync.Once
@@ -244,7 +255,7 @@ func (b *bucket) ErrorAs(err error, i any) bool {
 }
 
 func (b *bucket) Close() error {
-	b.closeOnce.Do(b.c.release)
+	b.closeOnce.Do(b.srv.release)
 	return nil
 }
 
@@ -295,7 +306,7 @@ func isStreamRefusal(err error) bool {
 // has no streams.
 func (b *bucket) readAttrs(share *smb2.Share, path string) (fileAttrs, error) {
 	var a fileAttrs
-	if b.c.streamsUnsupported() {
+	if b.srv.streamsUnsupported() {
 		return a, nil
 	}
 	data, err := share.ReadFile(path + attrsStream)
@@ -308,7 +319,7 @@ func (b *bucket) readAttrs(share *smb2.Share, path string) (fileAttrs, error) {
 	case os.IsNotExist(err):
 		return a, nil
 	case isStreamRefusal(err):
-		b.c.setStreamsUnsupported()
+		b.srv.setStreamsUnsupported()
 		return a, nil
 	}
 	return a, err
@@ -317,7 +328,7 @@ func (b *bucket) readAttrs(share *smb2.Share, path string) (fileAttrs, error) {
 // writeAttrs stores a file's attributes (nothing when the server has no
 // streams).
 func (b *bucket) writeAttrs(share *smb2.Share, path string, a fileAttrs) error {
-	if b.c.streamsUnsupported() {
+	if b.srv.streamsUnsupported() {
 		return nil
 	}
 	data, err := json.Marshal(a)
@@ -327,7 +338,7 @@ func (b *bucket) writeAttrs(share *smb2.Share, path string, a fileAttrs) error {
 	f, err := share.OpenFile(path+attrsStream, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		if isStreamRefusal(err) {
-			b.c.setStreamsUnsupported()
+			b.srv.setStreamsUnsupported()
 			return nil
 		}
 		return err
@@ -357,7 +368,7 @@ func (b *bucket) Attributes(ctx context.Context, key string) (*driver.Attributes
 	}
 	var fi os.FileInfo
 	var a fileAttrs
-	err = b.c.do(ctx, func(share *smb2.Share) error {
+	err = b.srv.do(ctx, func(share *smb2.Share) error {
 		fi, err = share.Stat(path)
 		if err != nil {
 			return err
@@ -406,9 +417,9 @@ func (b *bucket) ListPaged(ctx context.Context, opts *driver.ListOptions) (*driv
 		root = segs[:len(segs)-1]
 	}
 	var objs []*driver.ListObject
-	err := b.c.do(ctx, func(share *smb2.Share) error {
+	err := b.srv.do(ctx, func(share *smb2.Share) error {
 		objs = objs[:0]
-		return b.walk(share, root, prefix, &objs)
+		return b.walk(ctx, share, root, prefix, &objs)
 	})
 	if err != nil {
 		return nil, err
@@ -456,7 +467,10 @@ func (b *bucket) ListPaged(ctx context.Context, opts *driver.ListOptions) (*driv
 
 // walk appends every file under rel (segments below the bucket directory)
 // whose key starts with prefix. A missing directory is empty.
-func (b *bucket) walk(share *smb2.Share, rel []string, prefix string, objs *[]*driver.ListObject) error {
+func (b *bucket) walk(ctx context.Context, share *smb2.Share, rel []string, prefix string, objs *[]*driver.ListObject) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	fis, err := share.ReadDir(b.path(rel...))
 	if err != nil {
 		if os.IsNotExist(err) || ntStatus(err) == statusObjectPathNotFound {
@@ -474,7 +488,7 @@ func (b *bucket) walk(share *smb2.Share, rel []string, prefix string, objs *[]*d
 		if fi.IsDir() {
 			dk := key + "/"
 			if strings.HasPrefix(dk, prefix) || strings.HasPrefix(prefix, dk) {
-				if err := b.walk(share, segs, prefix, objs); err != nil {
+				if err := b.walk(ctx, share, segs, prefix, objs); err != nil {
 					return err
 				}
 			}
@@ -492,39 +506,65 @@ func (b *bucket) NewRangeReader(ctx context.Context, key string, offset, length 
 	if err != nil {
 		return nil, err
 	}
+	for attempt := 0; ; attempt++ {
+		r, err := b.openReader(ctx, path, offset, length, opts)
+		if err == nil || attempt > 0 || ctx.Err() != nil || !isConnectionError(err) {
+			return r, err
+		}
+	}
+}
+
+// openReader opens path on a session the reader leases until it is closed.
+func (b *bucket) openReader(ctx context.Context, path string, offset, length int64, opts *driver.ReaderOptions) (_ *reader, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s, err := b.srv.lease(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	stop := s.watch(ctx, abandonGrace)
+	share := s.share
 	var f *smb2.File
-	var fi os.FileInfo
-	var size int64
-	var a fileAttrs
-	err = b.c.do(ctx, func(share *smb2.Share) error {
-		// File.Stat is avoided: go-smb2 asks for FileAllInformation with
-		// an output buffer of the maximum transaction size but charges only
-		// the credits granted, so under concurrent load the server answers
-		// STATUS_INVALID_PARAMETER. Share.Stat (from the CREATE response)
-		// and Seek(0, io.SeekEnd) (a 24-byte query) do not have the problem.
-		fi, err = share.Stat(path)
+	defer func() {
 		if err != nil {
-			return err
+			if f != nil {
+				_ = f.Close()
+			}
+			stop()
+			b.srv.put(s, err)
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
 		}
-		if fi.IsDir() {
-			return errNotFound
-		}
-		f, err = share.Open(path)
-		if err != nil {
-			return err
-		}
-		size, err = f.Seek(0, io.SeekEnd) // the size of what this handle reads
-		if err == nil {
-			_, err = f.Seek(0, io.SeekStart)
-		}
-		if err == nil {
-			a, err = b.readAttrs(share, path)
-		}
-		if err != nil {
-			_ = f.Close()
-		}
-		return err
-	})
+	}()
+	// File.Stat is avoided: go-smb2 asks for FileAllInformation with an
+	// output buffer of the maximum transaction size but charges only the
+	// credits granted, so under concurrent load the server answers
+	// STATUS_INVALID_PARAMETER. Share.Stat (from the CREATE response) and
+	// Seek(0, io.SeekEnd) (a 24-byte query) do not have the problem.
+	fi, err := share.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		return nil, errNotFound
+	}
+	f, err = share.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	size, err := f.Seek(0, io.SeekEnd) // the size of what this handle reads
+	if err != nil {
+		return nil, err
+	}
+	if _, err = f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	a, err := b.readAttrs(share, path)
 	if err != nil {
 		return nil, err
 	}
@@ -536,40 +576,84 @@ func (b *bucket) NewRangeReader(ctx context.Context, key string, offset, length 
 		return false
 	}
 	if opts.BeforeRead != nil {
-		if err := opts.BeforeRead(as); err != nil {
-			_ = f.Close()
+		if err = opts.BeforeRead(as); err != nil {
 			return nil, err
 		}
 	}
 	if offset > 0 {
-		if _, err := f.Seek(offset, io.SeekStart); err != nil {
-			_ = f.Close()
+		if _, err = f.Seek(offset, io.SeekStart); err != nil {
 			return nil, err
 		}
 	}
-	var r io.Reader = f
+	var rd io.Reader = f
 	if length >= 0 {
-		r = io.LimitReader(f, length)
+		rd = io.LimitReader(f, length)
 	}
 	return &reader{
-		r: r, f: f, as: as,
+		ctx: ctx, srv: b.srv, s: s, stop: stop, r: rd, f: f, as: as,
 		attrs: driver.ReaderAttributes{ContentType: contentTypeOr(a.ContentType), ModTime: fi.ModTime(), Size: size},
 	}, nil
 }
 
+// readSize is go-smb2's largest READ.
+const readSize = 1 << 20
+
 type reader struct {
+	ctx   context.Context
+	srv   *server
+	s     *session
+	stop  func()
 	r     io.Reader
 	f     *smb2.File
 	as    func(any) bool
 	attrs driver.ReaderAttributes
+
+	connErr error // a connection error: the session is retired on Close
+	closed  bool
 }
 
-func (r *reader) Read(p []byte) (int, error)           { return r.r.Read(p) }
-func (r *reader) Close() error                         { return r.f.Close() }
+func (r *reader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		if r.connErr == nil && isConnectionError(err) {
+			r.connErr = err
+		}
+		if cerr := r.ctx.Err(); cerr != nil {
+			err = cerr
+		}
+	}
+	return n, err
+}
+
+func (r *reader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	err := r.f.Close()
+	r.stop()
+	retire := r.connErr
+	if retire == nil {
+		retire = err
+	}
+	r.srv.put(r.s, retire)
+	return err
+}
+
 func (r *reader) Attributes() *driver.ReaderAttributes { return &r.attrs }
 func (r *reader) As(i any) bool                        { return r.as(i) }
-func (r *reader) WriteTo(w io.Writer) (int64, error)   { return io.Copy(w, r.r) }
-func (r *reader) Download(w io.Writer) error           { _, err := io.Copy(w, r.r); return err }
+
+// readOnly hides a reader's WriteTo from io.CopyBuffer.
+type readOnly struct{ io.Reader }
+
+func (r *reader) WriteTo(w io.Writer) (int64, error) {
+	return io.CopyBuffer(w, readOnly{r}, make([]byte, readSize))
+}
+
+func (r *reader) Download(w io.Writer) error { _, err := r.WriteTo(w); return err }
 
 // tempFile creates a temporary file beside path (creating the directory),
 // named ".<base>.<random>.tmp".
@@ -613,25 +697,40 @@ func (b *bucket) NewTypedWriter(ctx context.Context, key, contentType string, op
 	if err != nil {
 		return nil, err
 	}
-	share, err := b.c.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	f, temp, err := b.tempFile(share, path)
-	if err != nil {
-		if b.c.broken(err) {
-			if share, err = b.c.get(ctx); err == nil {
-				f, temp, err = b.tempFile(share, path)
-			}
+	// The writer leases a session until it is closed, and watches ctx all
+	// that time.
+	var s *session
+	var stop func()
+	var f *smb2.File
+	var temp string
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
+		s, err = b.srv.lease(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, err
+		}
+		stop = s.watch(ctx, abandonGrace)
+		f, temp, err = b.tempFile(s.share, path)
+		if err == nil {
+			break
+		}
+		stop()
+		b.srv.put(s, err)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if attempt > 0 || !isConnectionError(err) {
 			return nil, err
 		}
 	}
 	w := &writer{
-		ctx: ctx, b: b, share: share, f: f, temp: temp, path: path,
+		ctx: ctx, b: b, s: s, stopWatch: stop, f: f, temp: temp, path: path,
 		ifNotExist: opts.IfNotExist,
-		md5:        md5.New(),
 		attrs: fileAttrs{
 			CacheControl:       opts.CacheControl,
 			ContentDisposition: opts.ContentDisposition,
@@ -639,22 +738,17 @@ func (b *bucket) NewTypedWriter(ctx context.Context, key, contentType string, op
 			ContentLanguage:    opts.ContentLanguage,
 			ContentType:        contentType,
 			Metadata:           opts.Metadata,
+			MD5:                opts.ContentMD5,
 		},
 	}
 	if len(w.attrs.Metadata) == 0 {
 		w.attrs.Metadata = nil
 	}
-	w.partSize = opts.BufferSize
-	if w.partSize <= 0 {
-		w.partSize = defaultPartSize
+	if len(w.attrs.MD5) == 0 {
+		w.attrs.MD5 = nil
 	}
-	w.partSize = min(max(w.partSize, minPartSize), maxPartSize)
-	conc := opts.MaxConcurrency
-	if conc <= 0 {
-		conc = defaultConcurrency
-	}
-	w.sem = make(chan struct{}, conc)
-	w.free = make(chan []byte, conc+1)
+	w.size, w.maxBufs = bufferShape(opts.BufferSize, opts.MaxConcurrency)
+	w.free = make(chan []byte, w.maxBufs)
 	if opts.BeforeWrite != nil {
 		as := func(i any) bool {
 			if p, ok := i.(**smb2.File); ok {
@@ -664,46 +758,106 @@ func (b *bucket) NewTypedWriter(ctx context.Context, key, contentType string, op
 			return false
 		}
 		if err := opts.BeforeWrite(as); err != nil {
-			w.abort()
+			w.end(err, w.abort())
 			return nil, err
 		}
 	}
 	return w, nil
 }
 
-// Writes are cut into parts of BufferSize bytes, written with WriteAt by up to
-// MaxConcurrency goroutines at once (memory: part size × concurrency).
+// A write goes out as WRITE requests of writeSize bytes (less when the part
+// size is smaller), up to maxWritesInFlight of them at once: many requests in
+// flight, rather than big parts whose requests go one after the other, is
+// what keeps the connection busy. Each request's data waits in a buffer of its
+// own, and one more buffer is being filled: memory is at most
+// (maxWritesInFlight + 1) × writeSize and never more than part size ×
+// (concurrency + 1) as BufferSize and MaxConcurrency ask. Few buffers, reused
+// at once, stay in the CPU's cache: copying into them costs half what copying
+// into parts of many MiB does.
 const (
 	defaultPartSize    = 4 << 20
 	minPartSize        = 64 << 10
 	maxPartSize        = 64 << 20
 	defaultConcurrency = 4
+	// writeSize is go-smb2's largest WRITE payload (it splits bigger ones
+	// into requests it sends one after the other).
+	writeSize         = 1 << 20
+	maxWritesInFlight = 16
+	// flushEvery: after this many bytes, a FLUSH goes out in the background
+	// (one at a time) while the writes go on, so that the server's disk
+	// writes overlap the transfer and the FLUSH on Close, which makes the
+	// file durable before it is renamed into place, finds little left to do.
+	flushEvery = 32 << 20
 )
+
+// bufferShape returns the size of a writer's buffers and how many it may
+// have, for the part size and concurrency asked (0: the defaults).
+func bufferShape(partSize, conc int) (size, count int) {
+	if partSize <= 0 {
+		partSize = defaultPartSize
+	}
+	partSize = min(max(partSize, minPartSize), maxPartSize)
+	if conc <= 0 {
+		conc = defaultConcurrency
+	}
+	size = min(partSize, writeSize)
+	inFlight := min(maxWritesInFlight, partSize/size*conc)
+	return size, inFlight + 1
+}
 
 type writer struct {
 	ctx        context.Context
 	b          *bucket
-	share      *smb2.Share
+	s          *session
+	stopWatch  func()
 	f          *smb2.File
+	fileClosed bool
 	temp, path string
 	ifNotExist bool
 	attrs      fileAttrs
-	md5        hash.Hash
 
-	partSize int
-	buf      []byte
-	off      int64
-	sem      chan struct{}
-	free     chan []byte // part buffers to reuse (no garbage per part)
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	err      error // first failed part
+	size    int         // of a buffer: one WRITE request
+	maxBufs int         // buffers at most: the one being filled, the rest in flight
+	nbufs   int         // buffers allocated
+	free    chan []byte // buffers written out, to reuse
+	buf     []byte      // the buffer being filled
+	off     int64       // its offset in the file
+	wg      sync.WaitGroup
+
+	flushedAt int64       // offset at which the last background FLUSH went out
+	flushing  atomic.Bool // a background FLUSH is in flight
+
+	mu  sync.Mutex
+	err error // the first failure (a WRITE, or reading Upload's source)
 }
 
 func (w *writer) failed() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.err
+}
+
+func (w *writer) fail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = err
+	}
+}
+
+// getBuf returns an empty buffer, waiting for one to be written out when
+// maxBufs exist.
+func (w *writer) getBuf() []byte {
+	select {
+	case b := <-w.free:
+		return b[:0]
+	default:
+	}
+	if w.nbufs < w.maxBufs {
+		w.nbufs++
+		return make([]byte, 0, w.size)
+	}
+	return (<-w.free)[:0]
 }
 
 func (w *writer) Write(p []byte) (int, error) {
@@ -713,79 +867,104 @@ func (w *writer) Write(p []byte) (int, error) {
 	if err := w.failed(); err != nil {
 		return 0, err
 	}
-	w.md5.Write(p)
 	n := len(p)
 	for len(p) > 0 {
 		if w.buf == nil {
-			select {
-			case b := <-w.free:
-				w.buf = b[:0]
-			default:
-				w.buf = make([]byte, 0, w.partSize)
-			}
+			w.buf = w.getBuf()
 		}
-		k := min(len(p), w.partSize-len(w.buf))
-		w.buf = append(w.buf, p[:k]...)
+		k := copy(w.buf[len(w.buf):w.size], p)
+		w.buf = w.buf[:len(w.buf)+k]
 		p = p[k:]
-		if len(w.buf) == w.partSize {
-			w.flushPart()
+		if len(w.buf) == w.size {
+			w.flush()
 		}
 	}
 	return n, nil
 }
 
-// flushPart writes the buffered part in the background.
-func (w *writer) flushPart() {
-	part, off := w.buf, w.off
+// Upload implements driver.Uploader: the source is read straight into the
+// buffers (one copy fewer than Write). A source that fails leaves the
+// writer failed, so Close does not commit what was read.
+func (w *writer) Upload(r io.Reader) error {
+	for {
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		if err := w.failed(); err != nil {
+			return err
+		}
+		if w.buf == nil {
+			w.buf = w.getBuf()
+		}
+		n, err := io.ReadFull(r, w.buf[len(w.buf):w.size])
+		w.buf = w.buf[:len(w.buf)+n]
+		if len(w.buf) == w.size {
+			w.flush()
+		}
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			return nil
+		case err != nil:
+			w.fail(err)
+			return err
+		}
+	}
+}
+
+// flush writes the buffer being filled in the background (one WRITE).
+func (w *writer) flush() {
+	buf, off := w.buf, w.off
 	w.buf = nil
-	w.off += int64(len(part))
-	w.sem <- struct{}{}
+	w.off += int64(len(buf))
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
-		defer func() { <-w.sem }()
-		_, err := w.f.WriteAt(part, off)
-		if err != nil {
-			w.mu.Lock()
-			if w.err == nil {
-				w.err = err
+		if w.failed() == nil {
+			if _, err := w.f.WriteAt(buf, off); err != nil {
+				w.fail(err)
 			}
-			w.mu.Unlock()
 		}
-		select {
-		case w.free <- part:
-		default:
-		}
+		w.free <- buf
 	}()
-}
-
-// abort removes the temporary file, even when ctx has ended.
-func (w *writer) abort() {
-	w.wg.Wait()
-	_ = w.f.Close()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 30*time.Second)
-	defer cancel()
-	_ = w.share.WithContext(ctx).Remove(w.temp)
+	if w.off-w.flushedAt >= flushEvery && w.flushing.CompareAndSwap(false, true) {
+		w.flushedAt = w.off
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			defer w.flushing.Store(false)
+			if w.failed() == nil {
+				if err := w.f.Sync(); err != nil {
+					w.fail(err)
+				}
+			}
+		}()
+	}
 }
 
 func (w *writer) Close() error {
-	if len(w.buf) > 0 {
-		w.flushPart()
+	if len(w.buf) > 0 && w.ctx.Err() == nil && w.failed() == nil {
+		w.flush()
 	}
+	// Nothing of this writer's is in flight after this: go-smb2 requests are
+	// never abandoned (see conn.go), so they all return — at once if the
+	// watchdog closed the connection.
 	w.wg.Wait()
-	if err := w.ctx.Err(); err != nil {
-		w.abort()
-		return err
+	err := w.ctx.Err()
+	if err == nil {
+		err = w.failed()
 	}
-	if err := w.failed(); err != nil {
-		w.abort()
-		return err
+	if err == nil {
+		err = w.commit()
 	}
-	if err := w.commit(); err != nil {
-		w.abort()
-		return err
+	if err == nil {
+		w.end(nil, nil)
+		return nil
 	}
-	return nil
+	w.end(err, w.abort())
+	if cerr := w.ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return err
 }
 
 // commit flushes the temporary file, stores its attributes and renames it
@@ -794,24 +973,57 @@ func (w *writer) commit() error {
 	if err := w.f.Sync(); err != nil {
 		return err
 	}
+	w.fileClosed = true
 	if err := w.f.Close(); err != nil {
 		return err
 	}
 	if w.ifNotExist {
-		if _, err := w.share.Stat(w.path); err == nil {
+		if _, err := w.s.share.Stat(w.path); err == nil {
 			return fmt.Errorf("%w: %s", errExists, w.path)
 		} else if !os.IsNotExist(err) {
 			return err
 		}
 	}
-	w.attrs.MD5 = w.md5.Sum(nil)
-	if err := w.b.writeAttrs(w.share, w.temp, w.attrs); err != nil {
+	if err := w.b.writeAttrs(w.s.share, w.temp, w.attrs); err != nil {
 		return err
 	}
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
-	return w.share.Rename(w.temp, w.path)
+	return w.s.share.Rename(w.temp, w.path)
+}
+
+// abort closes and removes the temporary file, within cleanupTimeout even
+// when ctx has ended. Only call it when none of the writer's WRITEs is in
+// flight.
+func (w *writer) abort() error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), cleanupTimeout)
+	defer cancel()
+	stop := w.s.watch(ctx, 0)
+	defer stop()
+	var err error
+	if !w.fileClosed {
+		w.fileClosed = true
+		err = w.f.Close()
+	}
+	if rerr := w.s.share.Remove(w.temp); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// end gives the session back; a connection error among the outcomes retires
+// it.
+func (w *writer) end(errs ...error) {
+	w.stopWatch()
+	var retire error
+	for _, err := range append(errs, w.failed()) {
+		if err != nil && isConnectionError(err) {
+			retire = err
+			break
+		}
+	}
+	w.b.srv.put(w.s, retire)
 }
 
 func (b *bucket) Copy(ctx context.Context, dstKey, srcKey string, opts *driver.CopyOptions) error {
@@ -823,7 +1035,7 @@ func (b *bucket) Copy(ctx context.Context, dstKey, srcKey string, opts *driver.C
 	if err != nil {
 		return err
 	}
-	return b.c.do(ctx, func(share *smb2.Share) error {
+	return b.srv.do(ctx, func(share *smb2.Share) error {
 		if fi, err := share.Stat(src); err != nil {
 			return err
 		} else if fi.IsDir() {
@@ -846,7 +1058,7 @@ func (b *bucket) Copy(ctx context.Context, dstKey, srcKey string, opts *driver.C
 		defer func() {
 			if !ok {
 				_ = df.Close()
-				_ = share.WithContext(context.WithoutCancel(ctx)).Remove(temp)
+				_ = share.Remove(temp)
 			}
 		}()
 		if opts.BeforeCopy != nil {
@@ -889,7 +1101,7 @@ func (b *bucket) Delete(ctx context.Context, key string, opts *driver.DeleteOpti
 	if err != nil {
 		return err
 	}
-	return b.c.do(ctx, func(share *smb2.Share) error {
+	return b.srv.do(ctx, func(share *smb2.Share) error {
 		fi, err := share.Stat(path)
 		if err != nil {
 			return err

@@ -134,8 +134,8 @@ func TestURLOpener_Options(t *testing.T) {
 	}
 }
 
-// Buckets on one server, share and user share one session.
-func TestOpenBucket_SharesSession(t *testing.T) {
+// Buckets on one server, share and user share one pool of sessions.
+func TestOpenBucket_SharesPool(t *testing.T) {
 	opts := serverOptions(t)
 	ctx := context.Background()
 	opts.Dir = uniqueDir("share-session")
@@ -166,7 +166,7 @@ func TestOpenBucket_SharesSession(t *testing.T) {
 	}
 	pool.Unlock()
 	if n != 1 {
-		t.Errorf("%d sessions to %s, want 1", n, opts.Addr)
+		t.Errorf("%d session pools for %s, want 1", n, opts.Addr)
 	}
 	got, err := b1.ReadAll(ctx, "sub/b")
 	if err != nil || string(got) != "2" {
