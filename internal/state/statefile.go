@@ -109,7 +109,8 @@ type fileRestoreV2 struct {
 // Read decodes a state file of any version this drsctl understands,
 // upgrading older versions. It refuses anything it cannot account for in
 // full: a newer or unknown version, invalid or truncated JSON, unknown
-// fields, a missing lineage, unparseable LSNs or times, unknown artifact
+// fields, a missing lineage, unparseable LSNs or times (and times Write
+// could not write: outside the years 0000-9999 in UTC), unknown artifact
 // kinds, duplicate artifact IDs. Nothing is ever guessed or dropped.
 func Read(r io.Reader) (*State, error) {
 	raw, err := io.ReadAll(r)
@@ -450,12 +451,16 @@ func databaseToFile(d *Database) (*fileDatabaseV2, error) {
 	if d == nil {
 		d = &Database{}
 	}
+	var tf timeFormatter
 	fd := &fileDatabaseV2{
 		RecoveryModel: d.RecoveryModel,
-		CreatedAt:     formatTime(d.CreatedAt),
+		CreatedAt:     tf.time("created_at", d.CreatedAt),
 		Identity:      d.Identity,
 		Restart:       d.Restart,
 		Artifacts:     []*fileArtifactV2{},
+	}
+	if tf.err != nil {
+		return nil, tf.err
 	}
 	seen := map[string]bool{}
 	for i, a := range d.Artifacts {
@@ -487,6 +492,7 @@ func artifactToFile(a *Artifact) (*fileArtifactV2, error) {
 			return nil, err
 		}
 	}
+	var tf timeFormatter
 	fa := &fileArtifactV2{
 		ID:                a.ID,
 		Kind:              string(a.Kind),
@@ -498,17 +504,20 @@ func artifactToFile(a *Artifact) (*fileArtifactV2, error) {
 		LastLSN:           string(a.LastLSN),
 		CheckpointLSN:     string(a.CheckpointLSN),
 		DatabaseBackupLSN: string(a.DatabaseBackupLSN),
-		Start:             formatTime(a.Start),
-		Finish:            formatTime(a.Finish),
+		Start:             tf.time("start", a.Start),
+		Finish:            tf.time("finish", a.Finish),
 		CopyOnly:          a.CopyOnly,
 		FamilyGUID:        a.FamilyGUID,
 		OutOfBand:         a.OutOfBand,
-		PrunedAt:          formatOptTime(a.PrunedAt),
-		DamagedAt:         formatOptTime(a.DamagedAt),
+		PrunedAt:          tf.optTime("pruned_at", a.PrunedAt),
+		DamagedAt:         tf.optTime("damaged_at", a.DamagedAt),
 		NewFork:           a.NewFork,
 	}
 	if !a.Completed.IsZero() {
-		fa.Completed = formatTime(a.Completed)
+		fa.Completed = tf.time("completed", a.Completed)
+	}
+	if tf.err != nil {
+		return nil, tf.err
 	}
 	return fa, nil
 }
@@ -517,25 +526,30 @@ func targetDatabaseToFile(d *TargetDatabase) (*fileTargetDatabaseV2, error) {
 	if d == nil {
 		d = &TargetDatabase{}
 	}
+	var tf timeFormatter
 	fd := &fileTargetDatabaseV2{
 		SeededFrom: d.SeededFrom,
 		Seeding:    d.Seeding,
 		Copies:     map[string]*fileCopyV2{},
-		PromotedAt: formatOptTime(d.PromotedAt),
+		PromotedAt: tf.optTime("promoted_at", d.PromotedAt),
 	}
 	for id, c := range d.Copies {
 		if c == nil {
 			return nil, fmt.Errorf("copy %q is nil", id)
 		}
+		var ctf timeFormatter
 		fd.Copies[id] = &fileCopyV2{
 			Key:        c.Key,
 			Size:       c.Size,
 			SHA256:     c.SHA256,
-			ShippedAt:  formatTime(c.ShippedAt),
-			VerifiedAt: formatOptTime(c.VerifiedAt),
+			ShippedAt:  ctf.time("shipped_at", c.ShippedAt),
+			VerifiedAt: ctf.optTime("verified_at", c.VerifiedAt),
 		}
 		if !c.ModTime.IsZero() {
-			fd.Copies[id].ModTime = formatTime(c.ModTime)
+			fd.Copies[id].ModTime = ctf.time("mod_time", c.ModTime)
+		}
+		if ctf.err != nil {
+			return nil, fmt.Errorf("copy %q: %w", id, ctf.err)
 		}
 	}
 	if r := d.Restored; r != nil {
@@ -550,8 +564,11 @@ func targetDatabaseToFile(d *TargetDatabase) (*fileTargetDatabaseV2, error) {
 			Kind:     string(r.Kind),
 			LastLSN:  string(r.LastLSN),
 			Mode:     r.Mode,
-			At:       formatTime(r.At),
+			At:       tf.time("restored: at", r.At),
 		}
+	}
+	if tf.err != nil {
+		return nil, tf.err
 	}
 	return fd, nil
 }
@@ -566,14 +583,43 @@ func parseLSN(s string) (artifact.LSN, error) {
 }
 
 // Times are written in UTC as RFC 3339 with as many fractional digits as
-// they need, so they round-trip exactly.
-func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+// they need, so they round-trip exactly. RFC 3339 gives the year four
+// digits, so only years 0000-9999 in UTC can be written: Read refuses a time
+// outside them even when its own zone puts it inside
+// (0000-01-01T00:00:00+01:00 is in year -1 in UTC), and Write refuses to
+// write one, so a file drsctl wrote can always be read back.
+func formatTime(t time.Time) (string, error) {
+	u := t.UTC()
+	if err := checkYear(u); err != nil {
+		return "", fmt.Errorf("time %s: %w", t.Format(time.RFC3339Nano), err)
+	}
+	return u.Format(time.RFC3339Nano), nil
+}
 
-func formatOptTime(t *time.Time) string {
+func checkYear(u time.Time) error {
+	if y := u.Year(); y < 0 || y > 9999 {
+		return fmt.Errorf("it is in the year %d in UTC, and the state file holds the years 0000-9999 only", y)
+	}
+	return nil
+}
+
+// timeFormatter formats the time fields of one object and keeps the first
+// error, naming the field.
+type timeFormatter struct{ err error }
+
+func (f *timeFormatter) time(field string, t time.Time) string {
+	s, err := formatTime(t)
+	if err != nil && f.err == nil {
+		f.err = fmt.Errorf("%s: %w", field, err)
+	}
+	return s
+}
+
+func (f *timeFormatter) optTime(field string, t *time.Time) string {
 	if t == nil {
 		return ""
 	}
-	return formatTime(*t)
+	return f.time(field, *t)
 }
 
 func parseTime(s string) (time.Time, error) {
@@ -584,7 +630,11 @@ func parseTime(s string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("time %q is not RFC 3339", s)
 	}
-	return t.UTC(), nil
+	t = t.UTC()
+	if err := checkYear(t); err != nil {
+		return time.Time{}, fmt.Errorf("time %q: %w", s, err)
+	}
+	return t, nil
 }
 
 func parseOptTime(s string) (*time.Time, error) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/drsctl/drsctl/internal/artifact"
 )
@@ -188,6 +189,8 @@ var badFixtures = []struct {
 	{"wrong_type.json", []string{"serial", "JSON string", "a whole number", "byte offset"}},
 	{"duplicate_artifact.json", []string{`artifact "Sales_full_20261125T045500Z.bak" appears twice`}},
 	{"bad_time.json", []string{`target.dr_east.database["Sales"]`, "shipped_at", "not RFC 3339"}},
+	{"year_before_0000_in_utc.json", []string{`primary.sales.database["Sales"]`, "created_at", `"0000-01-01T00:00:00+01:00"`, "year -1 in UTC", "0000-9999"}},
+	{"year_after_9999_in_utc.json", []string{`target.dr_east.database["Sales"]`, "restored: at", `"9999-12-31T23:30:00-01:00"`, "year 10000 in UTC"}},
 	{"empty.json", []string{"state file is empty"}},
 }
 
@@ -478,5 +481,126 @@ func TestWrite_keys(t *testing.T) {
 				t.Errorf("state file key %s looks like a secret", k)
 			}
 		}
+	}
+}
+
+// everyTimeField of the current format, as the golden file spells it.
+var everyTimeField = []string{"created_at", "start", "finish", "damaged_at", "completed", "pruned_at",
+	"shipped_at", "verified_at", "mod_time", "at", "promoted_at"}
+
+// TestRead_timeOutsideWhatWriteCanWrite: RFC 3339 has four digits for the
+// year and the state is written in UTC, so a time whose own zone puts it in
+// 0000-9999 but UTC does not (0000-01-01T00:00:00+01:00 is in year -1) used
+// to be read and then written as "-0001-12-31T23:00:00Z", which Read
+// refuses. Every time field is now refused on reading instead.
+func TestRead_timeOutsideWhatWriteCanWrite(t *testing.T) {
+	golden, err := os.ReadFile(filepath.Join("testdata", "golden_v2.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range everyTimeField {
+		for _, bad := range []string{"0000-01-01T00:00:00+01:00", "0000-01-01T00:59:59.999999999+01:00", "9999-12-31T23:00:00-01:00", "9999-12-31T23:59:59-00:01"} {
+			t.Run(field+"="+bad, func(t *testing.T) {
+				key := []byte(`"` + field + `": "`)
+				i := bytes.Index(golden, key)
+				if i < 0 {
+					t.Fatalf("golden file has no %s", field)
+				}
+				j := i + len(key) + bytes.IndexByte(golden[i+len(key):], '"')
+				raw := append(append(append([]byte(nil), golden[:i+len(key)]...), bad...), golden[j:]...)
+				s, err := Read(bytes.NewReader(raw))
+				if err == nil {
+					var buf bytes.Buffer
+					werr := Write(s, &buf)
+					t.Fatalf("Read accepted %s = %s; Write then gave %v:\n%s", field, bad, werr, buf.String())
+				}
+				if !strings.Contains(err.Error(), field) || !strings.Contains(err.Error(), "0000-9999") {
+					t.Errorf("error %q does not name the field %s and the years the file holds", err, field)
+				}
+			})
+		}
+	}
+	// The edges that can be written are read.
+	for _, ok := range []string{"0000-01-01T00:00:00Z", "0000-01-01T01:00:00+01:00", "9999-12-31T23:59:59.999999999Z", "9999-12-31T22:00:00-01:00"} {
+		raw := bytes.Replace(golden, []byte(`"created_at": "2024-01-02T02:04:05.123456789Z"`), []byte(`"created_at": "`+ok+`"`), 1)
+		s, err := Read(bytes.NewReader(raw))
+		if err != nil {
+			t.Errorf("created_at %s: %v", ok, err)
+			continue
+		}
+		assertRoundTrip(t, s)
+	}
+}
+
+// TestWrite_timeOutsideWhatReadAccepts: Write refuses every time field
+// that RFC 3339 cannot hold in UTC, naming it, and writes nothing.
+func TestWrite_timeOutsideWhatReadAccepts(t *testing.T) {
+	east := time.FixedZone("", 3600)
+	west := time.FixedZone("", -3600)
+	for _, bad := range []time.Time{
+		time.Date(0, 1, 1, 0, 0, 0, 0, east),        // year -1 in UTC
+		time.Date(9999, 12, 31, 23, 30, 0, 0, west), // year 10000 in UTC
+		time.Date(-5, 6, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(12000, 6, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		for field, set := range map[string]func(s *State, t time.Time){
+			"created_at":  func(s *State, t time.Time) { s.Database("sales", "Sales").CreatedAt = t },
+			"start":       func(s *State, t time.Time) { s.Database("sales", "Sales").Artifacts[0].Start = t },
+			"finish":      func(s *State, t time.Time) { s.Database("sales", "Sales").Artifacts[1].Finish = t },
+			"completed":   func(s *State, t time.Time) { s.Database("sales", "Sales").Artifacts[0].Completed = t },
+			"pruned_at":   func(s *State, t time.Time) { s.Database("sales", "Sales").Artifacts[1].PrunedAt = &t },
+			"damaged_at":  func(s *State, t time.Time) { s.Database("sales", "Sales").Artifacts[0].DamagedAt = &t },
+			"shipped_at":  func(s *State, t time.Time) { firstCopy(s).ShippedAt = t },
+			"verified_at": func(s *State, t time.Time) { firstCopy(s).VerifiedAt = &t },
+			"mod_time":    func(s *State, t time.Time) { firstCopy(s).ModTime = t },
+			"restored: at": func(s *State, t time.Time) {
+				s.TargetDatabase("dr_east", "Sales").Restored.At = t
+			},
+			"promoted_at": func(s *State, t time.Time) { s.TargetDatabase("dr_east", "Sales").PromotedAt = &t },
+		} {
+			t.Run(field+"="+bad.String(), func(t *testing.T) {
+				s := fullState()
+				set(s, bad)
+				var buf bytes.Buffer
+				err := Write(s, &buf)
+				if err == nil {
+					_, rerr := Read(&buf)
+					t.Fatalf("Write succeeded; Read of what it wrote: %v", rerr)
+				}
+				if !strings.Contains(err.Error(), field) || !strings.Contains(err.Error(), "0000-9999") {
+					t.Errorf("error %q does not name %s and the years the file holds", err, field)
+				}
+				if buf.Len() != 0 {
+					t.Errorf("Write wrote %d bytes before failing", buf.Len())
+				}
+			})
+		}
+	}
+}
+
+func firstCopy(s *State) *Copy {
+	td := s.TargetDatabase("dr_east", "Sales")
+	ids := make([]string, 0, len(td.Copies))
+	for id := range td.Copies {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return td.Copies[ids[0]]
+}
+
+// assertRoundTrip checks the reader's promise for a state it accepted:
+// Write succeeds, and reading what it wrote gives the same state.
+func assertRoundTrip(t *testing.T, s *State) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := Write(s, &buf); err != nil {
+		t.Fatalf("Write of a state Read accepted: %v", err)
+	}
+	again, err := Read(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatalf("Read of what Write wrote: %v\n%s", err, buf.String())
+	}
+	if diff := cmp.Diff(s, again, cmpopts.EquateEmpty()); diff != "" {
+		t.Fatalf("Read(Write(Read(x))) differs from Read(x) (-first +second):\n%s", diff)
 	}
 }

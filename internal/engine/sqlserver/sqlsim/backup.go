@@ -493,7 +493,9 @@ func (x *execCtx) execRestore(s *restoreStmt) (result, *sqlError) {
 		default:
 			cols, rows = labelOnly(h, path)
 		}
-		x.emitResult(cols, rows)
+		if err := x.emitResult(cols, rows); err != nil {
+			return result{}, err
+		}
 		return result{cmd: cmdSelect, count: true, rows: uint64(len(rows))}, nil
 	case "VERIFYONLY":
 		h, _, rerr := readBackupFile(path, true)

@@ -97,6 +97,14 @@
 // so tests can watch live STATS progress and cancel mid-way (no file, no
 // history is left).
 //
+// Text lengths are SQL Server's: nvarchar(n), sysname (nvarchar(128)), an
+// identifier's 128 (error 103, from the lexer) and every TDS character count
+// are UTF-16 code units, so a character outside the Basic Multilingual
+// Plane (an emoji) counts two. A result value longer than its column's
+// declared type, which SQL Server never sends and which breaks the client's
+// decoding, is refused with an sqlsim error instead; so is CREATE DATABASE
+// of a name over 123 units (SQL Server's limit when it names the log file).
+//
 // # What it does not model
 //
 // Transactions, other tables, UPDATE/DELETE, differential/file/filegroup

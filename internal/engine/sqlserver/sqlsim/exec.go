@@ -368,7 +368,9 @@ func (x *execCtx) execSelect(s *selectStmt) (result, *sqlError) {
 	if err != nil {
 		return result{}, err
 	}
-	x.emitResult(cols, rows)
+	if err := x.emitResult(cols, rows); err != nil {
+		return result{}, err
+	}
 	return result{cmd: cmdSelect, count: true, rows: uint64(len(rows))}, nil
 }
 
@@ -731,8 +733,15 @@ func (x *execCtx) execCreateDB(s *createDBStmt) (result, *sqlError) {
 	if name == "" {
 		return result{}, newErr(1038, 15, "An object or column name is missing or empty.")
 	}
-	if len([]rune(name)) > 128 {
-		return result{}, newErr(103, 15, "The identifier that starts with '%s' is too long. Maximum length is 128.", string([]rune(name)[:128]))
+	if utf16Len(name) > 128 { // sysname: nvarchar(128), UTF-16 code units
+		return result{}, newErr(103, 15, "The identifier that starts with '%s' is too long. Maximum length is 128.", truncUTF16(name, 128))
+	}
+	if n := utf16Len(name); n > 123 {
+		// "If a logical log file name isn't specified, SQL Server generates
+		// the logical_file_name and the os_file_name for the log by
+		// appending a suffix to database_name. This limits database_name to
+		// 123 characters" (CREATE DATABASE); its error is not modelled.
+		return result{}, errUnsupported("database name %q is %d UTF-16 code units; without a logical log file name it may have 123", name, n)
 	}
 	srv := x.s.srv
 	srv.mu.Lock()
@@ -907,8 +916,8 @@ func (x *execCtx) execInsert(s *insertStmt) (result, *sqlError) {
 			}
 			if !v.isNull() {
 				s := toString(v)
-				if len([]rune(s)) > 200 {
-					return result{}, errTruncation("drs_probe", "note", string([]rune(s)[:200]))
+				if utf16Len(s) > 200 { // nvarchar(200): UTF-16 code units
+					return result{}, errTruncation("drs_probe", "note", truncUTF16(s, 200))
 				}
 				r.Note = &s
 			}

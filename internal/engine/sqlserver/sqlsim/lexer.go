@@ -175,6 +175,10 @@ func lex(src string) ([]token, *sqlError) {
 		default:
 			return nil, errSyntax(string(c))
 		}
+		if (tok.kind == tkIdent || tok.kind == tkQIdent) && utf16Len(tok.text) > 128 {
+			// Identifiers are sysname, nvarchar(128): UTF-16 code units.
+			return nil, newErr(103, 15, "The identifier that starts with '%s' is too long. Maximum length is 128.", truncUTF16(tok.text, 128))
+		}
 		tok.raw = string(rs[start:i])
 		toks = append(toks, tok)
 	}

@@ -543,11 +543,23 @@ func (x *execCtx) emitInfo(m sqlMsg) {
 // flushNow sends what is buffered so the client sees progress now.
 func (x *execCtx) flushNow() { _ = x.s.out.flush(false) }
 
-func (x *execCtx) emitResult(cols []column, rows [][]value) {
+// emitResult sends a result set. A value wider than its column's declared
+// type would break the client's decoding (it sizes its buffers from the
+// metadata), so it is refused as the simulator's own error before anything
+// is sent: real SQL Server never sends one.
+func (x *execCtx) emitResult(cols []column, rows [][]value) *sqlError {
+	for _, r := range rows {
+		for i, c := range cols {
+			if err := fitsColumn(c, r[i]); err != nil {
+				return err
+			}
+		}
+	}
 	x.s.out.write(colMetadataToken(cols))
 	for _, r := range rows {
 		x.s.out.write(rowToken(cols, r))
 	}
+	return nil
 }
 
 // takeAttn reports (and answers) a pending attention signal.

@@ -419,6 +419,31 @@ func rowToken(cols []column, row []value) []byte {
 	return t.b
 }
 
+// fitsColumn refuses a value longer than its column's declared length:
+// nvarchar(n) holds n UTF-16 code units, varchar, char and varbinary n
+// bytes. (PLP columns, nvarchar(max) and the like, hold anything.)
+func fitsColumn(c column, v value) *sqlError {
+	if v.isNull() || isPLP(c.t) {
+		return nil
+	}
+	n, unit := 0, "bytes"
+	switch c.t.k {
+	case kNVarChar:
+		n, unit = utf16Len(toString(v)), "UTF-16 code units"
+	case kVarChar, kChar:
+		n = len(toString(v))
+	case kVarBinary:
+		b, _ := v.v.([]byte)
+		n = len(b)
+	default:
+		return nil
+	}
+	if n > max(c.t.size, 1) {
+		return errUnsupported("the value of column %q is %d %s, longer than its type %s allows", c.name, n, unit, c.t)
+	}
+	return nil
+}
+
 // writeValue encodes v (converted to column type ty) as a TYPE_VARBYTE.
 func writeValue(t *tbuf, ty sqlType, v value) {
 	if isPLP(ty) {

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"strings"
 	"time"
+	"unicode/utf16"
 )
 
 // kind is a SQL Server data type family.
@@ -116,12 +117,34 @@ func (v value) isNull() bool { return v.v == nil }
 
 func intVal(n int64) value { return value{t: tInt, v: n} }
 
+// strVal is an nvarchar value as wide as s: nvarchar(n) counts UTF-16 code
+// units, so a character outside the Basic Multilingual Plane counts twice.
 func strVal(s string) value {
-	n := len([]rune(s))
-	if n == 0 {
-		n = 1
+	return value{t: tNVarChar(max(utf16Len(s), 1)), v: s}
+}
+
+// utf16Len is the length of s in UTF-16 code units: what nvarchar(n), LEN
+// on an nvarchar and every TDS character count measure (as ucs2 encodes).
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s { // invalid UTF-8 ranges as U+FFFD, one unit
+		n += utf16.RuneLen(r)
 	}
-	return value{t: tNVarChar(n), v: s}
+	return n
+}
+
+// truncUTF16 is the longest prefix of s that fits n UTF-16 code units
+// without splitting a surrogate pair.
+func truncUTF16(s string, n int) string {
+	units := 0
+	for i, r := range s {
+		w := utf16.RuneLen(r)
+		if units+w > n {
+			return s[:i]
+		}
+		units += w
+	}
+	return s
 }
 
 func bitVal(b bool) value { return value{t: tBit, v: b} }
