@@ -16,7 +16,8 @@ shipping to every target's destination, verification, restores in order.
 With FILE, performs exactly a plan saved by drsctl plan -out, refusing it if
 the state or configuration changed since. Without FILE it asks for
 confirmation on a terminal and needs -auto-approve elsewhere (CI, cron).
-Ctrl-C stops cleanly: work in flight is abandoned, the state stays true.`)
+Ctrl-C stops cleanly: work in flight is abandoned, the state stays true.
+So does a closed output (drsctl apply | head), with exit code 1.`)
 		var o cli.ApplyOptions
 		var ts targets
 		fs.BoolVar(&o.AutoApprove, "auto-approve", false, "do not ask for confirmation")

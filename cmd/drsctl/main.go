@@ -9,10 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -44,17 +42,32 @@ func register(name, summary string, run func(ctx context.Context, env *cli.Env, 
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	os.Exit(mainCode())
+}
+
+// mainCode runs drsctl with the process's arguments, outputs and signals and
+// returns its exit code.
+func mainCode() int {
+	ctx, cancel, stop := withSignals()
 	defer stop()
 	env := &cli.Env{
-		Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin,
+		Stdout:   &stopOnBrokenPipe{w: os.Stdout, cancel: cancel},
+		Stderr:   &stopOnBrokenPipe{w: os.Stderr, cancel: cancel},
+		Stdin:    os.Stdin,
 		Terminal: cli.IsTerminal(os.Stdin) && cli.IsTerminal(os.Stdout),
 		Getenv:   os.LookupEnv, Engines: wiring.Engines(), Version: version,
 	}
 	if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
 		env.Width = w
 	}
-	os.Exit(run(ctx, env, os.Args[1:]))
+	code := run(ctx, env, os.Args[1:])
+	if cause := context.Cause(ctx); errors.Is(cause, errOutputClosed) {
+		fmt.Fprintf(os.Stderr, "Error: %v.\n", cause) // fails too if stderr is the closed one
+		if code == cli.ExitOK {
+			code = cli.ExitError
+		}
+	}
+	return code
 }
 
 func run(ctx context.Context, env *cli.Env, args []string) int {

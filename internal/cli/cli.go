@@ -155,10 +155,18 @@ func readState(ctx context.Context, m state.Manager) (*state.State, error) {
 }
 
 // lock takes the state lock, explaining how to proceed when it is held.
+// When it has to wait, it says for whom, so that a run that seems to hang
+// (cron mail, CI logs) explains itself.
 func (e *Env) lock(ctx context.Context, m state.Manager, op string, timeout time.Duration) (state.Lease, error) {
-	lease, err := m.Lock(ctx, op, timeout)
+	start := time.Now()
+	lease, err := m.Lock(ctx, op, 0)
+	var le *state.LockedError
+	if errors.As(err, &le) && timeout > 0 {
+		fmt.Fprintf(e.Stderr, "Waiting up to %s for the state lock: %s has held it for %s since %s (ID %s).\n",
+			timeout, le.Info.Who, le.Info.Operation, le.Info.Created.UTC().Format(time.RFC3339), le.Info.ID)
+		lease, err = m.Lock(ctx, op, max(timeout-time.Since(start), time.Nanosecond))
+	}
 	if err != nil {
-		var le *state.LockedError
 		if errors.As(err, &le) {
 			return nil, err
 		}
@@ -167,8 +175,16 @@ func (e *Env) lock(ctx context.Context, m state.Manager, op string, timeout time
 	return lease, nil
 }
 
+// TestHoldLockEnv names the variable that makes a run hold the state lock,
+// just taken, for the duration it gives (time.ParseDuration) before going
+// on: for tests that kill or race a holder (cmd/drsctl signal_test.go,
+// internal/cli lock_concurrency_test.go). Nothing else reads it.
+const TestHoldLockEnv = "DRSCTL_TEST_HOLD_LOCK"
+
 // lockedState opens the state, takes its lock for op and reads it; release
-// gives the lock back.
+// gives the lock back. The manager it returns writes only while the lease
+// is valid (state.GuardWrites): a run that cannot renew its lock records
+// nothing more and starts no new action.
 func (e *Env) lockedState(ctx context.Context, cfg *config.Config, g Globals, op string, timeout time.Duration) (state.Manager, *state.State, func(), error) {
 	m, err := e.stateManager(cfg, g)
 	if err != nil {
@@ -178,12 +194,41 @@ func (e *Env) lockedState(ctx context.Context, cfg *config.Config, g Globals, op
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if err := e.testHoldLock(ctx); err != nil {
+		unlock(e, lease)
+		return nil, nil, nil, err
+	}
 	st, err := readState(ctx, m)
 	if err != nil {
 		unlock(e, lease)
 		return nil, nil, nil, err
 	}
-	return m, st, func() { unlock(e, lease) }, nil
+	return state.GuardWrites(m, lease), st, func() { unlock(e, lease) }, nil
+}
+
+// testHoldLock waits as TestHoldLockEnv says, if it is set.
+func (e *Env) testHoldLock(ctx context.Context) error {
+	v, ok := e.getenv(TestHoldLockEnv)
+	if !ok || v == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%s=%q: %w", TestHoldLockEnv, v, err)
+	}
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %w", TestHoldLockEnv, ctx.Err())
+	case <-time.After(d):
+		return nil
+	}
+}
+
+func (e *Env) getenv(k string) (string, bool) {
+	if e.Getenv == nil {
+		return "", false
+	}
+	return e.Getenv(k)
 }
 
 func unlock(e *Env, lease state.Lease) {

@@ -34,6 +34,10 @@ type Local struct {
 	// (step is "create", "write", "sync", "close" or "rename"; file the file
 	// being replaced) and fails the write when it returns an error.
 	failpoint func(step, file string) error
+	// For tests: renewFault is called before a lease renewal reads
+	// ("read") and rewrites ("write") the lock, and fails the renewal when
+	// it returns an error. Set before Lock; it may be called concurrently.
+	renewFault func(step string) error
 	// Lock polls with a delay that doubles from pollMin up to pollMax.
 	pollMin, pollMax time.Duration
 
@@ -54,7 +58,7 @@ type writtenFile struct {
 // LocalOptions configure a Local. The zero value is usable.
 type LocalOptions struct {
 	// TTL is how long a lock lives unless renewed; a lease renews it every
-	// TTL/3. Default 5 minutes.
+	// TTL/6 (see localLease). Default DefaultLockTTL.
 	TTL time.Duration
 	// Warnf reports things the user should know but that do not stop the
 	// run, such as taking over an expired lock. Default: discard.
@@ -67,8 +71,11 @@ type LocalOptions struct {
 	Version string
 }
 
-// DefaultLockTTL is the lock TTL when LocalOptions.TTL is zero.
-const DefaultLockTTL = 5 * time.Minute
+// DefaultLockTTL is the lock TTL when LocalOptions.TTL is zero: a holder
+// that died on another machine (one on this machine is seen at once) keeps
+// the state locked for at most this long after its latest renewal. Clocks
+// of machines sharing a state must agree to well within TTL/6 (5 s).
+const DefaultLockTTL = 30 * time.Second
 
 // NewLocal returns a Manager for the state file at path.
 func NewLocal(path string, opts LocalOptions) *Local {

@@ -35,7 +35,8 @@ type Manager interface {
 	Write(ctx context.Context, s *State) error
 	// Lock takes the state's lock for operation op ("plan", "apply"),
 	// waiting up to timeout (0: try once) while another run holds it. A lock
-	// whose holder let it expire is taken over with a warning. When it
+	// whose holder let it expire, or whose holder is a process on this
+	// machine that no longer runs, is taken over with a warning. When it
 	// cannot be had in time the error is a *LockedError (errors.Is
 	// ErrLocked). The lease renews itself until Unlock.
 	Lock(ctx context.Context, op string, timeout time.Duration) (Lease, error)
@@ -50,6 +51,13 @@ type Manager interface {
 type Lease interface {
 	// Info describes the lock, with the expiry of its latest renewal.
 	Info() LockInfo
+	// Valid returns nil while the lease holds the lock for sure, and
+	// otherwise says why not: the lock was taken over or force-unlocked
+	// (final), or it has not been renewed for so long that another run may
+	// judge it expired (until a renewal succeeds again). A run must not
+	// record anything, nor start new work, while Valid fails; see
+	// GuardWrites.
+	Valid() error
 	// Unlock stops renewing and releases the lock if it is still this
 	// lease's; it says so when the lock was lost (taken over or
 	// force-unlocked) in the meantime. Calling it again returns the first
@@ -65,6 +73,29 @@ type LockInfo struct {
 	Version   string    `json:"version"`
 	Created   time.Time `json:"created"`
 	Expires   time.Time `json:"expires"`
+	// Host and PID are the holder's machine (its host name) and process.
+	// Locks written before drsctl recorded them have neither.
+	Host string `json:"host,omitempty"`
+	PID  int    `json:"pid,omitempty"`
+	// Process tells a later run on the same machine whether PID is still
+	// the holder; zero where the platform does not say (only Linux does).
+	Process ProcessIdentity `json:"process,omitzero"`
+}
+
+// ProcessIdentity pins a process down beyond its PID, which the system
+// reuses: the same boot, the same PID namespace and the same start time
+// mean the same process. Linux only (from /proc); zero elsewhere, and then
+// a holder is only ever judged by its lock's expiry.
+type ProcessIdentity struct {
+	// BootID is /proc/sys/kernel/random/boot_id: it changes at every boot
+	// and is the same in every container on one kernel.
+	BootID string `json:"boot_id,omitempty"`
+	// PIDNamespace is the link /proc/self/ns/pid ("pid:[4026531836]"):
+	// PIDs mean something only within one namespace.
+	PIDNamespace string `json:"pid_ns,omitempty"`
+	// StartTime is field 22 of /proc/PID/stat: when the process started,
+	// in clock ticks after boot.
+	StartTime uint64 `json:"start_time,omitempty"`
 }
 
 var (
@@ -136,6 +167,27 @@ func checkStored(where string, stored, s *State) error {
 // NewLineage returns a fresh lineage for a new ledger (a random UUID).
 func NewLineage() string { return uuid.NewString() }
 
+// GuardWrites returns m with writes that need lease: Write fails, touching
+// nothing, while lease.Valid fails. A run that cannot renew its lock (or
+// lost it) thereby records nothing more and, since apply starts no action
+// once a state write failed, starts no new work; whatever it did not record
+// the next run finds on the servers and storage. The CAS in Write alone is
+// not enough: the run that took the lock over may already have planned
+// from the serial this write would supersede.
+func GuardWrites(m Manager, lease Lease) Manager { return &guarded{Manager: m, lease: lease} }
+
+type guarded struct {
+	Manager
+	lease Lease
+}
+
+func (g *guarded) Write(ctx context.Context, s *State) error {
+	if err := g.lease.Valid(); err != nil {
+		return fmt.Errorf("write state %s: %w", g.Describe(), err)
+	}
+	return g.Manager.Write(ctx, s)
+}
+
 // newLockInfo describes a lock this process is about to take.
 func newLockInfo(op, version string, now time.Time, ttl time.Duration) LockInfo {
 	now = now.UTC()
@@ -146,7 +198,19 @@ func newLockInfo(op, version string, now time.Time, ttl time.Duration) LockInfo 
 		Version:   version,
 		Created:   now,
 		Expires:   now.Add(ttl),
+		Host:      hostname(),
+		PID:       os.Getpid(),
+		Process:   selfIdentity(),
 	}
+}
+
+// hostname is this machine's name, "unknown" when the system will not say.
+func hostname() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		return "unknown"
+	}
+	return host
 }
 
 // who is user@host(pid).
@@ -164,11 +228,7 @@ func who() string {
 	if name == "" {
 		name = "unknown"
 	}
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "unknown"
-	}
-	return fmt.Sprintf("%s@%s(%d)", name, host, os.Getpid())
+	return fmt.Sprintf("%s@%s(%d)", name, hostname(), os.Getpid())
 }
 
 // buildVersion is drsctl's module version as the build recorded it.
