@@ -12,6 +12,7 @@ import (
 	"github.com/drsctl/drsctl/internal/blob"
 	"github.com/drsctl/drsctl/internal/config"
 	"github.com/drsctl/drsctl/internal/engine"
+	"github.com/drsctl/drsctl/internal/failpoint"
 	"github.com/drsctl/drsctl/internal/plan"
 	"github.com/drsctl/drsctl/internal/state"
 )
@@ -58,6 +59,7 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 		}); err != nil {
 			return "", err
 		}
+		failpoint.Hit(failpoint.RestartBeforeBackup)
 	}
 	h, err := s.Backup(ctx, engine.BackupRequest{Database: a.Database, Kind: kind, ServerPath: serverPath,
 		Compression: p.Compression, Credential: p.Credential}, x.progress(a))
@@ -65,11 +67,13 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 	if err != nil {
 		return "", err
 	}
+	failpoint.Hit(failpoint.BackupBeforeChecksum)
 	size, sum, err := blob.Checksum(ctx, folder, key)
 	if err != nil {
 		return "", fmt.Errorf("the server wrote %s but drsctl cannot read it at %s (%s): check that backup_folder %q's url and server_path name the same place: %w",
 			serverPath, blob.Redact(p.Folder.URL), key, p.Folder.Name, err)
 	}
+	failpoint.Hit(failpoint.BackupBeforeRecord)
 	err = x.commit(ctx, func(st *state.State) error {
 		db := st.Database(p.Name, a.Database)
 		if a.Observed != nil {
@@ -102,6 +106,7 @@ func (x *execution) adopt(ctx context.Context, a *plan.Action) error {
 	if err != nil {
 		return fmt.Errorf("read %s in backup folder %q: %w", a.Adopted.Key, p.Folder.Name, err)
 	}
+	failpoint.Hit(failpoint.AdoptBeforeRecord)
 	return x.commit(ctx, func(st *state.State) error {
 		db := st.Database(p.Name, a.Database)
 		if db.Artifact(a.Artifact) != nil {
@@ -207,6 +212,7 @@ func (x *execution) ship(ctx context.Context, batch []*plan.Action) []*Outcome {
 			continue
 		}
 		a := o.Action
+		failpoint.Hit(failpoint.ShipBeforeRecord)
 		o.Err = x.commit(ctx, func(st *state.State) error {
 			td := st.TargetDatabase(a.Target, a.Database)
 			td.Copies[art.ID] = &state.Copy{Key: art.Key, Size: res.Size, SHA256: res.SHA256, ShippedAt: x.r.Now().UTC()}
@@ -251,6 +257,7 @@ func (x *execution) verify(ctx context.Context, a *plan.Action) error {
 		if attrs, aerr := b.Attributes(ctx, art.Key); aerr == nil {
 			mod = attrs.ModTime
 		}
+		failpoint.Hit(failpoint.VerifyBeforeRecord)
 		return x.commit(ctx, func(st *state.State) error {
 			td := st.TargetDatabase(a.Target, a.Database)
 			c := td.Copies[art.ID]
@@ -344,6 +351,7 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 		}); err != nil {
 			return fmt.Errorf("record the start of the seed from %s (nothing was restored): %w", art.ID, err)
 		}
+		failpoint.Hit(failpoint.SeedBeforeRestore)
 	}
 	if err := s.Restore(ctx, req, x.progress(a)); err != nil {
 		switch {
@@ -363,6 +371,11 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 			return errors.Join(err, cerr)
 		}
 		return fmt.Errorf("%w (the copy is verified again before it is used)", err)
+	}
+	if a.Kind == plan.RestoreFull {
+		failpoint.Hit(failpoint.RestoreFullBeforeRecord)
+	} else {
+		failpoint.Hit(failpoint.RestoreLogBeforeRecord)
 	}
 	return x.commit(ctx, func(st *state.State) error {
 		td := st.TargetDatabase(a.Target, a.Database)
@@ -469,6 +482,7 @@ func (x *execution) prune(ctx context.Context, a *plan.Action) error {
 	if err := b.Delete(ctx, art.Key); err != nil && !blob.IsNotExist(err) {
 		return fmt.Errorf("delete %s from %s: %w", art.Key, where, err)
 	}
+	failpoint.Hit(failpoint.PruneBeforeRecord)
 	return x.commit(ctx, func(st *state.State) error {
 		now := x.r.Now().UTC()
 		if a.Target != "" {
@@ -606,6 +620,7 @@ func (x *execution) promote(ctx context.Context, a *plan.Action) error {
 	if err := s.Recover(ctx, a.Database); err != nil {
 		return err
 	}
+	failpoint.Hit(failpoint.PromoteBeforeRecord)
 	return x.commit(ctx, func(st *state.State) error {
 		now := x.r.Now().UTC()
 		st.TargetDatabase(a.Target, a.Database).PromotedAt = &now
