@@ -260,11 +260,17 @@ func (x *execution) verify(ctx context.Context, a *plan.Action) error {
 		failpoint.Hit(failpoint.VerifyBeforeRecord)
 		return x.commit(ctx, func(st *state.State) error {
 			td := st.TargetDatabase(a.Target, a.Database)
+			now := x.r.Now().UTC()
 			c := td.Copies[art.ID]
 			if c == nil {
-				return fmt.Errorf("no shipped copy of %s is recorded for target %q", art.ID, a.Target)
+				// A complete copy whose ship was not recorded (the run that
+				// shipped it was killed): proven, it is recorded now.
+				c = &state.Copy{Key: art.Key, Size: size, SHA256: sum, ShippedAt: now}
+				td.Copies[art.ID] = c
+				if a.Seed && td.SeededFrom == "" && !x.restores(a.Target) {
+					td.SeededFrom = art.ID
+				}
 			}
-			now := x.r.Now().UTC()
 			c.VerifiedAt, c.ModTime = &now, mod
 			return nil
 		})
@@ -272,6 +278,11 @@ func (x *execution) verify(ctx context.Context, a *plan.Action) error {
 	if err == nil {
 		err = fmt.Errorf("copy at %s is damaged: %d bytes with SHA-256 %s, want %d bytes with %s; it will be shipped again",
 			path.Join(blob.Redact(t.Destination.URL), art.Key), size, sum, art.Size, art.SHA256)
+		// Out of the way, so the next plan ships it rather than verifying
+		// the same damaged bytes again.
+		if derr := b.Delete(ctx, art.Key); derr != nil && !blob.IsNotExist(derr) {
+			err = errors.Join(err, fmt.Errorf("delete the damaged copy: %w", derr))
+		}
 	} else {
 		err = fmt.Errorf("read copy at %s: %w", path.Join(blob.Redact(t.Destination.URL), art.Key), err)
 	}
@@ -618,7 +629,12 @@ func (x *execution) promote(ctx context.Context, a *plan.Action) error {
 		return err
 	}
 	if err := s.Recover(ctx, a.Database); err != nil {
-		return err
+		// Already online is what was asked: a promote whose reply or ledger
+		// write was lost, or a failover done by hand that is being recorded.
+		if !onlineNow(ctx, s, a.Database) {
+			return err
+		}
+		x.r.Reporter.Progress(a, 100, fmt.Sprintf("%q is already online on %q: recording the promotion", a.Database, t.Name))
 	}
 	failpoint.Hit(failpoint.PromoteBeforeRecord)
 	return x.commit(ctx, func(st *state.State) error {
@@ -626,6 +642,20 @@ func (x *execution) promote(ctx context.Context, a *plan.Action) error {
 		st.TargetDatabase(a.Target, a.Database).PromotedAt = &now
 		return nil
 	})
+}
+
+// onlineNow asks the server whether a database is online.
+func onlineNow(ctx context.Context, s engine.Session, database string) bool {
+	dbs, err := s.ObserveStandby(ctx, []string{database})
+	if err != nil {
+		return false
+	}
+	for _, d := range dbs {
+		if d.Name == database {
+			return d.State == engine.Online
+		}
+	}
+	return false
 }
 
 // keepFile marks a directory so servers that write files themselves (and

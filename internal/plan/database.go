@@ -37,13 +37,15 @@ type dbPlan struct {
 	// needed holds the artifacts some target or the newest restorable chain
 	// still needs from the backup folder.
 	needed map[*node]bool
+	// wanted holds, per target, what it still needs at its destination.
+	wanted map[string]map[*node]bool
 	// adoptions maps adopted artifact IDs to their Adopt actions.
 	adoptions map[string]string
 }
 
 func (b *builder) planDatabase(p *config.Primary, name string) {
 	d := &dbPlan{p: p, name: name, led: b.st.LookupDatabase(p.Name, name), byID: map[string]*node{},
-		needed: map[*node]bool{}, canBackup: true, adoptions: map[string]string{}}
+		needed: map[*node]bool{}, wanted: map[string]map[*node]bool{}, canBackup: true, adoptions: map[string]string{}}
 	fo, known, reachable := b.folder(p.Folder)
 	d.folderKnown = known
 	if !reachable {
@@ -123,7 +125,7 @@ func (b *builder) observePrimary(d *dbPlan) []engine.BackupRecord {
 	}
 	var oob []engine.BackupRecord
 	for _, r := range o.Backups {
-		if r.CopyOnly || (d.led != nil && known(d.led, r.Header)) {
+		if r.CopyOnly || (d.led != nil && known(d.led, d.p.Folder.ServerPath, r)) {
 			continue
 		}
 		oob = append(oob, r)
@@ -131,9 +133,14 @@ func (b *builder) observePrimary(d *dbPlan) []engine.BackupRecord {
 	return oob
 }
 
-func known(led *state.Database, h artifact.Header) bool {
+// known reports whether the ledger has the backup a history record
+// describes: the same kind and LSNs, and — when the server wrote it into
+// the backup folder — the same file (an idle database's empty log backups
+// all have the same LSNs; one whose reply was lost must still be found).
+func known(led *state.Database, folder string, r engine.BackupRecord) bool {
+	key, inFolder := keyFromServerPath(folder, r.Path)
 	for _, a := range led.Artifacts {
-		if a.Kind == h.Kind && a.FirstLSN.Cmp(h.FirstLSN) == 0 && a.LastLSN.Cmp(h.LastLSN) == 0 {
+		if a.Kind == r.Kind && a.FirstLSN.Cmp(r.FirstLSN) == 0 && a.LastLSN.Cmp(r.LastLSN) == 0 && (!inFolder || strings.EqualFold(a.Key, key)) {
 			return true
 		}
 	}

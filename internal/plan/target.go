@@ -39,7 +39,7 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 	dest, destKnown := b.destination(t)
 	if !destKnown {
 		pos := b.ledgerPosition(d, led)
-		b.holdFrom(d, pos)
+		b.holdFrom(d, t, pos)
 		b.rpo(d, t, pos, "its destination could not be listed")
 		return
 	}
@@ -70,7 +70,7 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 				h, why := has(n)
 				if h == haveUnknown {
 					b.rpo(d, t, pos, unknownRPO)
-					b.need(d, ls...)
+					b.need(d, t, ls...)
 					return // the folder could not be listed: wait, never reseed
 				}
 				if h == haveNone {
@@ -86,7 +86,7 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 	if pos == nil || reseed != "" {
 		f, ls, why, wait := d.seedFor(has, cutoff)
 		if wait {
-			b.holdFrom(d, pos)
+			b.holdFrom(d, t, pos)
 			b.rpo(d, t, pos, unknownRPO)
 			return
 		}
@@ -104,7 +104,7 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 			} else {
 				b.problem(Error, d.p.Name, d.name, t.Name, fmt.Sprintf("target %q cannot be seeded until primary %q can be backed up: %s", t.Name, d.p.Name, why), "")
 			}
-			b.holdFrom(d, pos)
+			b.holdFrom(d, t, pos)
 			b.rpo(d, t, pos, unknownRPO)
 			return
 		}
@@ -121,7 +121,7 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 	if d.newLog != nil && (seedFull == nil || seedFull != d.newFull) {
 		want = append(want, d.newLog)
 	}
-	b.need(d, want...)
+	b.need(d, t, want...)
 	verified := b.shipAll(d, tv, append(b.damaged(d, tv, want), want...), seedFull)
 	if !canRestore {
 		b.rpo(d, t, pos, unknownRPO)
@@ -370,17 +370,24 @@ func (d *dbPlan) verifiedFullAt(led *state.TargetDatabase, redo artifact.LSN) *n
 
 // holdFrom keeps in the backup folder what a target standing at pos would
 // restore next, when planning cannot go further for it this time.
-func (b *builder) holdFrom(d *dbPlan, pos *node) {
+func (b *builder) holdFrom(d *dbPlan, t *config.Target, pos *node) {
 	if pos != nil {
 		ls, _ := d.c.walk(pos)
-		b.need(d, ls...)
+		b.need(d, t, ls...)
 	}
 }
 
-// need marks artifacts a target still needs from the backup folder.
-func (b *builder) need(d *dbPlan, ns ...*node) {
+// need marks artifacts a target still needs: from the backup folder, and
+// at its own destination.
+func (b *builder) need(d *dbPlan, t *config.Target, ns ...*node) {
+	w := d.wanted[t.Name]
+	if w == nil {
+		w = map[*node]bool{}
+		d.wanted[t.Name] = w
+	}
 	for _, n := range ns {
 		d.needed[n] = true
+		w[n] = true
 	}
 }
 
@@ -394,14 +401,14 @@ func (b *builder) planCopyOnly(d *dbPlan, t *config.Target) {
 		cur = held[len(held)-1]
 	}
 	if !destKnown {
-		b.holdFrom(d, cur)
+		b.holdFrom(d, t, cur)
 		b.rpo(d, t, cur, "its destination could not be listed")
 		return
 	}
 	has := b.targetHas(d, tv)
 	anchor, links, why, wait := d.seedFor(has, b.now)
 	if wait {
-		b.holdFrom(d, cur)
+		b.holdFrom(d, t, cur)
 		b.rpo(d, t, cur, "")
 		return
 	}
@@ -445,7 +452,7 @@ func (b *builder) planCopyOnly(d *dbPlan, t *config.Target) {
 			}
 		}
 	}
-	b.need(d, want...)
+	b.need(d, t, want...)
 	seed := anchor
 	if seed == nil {
 		seed = d.newFull
@@ -500,6 +507,19 @@ func (b *builder) shipAll(d *dbPlan, tv targetView, want []*node, seed *node) ma
 		}
 		shipReason := ""
 		switch {
+		case cp == nil && n.art != nil && tv.dest != nil && tv.dest.Objects[n.art.Key].Size == n.art.Size && n.art.Size > 0:
+			// A complete-looking copy the ledger does not record: a ship
+			// whose run was killed before it wrote it down. Proving it is
+			// cheaper than shipping it again.
+			v := n.ref(&Action{ID: actionID(Verify, d.p.Name, d.name, t.Name, n.key()), Kind: Verify, Primary: d.p.Name, Database: d.name, Target: t.Name,
+				Reason: "a copy is already there (its ship was not recorded): prove it matches the backup's SHA-256",
+				Seed:   n == seed && n.isFull() && (led == nil || led.SeededFrom == "")})
+			if id := d.adoptions[n.id]; id != "" && n.id != "" {
+				v.DependsOn = appendUnique(v.DependsOn, id)
+			}
+			b.add(v)
+			waits[n.key()] = v.ID
+			continue
 		case cp == nil:
 			shipReason = "not at the destination yet"
 		default:
@@ -552,10 +572,11 @@ func (b *builder) damaged(d *dbPlan, tv targetView, skip []*node) []*node {
 	for _, n := range skip {
 		planned[n] = true
 	}
+	expired := b.destExpired(d, tv.t, tv.led, tv.dest)
 	var out []*node
 	for _, n := range d.c.nodes {
-		if n.id == "" || planned[n] || n.src != srcOK {
-			continue
+		if n.id == "" || planned[n] || n.src != srcOK || expired(n) {
+			continue // an expired copy is pruned, not repaired
 		}
 		if cp, ok := tv.led.Copies[n.id]; ok && b.copyDrift(tv.dest, cp) != "" {
 			out = append(out, n)
