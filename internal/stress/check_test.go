@@ -195,28 +195,9 @@ type figures struct {
 	stateTemps int // temporary files of state writes a kill left behind
 }
 
-// problem is one violated invariant. Known names a product defect already
-// reported (see knownDefects) that explains it; "" when none does.
+// problem is one violated invariant.
 type problem struct {
-	msg, known string
-}
-
-// knownDefects are product defects the checks find that are reported and
-// not yet fixed. A problem they explain is
-// logged and counted, and fails a test only with -stress.strict, so that
-// make test stays green while they are fixed; remove an entry once fixed.
-var knownDefects = map[string]string{
-	"prune-not-recorded": "a kill between a prune's delete and its ledger write leaves the artifact (backup folder) or the copy (destination) in the ledger for ever: " +
-		"the planner prunes only what it finds in storage (n.src == srcOK in plan/prune.go), so nothing ever records the prune; " +
-		"a copy the ledger still lists at a destination is also shipped again as \"missing\" while the backup folder has it",
-	"ship-not-recorded": "a copy complete at its destination whose ledger write was lost is shipped again instead of being verified and recorded " +
-		"(the planner plans a ship for every copy the ledger does not record, plan/target.go shipAll, and apply's verify refuses a copy the ledger does not record); " +
-		"when its artifact is no longer needed by then (an empty log, or pruned), the copy is neither shipped again nor pruned: it stays at the destination for ever, unknown to the ledger",
-	"promote-not-recorded": "after a promote whose ledger write was lost (RESTORE … WITH RECOVERY done), promote again fails with 3153 (already fully recovered) " +
-		"and every apply fails with \"recovered outside drsctl … record it with drsctl promote\": nothing can record the promotion (fix in apply.promote: when Recover fails and the database is ONLINE, record it)",
-	"empty-log-not-adopted": "a log backup of an idle database whose reply was lost (FirstLSN = LastLSN, the same LSNs as the previous empty log) is never adopted: " +
-		"plan.known matches msdb's backups to the ledger by kind and LSNs alone, so it takes the new empty log for the old one; " +
-		"its file stays in the backup folder, unknown to the ledger and never pruned",
+	msg string
 }
 
 // check verifies the invariants that must hold once the world converged.
@@ -225,9 +206,6 @@ func (w *world) check() ([]problem, figures) {
 	var probs []problem
 	var fig figures
 	add := func(format string, a ...any) { probs = append(probs, problem{msg: fmt.Sprintf(format, a...)}) }
-	addKnown := func(known, format string, a ...any) {
-		probs = append(probs, problem{msg: fmt.Sprintf(format, a...), known: known})
-	}
 
 	// The ledger reads.
 	st, err := w.ledger()
@@ -335,7 +313,7 @@ func (w *world) check() ([]problem, figures) {
 			f, ok := folder[a.Key]
 			switch {
 			case !ok:
-				addKnown("prune-not-recorded", "the ledger lists %s in the backup folder, but it is not there", a.Key)
+				add("the ledger lists %s in the backup folder, but it is not there", a.Key)
 			case f.size != a.Size || f.sum != a.SHA256:
 				add("backup folder: %s is %d bytes with SHA-256 %s, the ledger says %d bytes, %s", a.Key, f.size, f.sum, a.Size, a.SHA256)
 			}
@@ -347,25 +325,8 @@ func (w *world) check() ([]problem, figures) {
 			history[filepath.ToSlash(rel)] = b
 		}
 	}
-	// twin reports an empty log backup whose LSNs the ledger has under
-	// another artifact (see knownDefects).
-	twin := func(b sqlsim.BackupRecord) bool {
-		if !b.Empty() {
-			return false
-		}
-		for _, a := range byKey {
-			if a.Kind == artifact.Log && string(a.FirstLSN) == b.FirstLSN && string(a.LastLSN) == b.LastLSN {
-				return true
-			}
-		}
-		return false
-	}
 	for key := range folder {
 		if byKey[key] == nil {
-			if b, ok := history[key]; ok && twin(b) {
-				addKnown("empty-log-not-adopted", "backup folder: %s (an empty log backup, LSN %s) is not in the ledger", key, b.FirstLSN)
-				continue
-			}
 			add("backup folder: %s is not in the ledger (drsctl lost track of a backup)", key)
 		}
 	}
@@ -394,7 +355,7 @@ func (w *world) check() ([]problem, figures) {
 			}
 			switch {
 			case !ok && history[key].Path != "":
-				addKnown("ship-not-recorded", "%s: %s (a backup drsctl took) is at the destination, but neither in the backup folder nor in the ledger", name, key)
+				add("%s: %s (a backup drsctl took) is at the destination, but neither in the backup folder nor in the ledger", name, key)
 			case !ok:
 				add("%s: %s is neither in the backup folder nor in the ledger", name, key)
 			case f != want:
@@ -407,7 +368,7 @@ func (w *world) check() ([]problem, figures) {
 					f, ok := files[c.Key]
 					switch {
 					case !ok:
-						addKnown("prune-not-recorded", "%s/%s: the ledger records a copy of %s, but it is not at the destination", name, db, id)
+						add("%s/%s: the ledger records a copy of %s, but it is not at the destination", name, db, id)
 					case f.size != c.Size || f.sum != c.SHA256:
 						add("%s/%s: the copy of %s differs from the ledger's record", name, db, id)
 					}

@@ -39,8 +39,6 @@ type trial struct {
 	// errors are the errors of runs to be killed that ended on their own
 	// with one, first lines.
 	errors []string
-	// known lists the known defects (knownDefects) the checks found.
-	known []string
 	// inFlight is what the killed run was doing when the kill landed.
 	inFlight string
 	// recovered counts what the applies after the kill recorded instead of
@@ -203,19 +201,9 @@ func crashTrial(t *testing.T, tr *trial) {
 	tr.unlocks, tr.takeovers = w.forceUnlocks, w.takeovers
 	probs, fig := w.check()
 	tr.tempFiles, tr.stateTemps = fig.tempFiles, fig.stateTemps
-	var real, known []string
+	var real []string
 	for _, p := range probs {
-		if p.known != "" {
-			tr.known = append(tr.known, p.known)
-			known = append(known, fmt.Sprintf("[known defect %s] %s", p.known, p.msg))
-			if !*flagStrict {
-				continue
-			}
-		}
 		real = append(real, p.msg)
-	}
-	if len(known) > 0 {
-		t.Logf("seed %d: known defects (see knownDefects; -stress.strict fails on them):\n  - %s", seed, strings.Join(known, "\n  - "))
 	}
 	if len(real) > 0 {
 		fail("after convergence:\n  - %s", strings.Join(real, "\n  - "))
@@ -348,7 +336,6 @@ func summarize(t *testing.T, trials []*trial, took time.Duration, par int) {
 	var killed, killed2, failed, unlocks, takeovers, temps, stateTemps, events, remotes int
 	rounds := map[int]int{}
 	var errs []string
-	known := map[string][]int64{}
 	phases := map[string]int{}
 	recovered := map[string]int{}
 	var longest time.Duration
@@ -382,13 +369,6 @@ func summarize(t *testing.T, trials []*trial, took time.Duration, par int) {
 		for _, e := range tr.errors {
 			errs = append(errs, fmt.Sprintf("seed %d: %s", tr.seed, e))
 		}
-		seen := map[string]bool{}
-		for _, k := range tr.known {
-			if !seen[k] {
-				seen[k] = true
-				known[k] = append(known[k], tr.seed)
-			}
-		}
 		for k, n := range tr.recovered {
 			recovered[k] += n
 		}
@@ -421,8 +401,5 @@ func summarize(t *testing.T, trials []*trial, took time.Duration, par int) {
 		took.Round(time.Millisecond), par, (sum / time.Duration(len(trials))).Round(time.Millisecond), longest.Round(time.Millisecond))
 	if len(errs) > 0 {
 		t.Logf("runs to be killed that ended on their own with an error (the applies after converged):\n  %s", strings.Join(errs, "\n  "))
-	}
-	for k, seeds := range known {
-		t.Logf("known defect %s in %d trials (seeds %v): %s", k, len(seeds), seeds, knownDefects[k])
 	}
 }

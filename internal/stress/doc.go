@@ -30,8 +30,7 @@
 // Flags: -stress.trials N (default 10; make stress runs 100),
 // -stress.first S (first seed), -stress.seed S (one trial: replay a
 // failure), -stress.parallel P, -stress.race, -stress.show (every run's
-// output), -stress.strict (fail on the known defects too, see
-// knownDefects).
+// output).
 //
 // A failing trial prints its seed, where the kill landed and every drsctl
 // run's output; `go test ./internal/stress -run TestCrash -stress.seed S -v`

@@ -124,10 +124,6 @@ func runFailpointCase(t *testing.T, c fpCase) {
 	}
 	probs, _ := w.check()
 	for _, p := range probs {
-		if p.known != "" && !*flagStrict {
-			t.Logf("known defect %s: %s", p.known, p.msg)
-			continue
-		}
 		t.Errorf("after convergence: %s", p.msg)
 	}
 	if t.Failed() || *flagShow {
@@ -551,12 +547,7 @@ func shipCase(name, fp string) fpCase {
 				again += len(did(runs, "ship", "→ "+target+": ship "+filepath.Base(key)))
 			}
 			if again > 0 {
-				msg := fmt.Sprintf("%d of the %d complete copies the stop left unrecorded were shipped again instead of being verified and recorded", again, len(left))
-				if *flagStrict {
-					t.Errorf("%s", msg)
-				} else {
-					t.Logf("known defect ship-not-recorded: %s", msg)
-				}
+				t.Errorf("%d of the %d complete copies the stop left unrecorded were shipped again instead of being verified and recorded", again, len(left))
 			}
 			w.fullsTaken(t, 1)
 			w.seedOnce(t, nil)
@@ -608,12 +599,7 @@ func pruneCase(name string, o worldOptions) fpCase {
 				}
 			}
 			if again > 0 {
-				msg := fmt.Sprintf("%d copies pruned before the stop were shipped back to their destination after it", again)
-				if *flagStrict {
-					t.Errorf("%s", msg)
-				} else {
-					t.Logf("known defect prune-not-recorded: %s", msg)
-				}
+				t.Errorf("%d copies pruned before the stop were shipped back to their destination after it", again)
 			}
 			w.seedOnce(t, nil)
 		},
@@ -638,9 +624,6 @@ func (w *world) databaseState(s *sqlsim.Server, database string) (string, error)
 func promoteAgain(t *testing.T, w *world) {
 	before := len(w.east.RestoreHistory())
 	r := w.drsctl(runOpts{}, "promote", "east", "-database", "Sales", "-auto-approve")
-	// The known defect (knownDefects["promote-not-recorded"]) shows as the
-	// server refusing to recover a database that is recovered already.
-	known := r.code != 0 && strings.Contains(r.out, "3153")
 	var msgs []string
 	if r.code != 0 {
 		msgs = append(msgs, fmt.Sprintf("promote again after the stop exited %d: the operator cannot finish the failover with drsctl", r.code))
@@ -658,11 +641,7 @@ func promoteAgain(t *testing.T, w *world) {
 		msgs = append(msgs, fmt.Sprintf("apply after the promotion exited %d", a.code))
 	}
 	for _, m := range msgs {
-		if known && !*flagStrict {
-			t.Logf("known defect promote-not-recorded: %s", m)
-		} else {
-			t.Error(m)
-		}
+		t.Error(m)
 	}
 	for _, rec := range w.east.RestoreHistory()[before:] {
 		if rec.Database == "Sales" {

@@ -15,7 +15,6 @@ var (
 	flagSeed     = flag.Int64("stress.seed", 0, "run only the trial with this seed (replay a failure)")
 	flagParallel = flag.Int("stress.parallel", 2, "trials run at once")
 	flagShow     = flag.Bool("stress.show", false, "log every drsctl run's output, also when a test passes")
-	flagStrict   = flag.Bool("stress.strict", false, "fail on the known defects (knownDefects) too")
 	flagRaceBin  = flag.Bool("stress.race", raceEnabled, "build drsctl with the race detector (default: when the tests run with -race)")
 )
 
