@@ -5,7 +5,7 @@ PKGS    := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test unit soak check demo bench clean testenv-up testenv-down
+.PHONY: all build test unit soak stress fuzz check demo bench bench-smb clean testenv-up testenv-down
 
 all: build
 
@@ -30,6 +30,24 @@ SOAK_FIRST     ?= 1
 soak:
 	$(GO) test -count=1 -timeout 12h ./internal/scenario -scenario.histories=$(SOAK_HISTORIES) -scenario.first=$(SOAK_FIRST)
 
+# The crash harness at length: STRESS_TRIALS applies SIGKILLed at random
+# moments against the simulators and real storage servers, each run until
+# it converges and checked (see internal/stress/doc.go), plus every
+# failpoint. A failing trial prints its seed: make stress STRESS_FIRST=<seed>
+# STRESS_TRIALS=1 replays it.
+STRESS_TRIALS ?= 100
+STRESS_FIRST  ?= 1
+stress:
+	./scripts/testenv.sh up
+	set -a; . ./.testenv/env; set +a; \
+	$(GO) test -count=1 -timeout 60m -v ./internal/stress -run 'TestCrash|TestFailpoints' \
+		-stress.trials=$(STRESS_TRIALS) -stress.first=$(STRESS_FIRST)
+
+# Every fuzz target for FUZZTIME each (make test runs them for 3s).
+FUZZTIME ?= 2m
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; }
@@ -41,6 +59,10 @@ demo:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/plan/
+
+# SMB shipping paired against smbclient (see bench/README.md).
+bench-smb:
+	./bench/smb.sh
 
 testenv-up:
 	./scripts/testenv.sh up
