@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/drsctl/drsctl/internal/artifact"
@@ -183,12 +185,14 @@ func (x *execution) ship(ctx context.Context, batch []*plan.Action) []*Outcome {
 		}
 	}
 	size, sum, results, err := blob.Ship(ctx, r, sinks, report)
-	if err == nil && size >= art.Size && (size != art.Size || sum != art.SHA256) {
+	if err == nil && sum != "" && (size != art.Size || sum != art.SHA256) {
 		// The folder's file is not what was backed up: every copy of it
 		// would be damaged. The ledger says so, and the next plan works
 		// around it (another full, another path) instead of failing here
-		// every run.
-		damaged := fmt.Errorf("the backup folder's copy of %s is damaged: it reads as %d bytes with SHA-256 %s, but was %d bytes with %s when it was taken; nothing was shipped, and it will not be used again",
+		// every run. (An empty sum: every sink failed before the end, so
+		// the source was not read whole and proves nothing; a shorter
+		// file read whole is damaged too.)
+		damaged := fmt.Errorf("the backup folder's copy of %s is damaged: it reads as %d bytes with SHA-256 %s, but was %d bytes with %s when it was taken; nothing was shipped, and it will not be used again: the next apply works around it (with a new full backup if a target needs one). Find what changed it (a cleanup job, a failing disk)",
 			art.ID, size, sum, art.Size, art.SHA256)
 		if cerr := x.commit(ctx, func(st *state.State) error {
 			if cur := st.LookupDatabase(a0.Primary, a0.Database).Artifact(art.ID); cur != nil {
@@ -205,6 +209,10 @@ func (x *execution) ship(ctx context.Context, batch []*plan.Action) []*Outcome {
 		o := live[i]
 		if res.Err != nil {
 			o.Err = res.Err
+			if t, terr := x.target(o.Action); terr == nil && errors.Is(res.Err, syscall.ENOSPC) {
+				// The driver's words name a temporary file; say which place is full.
+				o.Err = fmt.Errorf("no space left on device at %s (target %q's destination): %w", blob.Redact(t.Destination.URL), t.Name, res.Err)
+			}
 			continue
 		}
 		if res.SHA256 != art.SHA256 || res.Size != art.Size {
@@ -275,7 +283,8 @@ func (x *execution) verify(ctx context.Context, a *plan.Action) error {
 			return nil
 		})
 	}
-	if err == nil {
+	damaged := err == nil
+	if damaged {
 		err = fmt.Errorf("copy at %s is damaged: %d bytes with SHA-256 %s, want %d bytes with %s; it will be shipped again",
 			path.Join(blob.Redact(t.Destination.URL), art.Key), size, sum, art.Size, art.SHA256)
 		// Out of the way, so the next plan ships it rather than verifying
@@ -283,11 +292,21 @@ func (x *execution) verify(ctx context.Context, a *plan.Action) error {
 		if derr := b.Delete(ctx, art.Key); derr != nil && !blob.IsNotExist(derr) {
 			err = errors.Join(err, fmt.Errorf("delete the damaged copy: %w", derr))
 		}
+	} else if blob.IsNotExist(err) {
+		damaged = true // gone is as bad as damaged: shipped again
+		err = fmt.Errorf("copy at %s is missing; it will be shipped again", path.Join(blob.Redact(t.Destination.URL), art.Key))
 	} else {
-		err = fmt.Errorf("read copy at %s: %w", path.Join(blob.Redact(t.Destination.URL), art.Key), err)
+		err = fmt.Errorf("read copy at %s: %w; it will be verified again", path.Join(blob.Redact(t.Destination.URL), art.Key), err)
 	}
 	if cerr := x.commit(ctx, func(st *state.State) error {
-		delete(st.TargetDatabase(a.Target, a.Database).Copies, art.ID)
+		td := st.TargetDatabase(a.Target, a.Database)
+		if damaged {
+			delete(td.Copies, art.ID)
+		} else if c := td.Copies[art.ID]; c != nil {
+			// A read that failed proves nothing either way: the copy is
+			// kept, unproven, and read again before any restore uses it.
+			c.VerifiedAt = nil
+		}
 		return nil
 	}); cerr != nil {
 		return errors.Join(err, cerr)
@@ -326,6 +345,14 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 			// ledger keeps the newest backup really restored.
 			x.r.Reporter.Progress(a, 100, fmt.Sprintf("nothing to restore: %s is empty (nothing was logged since LSN %s)", art.ID, a.Continues))
 			return nil
+		}
+	}
+	if !verifiedThisRun(a) {
+		// Verified by an earlier run: bit rot since then keeps the size and
+		// the modification time a refresh compares, so the copy is read
+		// again before the server is asked to restore from it.
+		if err := x.verify(ctx, a); err != nil {
+			return fmt.Errorf("nothing was restored: %w", err)
 		}
 	}
 	s, err := x.session(ctx, "target", t.Name, t.Primary.Engine, t.Connection)
@@ -396,6 +423,17 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 		}
 		return nil
 	})
+}
+
+// verifiedThisRun reports whether a restore waits for the verify action of
+// its own copy in this plan (the planner makes it depend on it), so the
+// copy was proven just before. IDs differ only in their kind.
+func verifiedThisRun(a *plan.Action) bool {
+	rest, ok := strings.CutPrefix(a.ID, a.Kind.String()+":")
+	if !ok {
+		return false
+	}
+	return slices.Contains(a.DependsOn, plan.Verify.String()+":"+rest)
 }
 
 // continues checks that a log backup this plan took begins where the plan

@@ -3,6 +3,7 @@ package apply_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -510,5 +511,72 @@ func TestApply_PruneKeepsWhatATargetIsSeedingFrom(t *testing.T) {
 		case !seeding && art != nil:
 			t.Errorf("nothing needs the pruned full, but the ledger keeps it: %+v", art)
 		}
+	}
+}
+
+func TestApply_VerifyTellsAFailedReadFromADamagedCopy(t *testing.T) {
+	ctx := context.Background()
+	for _, damaged := range []bool{true, false} {
+		t.Run(map[bool]string{true: "damaged copy", false: "read fails"}[damaged], func(t *testing.T) {
+			cfg, reg, _ := setup(t, 1)
+			st := state.New("l")
+			ms := &memState{st: st}
+			seedChain(t, cfg, reg, ms, st, "db0")
+			art := ms.st.LookupDatabase("p", "db0").Artifacts[0]
+			shipped := &plan.Action{ID: "ship", Kind: plan.Ship, Primary: "p", Database: "db0", Target: "a", Artifact: art.ID}
+			proven := &plan.Action{ID: "verify", Kind: plan.Verify, Primary: "p", Database: "db0", Target: "a", Artifact: art.ID, DependsOn: []string{"ship"}}
+			if _, err := run(t, cfg, reg, ms, ms.st, nil, shipped, proven); err != nil {
+				t.Fatal(err)
+			}
+			st = ms.st.Clone()
+			url := cfg.TargetByName("a").Destination.URL
+			path := strings.TrimPrefix(url, "file://") + "/" + art.Key
+			if damaged {
+				if err := os.WriteFile(path, []byte("rotten"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				// A read that fails (here: the copy's name is a symbolic
+				// link loop now, ELOOP) says nothing about the copy's bytes.
+				if err := os.Remove(path); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(path, path); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v := &plan.Action{ID: "verify-again", Kind: plan.Verify, Primary: "p", Database: "db0", Target: "a", Artifact: art.ID}
+			_, err := run(t, cfg, reg, ms, st, nil, v)
+			if err == nil {
+				t.Fatal("verify passed")
+			}
+			c := ms.st.LookupTargetDatabase("a", "db0").Copies[art.ID]
+			b, oerr := blob.Open(ctx, url)
+			if oerr != nil {
+				t.Fatal(oerr)
+			}
+			defer b.Close()
+			if damaged {
+				if c != nil {
+					t.Errorf("the damaged copy is still in the ledger: %+v", c)
+				}
+				if ok, _ := b.Exists(ctx, art.Key); ok {
+					t.Errorf("the damaged copy is still at the destination")
+				}
+				if !strings.Contains(err.Error(), "damaged") {
+					t.Errorf("err = %v", err)
+				}
+				return
+			}
+			if c == nil {
+				t.Fatalf("a failed read dropped the copy from the ledger (err %v)", err)
+			}
+			if c.VerifiedAt != nil {
+				t.Errorf("the copy is still recorded as verified after a read that failed")
+			}
+			if strings.Contains(err.Error(), "damaged") {
+				t.Errorf("a failed read is reported as damage: %v", err)
+			}
+		})
 	}
 }

@@ -137,7 +137,12 @@ func (r *durableReader) Attributes() *driver.ReaderAttributes {
 }
 
 func (d *durableBucket) NewTypedWriter(ctx context.Context, key, contentType string, opts *driver.WriterOptions) (driver.Writer, error) {
-	w := &durableWriter{ctx: ctx, root: d.root}
+	// A context of its own, so that a failed write can abort the writer:
+	// fileblob renames on Close whatever reached the temporary file unless
+	// its context is done, which would put a partial file under the final
+	// name (a full disk, then space freed before Close).
+	ctx, cancel := context.WithCancel(ctx)
+	w := &durableWriter{ctx: ctx, cancel: cancel, root: d.root}
 	inner, err := d.b.NewWriter(ctx, key, &blob.WriterOptions{
 		CacheControl:                opts.CacheControl,
 		ContentDisposition:          opts.ContentDisposition,
@@ -158,6 +163,7 @@ func (d *durableBucket) NewTypedWriter(ctx context.Context, key, contentType str
 		},
 	})
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	w.w = inner
@@ -168,15 +174,29 @@ func (d *durableBucket) NewTypedWriter(ctx context.Context, key, contentType str
 // content type is always given, so blob.Writer buffers nothing) and fsyncs
 // around Close's rename.
 type durableWriter struct {
-	ctx  context.Context
-	root string
-	w    *blob.Writer
-	f    *os.File
+	ctx      context.Context
+	cancel   context.CancelFunc
+	root     string
+	w        *blob.Writer
+	f        *os.File
+	writeErr error // the first failed write: Close then aborts
 }
 
-func (w *durableWriter) Write(p []byte) (int, error) { return w.w.Write(p) }
+func (w *durableWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err != nil && w.writeErr == nil {
+		w.writeErr = err
+	}
+	return n, err
+}
 
 func (w *durableWriter) Close() error {
+	defer w.cancel()
+	if w.writeErr != nil {
+		w.cancel() // fileblob removes the temporary file
+		_ = w.w.Close()
+		return w.writeErr
+	}
 	if w.f == nil || w.ctx.Err() != nil {
 		// Aborted (fileblob removes the temporary file) or nothing to sync.
 		return w.w.Close()

@@ -1,6 +1,8 @@
 package blob
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -20,9 +22,37 @@ import (
 // segment that is valid on every file system, SMB share and object store, is
 // the same on all of them (no driver escapes it further), and decodes back
 // losslessly. File names sort by time within a database and kind.
+//
+// A name whose escaped form is longer than MaxSegment (a long or non-ASCII
+// name: each character of 日本 escapes to nine bytes) is shortened instead:
+// the first part of its escaped form, "~~", and the first 128 bits of the
+// name's SHA-256 in hex. "~~" never occurs in a spelled-out segment ('~' is
+// always followed by two hex digits), so a shortened segment never equals a
+// spelled-out one, and two shortened ones are equal only if their names'
+// SHA-256 agree in 128 bits. It does not decode back. Names short enough to
+// spell out are escaped exactly as before, so their keys do not move (and
+// apply reads every existing artifact by the key its ledger records,
+// whatever the layout was when it was written).
+//
+// Letters are kept as they are, so names that differ only in case give
+// segments that differ only in case: SMB shares and Windows file systems
+// mix them up, which is why the configuration refuses such names (see
+// config's database and primary name checks).
 
 // timeLayout is the artifact file time stamp: UTC, to the second, sortable.
 const timeLayout = "20060102T150405Z"
+
+// MaxSegment is the longest segment EscapeName returns. SQL Server takes a
+// backup device's whole path — server_path and key, in which the database
+// name appears twice (directory and file) — in at most 259 characters
+// (msdb's physical_device_name is nvarchar(260), BACKUP TO URL allows 259),
+// so a key must stay well short of that: with the primary's name too,
+// about 170 bytes at most, leaving room for the server_path.
+const MaxSegment = 64
+
+// hashedMark separates a shortened segment's readable start from the
+// SHA-256 of the whole name.
+const hashedMark = "~~"
 
 // EscapeName returns name as one safe path segment (see the key layout).
 func EscapeName(name string) string {
@@ -36,11 +66,31 @@ func EscapeName(name string) string {
 		}
 		fmt.Fprintf(&b, "~%02X", c)
 	}
-	return b.String()
+	seg := b.String()
+	if len(seg) <= MaxSegment {
+		return seg
+	}
+	// 128 bits of SHA-256: names would have to be made to collide.
+	sum := sha256.Sum256([]byte(name))
+	digest := hex.EncodeToString(sum[:16])
+	keep := MaxSegment - len(hashedMark) - len(digest)
+	// Cut on an escape's boundary so the start reads as escaped text.
+	if i := strings.LastIndexByte(seg[:keep], '~'); i >= keep-2 {
+		keep = i
+	}
+	return seg[:keep] + hashedMark + digest
 }
 
-// UnescapeName reverses EscapeName.
+// IsShortened reports whether seg is an EscapeName segment shortened with
+// the name's SHA-256 (a name too long to spell out), which does not decode.
+func IsShortened(seg string) bool { return strings.Contains(seg, hashedMark) }
+
+// UnescapeName reverses EscapeName; a shortened segment (IsShortened) is
+// an error: only its name's SHA-256 is in it.
 func UnescapeName(seg string) (string, error) {
+	if IsShortened(seg) {
+		return "", fmt.Errorf("unescape name %q: shortened to its SHA-256, the name cannot be read back", seg)
+	}
 	var b strings.Builder
 	for i := 0; i < len(seg); i++ {
 		c := seg[i]
@@ -105,7 +155,8 @@ func ArtifactFile(database string, kind artifact.Kind, t time.Time) string {
 }
 
 // ParseArtifactFile reverses ArtifactFile: ok is false for a name ArtifactFile
-// cannot have produced (foreign files in a folder).
+// cannot have produced (foreign files in a folder), and for one whose
+// database name was too long to spell out (IsShortened).
 func ParseArtifactFile(file string) (database string, kind artifact.Kind, t time.Time, ok bool) {
 	dot := strings.LastIndexByte(file, '.')
 	if dot < 0 {

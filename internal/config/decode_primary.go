@@ -73,6 +73,7 @@ func (l *loader) decodePrimary(block *hcl.Block) (*primaryDecl, hcl.Diagnostics)
 		diags = diags.Append(missingAttr("databases", block))
 	} else if !ds.HasErrors() {
 		diags = append(diags, checkDatabases(attrs["databases"], dbs)...)
+		diags = append(diags, checkDatabaseNames(engine, attrs["databases"], dbs)...)
 	}
 	p.Databases = itemValues(dbs)
 
@@ -195,7 +196,8 @@ func (l *loader) connection(attr *hcl.Attribute, block *hcl.Block, required bool
 	return s, diags
 }
 
-// checkDatabases reports an empty list, empty names and names listed twice.
+// checkDatabases reports an empty list, empty names and names listed twice
+// (also when spelled in another case).
 func checkDatabases(attr *hcl.Attribute, dbs []item) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	if len(dbs) == 0 {
@@ -208,6 +210,7 @@ func checkDatabases(attr *hcl.Attribute, dbs []item) hcl.Diagnostics {
 		})
 	}
 	seen := map[string]hcl.Range{}
+	folded := map[string]item{}
 	for _, db := range dbs {
 		if strings.TrimSpace(db.Value) == "" {
 			diags = diags.Append(&hcl.Diagnostic{
@@ -230,6 +233,18 @@ func checkDatabases(attr *hcl.Attribute, dbs []item) hcl.Diagnostics {
 			continue
 		}
 		seen[db.Value] = db.Range
+		if first, ok := folded[strings.ToLower(db.Value)]; ok && sameButCase(first.Value, db.Value) {
+			diags = diags.Append(&hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Database names differ only in case",
+				Detail: fmt.Sprintf("The databases %q (line %d, column %d) and %q differ only in case: SQL Server's usual case-insensitive collations take them for one database, and SMB shares and Windows file systems would mix up the backup files drsctl names after them. List the database once, spelled as on the primary.",
+					first.Value, first.Range.Start.Line, first.Range.Start.Column, db.Value),
+				Subject: db.Range.Ptr(),
+				Context: attr.Range.Ptr(),
+			})
+			continue
+		}
+		folded[strings.ToLower(db.Value)] = db
 	}
 	return diags
 }

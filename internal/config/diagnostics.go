@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
@@ -129,6 +130,19 @@ func sourceLines(src []byte, r hcl.Range) []srcLine {
 	return lines
 }
 
+// visible replaces what would act on the terminal instead of showing
+// (control characters but tab, line separators, text-direction controls
+// that reorder the rest of the line) with U+FFFD, one rune for one so the
+// carets below still line up.
+func visible(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r != '\t' && unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029' {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+}
+
 func writeSnippet(w *bufio.Writer, src []byte, snip, hl hcl.Range, color bool) {
 	for _, line := range sourceLines(src, snip) {
 		// The highlighted part of this line, as offsets into line.Text.
@@ -140,9 +154,9 @@ func writeSnippet(w *bufio.Writer, src []byte, snip, hl hcl.Range, color bool) {
 		prefix := fmt.Sprintf("%4d: ", line.Number)
 		switch {
 		case color && he > hs:
-			fmt.Fprintf(w, "%s%s%s%s%s%s\n", prefix, line.Text[:hs], ansiUnderline, line.Text[hs:he], ansiReset, line.Text[he:])
+			fmt.Fprintf(w, "%s%s%s%s%s%s\n", prefix, visible(line.Text[:hs]), ansiUnderline, visible(line.Text[hs:he]), ansiReset, visible(line.Text[he:]))
 		default:
-			fmt.Fprintf(w, "%s%s\n", prefix, line.Text)
+			fmt.Fprintf(w, "%s%s\n", prefix, visible(line.Text))
 		}
 		if !color && (he > hs || (hs == he && hl.Start.Line == line.Number)) {
 			var marks strings.Builder

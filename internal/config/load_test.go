@@ -194,6 +194,15 @@ var problemFixtures = map[string][]wantDiag{
 	"url_needs_known_value":           {{"Unset environment variable", 22, 19, `needs a known value; environment variable "DRSCTL_TEST_DEST_URL" is not set`}},
 	"file_not_found":                  {{"Error in function call", 20, 16, "dr_east.dsn"}},
 	"syntax_error":                    {{"Invalid block definition", 9, 28, ""}},
+	"control_character_in_database_name": {
+		{"Control character in database name", 11, 29, `U+0009 at character 6`},
+		{"Control character in database name", 12, 20, `U+202E`},
+	},
+	"database_name_too_long":        {{"Database name too long", 12, 29, "130 UTF-16 code units"}},
+	"database_name_trailing_space":  {{"Database name ends with a space", 11, 40, `names the database "Sales"`}},
+	"system_database":               {{"System database", 11, 29, "back up system databases with your regular jobs"}},
+	"database_names_differ_in_case": {{"Database names differ only in case", 12, 42, `"Sales" (line 12, column 20)`}},
+	"primary_names_differ_in_case":  {{"Primary names differ only in case", 19, 9, "primary_names_differ_in_case.drs.hcl:9"}},
 	"invalid_name": {
 		{"Invalid name", 8, 9, ""},
 		{"Reference to undeclared primary", 19, 16, `Declared: "sales db"`},

@@ -49,12 +49,25 @@ func (l *loader) validate(cfg *Config) hcl.Diagnostics {
 
 	// primaries: unique names, backup_folder resolved.
 	primaries := map[string]*primaryDecl{}
+	folded := map[string]*primaryDecl{}
 	var primaryNames []string
 	for _, d := range l.primaries {
 		if first, ok := primaries[d.Primary.Name]; ok {
 			diags = diags.Append(duplicateName("primary", d.Primary.Name, d.NameRange, first.NameRange))
 			continue
 		}
+		if first, ok := folded[strings.ToLower(d.Primary.Name)]; ok && sameButCase(first.Primary.Name, d.Primary.Name) {
+			// Backup files live under the primary's name: storage that
+			// ignores case would mix up the two primaries' files.
+			diags = diags.Append(&hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Primary names differ only in case",
+				Detail: fmt.Sprintf("The primaries %q (at %s) and %q differ only in case; drsctl keeps each primary's backups under its name, and SMB shares and Windows file systems would mix up the two. Rename one of them.",
+					first.Primary.Name, rangeWhere(first.NameRange), d.Primary.Name),
+				Subject: d.NameRange.Ptr(),
+			})
+		}
+		folded[strings.ToLower(d.Primary.Name)] = d
 		primaries[d.Primary.Name] = d
 		primaryNames = append(primaryNames, d.Primary.Name)
 		cfg.Primaries = append(cfg.Primaries, d.Primary)

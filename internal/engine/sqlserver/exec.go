@@ -119,6 +119,10 @@ func (s *session) fail(ctx context.Context, target string, err error) error {
 		return newServerError(target, all)
 	}
 	if errors.Is(err, engine.ErrUnreachable) {
+		if !strings.Contains(err.Error(), s.server) {
+			// "connection lost" alone does not say which server.
+			return fmt.Errorf("%s: %w (SQL Server at %s)", target, err, s.server)
+		}
 		return fmt.Errorf("%s: %w", target, err)
 	}
 	switch ctx.Err() {
@@ -208,6 +212,15 @@ func run(ctx context.Context, c *sql.Conn, lost <-chan struct{}, stmt string, pr
 			}
 			active = rows.NextResultSet()
 		}
+	}
+	// The watcher goroutine may not have run yet: a connection that broke
+	// before the first reply ends go-mssqldb's message queue as if the
+	// statement had finished, with no error. lost is closed before the
+	// driver sees the failed read, so it is checked here once more.
+	select {
+	case <-lost:
+		connLost.Store(true)
+	default:
 	}
 	switch {
 	case connLost.Load():

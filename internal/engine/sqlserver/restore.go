@@ -201,8 +201,9 @@ func planMoves(database string, files []backupFile, dataDir, logDir string) []mo
 // movedName is <database>_<logical> plus the physical file's extension
 // (.mdf, .ndf, .ldf by kind when it has none): unique per database on a
 // shared data directory. Characters Windows forbids in file names become
-// '_'; a name longer than 100 characters is cut and made unique again with
-// a hash of the database and logical names.
+// '_'; a name so changed, or longer than 100 characters (then cut), is made
+// unique again with a hash of the database and logical names: `a/b` and
+// `a\b` would otherwise both restore onto a_b_….
 func movedName(database string, f backupFile) string {
 	base := f.physical
 	if i := strings.LastIndexAny(base, `/\`); i >= 0 {
@@ -222,10 +223,14 @@ func movedName(database string, f backupFile) string {
 			ext = ".ndf"
 		}
 	}
-	name := sanitizeFileName(database + "_" + f.logical)
-	if r := []rune(name); len(r) > 100 {
+	raw := database + "_" + f.logical
+	name := sanitizeFileName(raw)
+	if r := []rune(name); len(r) > 100 || name != raw {
+		if len(r) > 90 {
+			r = r[:90]
+		}
 		sum := sha256.Sum256([]byte(database + "\x00" + f.logical))
-		name = string(r[:90]) + "_" + hex.EncodeToString(sum[:4])
+		name = string(r) + "_" + hex.EncodeToString(sum[:4])
 	}
 	return name + sanitizeFileName(ext)
 }

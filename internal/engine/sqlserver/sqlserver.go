@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mssql "github.com/microsoft/go-mssqldb"
@@ -35,6 +36,13 @@ type driver struct{}
 // engine works server-wide, and a session parked in a user database would
 // stop that database from being restored. Errors never contain the
 // connection string or its password.
+//
+// Nothing waits for ever on a server that stops answering (see deadline.go):
+// logins end after `connection timeout` (default 30 s), short statements
+// after `command timeout` (SqlClient's keyword; default 60 s) without a
+// reply, and BACKUP/RESTORE, which a real server runs silently for minutes,
+// are ended only when the server also fails a liveness check. TCP
+// keep-alives (`keepalive`, default 30 s) find a peer that is gone.
 func (driver) Open(ctx context.Context, connection string) (engine.Session, error) {
 	secrets := secretsOf(connection)
 	cfg, err := msdsn.Parse(connection)
@@ -50,20 +58,31 @@ func (driver) Open(ctx context.Context, connection string) (engine.Session, erro
 	if keepAlive <= 0 {
 		keepAlive = 30 * time.Second
 	}
-	conn := mssql.NewConnectorConfig(cfg)
-	conn.Dialer = watchDialer{keepAlive: keepAlive}
+	server := cfg.Host
+	if cfg.Port != 0 {
+		server = net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port))
+	}
+	lim, err := limitsOf(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlserver: %s", redact(err.Error(), secrets))
+	}
+	// go-mssqldb applies `connection timeout` to every socket read for the
+	// connection's life, which kills a BACKUP or RESTORE silent for longer;
+	// here it bounds logins only.
+	cfg.ConnTimeout = 0
+	inner := mssql.NewConnectorConfig(cfg)
+	inner.Dialer = watchDialer{keepAlive: keepAlive, lim: lim, server: server}
+	conn := &loginConnector{inner: inner, lim: lim, server: server}
 
 	s := &session{
-		server: cfg.Host,
+		server: server,
+		lim:    lim,
 		db:     sql.OpenDB(conn),
 		// Dedicated sessions (restores, backups) always dial a connection
 		// of their own, so that its loss can be seen (see connWatch).
 		dedicatedDB: sql.OpenDB(conn),
 	}
 	s.dedicatedDB.SetMaxIdleConns(0)
-	if cfg.Port != 0 {
-		s.server = net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port))
-	}
 	if err := s.db.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, redactErr(s.fail(ctx, "connect to SQL Server "+s.server, err), secrets)
@@ -75,8 +94,9 @@ func (driver) Open(ctx context.Context, connection string) (engine.Session, erro
 // no other mutable state.
 type session struct {
 	server      string // host[:port], for messages
-	db          *sql.DB
-	dedicatedDB *sql.DB
+	lim         limits
+	db          *sql.DB // short statements: replies within lim.command
+	dedicatedDB *sql.DB // BACKUP/RESTORE sessions: no reply deadline, a liveness check
 }
 
 func (s *session) Close() error {
@@ -87,6 +107,9 @@ func (s *session) Close() error {
 // master, and tells fn when that connection breaks: go-mssqldb's message
 // queue (sqlexp.ReturnMessage) stays silent when a connection dies before
 // the first reply, so a BACKUP or RESTORE would otherwise wait for ever.
+// While fn waits for a reply, a watchdog checks that the server still
+// answers others; when it does not, the connection is closed and fn's
+// error is that the server stopped answering.
 func (s *session) dedicated(ctx context.Context, fn func(c *sql.Conn, lost <-chan struct{}) error) error {
 	w := &connWatch{}
 	c, err := s.dedicatedDB.Conn(context.WithValue(ctx, watchKey{}, w))
@@ -94,25 +117,45 @@ func (s *session) dedicated(ctx context.Context, fn func(c *sql.Conn, lost <-cha
 		return err
 	}
 	defer c.Close()
-	return fn(c, w.lostChan())
+	stop := s.watchdog(ctx, w)
+	err = fn(c, w.lostChan())
+	// A statement that succeeded stands, even if the watchdog gave up on
+	// the connection as its reply arrived.
+	if hung := stop(); hung != nil && err != nil {
+		return hung
+	}
+	return err
 }
 
 // ---- connection watching ----
 
 type watchKey struct{}
 
-// watchDialer dials TCP as go-mssqldb would (with keep-alives) and, when the
-// context carries a connWatch, lets it see the connection fail.
-type watchDialer struct{ keepAlive time.Duration }
+// watchDialer dials TCP as go-mssqldb would (with keep-alives). A
+// connection for a dedicated session (the context carries a connWatch) is
+// watched; any other is a pool connection, whose replies must come within
+// the command timeout. A login in progress sees its dial (loginKey).
+type watchDialer struct {
+	keepAlive time.Duration
+	lim       limits
+	server    string
+}
 
 func (d watchDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	nd := net.Dialer{KeepAlive: d.keepAlive}
+	// Three unanswered keep-alives, not Linux's nine, end a connection
+	// whose peer is gone: about 2 minutes at the default 30 s.
+	nd := net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: d.keepAlive, Interval: d.keepAlive, Count: 3}}
 	c, err := nd.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
 	if w, ok := ctx.Value(watchKey{}).(*connWatch); ok {
-		return w.attach(c), nil
+		c = w.attach(c)
+	} else {
+		c = &replyDeadlineConn{Conn: c, d: d.lim.command, server: d.server}
+	}
+	if l, ok := ctx.Value(loginKey{}).(*login); ok {
+		l.dialed(c)
 	}
 	return c, nil
 }
@@ -121,12 +164,14 @@ func (d watchDialer) DialContext(ctx context.Context, network, addr string) (net
 type connWatch struct {
 	mu   sync.Mutex
 	lost chan struct{}
+	conn *watchedConn
 }
 
 func (w *connWatch) attach(c net.Conn) net.Conn {
 	wc := &watchedConn{Conn: c, lost: make(chan struct{})}
 	w.mu.Lock()
 	w.lost = wc.lost
+	w.conn = wc
 	w.mu.Unlock()
 	return wc
 }
@@ -139,16 +184,28 @@ func (w *connWatch) lostChan() <-chan struct{} {
 	return w.lost
 }
 
+// current is the watched connection; nil if none was dialed.
+func (w *connWatch) current() *watchedConn {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.conn
+}
+
 type watchedConn struct {
 	net.Conn
 	once sync.Once
 	lost chan struct{}
+	// waiting is when the pending Read began (UnixNano), 0 when none is:
+	// how long the connection has waited for the server.
+	waiting atomic.Int64
 }
 
 func (c *watchedConn) broken() { c.once.Do(func() { close(c.lost) }) }
 
 func (c *watchedConn) Read(b []byte) (int, error) {
+	c.waiting.Store(time.Now().UnixNano())
 	n, err := c.Conn.Read(b)
+	c.waiting.Store(0)
 	if err != nil {
 		c.broken()
 	}
@@ -161,6 +218,14 @@ func (c *watchedConn) Write(b []byte) (int, error) {
 		c.broken()
 	}
 	return n, err
+}
+
+// waitingFor is how long the pending Read has waited; 0 when none is.
+func (c *watchedConn) waitingFor(now time.Time) time.Duration {
+	if t := c.waiting.Load(); t != 0 {
+		return now.Sub(time.Unix(0, t))
+	}
+	return 0
 }
 
 // ---- secrets ----

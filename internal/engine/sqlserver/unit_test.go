@@ -1,6 +1,8 @@
 package sqlserver
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -124,7 +126,7 @@ func TestMovedName(t *testing.T) {
 		{"secondary data without extension", "Sales", backupFile{logical: "extra", physical: "/d/extra", typ: "D", fileID: 3}, "Sales_extra.ndf"},
 		{"primary data without extension", "Sales", backupFile{logical: "Sales", physical: "/d/Sales", typ: "D", fileID: 1}, "Sales_Sales.mdf"},
 		{"log without extension", "Sales", backupFile{logical: "L", physical: "/d/L", typ: "L", fileID: 2}, "Sales_L.ldf"},
-		{"forbidden characters", `a/b\c:d*e?"f<g>h|i`, backupFile{logical: "x\ny", physical: "/d/x.mdf", typ: "D", fileID: 1}, "a_b_c_d_e__f_g_h_i_x_y.mdf"},
+		{"forbidden characters", `a/b\c:d*e?"f<g>h|i`, backupFile{logical: "x\ny", physical: "/d/x.mdf", typ: "D", fileID: 1}, "a_b_c_d_e__f_g_h_i_x_y_" + movedHash(`a/b\c:d*e?"f<g>h|i`, "x\ny") + ".mdf"},
 		{"injection-looking name is only a file name", "Sales]; DROP DATABASE x; --", backupFile{logical: "Sales", physical: "/d/Sales.mdf", typ: "D", fileID: 1}, "Sales]; DROP DATABASE x; --_Sales.mdf"},
 		{"quote and unicode", "O'Brien Zürich", backupFile{logical: "日本", physical: "/d/a.ndf", typ: "D", fileID: 3}, "O'Brien Zürich_日本.ndf"},
 	} {
@@ -134,12 +136,27 @@ func TestMovedName(t *testing.T) {
 			}
 		})
 	}
+	// Names that read the same once sanitized stay apart: one data
+	// directory holds every standby database's files.
+	seen := map[string]string{}
+	for _, db := range []string{"a/b", `a\b`, "a_b", "a:b", "a.", "a", "a ", "a..", "a?"} {
+		got := movedName(db, backupFile{logical: "data", physical: "/d/data.mdf", typ: "D", fileID: 1})
+		if other, ok := seen[got]; ok {
+			t.Errorf("databases %q and %q both restore onto %q", other, db, got)
+		}
+		seen[got] = db
+	}
 	long := strings.Repeat("n", 128)
 	a := movedName(long, backupFile{logical: "a", physical: "/d/a.mdf", typ: "D"})
 	b := movedName(long, backupFile{logical: "b", physical: "/d/b.mdf", typ: "D"})
 	if a == b || len(a) > 110 || !strings.HasSuffix(a, ".mdf") {
 		t.Errorf("long names %q and %q: want distinct, short, with the extension", a, b)
 	}
+}
+
+func movedHash(database, logical string) string {
+	sum := sha256.Sum256([]byte(database + "\x00" + logical))
+	return hex.EncodeToString(sum[:4])
 }
 
 func TestPlanMoves(t *testing.T) {

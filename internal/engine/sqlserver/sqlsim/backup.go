@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -108,7 +109,12 @@ func (o *opts) str(name string) string {
 // progress emits the STATS steps below 100% (pausing StepDelay after each),
 // and returns false when an attention signal stopped it.
 func (x *execCtx) progress(percents []int) bool {
-	delay := x.s.srv.opts.StepDelay
+	srv := x.s.srv
+	if !srv.hold(StallLongOps, x.s.gone) {
+		x.s.takeAttn()
+		return false
+	}
+	delay := srv.opts.StepDelay
 	steps := len(percents)
 	if steps == 0 && delay > 0 {
 		steps = 10
@@ -119,6 +125,10 @@ func (x *execCtx) progress(percents []int) bool {
 			x.flushNow()
 		}
 		if delay > 0 && !x.s.sleep(delay) {
+			x.s.takeAttn()
+			return false
+		}
+		if !srv.hold(StallLongOps, x.s.gone) {
 			x.s.takeAttn()
 			return false
 		}
@@ -371,10 +381,20 @@ func (x *execCtx) takeBackup(d *database, log bool, path string, o *opts, start 
 	if err != nil {
 		return nil, nil, errUnsupported("encoding the backup: %v", err)
 	}
-	if werr := writeFileAtomic(path, data); werr != nil {
+	werr := srv.takeSpace(path, int64(len(data)))
+	if werr == nil {
+		if werr = writeFileAtomic(path, data); werr != nil {
+			srv.takeSpace(path, -int64(len(data)))
+		}
+	}
+	if werr != nil {
 		var pe *fs.PathError
 		if errors.As(werr, &pe) {
 			werr = pe.Err
+		}
+		if errors.Is(werr, syscall.ENOSPC) {
+			// The device opened; writing it ran out of space.
+			return nil, nil, errDeviceWrite(path, osError(werr))
 		}
 		return nil, nil, errDeviceOpen(path, osError(werr))
 	}

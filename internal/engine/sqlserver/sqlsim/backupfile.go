@@ -145,6 +145,8 @@ func osError(err error) string {
 		return "3(The system cannot find the path specified.)"
 	case errors.As(err, &errno) && errno == syscall.EISDIR:
 		return "5(Access is denied.)"
+	case errors.Is(err, syscall.ENOSPC):
+		return "112(There is not enough space on the disk.)"
 	}
 	return "1117(The request could not be performed because of an I/O device error.)"
 }

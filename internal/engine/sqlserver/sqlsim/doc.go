@@ -105,6 +105,32 @@
 // decoding, is refused with an sqlsim error instead; so is CREATE DATABASE
 // of a name over 123 units (SQL Server's limit when it names the log file).
 //
+// # Faults
+//
+// A full disk: BACKUP whose file cannot be written for lack of space fails
+// as SQL Server does, with 3202 "Write on "<path>" failed: 112(There is not
+// enough space on the disk.)" then 3013, and leaves neither a file nor msdb
+// history, so the chain is as before. Sources: error 3202's text, "Write on
+// "%ls" failed: %ls", in Database Engine events and errors (3000 to 3999)
+// (https://learn.microsoft.com/sql/relational-databases/errors-events/database-engine-events-and-errors-3000-to-3999),
+// and Windows system error 112, ERROR_DISK_FULL, "There is not enough space
+// on the disk." (https://learn.microsoft.com/windows/win32/debug/system-error-codes--0-499-),
+// which SQL Server on Linux reports too. That no partial file stays behind
+// is the simulator's simplification (it writes atomically); drsctl never
+// reuses a backup file name. The disk is either really full (a small tmpfs)
+// or limited by Server.LimitSpace where a test cannot mount one.
+//
+// A server that stops answering without closing anything (Server.SetStall):
+// StallLongOps holds BACKUP and RESTORE silent between progress steps while
+// everything else answers (a real server creating and zeroing files, or
+// between the progress messages of a large restore, is silent for minutes);
+// StallRequests also holds every request after login (all workers
+// blocked); StallAll answers nothing at all, not even PRELOGIN, though TCP
+// connections are accepted (a frozen host or process). What is held goes on
+// when the stall ends, unless its connection closed meanwhile: then a BACKUP
+// or RESTORE is abandoned as after an attention (no file, no history).
+// Server.Stalled tells a test when something is being held.
+//
 // # What it does not model
 //
 // Transactions, other tables, UPDATE/DELETE, differential/file/filegroup

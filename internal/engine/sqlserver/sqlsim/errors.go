@@ -130,6 +130,10 @@ func errDeviceOpen(device string, oserr string) *sqlError {
 	return newErr(3201, 16, "Cannot open backup device '%s'. Operating system error %s.", device, oserr)
 }
 
+func errDeviceWrite(device string, oserr string) *sqlError {
+	return newErr(3202, 16, "Write on \"%s\" failed: %s", device, oserr)
+}
+
 func errMediaFamily(device string) *sqlError {
 	return newErr(3241, 16, "The media family on device '%s' is incorrectly formed. SQL Server cannot process this media family.", device)
 }

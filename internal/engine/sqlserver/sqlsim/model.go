@@ -194,9 +194,15 @@ func newGUID() string {
 	return formatGUID(b)
 }
 
+// sameName compares identifiers as SQL Server does under a case-insensitive
+// collation: ignoring case and trailing spaces ([Sales ] is [Sales]).
+func sameName(a, b string) bool {
+	return strings.EqualFold(strings.TrimRight(a, " "), strings.TrimRight(b, " "))
+}
+
 func (st *state) db(name string) *database {
 	for _, d := range st.Databases {
-		if strings.EqualFold(d.Name, name) {
+		if sameName(d.Name, name) {
 			return d
 		}
 	}
@@ -236,7 +242,7 @@ var systemDBs = []struct {
 
 func systemDB(name string) (string, int, bool) {
 	for _, s := range systemDBs {
-		if strings.EqualFold(s.name, name) {
+		if sameName(s.name, name) {
 			return s.name, s.id, true
 		}
 	}

@@ -58,6 +58,14 @@ type Server struct {
 	conns    map[net.Conn]struct{} // every open connection, logged in or not
 	nextSPID int
 	closed   bool
+	space    map[string]int64 // LimitSpace: free bytes by directory
+
+	// SetStall's mode; stallChanged is closed and replaced at each change.
+	stallMu      sync.Mutex
+	stall        Stall
+	stallChanged chan struct{}
+	stalled      int           // handshakes, requests and statements held now
+	closing      chan struct{} // closed by Close: ends every hold
 
 	wg sync.WaitGroup
 }
@@ -96,7 +104,8 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, ln: ln, lsnBase: base, st: st, sessions: map[int]*session{}, conns: map[net.Conn]struct{}{}, nextSPID: 51}
+	s := &Server{opts: opts, ln: ln, lsnBase: base, st: st, sessions: map[int]*session{}, conns: map[net.Conn]struct{}{}, nextSPID: 51,
+		space: map[string]int64{}, stallChanged: make(chan struct{}), closing: make(chan struct{})}
 	s.logf("sqlsim %s listening on %s (data %s)", opts.Name, ln.Addr(), opts.DataDir)
 	s.wg.Add(1)
 	go s.accept()
@@ -135,6 +144,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.closing)
 	err := s.ln.Close()
 	for c := range s.conns {
 		c.Close()

@@ -108,6 +108,10 @@ func (s *session) handshake() bool {
 	if err != nil {
 		return false
 	}
+	// A frozen server accepts TCP (the kernel does) but answers nothing.
+	if !s.srv.hold(StallAll, nil) {
+		return false
+	}
 	if typ == pktPrelogin {
 		s.out.write(preloginReply())
 		if s.out.flush(true) != nil {
@@ -117,6 +121,9 @@ func (s *session) handshake() bool {
 		if err != nil {
 			return false
 		}
+	}
+	if !s.srv.hold(StallAll, nil) {
+		return false
 	}
 	if typ != pktLogin7 {
 		s.srv.logf("sqlsim: expected LOGIN7, got packet type %d", typ)
@@ -289,6 +296,9 @@ func (srv *Server) openableDB(name string) (string, *sqlError) {
 // ---- requests ----
 
 func (s *session) handle(m inMsg) error {
+	if !s.srv.hold(StallRequests, s.gone) {
+		return errGone
+	}
 	if m.typ == pktAttention {
 		s.attnMu.Lock()
 		answered := s.attnAcked > 0
@@ -331,7 +341,25 @@ func (s *session) handle(m inMsg) error {
 	default:
 		s.fail(errUnsupported("TDS request type %d is not supported (no transactions, bulk load or SSPI)", m.typ), false)
 	}
+	if s.ended() {
+		// A server going down, or a client gone, gets no closing DONE: a
+		// statement it abandoned must not read as one that finished.
+		return errGone
+	}
 	return s.out.flush(true)
+}
+
+// ended reports whether the connection's reader stopped or the server is
+// closing.
+func (s *session) ended() bool {
+	select {
+	case <-s.gone:
+		return true
+	case <-s.srv.closing:
+		return true
+	default:
+		return false
+	}
 }
 
 func (s *session) runRPC(call *rpcCall) {

@@ -1,0 +1,17 @@
+# A database name longer than SQL Server's sysname (128 UTF-16 units): 65
+# emoji are 130 units.
+
+backup_folder "sales_share" {
+  url         = "smb://fs01.corp.example/drs/sales"
+  server_path = "\\\\fs01.corp.example\\drs\\sales"
+}
+
+primary "sales" {
+  engine        = "sqlserver"
+  connection    = env("SALES_PRIMARY_DSN")
+  databases     = ["Sales", "💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾💾"]
+  backup_folder = backup_folder.sales_share
+  full_backup { every = "24h" }
+  log_backup  { every = "15m" }
+  rpo           = "30m"
+}

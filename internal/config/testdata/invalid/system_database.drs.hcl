@@ -1,0 +1,16 @@
+# System databases cannot be restored on a standby.
+
+backup_folder "sales_share" {
+  url         = "smb://fs01.corp.example/drs/sales"
+  server_path = "\\\\fs01.corp.example\\drs\\sales"
+}
+
+primary "sales" {
+  engine        = "sqlserver"
+  connection    = env("SALES_PRIMARY_DSN")
+  databases     = ["Sales", "MSDB"]
+  backup_folder = backup_folder.sales_share
+  full_backup { every = "24h" }
+  log_backup  { every = "15m" }
+  rpo           = "30m"
+}
