@@ -323,6 +323,7 @@ func (x *execution) execute(ctx context.Context, batch []*plan.Action) []*Outcom
 	}
 	for _, o := range outs {
 		o.Elapsed = x.r.Now().Sub(start)
+		o.Err = x.redact(o.Err)
 		x.r.Reporter.Finished(o)
 	}
 	return outs

@@ -93,7 +93,10 @@ func Redact(rawURL string) string {
 		return s
 	}
 	if u.User != nil {
-		if _, has := u.User.Password(); has {
+		if u.Scheme != "smb" {
+			// Only smb:// has a user; anywhere else it is a misplaced key.
+			u.User = url.User("REDACTED")
+		} else if _, has := u.User.Password(); has {
 			u.User = url.UserPassword(u.User.Username(), "REDACTED")
 		}
 	}
@@ -121,7 +124,7 @@ var userinfo = regexp.MustCompile(`://[^/?#]*@`)
 func redactErr(msg string, err error, rawURL string) error {
 	text := err.Error()
 	clean := text
-	for _, s := range secrets(rawURL) {
+	for _, s := range append(urlSecrets(rawURL), envSecrets(rawURL)...) {
 		clean = strings.ReplaceAll(clean, s, "REDACTED")
 	}
 	if clean == text {

@@ -221,7 +221,7 @@ func list(ctx context.Context, url string) *plan.StorageObservation {
 	so := &plan.StorageObservation{Objects: map[string]plan.Object{}}
 	b, err := blob.Open(ctx, url)
 	if err != nil {
-		so.Err = err.Error()
+		so.Err = blob.RedactText(err.Error(), url)
 		return so
 	}
 	defer b.Close()
@@ -232,7 +232,9 @@ func list(ctx context.Context, url string) *plan.StorageObservation {
 			break
 		}
 		if err != nil {
-			so.Err = fmt.Sprintf("list %s: %v", blob.Redact(url), err)
+			// The SDK's error may quote the server's answer, which may
+			// quote the request: key ID, session token, SAS.
+			so.Err = blob.RedactText(fmt.Sprintf("list %s: %v", blob.Redact(url), err), url)
 			return so
 		}
 		if obj.IsDir {
