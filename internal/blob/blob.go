@@ -4,10 +4,13 @@
 // destinations at once with a SHA-256 computed on the way, and verifying what
 // arrived.
 //
-// Buckets are gocloud.dev/blob buckets. The drivers for s3://, azblob:// and
-// smb:// (internal/blob/smbblob) register themselves with
-// blob.DefaultURLMux when imported; drsctl imports them in its wiring
-// package. file:// is opened here, as a durable (fsyncing) fileblob.
+// Buckets are gocloud.dev/blob buckets. file:// is opened here, as a durable
+// (fsyncing) fileblob; s3:// and azblob:// here too, on gocloud.dev's
+// drivers but with drsctl's HTTP transport (a liveness check on every
+// connection), retries (backoff, Retry-After) and S3 credential policy (no
+// EC2 instance-metadata probe unless asked). The smb:// driver
+// (internal/blob/smbblob) registers itself with blob.DefaultURLMux when
+// imported; drsctl imports it in its wiring package.
 package blob
 
 import (
@@ -18,6 +21,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
@@ -35,8 +39,10 @@ import (
 //
 // Query parameters go to the scheme's gocloud.dev driver as it parses them
 // (endpoint, use_path_style, region, disable_https, protocol, domain,
-// localemu, …); "prefix" adds a further key prefix. Errors never contain
-// credentials: the URL is echoed as Redact returns it.
+// localemu, …); "prefix" adds a further key prefix. On s3:// and azblob://,
+// "stall_timeout" (default DefaultStallTimeout) is how long a connection may
+// go without a byte moving before the call is retried or failed. Errors
+// never contain credentials: the URL is echoed as Redact returns it.
 func Open(ctx context.Context, rawURL string) (*blob.Bucket, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -65,7 +71,24 @@ func Open(ctx context.Context, rawURL string) (*blob.Bucket, error) {
 			prefix = p + "/" + prefix
 		}
 		u.Path, u.RawPath = "", ""
-		b, err = blob.DefaultURLMux().OpenBucketURL(ctx, u)
+		switch u.Scheme {
+		case "s3", "azblob":
+			// Opened here, not by gocloud.dev's URL openers: drsctl sets the
+			// HTTP transport (liveness), retries and, for S3, the
+			// instance-metadata policy.
+			var stall time.Duration
+			if stall, err = stallParam(q); err != nil {
+				return nil, fmt.Errorf("open %s: %w", Redact(rawURL), err)
+			}
+			u.RawQuery = q.Encode()
+			if u.Scheme == "s3" {
+				b, err = openS3(ctx, u, stall)
+			} else {
+				b, err = openAzure(ctx, u, stall)
+			}
+		default:
+			b, err = blob.DefaultURLMux().OpenBucketURL(ctx, u)
+		}
 	}
 	if err != nil {
 		return nil, redactErr(fmt.Sprintf("open %s", Redact(rawURL)), err, rawURL)
@@ -76,13 +99,29 @@ func Open(ctx context.Context, rawURL string) (*blob.Bucket, error) {
 	return b, nil
 }
 
+// stallParam takes stall_timeout out of q: how long a connection may go
+// without moving a byte (DefaultStallTimeout when absent).
+func stallParam(q url.Values) (time.Duration, error) {
+	v := q.Get("stall_timeout")
+	q.Del("stall_timeout")
+	if v == "" {
+		return DefaultStallTimeout, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("stall_timeout %q: want a positive duration such as 30s or 2m", v)
+	}
+	return d, nil
+}
+
 // secretParam matches query parameter names whose values are secrets.
 var secretParam = regexp.MustCompile(`(?i)pass|pwd|secret|token|sig|key|credential|auth|sas`)
 
-// Redact returns rawURL safe to print: a password in the user information
-// and the values of query parameters that look like secrets (password,
-// secret, token, sig, key, …) are replaced by REDACTED. A string that does
-// not parse as a URL loses everything between "://" and "@" and its query.
+// Redact returns rawURL safe to print: the user information (on smb://
+// only its password: there the user names the share's account) and the
+// values of query parameters that look like secrets (password, secret,
+// token, sig, key, …) are replaced by REDACTED. A string that does not
+// parse as a URL loses everything between "://" and "@" and its query.
 func Redact(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {

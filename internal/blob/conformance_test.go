@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -118,6 +119,8 @@ func s3URL(bucket, prefix, endpoint string) string {
 
 func TestConformance_S3(t *testing.T) {
 	env := testenv.Lookup(t, "DRSCTL_TEST_S3_ENDPOINT", "DRSCTL_TEST_S3_ACCESS_KEY", "DRSCTL_TEST_S3_SECRET_KEY")
+	// The unreachable sink is retried five times: from 50 ms, not 1 s.
+	dblob.SetRetryBase(t, 50*time.Millisecond)
 	blobtest.Run(t, blobtest.Backend{
 		Name: "s3",
 		NewBucket: func(t *testing.T) *blob.Bucket {
@@ -158,6 +161,7 @@ func TestConformance_S3(t *testing.T) {
 
 func TestConformance_Azure(t *testing.T) {
 	env := testenv.Lookup(t, "DRSCTL_TEST_AZURE_DOMAIN", "DRSCTL_TEST_AZURE_ACCOUNT", "DRSCTL_TEST_AZURE_KEY")
+	dblob.SetRetryBase(t, 50*time.Millisecond)
 	blobtest.Run(t, blobtest.Backend{
 		Name: "azblob",
 		NewBucket: func(t *testing.T) *blob.Bucket {

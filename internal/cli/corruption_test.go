@@ -267,18 +267,7 @@ func newDRWorld(t *testing.T, o drOptions) *drWorld {
 	if o.Targets == (drTargets{}) {
 		o.Targets = drTargets{File: "east", SMB: "smbdr", S3: "s3vault", Azure: "azvault"}
 	}
-	t.Setenv("DRSCTL_SMB_PASSWORD", env["DRSCTL_TEST_SMB_PASSWORD"])
-	t.Setenv("AWS_ACCESS_KEY_ID", env["DRSCTL_TEST_S3_ACCESS_KEY"])
-	t.Setenv("AWS_SECRET_ACCESS_KEY", env["DRSCTL_TEST_S3_SECRET_KEY"])
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
-	t.Setenv("AZURE_STORAGE_ACCOUNT", env["DRSCTL_TEST_AZURE_ACCOUNT"])
-	t.Setenv("AZURE_STORAGE_KEY", env["DRSCTL_TEST_AZURE_KEY"])
-	for _, k := range []string{"AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_SAS_TOKEN"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
+	useTestStorageCredentials(t, env)
 	ctx := context.Background()
 	unique := fmt.Sprintf("drsctl-dr-%d-%d", os.Getpid(), time.Now().UnixNano()%1e12)
 

@@ -31,19 +31,7 @@ func TestSQLServer_FourDestinationKinds(t *testing.T) {
 	ctx := context.Background()
 	unique := fmt.Sprintf("drsctl-e2e-%d", time.Now().UnixNano())
 
-	// Credentials come from each storage's usual environment variables.
-	t.Setenv("DRSCTL_SMB_PASSWORD", env["DRSCTL_TEST_SMB_PASSWORD"])
-	t.Setenv("AWS_ACCESS_KEY_ID", env["DRSCTL_TEST_S3_ACCESS_KEY"])
-	t.Setenv("AWS_SECRET_ACCESS_KEY", env["DRSCTL_TEST_S3_SECRET_KEY"])
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
-	t.Setenv("AZURE_STORAGE_ACCOUNT", env["DRSCTL_TEST_AZURE_ACCOUNT"])
-	t.Setenv("AZURE_STORAGE_KEY", env["DRSCTL_TEST_AZURE_KEY"])
-	for _, k := range []string{"AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_SAS_TOKEN"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
+	useTestStorageCredentials(t, env)
 
 	s3q := url.Values{"endpoint": {env["DRSCTL_TEST_S3_ENDPOINT"]}, "use_path_style": {"true"}, "region": {"us-east-1"}, "disable_https": {"true"}}
 	s3URL := "s3://" + unique + "/sales?" + s3q.Encode()

@@ -3,11 +3,11 @@
 package wiring
 
 import (
-	// Storage drivers register their URL schemes with gocloud.dev; file://
-	// is opened by internal/blob itself (durable, fsyncing writes).
-	_ "gocloud.dev/blob/azureblob"
-	_ "gocloud.dev/blob/s3blob"
-
+	// The smb driver registers its URL scheme with gocloud.dev. file://,
+	// s3:// and azblob:// are opened by internal/blob itself: durable
+	// (fsyncing) writes for files; for the object stores drsctl's own HTTP
+	// transport (connection liveness), retries and, for S3, credentials
+	// without the EC2 instance-metadata probe.
 	_ "github.com/drsctl/drsctl/internal/blob/smbblob"
 
 	"github.com/drsctl/drsctl/internal/engine"

@@ -9,8 +9,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 
 	"gocloud.dev/blob"
@@ -318,27 +320,68 @@ func testConditionalCreate(t *testing.T, be Backend) {
 	b := be.NewBucket(t)
 	ctx := context.Background()
 	const key = "locks/state.lock"
-	opts := &blob.WriterOptions{ContentType: "application/json", IfNotExist: true}
-	if err := b.Upload(ctx, key, strings.NewReader(`{"id":"first"}`), opts); err != nil {
+	opts := &blob.WriterOptions{ContentType: "application/json"}
+	if err := dblob.Create(ctx, b, key, strings.NewReader(`{"id":"first"}`), opts); err != nil {
 		t.Fatal(err)
 	}
-	err := b.Upload(ctx, key, strings.NewReader(`{"id":"second"}`), opts)
+	if err := dblob.Create(ctx, b, key, strings.NewReader(`{"id":"second"}`), opts); !dblob.IsExist(err) {
+		t.Errorf("second Create: %v, want exists", err)
+	}
+	// The server itself refuses (no look first): what makes Create atomic.
+	err := b.Upload(ctx, key, strings.NewReader(`{"id":"third"}`), &blob.WriterOptions{ContentType: "application/json", IfNotExist: true})
 	if gcerrors.Code(err) != gcerrors.FailedPrecondition {
-		t.Errorf("second conditional create: %v (code %v), want FailedPrecondition", err, gcerrors.Code(err))
+		t.Errorf("raw conditional create over an existing object: %v (code %v), want FailedPrecondition", err, gcerrors.Code(err))
 	}
 	got, err := b.ReadAll(ctx, key)
 	if err != nil || string(got) != `{"id":"first"}` {
 		t.Errorf("lock holds %q, %v; want the first writer's", got, err)
 	}
-	// Multipart (bigger than a part) conditional create too.
+
+	// A large object (several parts; far more than a server reads before
+	// refusing it) over an existing one: exists, never an unknown error.
 	const big = "locks/big"
-	s := sink(b, big)
-	if _, _, res, err := dblob.Ship(ctx, Data(5, 2*PartSize+1), []dblob.Sink{s}, nil); err != nil || res[0].Err != nil {
+	const bigSize = 2*PartSize + 1
+	if _, _, res, err := dblob.Ship(ctx, Data(5, bigSize), []dblob.Sink{sink(b, big)}, nil); err != nil || res[0].Err != nil {
 		t.Fatal(err, res[0].Err)
 	}
-	err = b.Upload(ctx, big, Data(6, 2*PartSize+1), &blob.WriterOptions{ContentType: "application/octet-stream", IfNotExist: true, BufferSize: PartSize})
-	if gcerrors.Code(err) != gcerrors.FailedPrecondition {
-		t.Errorf("multipart conditional create over an existing object: %v, want FailedPrecondition", err)
+	err = dblob.Create(ctx, b, big, Data(6, bigSize), &blob.WriterOptions{ContentType: "application/octet-stream", BufferSize: PartSize})
+	if !dblob.IsExist(err) {
+		t.Errorf("large Create over an existing object: %v, want exists", err)
+	}
+	verify(t, b, big, bigSize, digest(t, 5, bigSize))
+
+	// Writers racing for one key, small and large bodies: exactly one wins,
+	// every other is told "exists" (the server refuses them with 412, or
+	// resets the connection while refusing a large body).
+	for _, size := range []int64{100, bigSize} {
+		race := fmt.Sprintf("locks/race-%d", size)
+		const writers = 4
+		errs := make([]error, writers)
+		var wg sync.WaitGroup
+		for i := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = dblob.Create(ctx, b, race, Data(uint64(20+i), size), &blob.WriterOptions{ContentType: "application/octet-stream", BufferSize: PartSize})
+			}()
+		}
+		wg.Wait()
+		winner := -1
+		for i, err := range errs {
+			switch {
+			case err == nil && winner >= 0:
+				t.Errorf("%s: writers %d and %d both created it", race, winner, i)
+			case err == nil:
+				winner = i
+			case !dblob.IsExist(err):
+				t.Errorf("%s: writer %d: %v, want exists or success", race, i, err)
+			}
+		}
+		if winner < 0 {
+			t.Errorf("%s: no writer created it: %v", race, errs)
+			continue
+		}
+		verify(t, b, race, size, digest(t, uint64(20+winner), size))
 	}
 }
 
