@@ -21,9 +21,8 @@ func (x *execution) redact(err error) error {
 	for _, t := range cfg.Targets {
 		urls = append(urls, t.Destination.URL)
 	}
-	err = blob.RedactError(err, urls...)
 	text := err.Error()
-	clean := text
+	clean := blob.RedactText(text, urls...)
 	for _, p := range cfg.Primaries {
 		clean = p.Connection.Redact(clean)
 	}
@@ -37,7 +36,7 @@ func (x *execution) redact(err error) error {
 }
 
 // redactedError shows a redacted text and keeps the chain (errors.Is for a
-// cancellation).
+// cancellation, gcerrors codes).
 type redactedError struct {
 	msg string
 	err error

@@ -162,10 +162,7 @@ var userinfo = regexp.MustCompile(`://[^/?#]*@`)
 // when err's own text held no secret.
 func redactErr(msg string, err error, rawURL string) error {
 	text := err.Error()
-	clean := text
-	for _, s := range append(urlSecrets(rawURL), envSecrets(rawURL)...) {
-		clean = strings.ReplaceAll(clean, s, "REDACTED")
-	}
+	clean := RedactText(text, rawURL)
 	if clean == text {
 		return fmt.Errorf("%s: %w", msg, err)
 	}
@@ -176,11 +173,7 @@ func redactErr(msg string, err error, rawURL string) error {
 // of secret-looking query parameters (raw and decoded).
 func secrets(rawURL string) []string {
 	var out []string
-	add := func(s string) {
-		if len(s) >= 3 {
-			out = append(out, s, url.QueryEscape(s), url.PathEscape(s))
-		}
-	}
+	add := func(s string) { out = append(out, escapedForms(s)...) }
 	if m := userinfo.FindString(rawURL); m != "" {
 		info := strings.TrimSuffix(strings.TrimPrefix(m, "://"), "@")
 		if i := strings.IndexByte(info, ':'); i >= 0 {

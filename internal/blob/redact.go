@@ -36,28 +36,6 @@ func RedactText(s string, urls ...string) string {
 	return s
 }
 
-// RedactError is err with RedactText applied to its text; err itself when
-// its text holds no credential. The result still unwraps to err, for
-// errors.Is (a cancellation) and gcerrors codes; only its text is shown.
-func RedactError(err error, urls ...string) error {
-	if err == nil {
-		return nil
-	}
-	text := err.Error()
-	if clean := RedactText(text, urls...); clean != text {
-		return &scrubbedError{msg: clean, err: err}
-	}
-	return err
-}
-
-type scrubbedError struct {
-	msg string
-	err error
-}
-
-func (e *scrubbedError) Error() string { return e.msg }
-func (e *scrubbedError) Unwrap() error { return e.err }
-
 // urlSecrets lists what Redact hides in a URL: the password, the values of
 // secret-looking query parameters and, for every scheme but smb:// (where
 // it names the share's user), the user name, which gocloud ignores and so

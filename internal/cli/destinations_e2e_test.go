@@ -10,11 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
-	dblob "github.com/drsctl/drsctl/internal/blob"
 	"github.com/drsctl/drsctl/internal/cli"
 	"github.com/drsctl/drsctl/internal/testenv"
 )
@@ -41,31 +36,7 @@ func TestSQLServer_FourDestinationKinds(t *testing.T) {
 	smbDir := filepath.Join(env["DRSCTL_TEST_SMB_DIR"], unique)
 	t.Cleanup(func() { os.RemoveAll(smbDir) })
 
-	s3b, err := dblob.Open(ctx, s3URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s3b.Close()
-	var s3c *s3.Client
-	if !s3b.As(&s3c) {
-		t.Fatal("no s3 client")
-	}
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(unique)}); err != nil {
-		t.Fatal(err)
-	}
-	azb, err := dblob.Open(ctx, azURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer azb.Close()
-	var azc *container.Client
-	if !azb.As(&azc) {
-		t.Fatal("no azure container client")
-	}
-	if _, err := azc.Create(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { azc.Delete(context.Background(), nil) })
+	s3b, _ := createBucketAndContainer(t, s3URL, azURL)
 
 	h := newSQLHarness(t)
 	cfg := fmt.Sprintf(`

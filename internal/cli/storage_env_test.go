@@ -1,8 +1,17 @@
 package cli_test
 
 import (
+	"context"
+	"net/url"
 	"os"
 	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	gblob "gocloud.dev/blob"
+
+	dblob "github.com/drsctl/drsctl/internal/blob"
 )
 
 // useTestStorageCredentials points the storage SDKs' usual environment at
@@ -24,4 +33,42 @@ func useTestStorageCredentials(t *testing.T, env map[string]string) {
 		t.Setenv(k, "") // restored after the test...
 		os.Unsetenv(k)  // ...and absent during it
 	}
+}
+
+// createBucketAndContainer creates the S3 bucket of s3URL and the Azure
+// container of azURL on the test servers (each test its own, uniquely
+// named), deletes the container when the test ends, and returns the two
+// buckets, open until then.
+func createBucketAndContainer(t *testing.T, s3URL, azURL string) (s3b, azb *gblob.Bucket) {
+	t.Helper()
+	ctx := context.Background()
+	open := func(u string) *gblob.Bucket {
+		b, err := dblob.Open(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+	s3b, azb = open(s3URL), open(azURL)
+	var s3c *s3.Client
+	if !s3b.As(&s3c) {
+		t.Fatal("no s3 client")
+	}
+	u, err := url.Parse(s3URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(u.Host)}); err != nil {
+		t.Fatal(err)
+	}
+	var azc *container.Client
+	if !azb.As(&azc) {
+		t.Fatal("no azure container client")
+	}
+	if _, err := azc.Create(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { azc.Delete(context.Background(), nil) })
+	return s3b, azb
 }

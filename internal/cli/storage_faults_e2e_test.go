@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,11 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
-	dblob "github.com/drsctl/drsctl/internal/blob"
 	"github.com/drsctl/drsctl/internal/blob/blobtest"
 	"github.com/drsctl/drsctl/internal/testenv"
 )
@@ -29,7 +23,6 @@ import (
 func TestSQLServer_StorageFaultsFailOnlyTheirTarget(t *testing.T) {
 	env := testenv.Lookup(t, "DRSCTL_TEST_S3_ENDPOINT", "DRSCTL_TEST_S3_ACCESS_KEY", "DRSCTL_TEST_S3_SECRET_KEY",
 		"DRSCTL_TEST_AZURE_DOMAIN", "DRSCTL_TEST_AZURE_ACCOUNT", "DRSCTL_TEST_AZURE_KEY")
-	ctx := context.Background()
 	unique := fmt.Sprintf("drsctl-faults-%d", time.Now().UnixNano())
 	useTestStorageCredentials(t, env)
 
@@ -41,31 +34,7 @@ func TestSQLServer_StorageFaultsFailOnlyTheirTarget(t *testing.T) {
 	azURL := func(domain string) string {
 		return "azblob://" + unique + "/sales?" + url.Values{"protocol": {"http"}, "domain": {domain}, "stall_timeout": {"1s"}}.Encode()
 	}
-	s3b, err := dblob.Open(ctx, s3URL(env["DRSCTL_TEST_S3_ENDPOINT"]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s3b.Close()
-	var s3c *s3.Client
-	if !s3b.As(&s3c) {
-		t.Fatal("no s3 client")
-	}
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(unique)}); err != nil {
-		t.Fatal(err)
-	}
-	azb, err := dblob.Open(ctx, azURL(env["DRSCTL_TEST_AZURE_DOMAIN"]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer azb.Close()
-	var azc *container.Client
-	if !azb.As(&azc) {
-		t.Fatal("no azure container client")
-	}
-	if _, err := azc.Create(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { azc.Delete(context.Background(), nil) })
+	createBucketAndContainer(t, s3URL(env["DRSCTL_TEST_S3_ENDPOINT"]), azURL(env["DRSCTL_TEST_AZURE_DOMAIN"]))
 
 	h := newSQLHarness(t)
 	cfg := fmt.Sprintf(`
