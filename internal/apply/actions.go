@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -222,11 +221,7 @@ func (x *execution) ship(ctx context.Context, batch []*plan.Action) []*Outcome {
 		a := o.Action
 		failpoint.Hit(failpoint.ShipBeforeRecord)
 		o.Err = x.commit(ctx, func(st *state.State) error {
-			td := st.TargetDatabase(a.Target, a.Database)
-			td.Copies[art.ID] = &state.Copy{Key: art.Key, Size: res.Size, SHA256: res.SHA256, ShippedAt: x.r.Now().UTC()}
-			if a.Seed && td.SeededFrom == "" && !x.restores(a.Target) {
-				td.SeededFrom = art.ID
-			}
+			x.recordCopy(st, a, art, res.Size, res.SHA256, x.r.Now().UTC())
 			return nil
 		})
 	}
@@ -234,6 +229,18 @@ func (x *execution) ship(ctx context.Context, batch []*plan.Action) []*Outcome {
 		return fail(err)
 	}
 	return outs
+}
+
+// recordCopy writes down a copy of art at a's target; on a copy-only
+// target, the first full copy of a seed is what the target is seeded from.
+func (x *execution) recordCopy(st *state.State, a *plan.Action, art *state.Artifact, size int64, sum string, at time.Time) *state.Copy {
+	td := st.TargetDatabase(a.Target, a.Database)
+	c := &state.Copy{Key: art.Key, Size: size, SHA256: sum, ShippedAt: at}
+	td.Copies[art.ID] = c
+	if a.Seed && td.SeededFrom == "" && !x.restores(a.Target) {
+		td.SeededFrom = art.ID
+	}
+	return c
 }
 
 func (x *execution) restores(target string) bool {
@@ -267,17 +274,12 @@ func (x *execution) verify(ctx context.Context, a *plan.Action) error {
 		}
 		failpoint.Hit(failpoint.VerifyBeforeRecord)
 		return x.commit(ctx, func(st *state.State) error {
-			td := st.TargetDatabase(a.Target, a.Database)
 			now := x.r.Now().UTC()
-			c := td.Copies[art.ID]
+			c := st.TargetDatabase(a.Target, a.Database).Copies[art.ID]
 			if c == nil {
 				// A complete copy whose ship was not recorded (the run that
 				// shipped it was killed): proven, it is recorded now.
-				c = &state.Copy{Key: art.Key, Size: size, SHA256: sum, ShippedAt: now}
-				td.Copies[art.ID] = c
-				if a.Seed && td.SeededFrom == "" && !x.restores(a.Target) {
-					td.SeededFrom = art.ID
-				}
+				c = x.recordCopy(st, a, art, size, sum, now)
 			}
 			c.VerifiedAt, c.ModTime = &now, mod
 			return nil
@@ -347,7 +349,7 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 			return nil
 		}
 	}
-	if !verifiedThisRun(a) {
+	if !x.verifiedThisRun(a) {
 		// Verified by an earlier run: bit rot since then keeps the size and
 		// the modification time a refresh compares, so the copy is read
 		// again before the server is asked to restore from it.
@@ -425,15 +427,15 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 	})
 }
 
-// verifiedThisRun reports whether a restore waits for the verify action of
-// its own copy in this plan (the planner makes it depend on it), so the
-// copy was proven just before. IDs differ only in their kind.
-func verifiedThisRun(a *plan.Action) bool {
-	rest, ok := strings.CutPrefix(a.ID, a.Kind.String()+":")
-	if !ok {
-		return false
+// verifiedThisRun reports whether a restore depends on a verify of its own
+// copy in this plan, so the copy was proven just before.
+func (x *execution) verifiedThisRun(a *plan.Action) bool {
+	for _, id := range a.DependsOn {
+		if d := x.byID[id]; d != nil && d.Kind == plan.Verify && d.Target == a.Target && d.Artifact == a.Artifact && d.From == a.From {
+			return true
+		}
 	}
-	return slices.Contains(a.DependsOn, plan.Verify.String()+":"+rest)
+	return false
 }
 
 // continues checks that a log backup this plan took begins where the plan

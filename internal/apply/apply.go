@@ -142,6 +142,8 @@ type execution struct {
 	sessMu   sync.Mutex
 	sessions map[string]*sessionEntry
 	buckets  *buckets
+
+	byID map[string]*plan.Action // the plan's actions; set by run, read-only after
 }
 
 // run schedules actions: an action starts once every action in its
@@ -154,6 +156,7 @@ func (x *execution) run(ctx context.Context, par int) *Result {
 	for _, a := range actions {
 		byID[a.ID] = a
 	}
+	x.byID = byID
 	waiting := map[string]int{}
 	dependents := map[string][]string{} // DependsOn, reversed: they share the fate
 	followers := map[string][]string{}  // After, reversed: they only wait
