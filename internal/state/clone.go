@@ -98,6 +98,12 @@ func (d *TargetDatabase) clone() *TargetDatabase {
 		c.Restored = &r
 	}
 	c.PromotedAt = cloneTime(d.PromotedAt)
+	c.ReprotectAt = cloneTime(d.ReprotectAt)
+	c.DrillOKAt = cloneTime(d.DrillOKAt)
+	if d.LastDrill != nil {
+		dr := *d.LastDrill
+		c.LastDrill = &dr
+	}
 	return &c
 }
 

@@ -105,6 +105,44 @@ type TargetDatabase struct {
 	// PromotedAt is set once the database was recovered (promoted): it gets
 	// no more restores.
 	PromotedAt *time.Time
+	// PromotedHow says how: PromotePlanned (a switchover after a tail-log
+	// backup), PromoteUnplanned (a failover), or PromoteRecorded (found
+	// online, recovered outside drsctl, and recorded).
+	PromotedHow string
+	// PromotedLSN is where the database stood when it was recovered: the
+	// last LSN restored (zero when unknown).
+	PromotedLSN artifact.LSN
+	// ReprotectAt is set by `drsctl reprotect`: the operator allows drsctl to
+	// restore over the (online) database to protect it again. It is cleared
+	// by the seed that does so.
+	ReprotectAt *time.Time
+	// LastDrill is the newest restore drill of this database on the target;
+	// DrillOKAt is when the newest one that passed ran.
+	LastDrill *Drill
+	DrillOKAt *time.Time
+}
+
+// How a target database was promoted.
+const (
+	PromotePlanned   = "planned"
+	PromoteUnplanned = "unplanned"
+	PromoteRecorded  = "recorded"
+)
+
+// Drill is one restore drill: the chain restored into a scratch database
+// WITH RECOVERY, checked and dropped. The standby itself is never touched.
+type Drill struct {
+	At       time.Time
+	Duration time.Duration
+	// Artifact is the newest backup the drill restored and Through its
+	// finish: how recent the data the drill proved is.
+	Artifact string
+	Through  time.Time
+	// StopAt is the point in time asked for (-at), zero for the newest.
+	StopAt time.Time
+	OK     bool
+	Check  string // what was checked and what it found, in the engine's words
+	Error  string // why it failed (redacted)
 }
 
 // Copy is one artifact at a target's destination.

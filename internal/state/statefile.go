@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"strings"
 	"time"
@@ -20,42 +21,44 @@ import (
 // version" and adds an entry to upgrades.
 
 // fileVersion is the version this drsctl writes and the newest it reads.
-const fileVersion = 2
+const fileVersion = 3
 
 // upgrades[v] rewrites a version-v state file as version v+1. Reading an
 // older file applies them in turn until it is at fileVersion, and only then
-// decodes it into fileV2 (or whatever the current struct is then). Each
+// decodes it into fileV3 (or whatever the current struct is then). Each
 // function decodes its own version with its own (frozen) struct, so an old
 // upgrade never changes when the current format does.
 var upgrades = map[int]func(raw []byte) ([]byte, error){
 	1: upgradeV1, // statefile_v1.go
+	2: upgradeV2, // statefile_v2.go
 }
 
-// fileV2 is version 2 of the state file, the current one (version 1 is
-// frozen in statefile_v1.go). Field order here is the key order in the
+// fileV3 is version 3 of the state file, the current one (versions 1 and 2
+// are frozen in statefile_v1.go and statefile_v2.go). Field order here is the key order in the
 // file; maps are written with sorted keys. Version 2 added identity,
-// new_fork, completed and seeding, all optional.
-type fileV2 struct {
+// new_fork, completed and seeding; version 3 added promoted_how,
+// promoted_lsn, reprotect_at and the drills; all optional.
+type fileV3 struct {
 	Version   int                       `json:"version"`
 	Lineage   string                    `json:"lineage"`
 	Serial    uint64                    `json:"serial"`
-	Primaries map[string]*filePrimaryV2 `json:"primaries"`
-	Targets   map[string]*fileTargetV2  `json:"targets"`
+	Primaries map[string]*filePrimaryV3 `json:"primaries"`
+	Targets   map[string]*fileTargetV3  `json:"targets"`
 }
 
-type filePrimaryV2 struct {
-	Databases map[string]*fileDatabaseV2 `json:"databases"`
+type filePrimaryV3 struct {
+	Databases map[string]*fileDatabaseV3 `json:"databases"`
 }
 
-type fileDatabaseV2 struct {
+type fileDatabaseV3 struct {
 	RecoveryModel string            `json:"recovery_model"`
 	CreatedAt     string            `json:"created_at"`
 	Identity      string            `json:"identity,omitempty"`
 	Restart       string            `json:"restart,omitempty"`
-	Artifacts     []*fileArtifactV2 `json:"artifacts"`
+	Artifacts     []*fileArtifactV3 `json:"artifacts"`
 }
 
-type fileArtifactV2 struct {
+type fileArtifactV3 struct {
 	ID                string `json:"id"`
 	Kind              string `json:"kind"`
 	Database          string `json:"database"`
@@ -77,19 +80,35 @@ type fileArtifactV2 struct {
 	Completed         string `json:"completed,omitempty"`
 }
 
-type fileTargetV2 struct {
-	Databases map[string]*fileTargetDatabaseV2 `json:"databases"`
+type fileTargetV3 struct {
+	Databases map[string]*fileTargetDatabaseV3 `json:"databases"`
 }
 
-type fileTargetDatabaseV2 struct {
-	SeededFrom string                 `json:"seeded_from"`
-	Seeding    string                 `json:"seeding,omitempty"`
-	Copies     map[string]*fileCopyV2 `json:"copies"`
-	Restored   *fileRestoreV2         `json:"restored,omitempty"`
-	PromotedAt string                 `json:"promoted_at,omitempty"`
+type fileTargetDatabaseV3 struct {
+	SeededFrom  string                 `json:"seeded_from"`
+	Seeding     string                 `json:"seeding,omitempty"`
+	Copies      map[string]*fileCopyV3 `json:"copies"`
+	Restored    *fileRestoreV3         `json:"restored,omitempty"`
+	PromotedAt  string                 `json:"promoted_at,omitempty"`
+	PromotedHow string                 `json:"promoted_how,omitempty"`
+	PromotedLSN string                 `json:"promoted_lsn,omitempty"`
+	ReprotectAt string                 `json:"reprotect_at,omitempty"`
+	LastDrill   *fileDrillV3           `json:"last_drill,omitempty"`
+	DrillOKAt   string                 `json:"drill_ok_at,omitempty"`
 }
 
-type fileCopyV2 struct {
+type fileDrillV3 struct {
+	At         string `json:"at"`
+	DurationMS int64  `json:"duration_ms"`
+	Artifact   string `json:"artifact"`
+	Through    string `json:"through"`
+	StopAt     string `json:"stop_at,omitempty"`
+	OK         bool   `json:"ok"`
+	Check      string `json:"check,omitempty"`
+	Error      string `json:"error,omitempty"`
+}
+
+type fileCopyV3 struct {
 	Key        string `json:"key"`
 	Size       int64  `json:"size"`
 	SHA256     string `json:"sha256"`
@@ -98,7 +117,7 @@ type fileCopyV2 struct {
 	ModTime    string `json:"mod_time,omitempty"`
 }
 
-type fileRestoreV2 struct {
+type fileRestoreV3 struct {
 	Artifact string `json:"artifact"`
 	Kind     string `json:"kind"`
 	LastLSN  string `json:"last_lsn"`
@@ -148,7 +167,7 @@ func Write(s *State, w io.Writer) error {
 // decode checks the version, upgrades raw to version current and decodes it
 // strictly. current and ups are parameters so the upgrade chain can be tested
 // with versions that do not exist yet.
-func decode(raw []byte, current int, ups map[int]func([]byte) ([]byte, error)) (*fileV2, error) {
+func decode(raw []byte, current int, ups map[int]func([]byte) ([]byte, error)) (*fileV3, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, errors.New("state file is empty")
 	}
@@ -182,7 +201,7 @@ func decode(raw []byte, current int, ups map[int]func([]byte) ([]byte, error)) (
 		}
 		raw = next
 	}
-	var f fileV2
+	var f fileV3
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
@@ -249,7 +268,7 @@ func jsonKind(t reflect.Type) string {
 
 // fromFile turns the decoded file into the domain, validating as it goes.
 // Every error names the address of the object at fault.
-func fromFile(f *fileV2) (*State, error) {
+func fromFile(f *fileV3) (*State, error) {
 	if f.Lineage == "" {
 		return nil, errors.New("state file has no lineage")
 	}
@@ -311,7 +330,7 @@ func fromFile(f *fileV2) (*State, error) {
 	return s, nil
 }
 
-func artifactFromFile(fa *fileArtifactV2) (*Artifact, error) {
+func artifactFromFile(fa *fileArtifactV3) (*Artifact, error) {
 	a := &Artifact{
 		ID:        fa.ID,
 		Key:       fa.Key,
@@ -362,7 +381,7 @@ func artifactFromFile(fa *fileArtifactV2) (*Artifact, error) {
 	return a, nil
 }
 
-func targetDatabaseFromFile(fd *fileTargetDatabaseV2) (*TargetDatabase, error) {
+func targetDatabaseFromFile(fd *fileTargetDatabaseV3) (*TargetDatabase, error) {
 	d := &TargetDatabase{SeededFrom: fd.SeededFrom, Seeding: fd.Seeding, Copies: map[string]*Copy{}}
 	var err error
 	for id, fc := range fd.Copies {
@@ -399,27 +418,59 @@ func targetDatabaseFromFile(fd *fileTargetDatabaseV2) (*TargetDatabase, error) {
 	if d.PromotedAt, err = parseOptTime(fd.PromotedAt); err != nil {
 		return nil, fmt.Errorf("promoted_at: %w", err)
 	}
+	if err := checkPromotedHow(fd.PromotedHow); err != nil {
+		return nil, err
+	}
+	d.PromotedHow = fd.PromotedHow
+	if d.PromotedLSN, err = parseLSN(fd.PromotedLSN); err != nil {
+		return nil, fmt.Errorf("promoted_lsn: %w", err)
+	}
+	if d.ReprotectAt, err = parseOptTime(fd.ReprotectAt); err != nil {
+		return nil, fmt.Errorf("reprotect_at: %w", err)
+	}
+	if d.DrillOKAt, err = parseOptTime(fd.DrillOKAt); err != nil {
+		return nil, fmt.Errorf("drill_ok_at: %w", err)
+	}
+	if fr := fd.LastDrill; fr != nil {
+		dr := &Drill{Artifact: fr.Artifact, OK: fr.OK, Check: fr.Check, Error: fr.Error}
+		if fr.DurationMS < 0 || fr.DurationMS > int64(math.MaxInt64/time.Millisecond) {
+			return nil, fmt.Errorf("last_drill: duration_ms %d is out of range", fr.DurationMS)
+		}
+		dr.Duration = time.Duration(fr.DurationMS) * time.Millisecond
+		if dr.At, err = parseTime(fr.At); err != nil {
+			return nil, fmt.Errorf("last_drill: at: %w", err)
+		}
+		if dr.Through, err = parseTime(fr.Through); err != nil {
+			return nil, fmt.Errorf("last_drill: through: %w", err)
+		}
+		if fr.StopAt != "" {
+			if dr.StopAt, err = parseTime(fr.StopAt); err != nil {
+				return nil, fmt.Errorf("last_drill: stop_at: %w", err)
+			}
+		}
+		d.LastDrill = dr
+	}
 	return d, nil
 }
 
 // toFile turns the domain into the current file version. It applies the
 // same checks as fromFile so that Write never produces an unreadable file.
-func toFile(s *State) (*fileV2, error) {
+func toFile(s *State) (*fileV3, error) {
 	if s == nil {
 		return nil, errors.New("encode state: no state")
 	}
 	if s.Lineage == "" {
 		return nil, errors.New("encode state: the state has no lineage")
 	}
-	f := &fileV2{
+	f := &fileV3{
 		Version:   fileVersion,
 		Lineage:   s.Lineage,
 		Serial:    s.Serial,
-		Primaries: map[string]*filePrimaryV2{},
-		Targets:   map[string]*fileTargetV2{},
+		Primaries: map[string]*filePrimaryV3{},
+		Targets:   map[string]*fileTargetV3{},
 	}
 	for pname, p := range s.Primaries {
-		fp := &filePrimaryV2{Databases: map[string]*fileDatabaseV2{}}
+		fp := &filePrimaryV3{Databases: map[string]*fileDatabaseV3{}}
 		if p != nil {
 			for dname, d := range p.Databases {
 				fd, err := databaseToFile(d)
@@ -432,7 +483,7 @@ func toFile(s *State) (*fileV2, error) {
 		f.Primaries[pname] = fp
 	}
 	for tname, t := range s.Targets {
-		ft := &fileTargetV2{Databases: map[string]*fileTargetDatabaseV2{}}
+		ft := &fileTargetV3{Databases: map[string]*fileTargetDatabaseV3{}}
 		if t != nil {
 			for dname, d := range t.Databases {
 				fd, err := targetDatabaseToFile(d)
@@ -447,17 +498,17 @@ func toFile(s *State) (*fileV2, error) {
 	return f, nil
 }
 
-func databaseToFile(d *Database) (*fileDatabaseV2, error) {
+func databaseToFile(d *Database) (*fileDatabaseV3, error) {
 	if d == nil {
 		d = &Database{}
 	}
 	var tf timeFormatter
-	fd := &fileDatabaseV2{
+	fd := &fileDatabaseV3{
 		RecoveryModel: d.RecoveryModel,
 		CreatedAt:     tf.time("created_at", d.CreatedAt),
 		Identity:      d.Identity,
 		Restart:       d.Restart,
-		Artifacts:     []*fileArtifactV2{},
+		Artifacts:     []*fileArtifactV3{},
 	}
 	if tf.err != nil {
 		return nil, tf.err
@@ -483,7 +534,7 @@ func databaseToFile(d *Database) (*fileDatabaseV2, error) {
 	return fd, nil
 }
 
-func artifactToFile(a *Artifact) (*fileArtifactV2, error) {
+func artifactToFile(a *Artifact) (*fileArtifactV3, error) {
 	if !a.Kind.Valid() {
 		return nil, fmt.Errorf("unknown artifact kind %q", a.Kind)
 	}
@@ -493,7 +544,7 @@ func artifactToFile(a *Artifact) (*fileArtifactV2, error) {
 		}
 	}
 	var tf timeFormatter
-	fa := &fileArtifactV2{
+	fa := &fileArtifactV3{
 		ID:                a.ID,
 		Kind:              string(a.Kind),
 		Database:          a.Database,
@@ -522,23 +573,50 @@ func artifactToFile(a *Artifact) (*fileArtifactV2, error) {
 	return fa, nil
 }
 
-func targetDatabaseToFile(d *TargetDatabase) (*fileTargetDatabaseV2, error) {
+func targetDatabaseToFile(d *TargetDatabase) (*fileTargetDatabaseV3, error) {
 	if d == nil {
 		d = &TargetDatabase{}
 	}
 	var tf timeFormatter
-	fd := &fileTargetDatabaseV2{
-		SeededFrom: d.SeededFrom,
-		Seeding:    d.Seeding,
-		Copies:     map[string]*fileCopyV2{},
-		PromotedAt: tf.optTime("promoted_at", d.PromotedAt),
+	fd := &fileTargetDatabaseV3{
+		SeededFrom:  d.SeededFrom,
+		Seeding:     d.Seeding,
+		Copies:      map[string]*fileCopyV3{},
+		PromotedAt:  tf.optTime("promoted_at", d.PromotedAt),
+		PromotedHow: d.PromotedHow,
+		PromotedLSN: string(d.PromotedLSN),
+		ReprotectAt: tf.optTime("reprotect_at", d.ReprotectAt),
+		DrillOKAt:   tf.optTime("drill_ok_at", d.DrillOKAt),
+	}
+	if err := checkPromotedHow(d.PromotedHow); err != nil {
+		return nil, err
+	}
+	if _, err := parseLSN(string(d.PromotedLSN)); err != nil {
+		return nil, fmt.Errorf("promoted_lsn: %w", err)
+	}
+	if dr := d.LastDrill; dr != nil {
+		if dr.Duration < 0 {
+			return nil, fmt.Errorf("last_drill: negative duration %s", dr.Duration)
+		}
+		fd.LastDrill = &fileDrillV3{
+			At:         tf.time("last_drill: at", dr.At),
+			DurationMS: dr.Duration.Milliseconds(),
+			Artifact:   dr.Artifact,
+			Through:    tf.time("last_drill: through", dr.Through),
+			OK:         dr.OK,
+			Check:      dr.Check,
+			Error:      dr.Error,
+		}
+		if !dr.StopAt.IsZero() {
+			fd.LastDrill.StopAt = tf.time("last_drill: stop_at", dr.StopAt)
+		}
 	}
 	for id, c := range d.Copies {
 		if c == nil {
 			return nil, fmt.Errorf("copy %q is nil", id)
 		}
 		var ctf timeFormatter
-		fd.Copies[id] = &fileCopyV2{
+		fd.Copies[id] = &fileCopyV3{
 			Key:        c.Key,
 			Size:       c.Size,
 			SHA256:     c.SHA256,
@@ -559,7 +637,7 @@ func targetDatabaseToFile(d *TargetDatabase) (*fileTargetDatabaseV2, error) {
 		if _, err := parseLSN(string(r.LastLSN)); err != nil {
 			return nil, fmt.Errorf("restored: last_lsn: %w", err)
 		}
-		fd.Restored = &fileRestoreV2{
+		fd.Restored = &fileRestoreV3{
 			Artifact: r.Artifact,
 			Kind:     string(r.Kind),
 			LastLSN:  string(r.LastLSN),
@@ -571,6 +649,15 @@ func targetDatabaseToFile(d *TargetDatabase) (*fileTargetDatabaseV2, error) {
 		return nil, tf.err
 	}
 	return fd, nil
+}
+
+// checkPromotedHow refuses a promotion kind this drsctl does not know.
+func checkPromotedHow(how string) error {
+	switch how {
+	case "", PromotePlanned, PromoteUnplanned, PromoteRecorded:
+		return nil
+	}
+	return fmt.Errorf("promoted_how: unknown value %q (want %q, %q or %q)", how, PromotePlanned, PromoteUnplanned, PromoteRecorded)
 }
 
 // parseLSN reads an LSN field: "" is the unset LSN, anything else must be a

@@ -18,13 +18,30 @@ import (
 	"github.com/drsctl/drsctl/internal/artifact"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/golden_v2.json")
+var update = flag.Bool("update", false, "rewrite testdata/golden_v3.json")
 
 func ptime(t time.Time) *time.Time { return &t }
 
 // fullState has every field of every type set, LSNs beyond 2^63 and times in
 // a zone other than UTC with fractional seconds.
 func fullState() *State {
+	s := fullStateV2()
+	cet := time.FixedZone("CET", 3600)
+	t0 := time.Date(2026, 11, 25, 4, 55, 0, 0, time.UTC)
+	td := s.TargetDatabase("dr_east", "Sales")
+	td.PromotedHow = PromotePlanned
+	td.PromotedLSN = "98765432109876543211000"
+	td.ReprotectAt = ptime(t0.Add(72 * time.Hour).In(cet))
+	td.LastDrill = &Drill{At: t0.Add(30 * time.Hour).In(cet), Duration: 93*time.Second + 250*time.Millisecond,
+		Artifact: "Sales_log_20261125T050000Z.trn", Through: t0.Add(5*time.Minute + 1500*time.Millisecond),
+		StopAt: t0.Add(5 * time.Minute), OK: false, Check: "DBCC CHECKDB: 2 errors", Error: "consistency errors"}
+	td.DrillOKAt = ptime(t0.Add(6 * time.Hour))
+	return s
+}
+
+// fullStateV2 has every field version 2 of the file knows set: it is
+// testdata/golden_v2.json, and fullState without the fields version 3 added.
+func fullStateV2() *State {
 	s := fullStateV1()
 	cet := time.FixedZone("CET", 3600)
 	db := s.Database("sales", "Sales")
@@ -112,7 +129,7 @@ func TestWrite_golden(t *testing.T) {
 	if err := Write(fullState(), &buf); err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "golden_v2.json")
+	golden := filepath.Join("testdata", "golden_v3.json")
 	if *update {
 		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
@@ -179,7 +196,7 @@ var badFixtures = []struct {
 	want []string
 }{
 	{"truncated.json", []string{"truncated", "byte offset"}},
-	{"wrong_version.json", []string{"state file version 7 is newer than this drsctl understands (2); upgrade drsctl"}},
+	{"wrong_version.json", []string{"state file version 7 is newer than this drsctl understands (3); upgrade drsctl"}},
 	{"bad_lsn.json", []string{`primary.sales.database["Sales"].artifact["Sales_log_20261125T050000Z.trn"]`, "last_lsn", `"98765x"`, "not a decimal number"}},
 	{"no_lineage.json", []string{"state file has no lineage"}},
 	{"not_json.json", []string{"not valid JSON", "line 1, column 1 (byte offset 0)"}},
@@ -195,7 +212,7 @@ var badFixtures = []struct {
 }
 
 // The fixtures are version 1 files, so they are refused by the upgrade or
-// after it; each is also tried relabelled as version 2, which the current
+// after it; each is also tried relabelled as version 3, which the current
 // decoder refuses on its own.
 func TestRead_badFixtures(t *testing.T) {
 	for _, tc := range badFixtures {
@@ -208,7 +225,7 @@ func TestRead_badFixtures(t *testing.T) {
 			raw  []byte
 		}{
 			{"", raw},
-			{"/as_v2", bytes.Replace(raw, []byte(`"version": 1,`), []byte(`"version": 2,`), 1)},
+			{"/as_v3", bytes.Replace(raw, []byte(`"version": 1,`), []byte(`"version": 3,`), 1)},
 		} {
 			t.Run(strings.TrimSuffix(tc.file, ".json")+v.name, func(t *testing.T) {
 				s, err := Read(bytes.NewReader(v.raw))
@@ -226,8 +243,8 @@ func TestRead_badFixtures(t *testing.T) {
 }
 
 // A version 1 file is upgraded: it reads as the state it was written from,
-// with none of version 2's fields set, and is written back as version 2
-// without them (they are optional).
+// with none of the later versions' fields set, and is written back as the
+// current version without them (they are optional).
 func TestRead_upgradesV1(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join("testdata", "golden_v1.json"))
 	if err != nil {
@@ -244,12 +261,97 @@ func TestRead_upgradesV1(t *testing.T) {
 	if err := Write(got, &buf); err != nil {
 		t.Fatal(err)
 	}
-	want := bytes.Replace(raw, []byte("{\n  \"version\": 1,"), []byte("{\n  \"version\": 2,"), 1)
+	want := bytes.Replace(raw, []byte("{\n  \"version\": 1,"), []byte("{\n  \"version\": 3,"), 1)
 	if bytes.Equal(want, raw) {
 		t.Fatal("golden_v1.json does not begin with version 1")
 	}
 	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
-		t.Errorf("Write(Read(golden_v1)) is not golden_v1 relabelled as version 2 (-want +got):\n%s", diff)
+		t.Errorf("Write(Read(golden_v1)) is not golden_v1 relabelled as version 3 (-want +got):\n%s", diff)
+	}
+}
+
+// A version 2 file is upgraded the same way: it reads as fullStateV2 and is
+// written back as version 3 without version 3's fields.
+func TestRead_upgradesV2(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "golden_v2.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(fullStateV2(), got); diff != "" {
+		t.Errorf("Read(golden_v2) (-want +got):\n%s", diff)
+	}
+	var buf bytes.Buffer
+	if err := Write(got, &buf); err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Replace(raw, []byte("{\n  \"version\": 2,"), []byte("{\n  \"version\": 3,"), 1)
+	if bytes.Equal(want, raw) {
+		t.Fatal("golden_v2.json does not begin with version 2")
+	}
+	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
+		t.Errorf("Write(Read(golden_v2)) is not golden_v2 relabelled as version 3 (-want +got):\n%s", diff)
+	}
+}
+
+// A file that says it is version 2 but carries a field only version 3 has
+// is refused by the upgrade.
+func TestRead_v2WithV3FieldIsRefused(t *testing.T) {
+	for field, mutate := range map[string]func(td *TargetDatabase){
+		"promoted_how": func(td *TargetDatabase) { td.PromotedHow = PromoteRecorded },
+		"promoted_lsn": func(td *TargetDatabase) { td.PromotedLSN = "5" },
+		"reprotect_at": func(td *TargetDatabase) { td.ReprotectAt = ptime(time.Unix(0, 1)) },
+		"drill_ok_at":  func(td *TargetDatabase) { td.DrillOKAt = ptime(time.Unix(0, 1)) },
+		"last_drill":   func(td *TargetDatabase) { td.LastDrill = &Drill{At: time.Unix(0, 1), Through: time.Unix(0, 1)} },
+	} {
+		t.Run(field, func(t *testing.T) {
+			s := fullStateV2()
+			mutate(s.TargetDatabase("dr_east", "Sales"))
+			var buf bytes.Buffer
+			if err := Write(s, &buf); err != nil {
+				t.Fatal(err)
+			}
+			raw := bytes.Replace(buf.Bytes(), []byte(`"version": 3,`), []byte(`"version": 2,`), 1)
+			got, err := Read(bytes.NewReader(raw))
+			if err == nil {
+				t.Fatalf("Read succeeded: %+v", got)
+			}
+			for _, w := range []string{"upgrade state file from version 2 to 3", `unknown field "` + field + `"`} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// A promotion kind or drill this drsctl does not know is refused on read and
+// never written.
+func TestRead_badV3Fields(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Write(fullState(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ from, to, want string }{
+		{`"promoted_how": "planned"`, `"promoted_how": "sideways"`, `unknown value "sideways"`},
+		{`"duration_ms": 93250`, `"duration_ms": -1`, "duration_ms -1 is out of range"},
+		{`"promoted_lsn": "98765432109876543211000"`, `"promoted_lsn": "12x"`, "promoted_lsn"},
+	} {
+		raw := bytes.Replace(buf.Bytes(), []byte(tc.from), []byte(tc.to), 1)
+		if bytes.Equal(raw, buf.Bytes()) {
+			t.Fatalf("%s not in the written state", tc.from)
+		}
+		if _, err := Read(bytes.NewReader(raw)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want it to mention %q", tc.to, err, tc.want)
+		}
+	}
+	s := fullState()
+	s.TargetDatabase("dr_east", "Sales").PromotedHow = "sideways"
+	if err := Write(s, &bytes.Buffer{}); err == nil {
+		t.Error("Write wrote an unknown promotion kind")
 	}
 }
 
@@ -275,7 +377,7 @@ func TestRead_v1WithV2FieldIsRefused(t *testing.T) {
 			if err := Write(s, &buf); err != nil {
 				t.Fatal(err)
 			}
-			raw := bytes.Replace(buf.Bytes(), []byte(`"version": 2,`), []byte(`"version": 1,`), 1)
+			raw := bytes.Replace(buf.Bytes(), []byte(`"version": 3,`), []byte(`"version": 1,`), 1)
 			got, err := Read(bytes.NewReader(raw))
 			if err == nil {
 				t.Fatalf("Read succeeded: %+v", got)
@@ -289,31 +391,31 @@ func TestRead_v1WithV2FieldIsRefused(t *testing.T) {
 	}
 }
 
-// The next version is refused, so a drsctl that only knows version 2 never
+// The next version is refused, so a drsctl that only knows version 3 never
 // misreads (or rewrites, dropping fields) a file a newer drsctl wrote.
 func TestRead_newerVersionIsRefused(t *testing.T) {
 	var buf bytes.Buffer
 	if err := Write(fullState(), &buf); err != nil {
 		t.Fatal(err)
 	}
-	raw := bytes.Replace(buf.Bytes(), []byte(`"version": 2,`), []byte(`"version": 3,`), 1)
+	raw := bytes.Replace(buf.Bytes(), []byte(`"version": 3,`), []byte(`"version": 4,`), 1)
 	s, err := Read(bytes.NewReader(raw))
 	if err == nil {
 		t.Fatalf("Read succeeded: %+v", s)
 	}
-	if want := "state file version 3 is newer than this drsctl understands (2); upgrade drsctl"; !strings.Contains(err.Error(), want) {
+	if want := "state file version 4 is newer than this drsctl understands (3); upgrade drsctl"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not mention %q", err, want)
 	}
 }
 
-// Version 2's fields are optional: a state without them writes none of
-// their keys.
+// Version 2's and 3's fields are optional: a state without them writes none
+// of their keys.
 func TestWrite_v2FieldsOmittedWhenUnset(t *testing.T) {
 	var buf bytes.Buffer
 	if err := Write(fullStateV1(), &buf); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{`"identity"`, `"new_fork"`, `"completed"`, `"seeding"`} {
+	for _, k := range []string{`"identity"`, `"new_fork"`, `"completed"`, `"seeding"`, `"promoted_how"`, `"promoted_lsn"`, `"reprotect_at"`, `"last_drill"`, `"drill_ok_at"`} {
 		if bytes.Contains(buf.Bytes(), []byte(k)) {
 			t.Errorf("Write wrote %s for a state that does not set it:\n%s", k, buf.String())
 		}
@@ -461,7 +563,20 @@ func TestWrite_keys(t *testing.T) {
 		".targets.*.databases.*.copies.*.shipped_at",
 		".targets.*.databases.*.copies.*.size",
 		".targets.*.databases.*.copies.*.verified_at",
+		".targets.*.databases.*.drill_ok_at",
+		".targets.*.databases.*.last_drill",
+		".targets.*.databases.*.last_drill.artifact",
+		".targets.*.databases.*.last_drill.at",
+		".targets.*.databases.*.last_drill.check",
+		".targets.*.databases.*.last_drill.duration_ms",
+		".targets.*.databases.*.last_drill.error", // redacted by apply before it is stored
+		".targets.*.databases.*.last_drill.ok",
+		".targets.*.databases.*.last_drill.stop_at",
+		".targets.*.databases.*.last_drill.through",
 		".targets.*.databases.*.promoted_at",
+		".targets.*.databases.*.promoted_how",
+		".targets.*.databases.*.promoted_lsn",
+		".targets.*.databases.*.reprotect_at",
 		".targets.*.databases.*.restored",
 		".targets.*.databases.*.restored.artifact",
 		".targets.*.databases.*.restored.at",
