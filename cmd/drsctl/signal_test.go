@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -510,6 +511,14 @@ func TestApply_FourAtOnce(t *testing.T) {
 // stop a run that holds the lock cleanly: it releases the lock and exits 1.
 func TestSignals_stopARunAndReleaseTheLock(t *testing.T) {
 	bin := drsctlBinary(t)
+	// drsctl keeps running on SIGHUP when it was started ignoring it (nohup),
+	// and an ignored signal is inherited across exec: a test run under nohup
+	// would start drsctl that way. Handling SIGHUP here makes the children
+	// start with the default disposition (exec resets handled signals), as
+	// they would from a terminal.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
 			statePath := filepath.Join(t.TempDir(), "drs.state.json")
