@@ -216,7 +216,7 @@ func drill(t *testing.T, w *drWorld, storeURL string, st *state.State) {
 				t.Fatalf("restore %q from %s: %v", db, a.Key, err)
 			}
 		}
-		if err := s.Recover(ctx, db); err != nil {
+		if err := s.Recover(ctx, engine.RecoverRequest{Database: db}); err != nil {
 			t.Fatalf("recover %q: %v", db, err)
 		}
 		if got := w.rows(sim, db); fmt.Sprint(got) != "[1 2]" {

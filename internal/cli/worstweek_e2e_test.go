@@ -1198,7 +1198,7 @@ func (w *ww) moveTo(name string, upTo int) *enginetest.Server {
 		}
 		redo, n = a.LastLSN, n+1
 	}
-	if err := s.Recover(ctx, "Sales"); err != nil {
+	if err := s.Recover(ctx, engine.RecoverRequest{Database: "Sales"}); err != nil {
 		w.t.Fatal(err)
 	}
 	w.opts.primaryDSN = "mem://" + name

@@ -52,8 +52,10 @@ type Session interface {
 	// chain (too early, too recent, another recovery path).
 	Restore(ctx context.Context, req RestoreRequest, progress Progress) error
 
-	// Recover brings a restoring or standby database online (promotion).
-	Recover(ctx context.Context, database string) error
+	// Recover brings a restoring or standby database online (promotion). It
+	// returns an error wrapping ErrInUse when sessions hold the database and
+	// req.DisconnectUsers is false.
+	Recover(ctx context.Context, req RecoverRequest) error
 
 	Close() error
 }
@@ -135,8 +137,18 @@ type BackupRequest struct {
 	Credential  string // server-side credential name for URL backups
 	CopyOnly    bool
 	// NoRecovery takes a tail-log backup that leaves the database restoring
-	// (planned switchover).
-	NoRecovery bool
+	// (planned switchover). It needs the database alone: sessions using it
+	// make it fail with ErrInUse unless DisconnectUsers ends them first.
+	NoRecovery      bool
+	DisconnectUsers bool
+}
+
+// RecoverRequest asks to bring a standby database online.
+type RecoverRequest struct {
+	Database string
+	// DisconnectUsers ends the sessions using the database first: RECOVERY
+	// needs it alone, and readers of a STANDBY database hold it.
+	DisconnectUsers bool
 }
 
 // RestoreRequest asks for one restore.

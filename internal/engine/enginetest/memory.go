@@ -631,6 +631,13 @@ func (s *Server) backupLocked(req engine.BackupRequest, progress engine.Progress
 	case d.state != engine.Online:
 		return artifact.Header{}, fmt.Errorf("backup %s: error 927: the database is in the middle of a restore", d.name)
 	}
+	if req.Kind == artifact.Log && req.NoRecovery && s.readers[req.Database] > 0 {
+		// A tail-log backup leaves the database RESTORING: it needs it alone.
+		if !req.DisconnectUsers {
+			return artifact.Header{}, fmt.Errorf("backup log %s: %w: error 3101: exclusive access could not be obtained because the database is in use", d.name, engine.ErrInUse)
+		}
+		s.readers[req.Database] = 0
+	}
 	cur := new(big.Int).Set(d.next)
 	h := artifact.Header{Kind: req.Kind, Database: d.name, Start: s.clock(), FamilyGUID: d.family, CopyOnly: req.CopyOnly,
 		DatabaseBackupLSN: d.lastFull}
@@ -932,7 +939,8 @@ func checkLog(db string, d *database, f backupFile) error {
 	return nil
 }
 
-func (x *session) Recover(ctx context.Context, db string) error {
+func (x *session) Recover(ctx context.Context, req engine.RecoverRequest) error {
+	db := req.Database
 	s := x.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -950,7 +958,11 @@ func (x *session) Recover(ctx context.Context, db string) error {
 		return fmt.Errorf("recover %s: error 3153: the database is already fully recovered", db)
 	case d.state != engine.Restoring && d.state != engine.Standby:
 		return fmt.Errorf("recover %s: the database is %s, not restoring", db, d.state)
+	case d.state == engine.Standby && s.readers[db] > 0 && !req.DisconnectUsers:
+		// RESTORE WITH RECOVERY needs the database alone, like any restore.
+		return fmt.Errorf("recover %s: %w: error 3101: exclusive access could not be obtained because the database is in use", db, engine.ErrInUse)
 	}
+	s.readers[db] = 0
 	s.recoverLocked(d)
 	return after
 }

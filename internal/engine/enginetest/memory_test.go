@@ -213,7 +213,7 @@ func TestLogRestoreOrder(t *testing.T) {
 	}
 	t.Run("log onto a recovered database", func(t *testing.T) {
 		e.mustRestore("s", "rec", fullPath, false)
-		if err := e.open("s").Recover(context.Background(), "rec"); err != nil {
+		if err := e.open("s").Recover(context.Background(), engine.RecoverRequest{Database: "rec"}); err != nil {
 			t.Fatal(err)
 		}
 		wantErr(t, e.restore("s", "rec", l1Path, false), engine.ErrChain, "3117", "online")
@@ -250,7 +250,7 @@ func TestRecoveryForks(t *testing.T) {
 
 	// Failover: a is recovered and becomes the new primary (fork 2).
 	before := e.info("a", "Sales")
-	if err := e.open("a").Recover(context.Background(), "Sales"); err != nil {
+	if err := e.open("a").Recover(context.Background(), engine.RecoverRequest{Database: "Sales"}); err != nil {
 		t.Fatal(err)
 	}
 	after := e.info("a", "Sales")
@@ -333,8 +333,8 @@ func TestRecoverByHandForksToo(t *testing.T) {
 		t.Fatalf("log after manual recovery starts at %s", n.FirstLSN)
 	}
 	// Recovering again is refused (3153); recovering nothing too.
-	wantErr(t, e.open("s").Recover(context.Background(), "Sales"), nil, "3153")
-	wantErr(t, e.open("s").Recover(context.Background(), "Nope"), nil, "does not exist")
+	wantErr(t, e.open("s").Recover(context.Background(), engine.RecoverRequest{Database: "Sales"}), nil, "3153")
+	wantErr(t, e.open("s").Recover(context.Background(), engine.RecoverRequest{Database: "Nope"}), nil, "does not exist")
 }
 
 // Rule 3: a new primary built on another server from drsctl's backup
@@ -374,7 +374,7 @@ func TestPrimaryRebuiltOnAnotherServer(t *testing.T) {
 	if id := e.identity("newserver", "Sales"); id != "" {
 		t.Errorf("a RESTORING database reports no identity, got %q", id)
 	}
-	if err := ns.Recover(ctx, "Sales"); err != nil {
+	if err := ns.Recover(ctx, engine.RecoverRequest{Database: "Sales"}); err != nil {
 		t.Fatal(err)
 	}
 	n := e.info("newserver", "Sales")
@@ -452,7 +452,7 @@ func TestTornRestore(t *testing.T) {
 	}
 	wantErr(t, e.restore("s", "Sales", l2Path, false), engine.ErrChain, "middle of a restore", "full backup again")
 	wantErr(t, e.restore("s", "Sales", l1Path, false), engine.ErrChain, "middle of a restore")
-	wantErr(t, e.open("s").Recover(context.Background(), "Sales"), nil, "4333")
+	wantErr(t, e.open("s").Recover(context.Background(), engine.RecoverRequest{Database: "Sales"}), nil, "4333")
 	s.RecoverByHand("Sales")
 	if !e.info("s", "Sales").Torn {
 		t.Fatal("a DBA cannot recover a torn database either")
@@ -518,7 +518,7 @@ func TestReplaceAndAudit(t *testing.T) {
 	s.Create("Mine", base)                      // created, online, another family
 	e.mustRestore("s", "Sales", fPath, false)   // restored, restoring
 	e.mustRestore("s", "Promoted", fPath, true) // then recovered
-	if err := e.open("s").Recover(context.Background(), "Promoted"); err != nil {
+	if err := e.open("s").Recover(context.Background(), engine.RecoverRequest{Database: "Promoted"}); err != nil {
 		t.Fatal(err)
 	}
 	e.mustRestore("s", "Online", fPath, false)
@@ -651,7 +651,7 @@ func TestIdentity(t *testing.T) {
 	if got := e.identity("p", "Sales"); got != "" {
 		t.Fatalf("restoring: identity %q, want none", got)
 	}
-	if err := e.open("p").Recover(context.Background(), "Sales"); err != nil {
+	if err := e.open("p").Recover(context.Background(), engine.RecoverRequest{Database: "Sales"}); err != nil {
 		t.Fatal(err)
 	}
 	id2 := e.identity("p", "Sales")
@@ -803,12 +803,12 @@ func TestFailNext(t *testing.T) {
 	})
 	t.Run("recover before and after", func(t *testing.T) {
 		s.FailNext("recover", "Sales", false, boom)
-		wantErr(t, e.open("s").Recover(ctx, "Sales"), boom)
+		wantErr(t, e.open("s").Recover(ctx, engine.RecoverRequest{Database: "Sales"}), boom)
 		if e.info("s", "Sales").State != engine.Restoring {
 			t.Fatal("recovered anyway")
 		}
 		s.FailNext("recover", "", true, boom)
-		wantErr(t, e.open("s").Recover(ctx, "Sales"), boom)
+		wantErr(t, e.open("s").Recover(ctx, engine.RecoverRequest{Database: "Sales"}), boom)
 		if e.info("s", "Sales").State != engine.Online {
 			t.Fatal("not recovered")
 		}
@@ -875,7 +875,7 @@ func TestCancelledContextDoesNothing(t *testing.T) {
 	if _, err := e.open("p").ObservePrimary(ctx, []string{"Sales"}, time.Time{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("observe err = %v", err)
 	}
-	if err := e.open("p").Recover(ctx, "Sales"); !errors.Is(err, context.Canceled) {
+	if err := e.open("p").Recover(ctx, engine.RecoverRequest{Database: "Sales"}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("recover err = %v", err)
 	}
 }

@@ -45,6 +45,13 @@ func (s *session) Backup(ctx context.Context, req engine.BackupRequest, progress
 	d := deviceOf(req.ServerPath)
 	var h artifact.Header
 	err := s.dedicated(ctx, func(c *sql.Conn, lost <-chan struct{}) error {
+		if req.NoRecovery {
+			// The tail-log backup needs the database alone, this session
+			// included (3102 when a connection string names it).
+			if _, err := c.ExecContext(ctx, "USE [master]"); err != nil {
+				return err
+			}
+		}
 		if !d.url {
 			old, err := s.headerOnly(ctx, c, d, "")
 			switch {
@@ -55,7 +62,7 @@ func (s *session) Backup(ctx context.Context, req engine.BackupRequest, progress
 				return err
 			}
 		}
-		if err := run(ctx, c, lost, backupStatement(req, d), progress); err != nil {
+		if err := runDisconnecting(ctx, c, lost, req.Database, req.DisconnectUsers && req.NoRecovery, backupStatement(req, d), progress); err != nil {
 			return err
 		}
 		var err error

@@ -227,7 +227,7 @@ func TestSession_RestoreNoRecovery(t *testing.T) {
 		sb.LastRestore == nil || sb.LastRestore.FirstLSN != log1.FirstLSN || sb.LastRestore.At.Location() != time.UTC {
 		t.Errorf("after the log: %+v %+v", sb, sb.LastRestore)
 	}
-	if err := target.Recover(context.Background(), "Sales"); err != nil {
+	if err := target.Recover(context.Background(), engine.RecoverRequest{Database: "Sales"}); err != nil {
 		t.Fatal(err)
 	}
 	if n := countRows(t, f.target, "Sales"); n != 2 {
@@ -239,7 +239,7 @@ func TestSession_RestoreNoRecovery(t *testing.T) {
 		t.Errorf("a log on an online database: %v, want ErrChain (3117)", err)
 	}
 	wantContains(t, err, "3117")
-	err = target.Recover(context.Background(), "Sales")
+	err = target.Recover(context.Background(), engine.RecoverRequest{Database: "Sales"})
 	wantContains(t, err, "recover [Sales]", "3153")
 
 	// A backup file the server cannot read is ErrDamaged: apply then proves
@@ -403,7 +403,7 @@ func TestSession_DeadServer(t *testing.T) {
 		{"restore", func(ctx context.Context) error {
 			return target.Restore(ctx, f.restoreRequest("Sales", artifact.Full, "full.bak", engine.NoRecovery), nil)
 		}},
-		{"recover", func(ctx context.Context) error { return target.Recover(ctx, "Sales") }},
+		{"recover", func(ctx context.Context) error { return target.Recover(ctx, engine.RecoverRequest{Database: "Sales"}) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

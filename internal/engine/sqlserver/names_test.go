@@ -60,7 +60,7 @@ func TestSession_HostileNamesEndToEnd(t *testing.T) {
 			if n := countRows(t, f.target, db); n != 2 {
 				t.Fatalf("rows on the standby: %d, want 2", n)
 			}
-			if err := target.Recover(ctx, db); err != nil {
+			if err := target.Recover(ctx, engine.RecoverRequest{Database: db}); err != nil {
 				t.Fatalf("recover: %v", err)
 			}
 			if sb := standbyOf(t, target, db); sb.State != engine.Online {

@@ -56,19 +56,7 @@ func (s *session) Restore(ctx context.Context, req engine.RestoreRequest, progre
 			}
 			moves = planMoves(req.Database, files, req.DataDir, req.LogDir)
 		}
-		stmt := restoreStatement(req, d, moves)
-		for attempt := 1; ; attempt++ {
-			if req.DisconnectUsers {
-				if err := disconnect(ctx, c, req.Database); err != nil {
-					return err
-				}
-			}
-			err := run(ctx, c, lost, stmt, progress)
-			if err != nil && req.DisconnectUsers && attempt < disconnectAttempts && hasNumber(err, errExclusive) {
-				continue
-			}
-			return err
-		}
+		return runDisconnecting(ctx, c, lost, req.Database, req.DisconnectUsers, restoreStatement(req, d, moves), progress)
 	})
 	if err != nil {
 		return s.fail(ctx, target, err)
@@ -96,6 +84,25 @@ func restoreStatement(req engine.RestoreRequest, d device, moves []move) string 
 	opts = append(opts, d.urlOptions(req.Credential, "RESTORE_OPTIONS")...)
 	opts = append(opts, "STATS = 10")
 	return stmt + quoteIdent(req.Database) + " FROM " + d.clause() + " WITH " + strings.Join(opts, ", ")
+}
+
+// runDisconnecting runs a statement that needs the database alone
+// (RESTORE, RECOVERY, a tail-log BACKUP WITH NORECOVERY). With disconnect,
+// the sessions using it are ended first, and again when one slipped in
+// before the statement began (3101), a bounded number of times.
+func runDisconnecting(ctx context.Context, c *sql.Conn, lost <-chan struct{}, database string, disconnectFirst bool, stmt string, progress engine.Progress) error {
+	for attempt := 1; ; attempt++ {
+		if disconnectFirst {
+			if err := disconnect(ctx, c, database); err != nil {
+				return err
+			}
+		}
+		err := run(ctx, c, lost, stmt, progress)
+		if err != nil && disconnectFirst && attempt < disconnectAttempts && hasNumber(err, errExclusive) {
+			continue
+		}
+		return err
+	}
 }
 
 // disconnect ends the sessions using database (KILL takes a number, which
@@ -129,16 +136,16 @@ func disconnect(ctx context.Context, c *sql.Conn, database string) error {
 // Recover brings a restoring or standby database online:
 //
 //	RESTORE DATABASE [db] WITH RECOVERY
-func (s *session) Recover(ctx context.Context, database string) error {
-	target := "recover " + quoteIdent(database)
-	if database == "" {
+func (s *session) Recover(ctx context.Context, req engine.RecoverRequest) error {
+	target := "recover " + quoteIdent(req.Database)
+	if req.Database == "" {
 		return fmt.Errorf("%s: no database named", target)
 	}
 	err := s.dedicated(ctx, func(c *sql.Conn, lost <-chan struct{}) error {
 		if _, err := c.ExecContext(ctx, "USE [master]"); err != nil {
 			return err
 		}
-		return run(ctx, c, lost, "RESTORE DATABASE "+quoteIdent(database)+" WITH RECOVERY", engine.NoProgress)
+		return runDisconnecting(ctx, c, lost, req.Database, req.DisconnectUsers, "RESTORE DATABASE "+quoteIdent(req.Database)+" WITH RECOVERY", engine.NoProgress)
 	})
 	if err != nil {
 		return s.fail(ctx, target, err)

@@ -84,7 +84,7 @@ func standbyScenario(t *testing.T, f *fixture, db string) {
 		t.Errorf("rows after log 2: %d, want 3", n)
 	}
 
-	if err := target.Recover(ctx, db); err != nil {
+	if err := target.Recover(ctx, engine.RecoverRequest{Database: db}); err != nil {
 		t.Fatalf("recover: %v", err)
 	}
 	if sb = standbyOf(t, target, db); sb.State != engine.Online || sb.RedoLSN != "" {
