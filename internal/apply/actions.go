@@ -40,9 +40,11 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	file := blob.ArtifactFile(a.Database, kind, x.r.Now())
-	key := blob.ArtifactKey(p.Name, a.Database, kind, file)
 	folder, err := x.buckets.open(ctx, p.Folder.URL)
+	if err != nil {
+		return "", err
+	}
+	file, key, err := x.freshName(ctx, folder, p, a.Database, kind)
 	if err != nil {
 		return "", err
 	}
@@ -62,10 +64,18 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 		}
 		failpoint.Hit(failpoint.RestartBeforeBackup)
 	}
+	if a.TailLog {
+		if err := x.fenceTailLog(ctx, s, p, a); err != nil {
+			return "", err
+		}
+	}
 	h, err := s.Backup(ctx, engine.BackupRequest{Database: a.Database, Kind: kind, ServerPath: serverPath,
-		Compression: p.Compression, Credential: p.Credential}, x.progress(a))
+		Compression: p.Compression, Credential: p.Credential, NoRecovery: a.TailLog, DisconnectUsers: a.Disconnect}, x.progress(a))
 	completed := x.r.Now().UTC() // before the read-back, which takes as long as the file is big
 	if err != nil {
+		if a.TailLog && errors.Is(err, engine.ErrInUse) {
+			return "", fmt.Errorf("%w; sessions are using %q on primary %q: stop the applications, or run promote -planned with -disconnect-users to end them; nothing was changed", err, a.Database, p.Name)
+		}
 		return "", err
 	}
 	failpoint.Hit(failpoint.BackupBeforeChecksum)
@@ -91,6 +101,36 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 }
 
 // adopt records an out-of-band backup found in the backup folder.
+// freshName names a new backup file: by the time, with one-second
+// resolution, moved on a second while the name is taken in the folder or
+// the ledger (a switchover's tail-log backup right after a log backup, or a
+// retried backup): the server never overwrites a file, and an artifact ID
+// is never reused.
+func (x *execution) freshName(ctx context.Context, folder blobBucket, p *config.Primary, database string, kind artifact.Kind) (file, key string, err error) {
+	now := x.r.Now()
+	for i := 0; i < 60; i++ {
+		file = blob.ArtifactFile(database, kind, now.Add(time.Duration(i)*time.Second))
+		key = blob.ArtifactKey(p.Name, database, kind, file)
+		x.mu.Lock()
+		known := false
+		if db := x.st.LookupDatabase(p.Name, database); db != nil {
+			known = db.Artifact(file) != nil
+		}
+		x.mu.Unlock()
+		if known {
+			continue
+		}
+		exists, err := folder.Exists(ctx, key)
+		if err != nil {
+			return "", "", fmt.Errorf("look for %s in backup folder %q before the backup (nothing was backed up): %w", key, p.Folder.Name, err)
+		}
+		if !exists {
+			return file, key, nil
+		}
+	}
+	return "", "", fmt.Errorf("no free name for a new %s backup of %q in backup folder %q: the next minute's names are all taken", kind, database, p.Folder.Name)
+}
+
 func (x *execution) adopt(ctx context.Context, a *plan.Action) error {
 	p, err := x.primary(a)
 	if err != nil {
@@ -378,7 +418,11 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 		req.DataDir, req.LogDir = t.DataDir, t.LogDir
 	}
 	if a.Replace {
-		if err := fenceReplace(ctx, s, t.Name, a.Database); err != nil {
+		reprotect := false
+		if td := x.lookupTarget(a.Target, a.Database); td != nil {
+			reprotect = td.ReprotectAt != nil
+		}
+		if err := fenceReplace(ctx, s, t.Name, a.Database, a.Assumed, reprotect); err != nil {
 			return err
 		}
 	}
@@ -422,6 +466,9 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 		td.Restored = &state.Restore{Artifact: art.ID, Kind: art.Kind, LastLSN: art.LastLSN, Mode: a.Mode, At: x.r.Now().UTC()}
 		if a.Kind == plan.RestoreFull {
 			td.SeededFrom, td.Seeding = art.ID, ""
+			// A new seed protects the database again: a promotion, and the
+			// reprotect that allowed replacing it, are over.
+			td.PromotedAt, td.PromotedHow, td.PromotedLSN, td.ReprotectAt = nil, "", "", nil
 		}
 		return nil
 	})
@@ -462,26 +509,58 @@ func continues(art *state.Artifact, at artifact.LSN, afterLog bool, target strin
 }
 
 // fenceReplace asks the target again, right before a restore WITH REPLACE,
-// whether the database is still a restoring standby: a standby failed over
-// by hand since the plan was made (or while a long full ran) is online and
-// written to, and drsctl never restores over that.
-func fenceReplace(ctx context.Context, s engine.Session, target, database string) error {
-	dbs, err := s.ObserveStandby(ctx, []string{database})
+// whether the database is still what the plan saw: a standby failed over by
+// hand since the plan was made (or while a long full ran) is online and
+// written to, and another database restored under its name stands
+// somewhere else; drsctl never restores over either. An online database is
+// replaced only when `drsctl reprotect` asked for it and the plan saw it
+// online too.
+func fenceReplace(ctx context.Context, s engine.Session, target, database string, assumed *plan.Assumption, reprotect bool) error {
+	d, err := observeOne(ctx, s, database)
 	if err != nil {
 		return fmt.Errorf("ask target %q about %q again before restoring over it (nothing was restored): %w", target, database, err)
 	}
-	for _, d := range dbs {
-		if d.Name != database {
-			continue
+	refuse := func(why, what string) error {
+		return fmt.Errorf("refused to restore WITH REPLACE over %q on target %q: %s; nothing was restored. %s", database, target, why, what)
+	}
+	switch d.State {
+	case engine.Absent:
+		return nil
+	case engine.Restoring, engine.Standby:
+		if assumed != nil && (assumed.State == engine.Restoring || assumed.State == engine.Standby) && assumed.RedoLSN.Cmp(d.RedoLSN) != 0 {
+			return refuse(fmt.Sprintf("it stands at LSN %s now, and the plan saw it at LSN %s (someone restored to it since)", lsnOrNone(d.RedoLSN), lsnOrNone(assumed.RedoLSN)),
+				"Plan again: drsctl decides anew from where it stands.")
 		}
-		switch d.State {
-		case engine.Absent, engine.Restoring, engine.Standby:
+		return nil
+	case engine.Online:
+		if reprotect && assumed != nil && assumed.State == engine.Online {
 			return nil
 		}
-		return fmt.Errorf("refused to restore WITH REPLACE over %q on target %q: it is %s now, not a restoring standby (it may have been failed over since the plan was made); nothing was restored. To protect it again, drop it on the target and apply again",
-			database, target, d.RawState)
+		return refuse(fmt.Sprintf("it is %s now, not a restoring standby (it may have been failed over since the plan was made)", d.RawState),
+			fmt.Sprintf("If it was failed over, record it with `drsctl promote %s -database %s`. To protect it again, drop it on the target, or run `drsctl reprotect %s -database %s`, and apply again.", target, database, target, database))
 	}
-	return nil
+	return refuse(fmt.Sprintf("it is %s now", d.RawState), "drsctl restores only over a restoring or standby database it seeded.")
+}
+
+// observeOne asks a standby server about one database.
+func observeOne(ctx context.Context, s engine.Session, database string) (engine.StandbyDatabase, error) {
+	dbs, err := s.ObserveStandby(ctx, []string{database})
+	if err != nil {
+		return engine.StandbyDatabase{}, err
+	}
+	for _, d := range dbs {
+		if d.Name == database {
+			return d, nil
+		}
+	}
+	return engine.StandbyDatabase{Name: database, State: engine.Absent, RawState: "absent"}, nil
+}
+
+func lsnOrNone(l artifact.LSN) string {
+	if l.IsZero() {
+		return "(none)"
+	}
+	return string(l)
 }
 
 // idleAt reports an empty log backup (no log records: FirstLSN = LastLSN)
@@ -528,6 +607,9 @@ func (x *execution) prune(ctx context.Context, a *plan.Action) error {
 	}
 	b, where, err := x.pruneFrom(ctx, p, a)
 	if err != nil {
+		return err
+	}
+	if err := x.fencePrune(ctx, p, a, art, b, where); err != nil {
 		return err
 	}
 	if err := b.Delete(ctx, art.Key); err != nil && !blob.IsNotExist(err) {
@@ -658,7 +740,8 @@ func forgetIfGone(st *state.State, primary, database, id string) {
 }
 
 // promote recovers a standby database: it becomes writable and gets no more
-// restores.
+// restores. Right before, the target is asked again: the database must
+// stand exactly where drsctl restored it (or, to be recorded, be online).
 func (x *execution) promote(ctx context.Context, a *plan.Action) error {
 	t, err := x.target(a)
 	if err != nil {
@@ -668,34 +751,50 @@ func (x *execution) promote(ctx context.Context, a *plan.Action) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Recover(ctx, a.Database); err != nil {
+	d, err := observeOne(ctx, s, a.Database)
+	if err != nil {
+		return fmt.Errorf("ask target %q about %q again before recovering it (nothing was changed): %w", t.Name, a.Database, err)
+	}
+	var restored artifact.LSN
+	if td := x.lookupTarget(a.Target, a.Database); td != nil && td.Restored != nil {
+		restored = td.Restored.LastLSN
+	}
+	how := a.Mode
+	switch {
+	case d.State == engine.Online:
 		// Already online is what was asked: a promote whose reply or ledger
 		// write was lost, or a failover done by hand that is being recorded.
-		if !onlineNow(ctx, s, a.Database) {
-			return err
-		}
 		x.r.Reporter.Progress(a, 100, fmt.Sprintf("%q is already online on %q: recording the promotion", a.Database, t.Name))
+		if how == plan.PromoteUnplanned || how == "" {
+			how = plan.PromoteRecorded
+		}
+	case d.State != engine.Restoring && d.State != engine.Standby:
+		return fmt.Errorf("refused to recover %q on target %q: it is %s, not a restoring standby; nothing was changed", a.Database, t.Name, d.RawState)
+	case !restored.IsZero() && d.RedoLSN.Cmp(restored) != 0:
+		return fmt.Errorf("refused to recover %q on target %q: it stands at LSN %s, but drsctl restored it through LSN %s (someone restored to it since the plan); nothing was changed. Plan again, or recover it by hand and record it with `drsctl promote`",
+			a.Database, t.Name, lsnOrNone(d.RedoLSN), restored)
+	default:
+		if err := s.Recover(ctx, engine.RecoverRequest{Database: a.Database, DisconnectUsers: t.DisconnectUsers}); err != nil {
+			if errors.Is(err, engine.ErrInUse) {
+				return fmt.Errorf("%w; readers hold %q on target %q (set disconnect_users = true on the target to end their sessions, or end them yourself) and promote again", err, a.Database, t.Name)
+			}
+			// The reply may be lost after the server recovered it.
+			if d2, oerr := observeOne(ctx, s, a.Database); oerr != nil || d2.State != engine.Online {
+				return err
+			}
+		}
 	}
 	failpoint.Hit(failpoint.PromoteBeforeRecord)
 	return x.commit(ctx, func(st *state.State) error {
 		now := x.r.Now().UTC()
-		st.TargetDatabase(a.Target, a.Database).PromotedAt = &now
+		td := st.TargetDatabase(a.Target, a.Database)
+		td.PromotedAt, td.PromotedHow, td.ReprotectAt = &now, how, nil
+		td.PromotedLSN = restored
+		if td.PromotedLSN.IsZero() {
+			td.PromotedLSN = d.RedoLSN
+		}
 		return nil
 	})
-}
-
-// onlineNow asks the server whether a database is online.
-func onlineNow(ctx context.Context, s engine.Session, database string) bool {
-	dbs, err := s.ObserveStandby(ctx, []string{database})
-	if err != nil {
-		return false
-	}
-	for _, d := range dbs {
-		if d.Name == database {
-			return d.State == engine.Online
-		}
-	}
-	return false
 }
 
 // keepFile marks a directory so servers that write files themselves (and

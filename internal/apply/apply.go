@@ -410,3 +410,16 @@ func (x *execution) target(a *plan.Action) (*config.Target, error) {
 	}
 	return t, nil
 }
+
+// lookupTarget returns a copy of the ledger of one target database (nil when
+// the ledger has none), for decisions made outside commit.
+func (x *execution) lookupTarget(target, database string) *state.TargetDatabase {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	td := x.st.LookupTargetDatabase(target, database)
+	if td == nil {
+		return nil
+	}
+	c := *td
+	return &c
+}

@@ -140,14 +140,3 @@ func (e *Env) execute(ctx context.Context, cfg *config.Config, m state.Manager, 
 	}
 	return ExitOK
 }
-
-// runPlan locks the state and executes a plan built by a command (promote).
-func (e *Env) runPlan(ctx context.Context, g Globals, cfg *config.Config, p *plan.Plan, lockTimeout time.Duration) int {
-	m, st, release, err := e.lockedState(ctx, cfg, g, p.Actions[0].Kind.String(), lockTimeout)
-	if err != nil {
-		return e.errorf("%v", err)
-	}
-	defer release()
-	p.Lineage, p.Serial = st.Lineage, st.Serial
-	return e.execute(ctx, cfg, m, st, p, 1, false)
-}

@@ -61,6 +61,18 @@ func (b *builder) planDatabase(p *config.Primary, name string) {
 		}
 	}
 	b.checkClocks(d)
+	if b.promote != nil {
+		if !b.promoting(name) {
+			return
+		}
+		b.planTailLog(d)
+		for _, t := range b.cfg.TargetsOf(p) {
+			if b.targetSelected(t) && containsString(t.DatabaseNames(), name) {
+				b.planPromote(d, t)
+			}
+		}
+		return
+	}
 	b.fullDue(d)
 	b.planBackups(d)
 	if srcFull, links, _, _ := d.seedFor(d.sourceHas, b.now); srcFull != nil {
@@ -73,9 +85,6 @@ func (b *builder) planDatabase(p *config.Primary, name string) {
 	for _, t := range b.cfg.TargetsOf(p) {
 		if !b.targetSelected(t) || !containsString(t.DatabaseNames(), name) {
 			continue
-		}
-		if tl := b.st.LookupTargetDatabase(t.Name, name); tl != nil && tl.PromotedAt != nil {
-			continue // promoted: no more restores, no more copies
 		}
 		if t.Restores() {
 			b.planStandby(d, t)

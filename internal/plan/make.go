@@ -19,6 +19,9 @@ type Options struct {
 	Targets []string
 	// ConfigDigest is stored in the plan.
 	ConfigDigest string
+	// Promote, when set, plans a failover or switchover of one target
+	// instead of routine work (see promote.go).
+	Promote *PromoteRequest
 }
 
 // clockTolerance is how far apart drsctl's clock and a server's may be
@@ -42,6 +45,11 @@ func Make(cfg *config.Config, st *state.State, obs *Observed, now time.Time, opt
 		},
 		ids: map[string]bool{}, said: map[string]bool{},
 	}
+	if opts.Promote != nil {
+		b.promote = opts.Promote
+		opts.Targets = []string{opts.Promote.Target}
+		b.p.Targets = opts.Targets
+	}
 	b.selectTargets(opts.Targets)
 	for _, p := range cfg.Primaries {
 		if !b.primarySelected(p) {
@@ -54,7 +62,9 @@ func Make(cfg *config.Config, st *state.State, obs *Observed, now time.Time, opt
 			b.planOrphanDatabases(p)
 		}
 	}
-	b.planPromoted()
+	if b.promote != nil {
+		b.promoteProblems()
+	}
 	return b.p
 }
 
@@ -70,6 +80,8 @@ type builder struct {
 	// said remembers problems already reported once per plan (a folder or
 	// server that cannot be observed is one problem, not one per database).
 	said map[string]bool
+	// promote is set when planning a failover or switchover.
+	promote *PromoteRequest
 }
 
 func (b *builder) selectTargets(names []string) {
@@ -199,21 +211,6 @@ func (b *builder) destination(t *config.Target) (obs *StorageObservation, known 
 		return nil, false
 	}
 	return so, true
-}
-
-// planPromoted notes promoted targets so the plan says why they are quiet.
-func (b *builder) planPromoted() {
-	for _, t := range b.cfg.Targets {
-		if !b.targetSelected(t) {
-			continue
-		}
-		for _, db := range t.DatabaseNames() {
-			if tl := b.st.LookupTargetDatabase(t.Name, db); tl != nil && tl.PromotedAt != nil {
-				b.problem(Warning, t.Primary.Name, db, t.Name, fmt.Sprintf("database %q on target %q was promoted at %s", db, t.Name, fmtTime(*tl.PromotedAt)),
-					"A promoted database gets no more restores or copies.")
-			}
-		}
-	}
 }
 
 // planOrphanDatabases prunes, by retention, what the ledger holds of

@@ -122,7 +122,31 @@ type Action struct {
 	// artifact so a later change (recreated database, recovery model switch)
 	// is noticed.
 	Observed *PrimaryFacts `json:"observed,omitempty"`
+
+	// TailLog (BackupLog) takes the tail of the log WITH NORECOVERY for a
+	// planned switchover: the primary database is left RESTORING, so nothing
+	// written to it is lost. Disconnect ends the sessions using it first.
+	TailLog    bool `json:"tail_log,omitempty"`
+	Disconnect bool `json:"disconnect,omitempty"`
+	// Assumed is what the plan saw of the target database it restores over
+	// (RestoreFull with Replace) or recovers (Promote): apply asks again
+	// right before and refuses when the world no longer matches.
+	Assumed *Assumption `json:"assumed,omitempty"`
 }
+
+// Assumption is the state of a target database a destructive action relies
+// on, as observed when the plan was made.
+type Assumption struct {
+	State   engine.StandbyState `json:"state"`
+	RedoLSN artifact.LSN        `json:"redo_lsn,omitempty"`
+}
+
+// Promotion modes (a Promote action's Mode).
+const (
+	PromoteUnplanned = "unplanned" // failover: restore what was shipped, recover
+	PromotePlanned   = "planned"   // switchover after a tail-log backup
+	PromoteRecorded  = "recorded"  // already online: recovered outside drsctl
+)
 
 // Adoption is an out-of-band backup found in the backup folder.
 type Adoption struct {

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/drsctl/drsctl/internal/engine"
+
 	"github.com/drsctl/drsctl/internal/artifact"
 	"github.com/drsctl/drsctl/internal/state"
 )
@@ -169,6 +171,26 @@ func (a *Action) check(byID map[string]*Action) error {
 	case Record:
 		if a.Position == nil {
 			return errors.New("a record action needs the position")
+		}
+	}
+	if a.Kind == Promote {
+		switch a.Mode {
+		case PromoteUnplanned, PromotePlanned, PromoteRecorded:
+		default:
+			return fmt.Errorf("unknown promotion %q (want %q, %q or %q)", a.Mode, PromoteUnplanned, PromotePlanned, PromoteRecorded)
+		}
+	}
+	if (a.TailLog || a.Disconnect) && a.Kind != BackupLog {
+		return fmt.Errorf("tail_log and disconnect are for a backup_log action, not %s", a.Kind)
+	}
+	if as := a.Assumed; as != nil {
+		switch as.State {
+		case engine.Absent, engine.Restoring, engine.Standby, engine.Online, engine.Other:
+		default:
+			return fmt.Errorf("assumed: unknown state %q", as.State)
+		}
+		if err := checkLSN(as.RedoLSN); err != nil {
+			return fmt.Errorf("assumed: redo_lsn: %w", err)
 		}
 	}
 	if a.Kind == RestoreFull || a.Kind == RestoreLog {

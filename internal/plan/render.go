@@ -58,6 +58,9 @@ func (a *Action) Verb() string {
 	case BackupFull:
 		return "backup full"
 	case BackupLog:
+		if a.TailLog {
+			return "backup log (tail) WITH NORECOVERY"
+		}
 		return "backup log"
 	case Adopt:
 		return "adopt " + a.Artifact
@@ -78,6 +81,14 @@ func (a *Action) Verb() string {
 	case Prune:
 		return "prune " + a.subject()
 	case Promote:
+		switch a.Mode {
+		case PromotePlanned:
+			return "promote (switchover) WITH RECOVERY"
+		case PromoteRecorded:
+			return "promote (record)"
+		case PromoteUnplanned:
+			return "promote (failover) WITH RECOVERY"
+		}
 		return "promote"
 	}
 	return a.Kind.String()

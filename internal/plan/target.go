@@ -140,6 +140,9 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 		a := n.ref(&Action{Primary: d.p.Name, Database: d.name, Target: t.Name, Mode: mode})
 		if i == 0 && seedFull != nil {
 			a.Kind, a.Seed, a.Replace = RestoreFull, true, sv.owned && sv.exists
+			if a.Replace {
+				a.Assumed = sv.assumed
+			}
 			a.Reason = "seed: " + reseed
 			if pos != nil || led != nil && led.SeededFrom != "" {
 				a.Reason = fmt.Sprintf("seed again from %s: %s", n.label(), reseed)
@@ -178,6 +181,9 @@ type standing struct {
 	unknownRPO    string  // why its lag cannot be trusted
 	record        *Action // records a position the ledger did not know
 	leave         bool    // not drsctl's to touch: reported, nothing planned
+	// assumed is what was observed of the database a seed would restore
+	// over: apply checks it again right before the REPLACE.
+	assumed *Assumption
 }
 
 func (b *builder) standing(d *dbPlan, t *config.Target, led *state.TargetDatabase) standing {
@@ -197,8 +203,34 @@ func (b *builder) standing(d *dbPlan, t *config.Target, led *state.TargetDatabas
 		}
 		pos = n
 	}
+	promoted := led != nil && led.PromotedAt != nil
+	if promoted && !b.obs.Refreshed {
+		b.promotedLeft(d, t, led, "")
+		return standing{leave: true}
+	}
 	if b.obs.Refreshed {
 		to := b.obs.Targets[t.Name]
+		if promoted {
+			o := (*engine.StandbyDatabase)(nil)
+			if to != nil && to.Err == "" {
+				o = to.Databases[d.name]
+			}
+			switch {
+			case to == nil || to.Err != "":
+				b.promotedLeft(d, t, led, "")
+				return standing{leave: true}
+			case o == nil || o.State == engine.Absent:
+				b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q was promoted at %s and has been dropped there since", d.name, t.Name, fmtTime(*led.PromotedAt)),
+					"The configuration still asks for a standby and there is nothing to lose: it is protected again, seeded from the newest full backup.")
+				return standing{canRestore: true, reseed: "the promoted database was dropped on the target: protecting it again"}
+			case led.ReprotectAt != nil:
+				return standing{owned: true, exists: true, canRestore: true, assumed: &Assumption{State: o.State, RedoLSN: o.RedoLSN},
+					reseed: fmt.Sprintf("`drsctl reprotect` asked at %s to replace the promoted database (%s) with a new seed", fmtTime(*led.ReprotectAt), o.RawState)}
+			default:
+				b.promotedLeft(d, t, led, o.RawState)
+				return standing{leave: true}
+			}
+		}
 		switch {
 		case to == nil:
 			canRestore = false
@@ -220,10 +252,14 @@ func (b *builder) standing(d *dbPlan, t *config.Target, led *state.TargetDatabas
 					b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q is gone from target %q", d.name, t.Name), "It was dropped outside drsctl; it is seeded again.")
 				}
 				pos, exists = nil, false
+			case st == engine.Online && owned && led.ReprotectAt != nil:
+				// Failed over by hand, then `drsctl reprotect`: replace it.
+				return standing{owned: true, exists: true, canRestore: true, assumed: &Assumption{State: o.State, RedoLSN: o.RedoLSN},
+					reseed: fmt.Sprintf("`drsctl reprotect` asked at %s to replace the database recovered outside drsctl with a new seed", fmtTime(*led.ReprotectAt))}
 			case st == engine.Online:
 				if owned {
 					b.problem(Error, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q is ONLINE: it was recovered outside drsctl", d.name, t.Name),
-						"No more logs can be restored onto it, and drsctl leaves it alone: no copies, no restores, and it no longer holds back pruning. If this was a failover, record it with `drsctl promote`; to protect it again, drop it on the target.")
+						fmt.Sprintf("No more logs can be restored onto it, and drsctl leaves it alone: no copies, no restores, and it no longer holds back pruning. If this was a failover, record it with `drsctl promote %s -database %s`; to protect it again, drop it on the target (it is seeded again) or run `drsctl reprotect %s -database %s` (the next apply replaces it).", t.Name, d.name, t.Name, d.name))
 				} else {
 					b.foreign(d, t, o)
 				}
@@ -298,7 +334,31 @@ func (b *builder) standing(d *dbPlan, t *config.Target, led *state.TargetDatabas
 		b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("a seed of %q on target %q from %s was started and not confirmed", d.name, t.Name, led.Seeding),
 			"Plan with refresh (without -refresh=false) so drsctl can see where the target stands.")
 	}
-	return standing{pos: pos, owned: owned, exists: exists, canRestore: canRestore, reseed: reseed, unknownRPO: unknownRPO, record: record}
+	var assumed *Assumption
+	if b.obs.Refreshed && exists {
+		if to := b.obs.Targets[t.Name]; to != nil && to.Err == "" {
+			if o := to.Databases[d.name]; o != nil {
+				assumed = &Assumption{State: o.State, RedoLSN: o.RedoLSN}
+			}
+		}
+	}
+	return standing{pos: pos, owned: owned, exists: exists, canRestore: canRestore, reseed: reseed, unknownRPO: unknownRPO, record: record, assumed: assumed}
+}
+
+// promotedLeft says why a promoted target database gets nothing, and how
+// to protect it again.
+func (b *builder) promotedLeft(d *dbPlan, t *config.Target, led *state.TargetDatabase, now string) {
+	what := fmt.Sprintf("database %q on target %q was promoted at %s", d.name, t.Name, fmtTime(*led.PromotedAt))
+	if led.PromotedHow != "" {
+		what = fmt.Sprintf("database %q on target %q was promoted (%s) at %s", d.name, t.Name, led.PromotedHow, fmtTime(*led.PromotedAt))
+	}
+	if now != "" {
+		what += "; it is " + now + " there"
+	}
+	b.problem(Warning, d.p.Name, d.name, t.Name, what, fmt.Sprintf("It gets no restores or copies and holds back no pruning. To protect it again: "+
+		"reverse the roles in the configuration (a primary block for %q's server, with the old primary as its target: seeded from the new primary); "+
+		"or drop the database on the target (the next apply seeds it again); or run `drsctl reprotect %s -database %s` (the next apply replaces it, and what was written to it is lost).",
+		t.Name, t.Name, d.name))
 }
 
 // foreign reports a database on a target that drsctl did not seed: it is

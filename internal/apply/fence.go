@@ -1,0 +1,101 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/drsctl/drsctl/internal/blob"
+	"github.com/drsctl/drsctl/internal/config"
+	"github.com/drsctl/drsctl/internal/engine"
+	"github.com/drsctl/drsctl/internal/plan"
+	"github.com/drsctl/drsctl/internal/state"
+)
+
+// recreatedTolerance is how far a database's create date may move before it
+// is another database: server-local dates move by an hour with daylight
+// saving (the planner uses the same rule).
+const recreatedTolerance = 15 * time.Minute
+
+// fenceTailLog asks the primary again, right before the tail-log backup of
+// a switchover (which leaves the database RESTORING, refusing writes):
+// the database must be online and the one the plan saw, not another
+// database restored or created under its name since.
+func (x *execution) fenceTailLog(ctx context.Context, s engine.Session, p *config.Primary, a *plan.Action) error {
+	dbs, err := s.ObservePrimary(ctx, []string{a.Database}, x.r.Now())
+	if err != nil {
+		return fmt.Errorf("ask primary %q about %q again before the tail-log backup (nothing was changed): %w", p.Name, a.Database, err)
+	}
+	refuse := func(why string) error {
+		return fmt.Errorf("refused to take the tail-log backup of %q on primary %q: %s; nothing was changed. Plan the switchover again", a.Database, p.Name, why)
+	}
+	for _, d := range dbs {
+		if d.Name != a.Database {
+			continue
+		}
+		switch {
+		case !d.Exists:
+			return refuse("it no longer exists")
+		case !strings.EqualFold(d.State, "ONLINE"):
+			return refuse("it is " + d.State + ", not ONLINE")
+		}
+		if o := a.Observed; o != nil {
+			if o.Identity != "" && d.Identity != "" && o.Identity != d.Identity {
+				return refuse(fmt.Sprintf("it is another database than the plan saw (identity %s, was %s): it was recreated or restored over", d.Identity, o.Identity))
+			}
+			if !o.CreatedAt.IsZero() && !d.CreatedAt.IsZero() {
+				if diff := d.CreatedAt.Sub(o.CreatedAt); diff > recreatedTolerance || diff < -recreatedTolerance {
+					return refuse(fmt.Sprintf("it was created at %s, and the plan saw one created at %s: it was recreated or restored over",
+						d.CreatedAt.UTC().Format(time.RFC3339), o.CreatedAt.UTC().Format(time.RFC3339)))
+				}
+			}
+		}
+		return nil
+	}
+	return refuse("the server did not describe it")
+}
+
+// fencePrune checks, right before a backup or a copy is deleted, that the
+// world is still what the plan relied on:
+//   - the object under the key is the backup drsctl recorded (same size):
+//     a file someone else wrote there since is not drsctl's to delete;
+//   - every standby the ledger says has restored past it still stands past
+//     it: one that stands before its end (restored back by hand from an
+//     older backup, or replaced) may still need it.
+func (x *execution) fencePrune(ctx context.Context, p *config.Primary, a *plan.Action, art *state.Artifact, b blobBucket, where string) error {
+	refuse := func(why string) error {
+		return fmt.Errorf("refused to prune %s from %s: %s; nothing was deleted", art.ID, where, why)
+	}
+	attrs, err := b.Attributes(ctx, art.Key)
+	switch {
+	case blob.IsNotExist(err):
+		return nil // already gone: only the ledger is left to update
+	case err != nil:
+		return fmt.Errorf("look at %s in %s before pruning it (nothing was deleted): %w", art.Key, where, err)
+	case art.Size > 0 && attrs.Size != art.Size:
+		return refuse(fmt.Sprintf("the file there is %d bytes, and the backup drsctl recorded is %d: something else wrote under its name", attrs.Size, art.Size))
+	}
+	for _, t := range x.r.Config.TargetsOf(p) {
+		if !t.Restores() || (a.Target != "" && a.Target != t.Name) || !slices.Contains(t.DatabaseNames(), a.Database) {
+			continue
+		}
+		td := x.lookupTarget(t.Name, a.Database)
+		if td == nil || td.PromotedAt != nil || td.Restored == nil || td.Restored.LastLSN.Cmp(art.LastLSN) < 0 {
+			continue // the plan did not rely on this target being past it
+		}
+		s, err := x.session(ctx, "target", t.Name, t.Primary.Engine, t.Connection)
+		if err != nil {
+			return fmt.Errorf("ask target %q where %q stands before pruning %s (nothing was deleted): %w", t.Name, a.Database, art.ID, err)
+		}
+		d, err := observeOne(ctx, s, a.Database)
+		if err != nil {
+			return fmt.Errorf("ask target %q where %q stands before pruning %s (nothing was deleted): %w", t.Name, a.Database, art.ID, err)
+		}
+		if (d.State == engine.Restoring || d.State == engine.Standby) && !d.RedoLSN.IsZero() && d.RedoLSN.Cmp(art.LastLSN) < 0 {
+			return refuse(fmt.Sprintf("target %q stands at LSN %s, before its end (%s), though the ledger says it restored through LSN %s: it may still need it. Plan again", t.Name, d.RedoLSN, art.LastLSN, td.Restored.LastLSN))
+		}
+	}
+	return nil
+}

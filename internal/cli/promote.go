@@ -1,0 +1,193 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/drsctl/drsctl/internal/config"
+	"github.com/drsctl/drsctl/internal/observe"
+	"github.com/drsctl/drsctl/internal/plan"
+	"github.com/drsctl/drsctl/internal/state"
+)
+
+// PromoteOptions are promote's flags.
+type PromoteOptions struct {
+	Target          string
+	Databases       []string
+	Planned         bool
+	DisconnectUsers bool
+	AutoApprove     bool
+	LockTimeout     time.Duration
+}
+
+// Promote runs `drsctl promote TARGET`: a failover (restore every backup
+// the target can still get, then recover) or, with Planned, a switchover
+// (tail-log backup on the primary first: nothing is lost). It shows the
+// plan and asks before doing anything.
+func (e *Env) Promote(ctx context.Context, g Globals, o PromoteOptions) int {
+	cfg, ok := e.loadConfig(g)
+	if !ok {
+		return ExitError
+	}
+	t, dbs, err := promoteSelection(cfg, "promote", o.Target, o.Databases)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	m, st, release, err := e.lockedState(ctx, cfg, g, "promote", o.LockTimeout)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	defer release()
+	obs := observe.Refresh(ctx, cfg, st, observe.Options{Engines: e.Engines, Targets: []string{t.Name}, Now: e.now})
+	if err := ctx.Err(); err != nil {
+		return e.errorf("refresh interrupted: %v", err)
+	}
+	p := plan.Make(cfg, st, obs, e.now(), plan.Options{ConfigDigest: configDigest(cfg),
+		Promote: &plan.PromoteRequest{Target: t.Name, Databases: dbs, Planned: o.Planned, Disconnect: o.DisconnectUsers}})
+	if err := plan.WriteHuman(e.Stdout, p, e.style(g)); err != nil {
+		return e.errorf("write plan: %v", err)
+	}
+	promotes := 0
+	for _, a := range p.Actions {
+		if a.Kind == plan.Promote {
+			promotes++
+		}
+	}
+	if promotes == 0 {
+		if p.HasErrors() {
+			return e.errorf("nothing can be promoted on target %q (see the problems above)", t.Name)
+		}
+		return ExitOK
+	}
+	kind := "failover"
+	if o.Planned {
+		kind = "switchover"
+	}
+	if !o.AutoApprove {
+		if !e.Terminal {
+			return e.errorf("promote (%s to %q) ends log shipping for %s and cannot be undone without reseeding.\nRun it again with -auto-approve to proceed.", kind, t.Name, strings.Join(dbs, ", "))
+		}
+		fmt.Fprintf(e.Stdout, "\nPromote %d database(s) on %q (%s)? Their log shipping ends; this cannot be undone without reseeding.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ", promotes, t.Name, kind)
+		line, _ := bufio.NewReader(e.Stdin).ReadString('\n')
+		if strings.TrimSpace(line) != "yes" {
+			fmt.Fprintln(e.Stdout, "\nPromote cancelled.")
+			return ExitError
+		}
+	}
+	code := e.execute(ctx, cfg, m, st, p, 1, false)
+	e.promoted(cfg, st, p)
+	if code == ExitOK && p.HasErrors() {
+		return e.errorf("some databases could not be promoted (see the problems above); the rest were")
+	}
+	return code
+}
+
+// promoted says, per database, where each promoted database stands and
+// what the failover lost: the RPO actually achieved.
+func (e *Env) promoted(cfg *config.Config, st *state.State, p *plan.Plan) {
+	for _, a := range p.Actions {
+		if a.Kind != plan.Promote {
+			continue
+		}
+		td := st.LookupTargetDatabase(a.Target, a.Database)
+		if td == nil || td.PromotedAt == nil {
+			fmt.Fprintf(e.Stdout, "%s on %s: NOT promoted (see the errors above).\n", a.Database, a.Target)
+			continue
+		}
+		var through *state.Artifact
+		if db := st.LookupDatabase(a.Primary, a.Database); db != nil && td.Restored != nil {
+			through = db.Artifact(td.Restored.Artifact)
+		}
+		switch {
+		case td.PromotedHow == plan.PromotePlanned:
+			fmt.Fprintf(e.Stdout, "%s on %s: promoted (switchover) at LSN %s after the tail-log backup; nothing written on the primary was lost. The primary database is left RESTORING.\n",
+				a.Database, a.Target, td.PromotedLSN)
+		case through != nil:
+			fin := through.Finish
+			fmt.Fprintf(e.Stdout, "%s on %s: promoted (%s) at LSN %s, restored through %s (finished %s). RPO achieved: %s; what the primary wrote after that is not on the target.\n",
+				a.Database, a.Target, td.PromotedHow, td.PromotedLSN, through.ID, fin.UTC().Format(time.RFC3339), plan.FormatDuration(td.PromotedAt.Sub(fin)))
+		default:
+			fmt.Fprintf(e.Stdout, "%s on %s: promoted (%s) at LSN %s.\n", a.Database, a.Target, td.PromotedHow, td.PromotedLSN)
+		}
+	}
+	fmt.Fprintln(e.Stdout, "\nNext: point applications at the target. To protect the new primary, reverse the roles in the configuration (the old primary becomes a target, seeded from the new one).")
+}
+
+// promoteSelection checks the target and databases a promote or reprotect
+// names.
+func promoteSelection(cfg *config.Config, verb, target string, databases []string) (*config.Target, []string, error) {
+	t := cfg.TargetByName(target)
+	if t == nil {
+		return nil, nil, fmt.Errorf("%s: no target %q in the configuration", verb, target)
+	}
+	if !t.Restores() {
+		return nil, nil, fmt.Errorf("%s: target %q is copy_only: it has no database to bring online", verb, t.Name)
+	}
+	dbs := databases
+	if len(dbs) == 0 {
+		dbs = t.DatabaseNames()
+	}
+	for _, db := range dbs {
+		found := false
+		for _, n := range t.DatabaseNames() {
+			found = found || n == db
+		}
+		if !found {
+			return nil, nil, fmt.Errorf("%s: target %q does not protect database %q", verb, t.Name, db)
+		}
+	}
+	return t, dbs, nil
+}
+
+// ReprotectOptions are reprotect's flags.
+type ReprotectOptions struct {
+	Target      string
+	Databases   []string
+	AutoApprove bool
+	LockTimeout time.Duration
+}
+
+// Reprotect runs `drsctl reprotect TARGET`: it allows the next apply to
+// replace a promoted (or failed-over-by-hand) database on the target with a
+// new seed. It changes nothing on any server itself.
+func (e *Env) Reprotect(ctx context.Context, g Globals, o ReprotectOptions) int {
+	cfg, ok := e.loadConfig(g)
+	if !ok {
+		return ExitError
+	}
+	t, dbs, err := promoteSelection(cfg, "reprotect", o.Target, o.Databases)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	if !o.AutoApprove {
+		return e.errorf("reprotect lets the next apply restore WITH REPLACE over %s on %q: what was written there since the promotion is lost.\nRun it again with -auto-approve to proceed.", strings.Join(dbs, ", "), t.Name)
+	}
+	m, st, release, err := e.lockedState(ctx, cfg, g, "reprotect", o.LockTimeout)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	defer release()
+	now := e.now().UTC()
+	for _, db := range dbs {
+		td := st.LookupTargetDatabase(t.Name, db)
+		if td == nil || (td.SeededFrom == "" && td.Seeding == "" && td.PromotedAt == nil) {
+			return e.errorf("reprotect: drsctl never seeded %q on target %q, and it never restores over a database it did not seed. Drop it on the target instead; the next apply seeds it", db, t.Name)
+		}
+	}
+	if st.Lineage == "" {
+		st.Lineage = state.NewLineage()
+	}
+	for _, db := range dbs {
+		st.TargetDatabase(t.Name, db).ReprotectAt = &now
+	}
+	if err := m.Write(ctx, st); err != nil {
+		return e.errorf("%v", err)
+	}
+	for _, db := range dbs {
+		fmt.Fprintf(e.Stdout, "%s on %s: the next apply replaces it with a new seed (if it is still promoted or online there).\n", db, t.Name)
+	}
+	return ExitOK
+}

@@ -1,0 +1,228 @@
+package plan
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/drsctl/drsctl/internal/artifact"
+	"github.com/drsctl/drsctl/internal/config"
+	"github.com/drsctl/drsctl/internal/engine"
+)
+
+// PromoteRequest asks Make for a failover or a switchover of one target's
+// databases, the way SQL Server's own log shipping (and dbatools'
+// Invoke-DbaDbLogShipRecovery) does it: run the copy and the restore job one
+// last time, then recover.
+//
+//   - Unplanned (failover): the primary may be gone. Every backup the target
+//     can still get (a copy at its destination, or the backup folder when it
+//     answers) is shipped, verified and restored in order, ignoring
+//     restore_delay and restore windows; then the database is recovered.
+//     Whatever the primary wrote after the last of them is lost, and the
+//     plan says how much.
+//   - Planned (switchover): the primary takes a tail-log backup WITH
+//     NORECOVERY (it is left RESTORING, so nobody writes to it any more),
+//     which is shipped, verified and restored after everything before it;
+//     then the target is recovered. Nothing is lost.
+//
+// A database already online on the target (failed over by hand) is recorded
+// as promoted rather than refused.
+type PromoteRequest struct {
+	Target    string
+	Databases []string // empty: all the target's databases
+	Planned   bool
+	// Disconnect ends the sessions using the primary database before the
+	// tail-log backup (it needs the database alone).
+	Disconnect bool
+}
+
+// promoting reports whether database name is one the promote is for.
+func (b *builder) promoting(name string) bool {
+	return len(b.promote.Databases) == 0 || containsString(b.promote.Databases, name)
+}
+
+// promoteProblems adjusts the plan's problems to a failover: the primary and
+// its backup folder being unreachable is why one fails over, not an error.
+func (b *builder) promoteProblems() {
+	if b.promote.Planned {
+		return
+	}
+	for i, pr := range b.p.Problems {
+		if pr.Severity == Error && pr.Target == "" {
+			b.p.Problems[i].Severity = Warning
+			b.p.Problems[i].Detail = strings.TrimSpace(pr.Detail + "\nA failover does not need it: the target gets what it can still reach.")
+		}
+	}
+}
+
+// planTailLog plans the tail-log backup of a planned switchover.
+func (b *builder) planTailLog(d *dbPlan) {
+	if !b.promote.Planned {
+		if b.obs.Refreshed && d.obs != nil && d.canBackup {
+			b.problem(Warning, d.p.Name, d.name, "", fmt.Sprintf("primary %q answers and %q is online there", d.p.Name, d.name),
+				"A failover loses what the primary wrote after the last backup the target restores. A planned switchover (promote -planned) takes a tail-log backup first and loses nothing.")
+		}
+		return
+	}
+	why := ""
+	switch {
+	case !b.obs.Refreshed:
+		why = "the primary was not asked (plan with refresh)"
+	case d.obs != nil && strings.EqualFold(d.obs.State, "RESTORING"):
+		why = "the database is RESTORING there: a tail-log backup was taken already (an earlier switchover whose reply was lost?); promote without -planned restores every backup, that one included"
+	case !d.canBackup:
+		why = "the primary cannot take a backup now (see the problems above)"
+	case d.restart != "":
+		why = d.restart
+	case len(d.c.fulls[d.c.newest]) == 0 || d.obs == nil || !d.obs.LogChain:
+		why = "the database has no log chain to continue"
+	}
+	if why != "" {
+		b.problem(Error, d.p.Name, d.name, "", fmt.Sprintf("cannot take a tail-log backup of %q on primary %q: %s", d.name, d.p.Name, why),
+			"A planned switchover needs the primary. If it is lost, fail over without -planned: the target gets every backup it can still reach.")
+		return
+	}
+	facts := &PrimaryFacts{RecoveryModel: d.obs.RecoveryModel, CreatedAt: d.obs.CreatedAt, Identity: d.obs.Identity}
+	a := b.add(&Action{ID: actionID(BackupLog, d.p.Name, d.name, "", "tail"), Kind: BackupLog, Primary: d.p.Name, Database: d.name,
+		ArtifactKind: artifact.Log, TailLog: true, Disconnect: b.promote.Disconnect, Observed: facts,
+		Reason: "switchover: tail-log backup WITH NORECOVERY; the primary database is left RESTORING, so nothing written to it is lost"})
+	d.newLog = &node{from: a.ID, src: srcNew, fork: d.c.newest, hdr: artifact.Header{Kind: artifact.Log, Database: d.name, Start: b.now, Finish: b.now}}
+}
+
+// planPromote plans the last restores and the recovery of one database on
+// the target being promoted.
+func (b *builder) planPromote(d *dbPlan, t *config.Target) {
+	led := b.st.LookupTargetDatabase(t.Name, d.name)
+	fail := func(summary, detail string) {
+		b.problem(Error, d.p.Name, d.name, t.Name, summary, detail)
+	}
+	if !t.Restores() {
+		fail(fmt.Sprintf("target %q is copy_only: it has no database to bring online", t.Name), "")
+		return
+	}
+	if led != nil && led.PromotedAt != nil {
+		b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q was already promoted at %s", d.name, t.Name, fmtTime(*led.PromotedAt)), "Nothing to do.")
+		return
+	}
+	if !b.obs.Refreshed {
+		fail(fmt.Sprintf("cannot promote %q on target %q without asking its server", d.name, t.Name), "Promote always refreshes; this is a bug.")
+		return
+	}
+	owned := led != nil && (led.SeededFrom != "" || led.Seeding != "")
+	if to := b.obs.Targets[t.Name]; to != nil && to.Err == "" {
+		if o := to.Databases[d.name]; o != nil && o.State == engine.Online {
+			if !owned {
+				b.foreign(d, t, o)
+				return
+			}
+			at := ""
+			if led.Restored != nil {
+				at = " after " + led.Restored.Artifact
+			}
+			b.add(&Action{ID: actionID(Promote, d.p.Name, d.name, t.Name, ""), Kind: Promote, Primary: d.p.Name, Database: d.name, Target: t.Name,
+				Mode: PromoteRecorded, Assumed: &Assumption{State: engine.Online},
+				Reason: fmt.Sprintf("already ONLINE on the target (recovered outside drsctl%s): recorded as promoted", at)})
+			return
+		}
+	}
+	dest, destKnown := b.destination(t)
+	if !destKnown {
+		dest = nil // restore only what the ledger says is there; each copy is proven before it is used
+	}
+	tv := targetView{t: t, led: led, dest: dest}
+	sv := b.standing(d, t, led)
+	switch {
+	case sv.leave:
+		return // standing said why
+	case !sv.canRestore:
+		fail(fmt.Sprintf("cannot promote %q on target %q: %s", d.name, t.Name, sv.unknownRPO), "Nothing can be restored or recovered until the target's server answers.")
+		return
+	case sv.pos == nil || sv.reseed != "":
+		why := sv.reseed
+		if why == "" {
+			why = "it has not been seeded yet"
+		}
+		fail(fmt.Sprintf("cannot promote %q on target %q: %s", d.name, t.Name, why), "There is no standby database to bring online.")
+		return
+	}
+	has := b.targetHas(d, tv)
+	ls, _ := d.c.walk(sv.pos)
+	var want []*node
+	var stop string // why the restores stop before the newest backup drsctl knows
+	for _, n := range ls {
+		if h, why := has(n); h != haveCopy && h != haveShip {
+			stop = fmt.Sprintf("%s cannot be reached: %s", n.label(), why)
+			break
+		}
+		want = append(want, n)
+	}
+	if b.promote.Planned {
+		if d.newLog == nil {
+			return // planTailLog said why
+		}
+		if stop != "" {
+			fail(fmt.Sprintf("cannot switch over %q to target %q without loss: %s", d.name, t.Name, stop),
+				"A switchover restores every backup up to the tail of the log. Fix the missing backup, or fail over without -planned and accept the loss.")
+			return
+		}
+		want = append(want, d.newLog)
+	}
+	b.need(d, t, want...)
+	verified := b.shipAll(d, tv, append(b.damaged(d, tv, want), want...), nil)
+	prev := ""
+	if sv.record != nil {
+		prev = sv.record.ID
+	}
+	at, delayed := sv.pos, 0
+	cutoff := b.now.Add(-t.RestoreDelay)
+	for _, n := range want {
+		if n.src != srcNew && n.late().After(cutoff) {
+			delayed++
+		}
+		a := n.ref(&Action{Primary: d.p.Name, Database: d.name, Target: t.Name, Mode: string(t.RestoreMode), Kind: RestoreLog,
+			Reason: "continues after " + at.label() + " (before the promotion)"})
+		if n.src == srcNew {
+			a.Continues, a.AfterLog = at.hdr.LastLSN, at.isLog()
+			a.Reason = "the tail of the log, after " + at.label()
+		}
+		a.ID = actionID(a.Kind, d.p.Name, d.name, t.Name, n.key())
+		if v := verified[n.key()]; v != "" {
+			a.DependsOn = appendUnique(a.DependsOn, v)
+		}
+		if prev != "" {
+			a.DependsOn = appendUnique(a.DependsOn, prev)
+		}
+		if id := d.adoptions[n.id]; id != "" && n.id != "" {
+			a.DependsOn = appendUnique(a.DependsOn, id)
+		}
+		b.add(a)
+		prev, at = a.ID, n
+	}
+	if delayed > 0 {
+		b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("restore_delay (%s) is ignored for the promotion: %d backup(s) it held back are restored", fmtDur(t.RestoreDelay), delayed),
+			fmt.Sprintf("The target is brought forward through %s, finished %s. If a delay was there to protect against a mistake on the primary (a dropped table), stop now and restore to a point in time instead.", at.label(), fmtTime(at.finished())))
+	}
+	mode, reason := PromoteUnplanned, ""
+	switch {
+	case b.promote.Planned:
+		mode, reason = PromotePlanned, "switchover: RESTORE WITH RECOVERY after the tail of the log; nothing written on the primary is lost"
+	case at.src == srcNew:
+		reason = "failover: RESTORE WITH RECOVERY"
+	default:
+		reason = fmt.Sprintf("failover: RESTORE WITH RECOVERY after %s (finished %s, %s ago): what the primary wrote after it is not on the target",
+			at.label(), fmtTime(at.finished()), fmtDur(b.now.Sub(at.finished())))
+	}
+	if stop != "" {
+		b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("the failover of %q stops at %s", d.name, at.label()), stop+
+			"\nWhat the primary wrote after it is lost unless that backup can be found again (restore it by hand before promoting, or bring the backup folder back).")
+	}
+	a := &Action{ID: actionID(Promote, d.p.Name, d.name, t.Name, ""), Kind: Promote, Primary: d.p.Name, Database: d.name, Target: t.Name,
+		Mode: mode, Reason: reason}
+	if at.src != srcNew {
+		a.Position = &Position{Artifact: at.id, Kind: at.hdr.Kind, LastLSN: at.hdr.LastLSN}
+	}
+	if prev != "" {
+		a.DependsOn = []string{prev}
+	}
+	b.add(a)
+}
