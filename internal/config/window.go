@@ -260,3 +260,18 @@ func atoi(s string) int {
 	}
 	return n
 }
+
+// NextOpenText says when restores may next start, for plans and apply's
+// messages: "19:00 CET (in 3h12m)", with the day when it is not today in
+// the window's zone ("Mon 19:00 CET (in 2d11h)").
+func (ws RestoreWindows) NextOpenText(now time.Time) string {
+	at := ws.NextOpen(now)
+	local := now.In(at.Location())
+	layout := "15:04 MST"
+	if y, m, d := local.Date(); at.Year() != y || at.Month() != m || at.Day() != d {
+		layout = "Mon 15:04 MST"
+	}
+	// Rounded up: "in 0s" would say it is open.
+	wait := (at.Sub(now) + time.Minute - 1).Truncate(time.Minute)
+	return fmt.Sprintf("%s (in %s)", at.Format(layout), formatDuration(wait))
+}
