@@ -361,6 +361,9 @@ func (x *execution) verify(ctx context.Context, a *plan.Action) error {
 // interrupted seed is known to be drsctl's; a log backup this plan took is
 // first checked to continue from where the plan assumed the target stands.
 func (x *execution) restore(ctx context.Context, a *plan.Action) error {
+	if err := x.outsideRestoreWindow(a); err != nil {
+		return err
+	}
 	t, err := x.target(a)
 	if err != nil {
 		return err

@@ -258,9 +258,14 @@ func (x *execution) run(ctx context.Context, par int) *Result {
 			id := o.Action.ID
 			outcomes[id] = o
 			for _, dep := range dependents[id] {
-				if o.Err != nil {
+				switch {
+				case o.Err != nil:
 					skip(dep, fmt.Sprintf("not started: %s failed", id))
-				} else {
+				case o.Skipped != "":
+					// A restore held back: the next one in the chain must
+					// not run without it, even if the window opens between.
+					skip(dep, fmt.Sprintf("not started: %s did not complete", id))
+				default:
 					release(dep)
 				}
 			}
@@ -326,6 +331,11 @@ func (x *execution) execute(ctx context.Context, batch []*plan.Action) []*Outcom
 	}
 	for _, o := range outs {
 		o.Elapsed = x.r.Now().Sub(start)
+		if why := asNotStarted(o.Err); why != "" {
+			o.Err, o.Skipped = nil, why
+			x.r.Reporter.Skipped(o.Action, why)
+			continue
+		}
 		o.Err = x.redact(o.Err)
 		x.r.Reporter.Finished(o)
 	}

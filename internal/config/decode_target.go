@@ -21,6 +21,9 @@ type targetDecl struct {
 	// DelayAttr is the restore_delay attribute when it decoded to a
 	// positive duration.
 	DelayAttr *hcl.Attribute
+	// WindowRange is the first restore_window block when every one decoded
+	// without error.
+	WindowRange *hcl.Range
 }
 
 var targetSchema = &hcl.BodySchema{
@@ -37,6 +40,7 @@ var targetSchema = &hcl.BodySchema{
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "destination"},
+		{Type: "restore_window"},
 	},
 }
 
@@ -176,6 +180,25 @@ func (l *loader) decodeTarget(block *hcl.Block) (*targetDecl, hcl.Diagnostics) {
 	diags = append(diags, ds...)
 	t.LogDir, _, ds = l.nonEmptyStr(attrs["log_dir"])
 	diags = append(diags, ds...)
+
+	windowsOK := true
+	for _, wb := range content.Blocks.OfType("restore_window") {
+		w, ok, ds := l.decodeRestoreWindow(wb)
+		diags = append(diags, ds...)
+		windowsOK = windowsOK && ok
+		t.RestoreWindows = append(t.RestoreWindows, w)
+		if copyOnly {
+			diags = diags.Append(&hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "restore_window has no effect on a copy_only target",
+				Detail:   "A copy_only target never restores, so restore_window is ignored: its copies are shipped at any time.",
+				Subject:  wb.DefRange.Ptr(),
+			})
+		}
+	}
+	if len(t.RestoreWindows) > 0 && windowsOK {
+		d.WindowRange = t.RestoreWindows[0].DeclRange.Ptr()
+	}
 
 	if copyOnly {
 		for _, name := range []string{"restore_delay", "disconnect_users", "data_dir", "log_dir"} {

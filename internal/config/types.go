@@ -95,10 +95,13 @@ type Target struct {
 	Connection Secret // required for standby targets
 	// Databases lists the primary's databases this target protects; nil
 	// means all of them. Use DatabaseNames.
-	Databases       []string
-	Destination     Destination
-	RestoreMode     RestoreMode
-	RestoreDelay    time.Duration
+	Databases    []string
+	Destination  Destination
+	RestoreMode  RestoreMode
+	RestoreDelay time.Duration
+	// RestoreWindows are the hours during which restores may start; none
+	// means at any time.
+	RestoreWindows  RestoreWindows
 	DisconnectUsers bool
 	DataDir         string
 	LogDir          string

@@ -171,6 +171,9 @@ func checkTargetAgainstPrimary(d *targetDecl, pd *primaryDecl, folders map[strin
 			Context: d.DelayAttr.Range.Ptr(),
 		})
 	}
+	if pd.RPOAttr != nil {
+		diags = append(diags, checkWindowRPO(d, p)...)
+	}
 	return diags
 }
 

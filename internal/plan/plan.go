@@ -202,6 +202,10 @@ type RPOStatus struct {
 	// Unknown says why the lag cannot be trusted (an observation failed, a
 	// clock is wrong); such a row always counts as a breach.
 	Unknown string `json:"unknown,omitempty"`
+	// Window is set when restores due on the target wait for its restore
+	// window ("window closed, opens 19:00 CET (in 3h12m)"): a lag that grows
+	// meanwhile, breach or not, is the window's doing.
+	Window string `json:"window,omitempty"`
 }
 
 // Plan is the result of planning.

@@ -240,10 +240,14 @@ func (r RPOStatus) describe(s Style) string {
 		}
 		return s.paint(ansiRed, "UNKNOWN") + " " + text + " (" + limit + "): " + r.Unknown
 	}
-	if r.Through.IsZero() {
-		return s.paint(ansiRed, "BREACH") + "  nothing restored or shipped yet (" + limit + ")"
+	window := ""
+	if r.Window != "" {
+		window = "; " + r.Window
 	}
-	text := fmt.Sprintf("%s behind, through %s (%s)", fmtDur(r.Lag), r.Artifact, limit)
+	if r.Through.IsZero() {
+		return s.paint(ansiRed, "BREACH") + "  nothing restored or shipped yet (" + limit + ")" + window
+	}
+	text := fmt.Sprintf("%s behind, through %s (%s)%s", fmtDur(r.Lag), r.Artifact, limit, window)
 	if r.Breach {
 		return s.paint(ansiRed, "BREACH") + "  " + text
 	}
@@ -294,6 +298,9 @@ func WriteJSON(w io.Writer, p *Plan, version string) error {
 			"limit_seconds": int64(r.Limit / time.Second), "lag_seconds": int64(r.Lag / time.Second), "breach": r.Breach}
 		if r.Unknown != "" {
 			view["unknown"] = r.Unknown
+		}
+		if r.Window != "" {
+			view["window"] = r.Window
 		}
 		if !r.Through.IsZero() {
 			view["through"] = r.Through

@@ -133,9 +133,20 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 		prev = sv.record.ID
 	}
 	at := pos // where the target stands before each restore
+	held := false
 	for i, n := range want {
 		if n.late().After(cutoff) {
 			break // restore_delay: this one and all after it wait
+		}
+		if !t.RestoreWindows.Open(b.now) {
+			// Outside the window nothing is restored, a seed included: a
+			// REPLACE disconnects readers as a log restore does, and a
+			// first seed is the heaviest restore of all on a server that
+			// is serving reports. Ships and verifies above still run, so
+			// the window opens onto copies that are ready.
+			held = true
+			b.waitForWindow(t)
+			break
 		}
 		a := n.ref(&Action{Primary: d.p.Name, Database: d.name, Target: t.Name, Mode: mode})
 		if i == 0 && seedFull != nil {
@@ -168,6 +179,17 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 		prev, at = a.ID, n
 	}
 	b.rpo(d, t, pos, unknownRPO)
+	if held {
+		b.p.RPO[len(b.p.RPO)-1].Window = "window closed, opens " + t.RestoreWindows.NextOpenText(b.now)
+	}
+}
+
+// waitForWindow says, once per target, that its restores wait for its
+// restore window, and when that opens.
+func (b *builder) waitForWindow(t *config.Target) {
+	b.once("window:"+t.Name, Warning, t.Primary.Name, "", t.Name,
+		fmt.Sprintf("restores on target %q wait for the restore window, which opens at %s", t.Name, t.RestoreWindows.NextOpenText(b.now)),
+		fmt.Sprintf("Its restore_window (%s) keeps restores, seeds included, from disconnecting its readers outside those hours. Backups, ships and verifies go on; the first apply after the window opens restores what is due.", t.RestoreWindows))
 }
 
 // standing is where a standby stands, as planning sees it after asking its

@@ -2,7 +2,8 @@
 // the operator's world — backups falling due, idle nights, transfers and
 // restores that fail or lose their reply, applies killed midway, files
 // deleted by someone's cleanup job, destinations that cannot be listed,
-// targets removed and re-added, -target shards, restore delays, retention,
+// targets removed and re-added, -target shards, restore delays, a nightly
+// restore window (no restore outside it, convergence once it opens), retention,
 // clocks that are wrong, daylight saving, a standby failed over by hand —
 // run against the in-memory engine, with invariants checked after every
 // step and convergence checked at the end. Every history comes from a seed;

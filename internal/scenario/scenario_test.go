@@ -409,6 +409,9 @@ func (w *world) checkRestores(before snapshot) {
 		evs := w.server(name).Restores()[before.audit[name]:]
 		for _, ev := range evs {
 			key := name + "/" + ev.Database
+			if w.targets[name].window && !inBerlinNight(ev.At) {
+				w.fail("%s: restore of %s %s-%s at %s, outside the target's restore window (22:00-04:00 Europe/Berlin)", key, ev.Kind, ev.FirstLSN, ev.LastLSN, ev.At.In(berlin).Format("Mon 15:04 MST"))
+			}
 			if ev.Err != "" && !isInjected(ev.Err) {
 				w.fail("%s: restore of %s %s-%s refused by the server: %s", key, ev.Kind, ev.FirstLSN, ev.LastLSN, ev.Err)
 			}
@@ -530,6 +533,12 @@ func (w *world) converge() {
 		}
 	}
 	w.logf("converge: faults stop")
+	// A target with a restore window converges once it opens: start where
+	// a whole night of applies is ahead.
+	if tc := w.targets["east"]; tc.present && tc.window && (!inBerlinNight(w.clock) || !inBerlinNight(w.clock.Add(3*time.Hour))) {
+		w.clock = nextBerlinNight(w.clock)
+		w.logf("converge: wait for east's restore window to open")
+	}
 	const rounds = 8
 	advance := true
 	for i := 0; ; i++ {

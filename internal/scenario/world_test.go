@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	_ "time/tzdata"
 
 	_ "gocloud.dev/blob/fileblob"
 
@@ -100,6 +101,41 @@ type targetConf struct {
 	destRet   time.Duration
 	present   bool
 	removedAt time.Time
+	// window is a nightly restore_window (22:00 to 04:00 in Berlin, across
+	// the night the clocks change in the first hours of every history);
+	// restores on the target must happen only inside it.
+	window bool
+}
+
+// berlinNight is the scenario's restore window, read independently of
+// drsctl's implementation: 22:00 to 04:00 Berlin wall-clock time.
+const berlinNight = `  restore_window {
+    from      = "22:00"
+    to        = "04:00"
+    time_zone = "Europe/Berlin"
+  }
+`
+
+var berlin = func() *time.Location {
+	loc, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		panic(err)
+	}
+	return loc
+}()
+
+func inBerlinNight(t time.Time) bool {
+	h := t.In(berlin).Hour()
+	return h >= 22 || h < 4
+}
+
+// nextBerlinNight is when the window next opens after t, to the minute.
+func nextBerlinNight(t time.Time) time.Time {
+	t = t.Truncate(time.Minute)
+	for !inBerlinNight(t) || inBerlinNight(t.Add(-time.Minute)) {
+		t = t.Add(time.Minute)
+	}
+	return t
 }
 
 func (tc *targetConf) dsn() string { return "mem://" + tc.name }
@@ -125,6 +161,14 @@ func newWorld(t testing.TB, seed int64) *world {
 	w.targets["west"] = &targetConf{name: "west", standby: true, mode: modes[rng.Intn(2)], present: rng.Intn(4) != 0,
 		delay: []time.Duration{0, 0, 30 * time.Minute, 7 * time.Hour}[rng.Intn(4)]}
 	w.rpo = 4*w.logEvery + w.targets["west"].delay // a delay must stay below the RPO (validate says so)
+	// Drawn from a stream of its own, so every other history stays the
+	// one its seed always replayed.
+	w.targets["east"].window = rand.New(rand.NewSource(seed^0x77696e646f77)).Intn(3) == 0
+	if w.targets["east"].window {
+		// The window is closed 18h a day: a shorter RPO is a configuration
+		// validate warns about, which is not what these histories test.
+		w.rpo = max(w.rpo, 20*time.Hour)
+	}
 	w.targets["vault"] = &targetConf{name: "vault", present: rng.Intn(3) != 0,
 		destRet: []time.Duration{0, 0, 4 * time.Hour}[rng.Intn(3)]}
 	for _, d := range []string{"share", "east", "west", "vault"} {
@@ -141,6 +185,9 @@ func newWorld(t testing.TB, seed int64) *world {
 	w.logf("config: databases %v, full every %s, log every %s, folder retention %s; east %s; west %s delay %s present %v; vault present %v retention %s",
 		w.dbs, w.fullEvery, w.logEvery, w.retention, w.targets["east"].mode, w.targets["west"].mode, w.targets["west"].delay,
 		w.targets["west"].present, w.targets["vault"].present, w.targets["vault"].destRet)
+	if w.targets["east"].window {
+		w.logf("config: east restores only from 22:00 to 04:00 Europe/Berlin")
+	}
 	return w
 }
 
@@ -184,6 +231,9 @@ func (w *world) writeConfig() {
 			fmt.Fprintf(&b, "  connection = %q\n  restore_mode = %q\n", tc.dsn(), tc.mode)
 			if tc.delay > 0 {
 				fmt.Fprintf(&b, "  restore_delay = %q\n", fmtDur(tc.delay))
+			}
+			if tc.window {
+				b.WriteString(berlinNight)
 			}
 		} else {
 			b.WriteString("  kind = \"copy_only\"\n")
