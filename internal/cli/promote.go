@@ -78,7 +78,7 @@ func (e *Env) Promote(ctx context.Context, g Globals, o PromoteOptions) int {
 		}
 	}
 	code := e.execute(ctx, cfg, m, st, p, 1, false)
-	e.promoted(cfg, st, p)
+	e.promoted(st, p)
 	if code == ExitOK && p.HasErrors() {
 		return e.errorf("some databases could not be promoted (see the problems above); the rest were")
 	}
@@ -87,7 +87,8 @@ func (e *Env) Promote(ctx context.Context, g Globals, o PromoteOptions) int {
 
 // promoted says, per database, where each promoted database stands and
 // what the failover lost: the RPO actually achieved.
-func (e *Env) promoted(cfg *config.Config, st *state.State, p *plan.Plan) {
+func (e *Env) promoted(st *state.State, p *plan.Plan) {
+	any := false
 	for _, a := range p.Actions {
 		if a.Kind != plan.Promote {
 			continue
@@ -97,6 +98,7 @@ func (e *Env) promoted(cfg *config.Config, st *state.State, p *plan.Plan) {
 			fmt.Fprintf(e.Stdout, "%s on %s: NOT promoted (see the errors above).\n", a.Database, a.Target)
 			continue
 		}
+		any = true
 		var through *state.Artifact
 		if db := st.LookupDatabase(a.Primary, a.Database); db != nil && td.Restored != nil {
 			through = db.Artifact(td.Restored.Artifact)
@@ -112,6 +114,9 @@ func (e *Env) promoted(cfg *config.Config, st *state.State, p *plan.Plan) {
 		default:
 			fmt.Fprintf(e.Stdout, "%s on %s: promoted (%s) at LSN %s.\n", a.Database, a.Target, td.PromotedHow, td.PromotedLSN)
 		}
+	}
+	if !any {
+		return
 	}
 	fmt.Fprintln(e.Stdout, "\nNext: point applications at the target. To protect the new primary, reverse the roles in the configuration (the old primary becomes a target, seeded from the new one).")
 }
