@@ -17,7 +17,7 @@ type Driller interface {
 	// anything) when a database of that name already exists, and it never
 	// touches any other database. The scratch database is dropped whether
 	// the restore or the check failed and even when ctx was cancelled;
-	// DrillResult.Dropped says whether that drop succeeded.
+	// DrillResult.Left says when that drop failed.
 	Drill(ctx context.Context, req DrillRequest, progress Progress) (DrillResult, error)
 }
 
@@ -48,9 +48,11 @@ type DrillResult struct {
 	// Check says what was checked and what it found, in the engine's words
 	// ("DBCC CHECKDB found no errors"); set when the check ran.
 	Check string
-	// Dropped is true once the scratch database is gone again (or was never
-	// created).
-	Dropped bool
+	// Restored lists the backups restored, in order (their server paths).
+	Restored []string
+	// Left is set when the scratch database was created and could not be
+	// dropped again: it is still on the server and must be dropped by hand.
+	Left bool
 }
 
 // ErrNoDrill means the engine cannot run restore drills.
