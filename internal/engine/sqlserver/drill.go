@@ -222,4 +222,5 @@ func (s *session) dropScratch(ctx context.Context, database string) error {
 	}
 	return nil
 }
+
 var _ engine.Driller = (*session)(nil)
