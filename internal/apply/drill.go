@@ -36,6 +36,9 @@ type DrillOutcome struct {
 	Drill   *state.Drill
 	// Left is set when the scratch database could not be dropped.
 	Left bool
+	// Gap, when set, says why newer copies at the destination were out of
+	// the drill's reach.
+	Gap string
 }
 
 // scratchPrefix begins every drill's scratch database name.
@@ -94,7 +97,7 @@ func (r *Runner) Drill(ctx context.Context, st *state.State, o DrillOptions) (*D
 	if err != nil {
 		return out, fmt.Errorf("drill %q on target %q: %w", o.Database, t.Name, err)
 	}
-	out.Scratch = ScratchName(o.Database, start)
+	out.Scratch, out.Gap = ScratchName(o.Database, start), chain.Gap
 	for _, a := range chain.Backups {
 		out.Backups = append(out.Backups, a.ID)
 	}

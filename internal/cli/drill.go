@@ -37,6 +37,7 @@ type drillJSON struct {
 	Check    string    `json:"check,omitempty"`
 	Dropped  bool      `json:"scratch_dropped"`
 	Error    string    `json:"error,omitempty"`
+	Warning  string    `json:"warning,omitempty"`
 }
 
 // Drill runs `drsctl drill TARGET`: for each database, restores the newest
@@ -79,7 +80,9 @@ func (e *Env) Drill(ctx context.Context, g Globals, o DrillOptions) int {
 	for _, db := range dbs {
 		opts := apply.DrillOptions{Target: t.Name, Database: db, At: o.At}
 		if !o.JSON && !e.quiet {
-			opts.Progress = func(step string) { fmt.Fprintf(e.Stdout, "%s/%s → %s: drill: %s\n", t.Primary.Name, db, t.Name, step) }
+			opts.Progress = func(step string) {
+				fmt.Fprintf(e.Stdout, "%s/%s → %s: drill: %s\n", t.Primary.Name, db, t.Name, step)
+			}
 		}
 		out, err := runner.Drill(ctx, st, opts)
 		if err != nil {
@@ -112,6 +115,9 @@ func (e *Env) drillHuman(out *apply.DrillOutcome, err error) {
 		fmt.Fprintf(w, "  stopped at %s (STOPAT)\n", d.StopAt.UTC().Format(time.RFC3339))
 	}
 	fmt.Fprintf(w, "  data through %s\n", d.Through.UTC().Format(time.RFC3339))
+	if out.Gap != "" {
+		fmt.Fprintf(w, "  warning:   %s\n", out.Gap)
+	}
 	if d.Check != "" {
 		fmt.Fprintf(w, "  check:     %s\n", d.Check)
 	}
@@ -129,7 +135,7 @@ func (e *Env) drillHuman(out *apply.DrillOutcome, err error) {
 }
 
 func (e *Env) drillJSON(out *apply.DrillOutcome, err error) {
-	j := drillJSON{Type: "drill", Target: out.Target, Database: out.Database, Scratch: out.Scratch, Backups: out.Backups, Dropped: !out.Left}
+	j := drillJSON{Type: "drill", Target: out.Target, Database: out.Database, Scratch: out.Scratch, Backups: out.Backups, Dropped: !out.Left, Warning: out.Gap}
 	if d := out.Drill; d != nil {
 		j.At, j.Duration, j.Through, j.StopAt, j.OK, j.Check, j.Error, j.Recorded = d.At, d.Duration.Seconds(), d.Through, d.StopAt, d.OK, d.Check, d.Error, true
 	} else if err != nil {

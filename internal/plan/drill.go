@@ -19,6 +19,10 @@ type DrillChain struct {
 	// StopAt is the point in time asked for (zero: the whole chain); the
 	// last log is restored WITH STOPAT at it.
 	StopAt time.Time
+	// Gap, when set, says why newer backups held at the destination are
+	// not part of the chain (a copy missing or not verified between them):
+	// the drill proves less than the destination seems to hold.
+	Gap string
 }
 
 // Last is the newest backup the drill restores.
@@ -127,9 +131,40 @@ func Drill(db *state.Database, held *state.TargetDatabase, at, now time.Time) (*
 	for _, n := range best {
 		d.Backups = append(d.Backups, n.art)
 	}
-	d.Through = best[len(best)-1].finished()
+	last := best[len(best)-1]
+	d.Through = last.finished()
+	if at.IsZero() {
+		d.Gap = gapBefore(c, last, has)
+	}
 	if !at.IsZero() && d.Through.After(at) {
 		d.Through = at
 	}
 	return d, nil
+}
+
+// gapBefore explains why held logs newer than last (the end of a drill's
+// chain) are out of its reach: the first log after last that the
+// destination does not hold verified ("" when no newer log is held).
+func gapBefore(c *chain, last *node, has func(*node) bool) string {
+	p := last.hdr.LastLSN
+	var newest, missing *node
+	for _, m := range c.logs[last.fork] {
+		if m.empty() || m.hdr.LastLSN.Cmp(p) <= 0 {
+			continue
+		}
+		if has(m) && (newest == nil || m.hdr.LastLSN.Cmp(newest.hdr.LastLSN) > 0) {
+			newest = m
+		}
+		if !has(m) && (missing == nil || m.hdr.FirstLSN.Cmp(missing.hdr.FirstLSN) < 0) {
+			missing = m
+		}
+	}
+	if newest == nil {
+		return ""
+	}
+	if missing == nil {
+		return fmt.Sprintf("the destination's chain breaks after %s: newer log backups there (through %s) do not continue it", last.label(), newest.label())
+	}
+	return fmt.Sprintf("the destination's chain breaks after %s: %s is not there as a verified copy, so newer log backups there (through %s) cannot be restored; a new full backup shipped to the target starts a complete chain again",
+		last.label(), missing.label(), newest.label())
 }
