@@ -27,7 +27,8 @@ func (s *Server) Drills() []DrillEvent {
 // Drill restores the backups into a new database with the same rules as
 // Restore, recovers it, "checks" it (counts its rows: the double has no
 // pages) and drops it. It refuses a scratch name that exists, and a point
-// in time: the double's rows carry no times, so STOPAT is not modelled.
+// in time inside a log: the double's rows carry no times, so STOPAT is not
+// modelled.
 // Injected failures apply under the operation name "drill".
 func (x *session) Drill(ctx context.Context, req engine.DrillRequest, progress engine.Progress) (engine.DrillResult, error) {
 	s := x.s
@@ -48,7 +49,7 @@ func (x *session) Drill(ctx context.Context, req engine.DrillRequest, progress e
 		return fail(fmt.Errorf("drill into %s: a drill restores a full backup and the logs after it", req.Database))
 	case s.dbs[req.Database] != nil:
 		return fail(fmt.Errorf("drill into %s: refused: a database of that name already exists on %s; nothing was restored", req.Database, s.name))
-	case !req.StopAt.IsZero():
+	case !req.StopAt.IsZero() && len(req.Backups) > 1:
 		return fail(fmt.Errorf("drill into %s: the in-memory engine does not model point-in-time restore (STOPAT)", req.Database))
 	}
 	var err error
