@@ -82,7 +82,7 @@ func TestDrill_InMemory(t *testing.T) {
 	reg2 := engine.NewRegistry()
 	reg2.Register("memory", noDrill{inner: drv})
 	r2 := &apply.Runner{Config: cfg, Engines: reg2, State: ms}
-	out, err = r2.Drill(context.Background(), st, apply.DrillOptions{Target: "a", Database: "db0"})
+	_, err = r2.Drill(context.Background(), st, apply.DrillOptions{Target: "a", Database: "db0"})
 	if !errors.Is(err, engine.ErrNoDrill) || !strings.Contains(err.Error(), `engine "memory"`) {
 		t.Fatalf("want ErrNoDrill naming the engine, got %v", err)
 	}
