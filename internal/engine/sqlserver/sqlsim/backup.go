@@ -557,7 +557,7 @@ func (x *execCtx) execRestore(s *restoreStmt) (result, *sqlError) {
 	if o.has("STOPAT") && s.what != "LOG" {
 		// SQL Server also takes STOPAT on RESTORE DATABASE (to refuse a
 		// full taken after the point); drsctl never sends it there.
-		return result{}, errUnsupported("RESTORE DATABASE WITH STOPAT is not supported (only RESTORE LOG … FROM … WITH STOPAT)").terminating(op)
+		return result{}, errUnsupported("RESTORE DATABASE WITH STOPAT is not supported (only RESTORE LOG … FROM … WITH STOPAT)")
 	}
 	stop, serr := stopAtOf(o)
 	if serr != nil {
