@@ -110,7 +110,11 @@ func (e *Env) drillHuman(out *apply.DrillOutcome, err error) {
 	if len(out.Backups) > 1 {
 		restored = fmt.Sprintf("%s through %s (%d backups)", out.Backups[0], out.Backups[len(out.Backups)-1], len(out.Backups))
 	}
-	fmt.Fprintf(w, "  restored:  %s\n", restored)
+	if d.OK {
+		fmt.Fprintf(w, "  restored:  %s\n", restored)
+	} else {
+		fmt.Fprintf(w, "  chain:     %s\n", restored)
+	}
 	if !d.StopAt.IsZero() {
 		fmt.Fprintf(w, "  stopped at %s (STOPAT)\n", d.StopAt.UTC().Format(time.RFC3339))
 	}
@@ -123,8 +127,10 @@ func (e *Env) drillHuman(out *apply.DrillOutcome, err error) {
 	}
 	if out.Left {
 		fmt.Fprintf(w, "  scratch database %s was NOT dropped: drop it by hand\n", out.Scratch)
-	} else {
+	} else if d.OK {
 		fmt.Fprintf(w, "  scratch database %s dropped\n", out.Scratch)
+	} else {
+		fmt.Fprintf(w, "  no scratch database left on the server\n")
 	}
 	if d.OK {
 		fmt.Fprintf(w, "Drill passed in %s.\n", fmtElapsed(d.Duration))
