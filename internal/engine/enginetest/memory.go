@@ -186,6 +186,7 @@ type Server struct {
 	// tear marks databases whose next full restore is interrupted.
 	tear         map[string]bool
 	readers      map[string]int
+	drillLog     []DrillEvent // Drill, for Drills
 	hideIdentity bool
 	createShift  time.Duration
 }

@@ -449,7 +449,7 @@ func (srv *Server) recordBackup(h *bakHeader, path string, compressed int64) int
 
 // ---- RESTORE ----
 
-var restoreOptions = []string{"NORECOVERY", "RECOVERY", "STANDBY=", "MOVE", "REPLACE", "STATS?", "CHECKSUM",
+var restoreOptions = []string{"NORECOVERY", "RECOVERY", "STANDBY=", "MOVE", "REPLACE", "STATS?", "CHECKSUM", "STOPAT=",
 	"NO_CHECKSUM", "FILE=", "BUFFERCOUNT=", "MAXTRANSFERSIZE=", "BLOCKSIZE=", "CREDENTIAL=", "RESTORE_OPTIONS=",
 	"STOP_ON_ERROR", "REWIND", "NOREWIND", "UNLOAD", "NOUNLOAD", "LOADHISTORY"}
 
@@ -554,6 +554,15 @@ func (x *execCtx) execRestore(s *restoreStmt) (result, *sqlError) {
 	if s.what == "LOG" && o.has("MOVE") {
 		return result{}, errUnsupported("RESTORE LOG WITH MOVE is not supported").terminating(op)
 	}
+	if o.has("STOPAT") && s.what != "LOG" {
+		// SQL Server also takes STOPAT on RESTORE DATABASE (to refuse a
+		// full taken after the point); drsctl never sends it there.
+		return result{}, errUnsupported("RESTORE DATABASE WITH STOPAT is not supported (only RESTORE LOG … FROM … WITH STOPAT)")
+	}
+	stop, serr := stopAtOf(o)
+	if serr != nil {
+		return result{}, serr.terminating(op)
+	}
 	h, p, rerr := readBackupFile(path, true)
 	if rerr != nil {
 		return result{}, rerr.terminating(op)
@@ -569,7 +578,7 @@ func (x *execCtx) execRestore(s *restoreStmt) (result, *sqlError) {
 	}
 	srv := x.s.srv
 	srv.mu.Lock()
-	_, verr := x.checkRestore(s.what, name, h, o)
+	_, verr := x.checkRestore(s.what, name, h, o, stop)
 	srv.mu.Unlock()
 	if verr != nil {
 		return result{}, verr.terminating(op)
@@ -578,13 +587,16 @@ func (x *execCtx) execRestore(s *restoreStmt) (result, *sqlError) {
 		return result{}, attnErr
 	}
 	srv.mu.Lock()
-	pl, verr := x.checkRestore(s.what, name, h, o)
+	pl, verr := x.checkRestore(s.what, name, h, o, stop)
 	if verr == nil {
 		verr = x.applyRestore(pl, h, p, path, o)
 	}
 	srv.mu.Unlock()
 	if verr != nil {
 		return result{}, verr.terminating(op)
+	}
+	if pl.notReached {
+		x.emitInfo(info(4339, 10, "This log file contains records logged before the designated point-in-time. The database is being left in the Restoring state so you can apply another log file."))
 	}
 	x.finishMessages(op, pl.name, h, pl.files, o.has("STATS"), start)
 	return result{}, nil
@@ -597,6 +609,30 @@ type restorePlan struct {
 	d     *database // nil: a new database
 	files []dbFile
 	undo  string
+	// stop is the STOPAT point (zero: none); notReached is set when the
+	// log ends before it, so the database stays RESTORING.
+	stop       time.Time
+	notReached bool
+}
+
+// stopAtOf reads STOPAT: a datetime, or a string in a form SQL Server
+// converts whatever the session's language (ISO 8601), in server-local time.
+func stopAtOf(o *opts) (time.Time, *sqlError) {
+	v, ok := o.vals["STOPAT"]
+	if !ok || v.isNull() {
+		return time.Time{}, nil
+	}
+	if isTimeKind(v.t.k) {
+		return v.instant(), nil
+	}
+	if !isStringKind(v.t.k) {
+		return time.Time{}, newErr(206, 16, "Operand type clash: %s is incompatible with datetime", v.t)
+	}
+	t, err := parseDateString(toString(v))
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC), nil
 }
 
 // exclusive checks that no session uses the database (RESTORE needs it
@@ -612,12 +648,12 @@ func (x *execCtx) exclusive(d *database) *sqlError {
 }
 
 // checkRestore validates a RESTORE DATABASE|LOG FROM; callers hold srv.mu.
-func (x *execCtx) checkRestore(what, name string, h *bakHeader, o *opts) (*restorePlan, *sqlError) {
+func (x *execCtx) checkRestore(what, name string, h *bakHeader, o *opts, stop time.Time) (*restorePlan, *sqlError) {
 	srv := x.s.srv
 	if _, _, ok := systemDB(name); ok {
 		return nil, errSystemDB("RESTORE", name)
 	}
-	pl := &restorePlan{what: what, name: name, undo: o.str("STANDBY")}
+	pl := &restorePlan{what: what, name: name, undo: o.str("STANDBY"), stop: stop}
 	d := srv.st.db(name)
 	pl.d = d
 	if what == "LOG" {
@@ -639,6 +675,9 @@ func (x *execCtx) checkRestore(what, name string, h *bakHeader, o *opts) (*resto
 		}
 		if lsnCmp(h.LastLSN, d.RedoLSN) <= 0 {
 			return nil, errLogTooEarly(h.LastLSN, d.RedoLSN)
+		}
+		if !stop.IsZero() && !d.RedoTime.IsZero() && stop.Before(d.RedoTime) {
+			return nil, newErr(4335, 16, "The specified STOPAT time is too early. All or part of the database is already rolled forward beyond that point.")
 		}
 		pl.files = d.Files
 	} else {
@@ -785,14 +824,35 @@ func (x *execCtx) applyRestore(pl *restorePlan, h *bakHeader, p *bakPayload, pat
 		d.ChainLSN = ""
 		d.LastFullCheckpoint = h.CheckpointLSN
 		d.RedoLSN = h.LastLSN
+		d.RedoTime = h.BackupFinishDate
 	} else {
+		// STOPAT: records written up to the point are applied, and the
+		// restore stops before the first one written after it.
+		end := h.LastLSN
 		for _, r := range p.Log {
-			if lsnCmp(r.LSN, d.RedoLSN) >= 0 && lsnCmp(r.LSN, h.LastLSN) < 0 {
-				d.Rows = append(d.Rows, r.Row)
+			if lsnCmp(r.LSN, d.RedoLSN) < 0 || lsnCmp(r.LSN, h.LastLSN) >= 0 {
+				continue
 			}
+			if !pl.stop.IsZero() && r.Time.After(pl.stop) {
+				end = r.LSN
+				break
+			}
+			d.Rows = append(d.Rows, r.Row)
 		}
-		d.RedoLSN = h.LastLSN
-		d.NextLSN = h.LastLSN
+		d.RedoTime = h.BackupFinishDate
+		switch {
+		case pl.stop.IsZero():
+		case end != h.LastLSN:
+			d.RedoTime = pl.stop
+		case pl.stop.After(h.BackupFinishDate):
+			// The log ends before the point: everything is applied and
+			// the database waits for the next log, whatever was asked.
+			pl.notReached = true
+		default:
+			d.RedoTime = pl.stop
+		}
+		d.RedoLSN = end
+		d.NextLSN = end
 		d.Checkpoint = h.CheckpointLSN
 		if lsnCmp(h.DatabaseBackupLSN, "0") > 0 {
 			d.LastFullCheckpoint = h.DatabaseBackupLSN
@@ -802,7 +862,7 @@ func (x *execCtx) applyRestore(pl *restorePlan, h *bakHeader, p *bakPayload, pat
 		}
 	}
 	switch {
-	case o.has("NORECOVERY"):
+	case o.has("NORECOVERY"), pl.notReached:
 		d.State, d.Standby, d.ReadOnly, d.UndoFile = "RESTORING", false, false, ""
 	case pl.undo != "":
 		d.State, d.Standby, d.ReadOnly, d.UndoFile = "ONLINE", true, true, pl.undo
@@ -817,7 +877,7 @@ func (x *execCtx) applyRestore(pl *restorePlan, h *bakHeader, p *bakPayload, pat
 	srv.st.RestoreHistory = append(srv.st.RestoreHistory, &restoreHistRow{
 		RestoreHistoryID: srv.st.NextRestoreHistoryID, RestoreDate: now, Destination: d.Name,
 		UserName: x.s.user, BackupSetID: backupSetID, RestoreType: typ, Replace: o.has("REPLACE"),
-		Recovery: d.State == "ONLINE" && !d.Standby,
+		Recovery: d.State == "ONLINE" && !d.Standby, StopAt: pl.stop,
 	})
 	srv.st.NextRestoreHistoryID++
 	srv.persist()
@@ -851,6 +911,7 @@ func recoverDB(d *database) {
 	}
 	d.Log = nil
 	d.RedoLSN = ""
+	d.RedoTime = time.Time{}
 }
 
 func writeUndoFile(path, db string, h *bakHeader) error {

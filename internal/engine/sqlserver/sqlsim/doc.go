@@ -45,8 +45,10 @@
 //     INIT, STATS[=n], COPY_ONLY, NAME, DESCRIPTION, NORECOVERY (log), …].
 //   - RESTORE HEADERONLY|FILELISTONLY|LABELONLY|VERIFYONLY FROM DISK = …;
 //     RESTORE DATABASE|LOG x FROM DISK = … WITH NORECOVERY|STANDBY = …|RECOVERY,
-//     MOVE … TO …, REPLACE, STATS, CHECKSUM; RESTORE DATABASE|LOG x WITH
-//     RECOVERY|STANDBY = ….
+//     MOVE … TO …, REPLACE, STATS, CHECKSUM, and STOPAT = 'datetime' on
+//     RESTORE LOG; RESTORE DATABASE|LOG x WITH RECOVERY|STANDBY = ….
+//   - DBCC CHECKDB (x) [WITH NO_INFOMSGS, ALL_ERRORMSGS]; other options and
+//     other DBCC commands are refused.
 //
 // Databases have LSNs (decimal numeric(25,0), math/big, never int64),
 // starting at Options.LSNBase; each inserted row, checkpoint, recovery-model
@@ -92,7 +94,50 @@
 // fork point, as in a planned role reversal), 5133/3156/1834/3119 for file
 // placement, each followed by 3013; STANDBY leaves the database readable and
 // read-only (3906 on writes) and writes the undo file; NORECOVERY leaves it
-// RESTORING (927 on use). Everything (databases, rows, log, msdb) persists
+// RESTORING (927 on use).
+//
+// Restoring under a new name (a restore drill's scratch database): the
+// files go where the backup's file list says unless MOVE names another
+// place, so a restore of a standby's backup under another name on the
+// standby's server, without MOVE, would write over the standby's files and
+// is refused with 1834 ("The file '…' cannot be overwritten. It is being
+// used by database '…'") and 3156 ("… Use WITH MOVE to identify a valid
+// location for the file") for each such file, then 3119 and 3013; a MOVE
+// into a directory that does not exist gives 5133 and 3156. Sources:
+// "Restore a Database to a New Location (SQL Server)", "if you restore to
+// a different name on the same server instance … you must use MOVE"
+// (https://learn.microsoft.com/sql/relational-databases/backup-restore/restore-a-database-to-a-new-location-sql-server),
+// RESTORE Arguments, MOVE
+// (https://learn.microsoft.com/sql/t-sql/statements/restore-statements-arguments-transact-sql),
+// and errors 1834, 3156, 3119 in Database Engine events and errors. The
+// default places for new files are SERVERPROPERTY('InstanceDefaultDataPath')
+// and ('InstanceDefaultLogPath') (https://learn.microsoft.com/sql/t-sql/functions/serverproperty-transact-sql),
+// here DataDir/data/ with its trailing separator, as SQL Server answers.
+//
+// Point in time (STOPAT on RESTORE LOG): each inserted row's log record
+// keeps the server's clock; a log restore WITH STOPAT applies the records
+// written at or before the point and stops before the first one after it
+// ("the database is restored to the state it was in as of the date and time
+// specified", RESTORE Arguments, STOPAT). A point earlier than what the
+// database already holds (the finish of the backup restored last, or an
+// earlier STOPAT) is refused with 4335 then 3013; a point after the log
+// backup's finish applies the whole log and leaves the database RESTORING
+// whatever recovery was asked ("if the specified time is after the end of
+// the log backup, … the database remains unrecovered", with message 4339,
+// "This log file contains records logged before the designated
+// point-in-time …"; the number is the simulator's best knowledge). STOPAT
+// on RESTORE DATABASE is refused (SQL Server accepts it to reject a full
+// taken after the point; drsctl never sends it). Source:
+// "Restore a SQL Server Database to a Point in Time (Full Recovery Model)"
+// (https://learn.microsoft.com/sql/relational-databases/backup-restore/restore-a-sql-server-database-to-a-point-in-time-full-recovery-model).
+//
+// DBCC CHECKDB (x) WITH NO_INFOMSGS succeeds silently on a database that
+// can be opened (the simulator has no pages to damage); without
+// NO_INFOMSGS it sends 8989 ("CHECKDB found 0 allocation errors and 0
+// consistency errors in database '…'") and 2528; a missing database is
+// 2520, one in the middle of a restore 927
+// (https://learn.microsoft.com/sql/t-sql/database-console-commands/dbcc-checkdb-transact-sql).
+// Server.Dropped tells a test what each dropped database held. Everything (databases, rows, log, msdb) persists
 // as JSON in DataDir. Options.StepDelay slows BACKUP/RESTORE into ten steps
 // so tests can watch live STATS progress and cancel mid-way (no file, no
 // history is left).
@@ -135,7 +180,7 @@
 //
 // Transactions, other tables, UPDATE/DELETE, differential/file/filegroup
 // backups, several backup sets or stripes per device (an existing file needs
-// INIT or FORMAT), point-in-time restore (STOPAT), backups TO URL (Azure or
+// INIT or FORMAT), STOPATMARK/STOPBEFOREMARK, backups TO URL (Azure or
 // S3: always 3201 "Operating system error 50 … sqlsim has no URL backup"),
 // encryption, real data pages (page counts in messages are invented), TLS,
 // Windows/Kerberos logins, MARS, system database backups. Some edge-case

@@ -3,6 +3,7 @@ package sqlsim
 import (
 	"math/big"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,6 +36,8 @@ func (x *execCtx) exec(st stmt) (result, *sqlError) {
 		return x.execBackup(s)
 	case *restoreStmt:
 		return x.execRestore(s)
+	case *checkDBStmt:
+		return x.execCheckDB(s)
 	case *killStmt:
 		return x.execKill(s)
 	case *waitforStmt:
@@ -287,6 +290,10 @@ func (x *execCtx) evalFunc(f *funcExpr, sc *scope) (value, *sqlError) {
 			s = "SQL_Latin1_General_CP1_CI_AS"
 		case "ishadrenabled", "isclustered", "issingleuser":
 			s = "0"
+		case "instancedefaultdatapath", "instancedefaultlogpath":
+			// Where CREATE DATABASE puts files, with the trailing
+			// separator SQL Server's answer has.
+			s = srv.dataPath("") + string(filepath.Separator)
 		default:
 			return null(tVariant), nil
 		}
@@ -812,6 +819,7 @@ func (x *execCtx) execDropDB(s *dropDBStmt) (result, *sqlError) {
 			return result{}, errDropInUse(d.Name)
 		}
 		srv.st.removeDB(d)
+		srv.dropped = append(srv.dropped, DroppedDatabase{Name: d.Name, State: describeState(d), Rows: rowIDs(d.Rows)})
 		srv.persist()
 		srv.mu.Unlock()
 		srv.logf("sqlsim: dropped database %q", d.Name)
@@ -948,7 +956,7 @@ func (x *execCtx) execInsert(s *insertStmt) (result, *sqlError) {
 		r.LSN = d.takeLSN()
 		d.Rows = append(d.Rows, r)
 		if d.ChainLSN != "" {
-			d.Log = append(d.Log, logRec{LSN: r.LSN, Row: r})
+			d.Log = append(d.Log, logRec{LSN: r.LSN, Row: r, Time: srv.now()})
 		}
 	}
 	srv.persist()
@@ -1037,5 +1045,46 @@ func (x *execCtx) execWaitfor(s *waitforStmt) (result, *sqlError) {
 		x.s.takeAttn()
 		return result{}, attnErr
 	}
+	return result{}, nil
+}
+
+// ---- DBCC CHECKDB ----
+
+// execCheckDB checks a database's consistency. The simulator has no pages
+// to damage, so a database that can be opened passes; one that cannot
+// (missing, or in the middle of a restore) fails as SQL Server does.
+func (x *execCtx) execCheckDB(s *checkDBStmt) (result, *sqlError) {
+	v, err := x.evalLocked(s.db)
+	if err != nil {
+		return result{}, err
+	}
+	if v.isNull() || !isStringKind(v.t.k) {
+		return result{}, errUnsupported("DBCC CHECKDB takes a database name")
+	}
+	name := toString(v)
+	srv := x.s.srv
+	srv.mu.Lock()
+	shown := name
+	if sys, _, ok := systemDB(name); ok {
+		shown = sys
+	} else {
+		d := srv.st.db(name)
+		if d == nil {
+			srv.mu.Unlock()
+			return result{}, newErr(2520, 16, "Could not find database '%s'. The database either does not exist, or was dropped before a statement tried to use it. Verify if the database exists by querying the sys.databases catalog view.", name)
+		}
+		if d.State == "RESTORING" {
+			srv.mu.Unlock()
+			return result{}, errDBRestoring(d.Name)
+		}
+		shown = d.Name
+	}
+	srv.mu.Unlock()
+	if slices.Contains(s.opts, "NO_INFOMSGS") {
+		// NO_INFOMSGS suppresses every informational message.
+		return result{}, nil
+	}
+	x.emitInfo(info(8989, 10, "CHECKDB found 0 allocation errors and 0 consistency errors in database '%s'.", shown))
+	x.emitInfo(info(2528, 10, "DBCC execution completed. If DBCC printed error messages, contact your system administrator."))
 	return result{}, nil
 }

@@ -83,3 +83,28 @@ func (s *Server) devicePathLocked(mediaSetID int) string {
 	}
 	return ""
 }
+
+// DroppedDatabase is a database DROP DATABASE removed, as it was then: a
+// test can tell what a database that no longer exists held (the scratch
+// database of a restore drill).
+type DroppedDatabase struct {
+	Name  string
+	State string  // ONLINE, RESTORING or STANDBY when it was dropped
+	Rows  []int64 // ids of dbo.drs_probe's rows
+}
+
+// Dropped lists the databases dropped since the server started, oldest
+// first (not persisted).
+func (s *Server) Dropped() []DroppedDatabase {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]DroppedDatabase(nil), s.dropped...)
+}
+
+func rowIDs(rs []row) []int64 {
+	out := make([]int64, len(rs))
+	for i, r := range rs {
+		out[i] = r.ID
+	}
+	return out
+}

@@ -52,6 +52,10 @@ type database struct {
 	// RedoLSN is where the next restore continues while RESTORING/STANDBY.
 	RedoLSN  string `json:"redo_lsn,omitempty"`
 	UndoFile string `json:"undo_file,omitempty"`
+	// RedoTime is, while RESTORING/STANDBY, the point in time the restores
+	// reached (the restored backup's finish, or a STOPAT): an earlier STOPAT
+	// is too early (4335).
+	RedoTime time.Time `json:"redo_time,omitzero"`
 }
 
 type fork struct {
@@ -77,6 +81,10 @@ type row struct {
 type logRec struct {
 	LSN string `json:"lsn"`
 	Row row    `json:"row"`
+	// Time is when the record was written (the server's clock): what
+	// RESTORE LOG … WITH STOPAT compares. Zero in files written before it
+	// was kept, which count as before any STOPAT.
+	Time time.Time `json:"time,omitzero"`
 }
 
 type backupSetRow struct {

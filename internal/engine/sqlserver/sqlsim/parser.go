@@ -133,6 +133,13 @@ type restoreStmt struct {
 	opts   []option
 }
 
+// checkDBStmt is DBCC CHECKDB (db) [WITH NO_INFOMSGS, ALL_ERRORMSGS].
+type checkDBStmt struct {
+	stmtBase
+	db   expr // a name as an identifier (litExpr) or a string or @var
+	opts []string
+}
+
 type killStmt struct {
 	stmtBase
 	spid expr
@@ -383,6 +390,8 @@ func (p *parser) statement() (stmt, *sqlError) {
 		return p.backupStmt()
 	case "RESTORE":
 		return p.restoreStmt()
+	case "DBCC":
+		return p.dbccStmt()
 	case "KILL":
 		// KILL takes a literal session id, never a variable.
 		p.i++
@@ -436,7 +445,7 @@ func (p *parser) atStatementEnd() bool {
 	}
 	if t.kind == tkIdent {
 		switch strings.ToUpper(t.text) {
-		case "SELECT", "USE", "CREATE", "DROP", "ALTER", "INSERT", "BACKUP", "RESTORE", "KILL", "WAITFOR", "SET", "EXEC", "EXECUTE":
+		case "SELECT", "USE", "CREATE", "DROP", "ALTER", "INSERT", "BACKUP", "RESTORE", "KILL", "WAITFOR", "SET", "EXEC", "EXECUTE", "DBCC":
 			return true
 		}
 	}
@@ -1051,4 +1060,59 @@ func (p *parser) restoreStmt() (stmt, *sqlError) {
 	}
 	s.opts = opts
 	return s, nil
+}
+
+// dbccStmt parses DBCC CHECKDB with a database named (by identifier,
+// string or variable) and only the options that change what is reported;
+// repair options, NOINDEX, PHYSICAL_ONLY and the others are refused.
+func (p *parser) dbccStmt() (stmt, *sqlError) {
+	p.i++
+	if !p.acceptKw("CHECKDB") {
+		return nil, errUnsupported("only DBCC CHECKDB is supported")
+	}
+	s := &checkDBStmt{}
+	if err := p.expectPunct("("); err != nil {
+		return nil, err
+	}
+	t := p.peek()
+	switch {
+	case p.isIdent(t):
+		name, err := p.ident()
+		if err != nil {
+			return nil, err
+		}
+		s.db = &litExpr{v: strVal(name)}
+	default:
+		e, err := p.expr()
+		if err != nil {
+			return nil, err
+		}
+		s.db = e
+	}
+	if p.isPunct(p.peek(), ",") {
+		return nil, errUnsupported("DBCC CHECKDB with NOINDEX or a repair option is not supported")
+	}
+	if err := p.expectPunct(")"); err != nil {
+		return nil, err
+	}
+	if !p.acceptKw("WITH") {
+		return s, nil
+	}
+	for {
+		t := p.next()
+		name := strings.ToUpper(t.text)
+		switch {
+		case t.kind != tkIdent:
+			return nil, p.near(t)
+		case name == "NO_INFOMSGS" || name == "ALL_ERRORMSGS":
+			s.opts = append(s.opts, name)
+		case name == "PHYSICAL_ONLY" || name == "DATA_PURITY" || name == "EXTENDED_LOGICAL_CHECKS" || name == "TABLOCK" || name == "ESTIMATEONLY" || name == "MAXDOP":
+			return nil, errUnsupported("DBCC CHECKDB WITH %s is not supported", name)
+		default:
+			return nil, p.near(t)
+		}
+		if !p.acceptPunct(",") {
+			return s, nil
+		}
+	}
 }

@@ -58,7 +58,8 @@ type Server struct {
 	conns    map[net.Conn]struct{} // every open connection, logged in or not
 	nextSPID int
 	closed   bool
-	space    map[string]int64 // LimitSpace: free bytes by directory
+	space    map[string]int64  // LimitSpace: free bytes by directory
+	dropped  []DroppedDatabase // DROP DATABASE, for Dropped
 
 	// SetStall's mode; stallChanged is closed and replaced at each change.
 	stallMu      sync.Mutex
