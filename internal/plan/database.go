@@ -124,8 +124,14 @@ func (b *builder) observePrimary(d *dbPlan) []engine.BackupRecord {
 	d.obs = o
 	if !strings.EqualFold(o.State, "ONLINE") {
 		d.canBackup = false
-		b.problem(Error, d.p.Name, d.name, "", fmt.Sprintf("database %q on primary %q is %s, not ONLINE", d.name, d.p.Name, o.State),
-			"Backups can only be taken of an online database.")
+		detail := "Backups can only be taken of an online database."
+		for _, t := range b.cfg.TargetsOf(d.p) {
+			if tl := b.st.LookupTargetDatabase(t.Name, d.name); tl != nil && tl.PromotedHow == state.PromotePlanned && tl.PromotedAt != nil {
+				detail = fmt.Sprintf("It was switched over to target %q at %s (the tail-log backup leaves it RESTORING). Reverse the roles in the configuration: %q's server becomes the primary, and this server its target.",
+					t.Name, fmtTime(*tl.PromotedAt), t.Name)
+			}
+		}
+		b.problem(Error, d.p.Name, d.name, "", fmt.Sprintf("database %q on primary %q is %s, not ONLINE", d.name, d.p.Name, o.State), detail)
 	}
 	if !strings.EqualFold(o.RecoveryModel, "FULL") {
 		d.canBackup = false
