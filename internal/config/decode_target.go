@@ -34,6 +34,8 @@ var targetSchema = &hcl.BodySchema{
 		{Name: "disconnect_users"},
 		{Name: "data_dir"},
 		{Name: "log_dir"},
+		{Name: "restore_alert_after"},
+		{Name: "drill_alert_after"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "destination"},
@@ -176,6 +178,8 @@ func (l *loader) decodeTarget(block *hcl.Block) (*targetDecl, hcl.Diagnostics) {
 	diags = append(diags, ds...)
 	t.LogDir, _, ds = l.nonEmptyStr(attrs["log_dir"])
 	diags = append(diags, ds...)
+
+	diags = append(diags, l.decodeTargetAlerts(t, attrs, copyOnly)...)
 
 	if copyOnly {
 		for _, name := range []string{"restore_delay", "disconnect_users", "data_dir", "log_dir"} {
