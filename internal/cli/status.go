@@ -199,14 +199,24 @@ func writeStatusHuman(w io.Writer, r *statusReport) {
 			notes = append(notes, fmt.Sprintf("target %q database %q: no drill passed in %s (last passed %s)",
 				t.Target, t.Database, plan.FormatDuration(t.DrillAlertAfter), agoPtr(r.now, t.DrillOKAt)))
 		}
-		if t.LastDrill != nil && !t.LastDrill.OK && t.LastDrill.Error != "" {
-			notes = append(notes, fmt.Sprintf("target %q database %q: the last drill failed: %s", t.Target, t.Database, t.LastDrill.Error))
+	}
+	// A failed drill is shown with its cause but is not an alert of its
+	// own: drill_alert_after says how long one may go without a pass.
+	var failed []string
+	for _, t := range r.targets {
+		if d := t.LastDrill; d != nil && !d.OK {
+			failed = append(failed, fmt.Sprintf("target %q database %q, %s: %s", t.Target, t.Database, ago(r.now, d.At), d.Error))
 		}
 	}
-	if len(notes) > 0 {
-		fmt.Fprintln(w, "\nAlerts:")
-		for _, n := range notes {
-			fmt.Fprintln(w, "  "+n)
+	for _, sec := range []struct {
+		title string
+		lines []string
+	}{{"Alerts", notes}, {"Failed drills", failed}} {
+		if len(sec.lines) > 0 {
+			fmt.Fprintf(w, "\n%s:\n", sec.title)
+			for _, n := range sec.lines {
+				fmt.Fprintln(w, "  "+n)
+			}
 		}
 	}
 }

@@ -135,7 +135,7 @@ func TestStatus_AlertsTripCheck(t *testing.T) {
 		"promoted 0s ago (unplanned)",
 		"FAILED 1h7m ago",
 		"ok 1h57m ago",
-		`target "west" database "Sales": the last drill failed: row count 3, want 4`,
+		"\nFailed drills:\n  target \"west\" database \"Sales\", 1h7m ago: row count 3, want 4\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
