@@ -131,7 +131,12 @@ func ago(now, t time.Time) string {
 	if t.IsZero() {
 		return "never"
 	}
-	return plan.FormatDuration(now.Sub(t)) + " ago"
+	d := now.Sub(t)
+	if d >= 48*time.Hour {
+		// Drills run weekly or monthly: days read better than 168h.
+		return fmt.Sprintf("%dd ago", d/(24*time.Hour))
+	}
+	return plan.FormatDuration(d) + " ago"
 }
 
 func writeStatusHuman(w io.Writer, r *statusReport) {
@@ -149,7 +154,7 @@ func writeStatusHuman(w io.Writer, r *statusReport) {
 	if len(r.targets) == 0 {
 		fmt.Fprintln(w, "No targets are configured.")
 	}
-	fmt.Fprintf(w, "%-16s %-20s %-8s %-10s %-8s %-16s %-16s %s\n", "TARGET", "DATABASE", "RPO", "LAG", "STATUS", "RESTORED", "DRILL", "THROUGH")
+	fmt.Fprintf(w, "%-16s %-20s %-8s %-10s %-8s %-16s %-18s %s\n", "TARGET", "DATABASE", "RPO", "LAG", "STATUS", "RESTORED", "DRILL", "THROUGH")
 	for _, t := range r.targets {
 		rpo, lag, status, through := "-", "-", "promoted", ""
 		if t.PromotedAt != nil {
@@ -174,7 +179,7 @@ func writeStatusHuman(w io.Writer, r *statusReport) {
 				restored = "ALERT " + restored
 			}
 		}
-		fmt.Fprintf(w, "%-16s %-20s %-8s %-10s %-8s %-16s %-16s %s\n", t.Target, t.Database, rpo, lag, status, restored, drillCell(r.now, t.TargetHealth), through)
+		fmt.Fprintf(w, "%-16s %-20s %-8s %-10s %-8s %-16s %-18s %s\n", t.Target, t.Database, rpo, lag, status, restored, drillCell(r.now, t.TargetHealth), through)
 	}
 	var notes []string
 	for _, b := range r.backups {

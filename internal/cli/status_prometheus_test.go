@@ -150,3 +150,15 @@ func TestPrometheus_ParserRefusesMalformedText(t *testing.T) {
 		}
 	}
 }
+
+func TestStatus_Ago(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for d, want := range map[time.Duration]string{90 * time.Minute: "1h30m ago", 47 * time.Hour: "47h ago", 73 * time.Hour: "3d ago"} {
+		if got := ago(now, now.Add(-d)); got != want {
+			t.Errorf("ago(%s) = %q, want %q", d, got, want)
+		}
+	}
+	if got := ago(now, time.Time{}); got != "never" {
+		t.Errorf("ago(zero) = %q", got)
+	}
+}
