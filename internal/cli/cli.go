@@ -26,7 +26,7 @@ import (
 const (
 	ExitOK      = 0
 	ExitError   = 1
-	ExitChanges = 2 // plan -detailed-exitcode: changes present; status -check: RPO breached
+	ExitChanges = 2 // plan -detailed-exitcode: changes present; status -check: an RPO breach or an alert
 	ExitFormat  = 3 // fmt -check: files need formatting
 )
 

@@ -398,7 +398,7 @@ func TestReadOnlyCommands(t *testing.T) {
 	if code := h.env().Show(ctx, h.globals(), planFile, false); code != 0 || !strings.Contains(h.stdout.String(), "+ backup full") {
 		t.Errorf("show FILE: %d\n%s", code, h.stdout.String())
 	}
-	if code := h.env().Graph(ctx, h.globals(), false); code != 0 ||
+	if code := h.env().Graph(ctx, h.globals(), cli.GraphOptions{Plan: true}); code != 0 ||
 		!strings.Contains(h.stdout.String(), `"backup_full:sales/Sales" -> "ship:sales/Sales@east#+backup_full:sales/Sales"`) {
 		t.Errorf("graph: %d\n%s", code, h.stdout.String())
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -36,6 +37,12 @@ var primarySchema = &hcl.BodySchema{
 
 var scheduleSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "every"}},
+}
+
+// logScheduleSchema is log_backup's: it alone has an alert threshold, as
+// SQL Server's log shipping alerts on log backups (14420), not on fulls.
+var logScheduleSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "every"}, {Name: "alert_after"}},
 }
 
 // decodePrimary decodes a `primary "NAME"` block and checks what can be
@@ -146,10 +153,22 @@ func (l *loader) decodeSchedule(blocks hcl.Blocks, typ string, parent *hcl.Block
 		})
 	}
 	s := Schedule{DeclRange: block.DefRange}
-	content, ds := block.Body.Content(scheduleSchema)
+	schema := scheduleSchema
+	if typ == "log_backup" {
+		schema = logScheduleSchema
+	}
+	content, ds := block.Body.Content(schema)
 	diags = append(diags, ds...)
 	attr := content.Attributes["every"]
 	every, set, ds := l.duration(attr)
+	diags = append(diags, ds...)
+	// alert_after is checked against a good interval only, but decoded
+	// whatever every holds, so its own mistakes show at once.
+	okEvery := time.Duration(0)
+	if set && !ds.HasErrors() && every > 0 {
+		okEvery = every
+	}
+	s.AlertAfter, ds = l.alertAfter(content.Attributes["alert_after"], okEvery)
 	diags = append(diags, ds...)
 	switch {
 	case !set:

@@ -37,6 +37,8 @@ var targetSchema = &hcl.BodySchema{
 		{Name: "disconnect_users"},
 		{Name: "data_dir"},
 		{Name: "log_dir"},
+		{Name: "restore_alert_after"},
+		{Name: "drill_alert_after"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "destination"},
@@ -199,6 +201,7 @@ func (l *loader) decodeTarget(block *hcl.Block) (*targetDecl, hcl.Diagnostics) {
 	if len(t.RestoreWindows) > 0 && windowsOK {
 		d.WindowRange = t.RestoreWindows[0].DeclRange.Ptr()
 	}
+	diags = append(diags, l.decodeTargetAlerts(t, attrs, copyOnly)...)
 
 	if copyOnly {
 		for _, name := range []string{"restore_delay", "disconnect_users", "data_dir", "log_dir"} {

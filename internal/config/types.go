@@ -50,8 +50,11 @@ type BackupFolder struct {
 
 // Schedule is a full_backup or log_backup block.
 type Schedule struct {
-	Every     time.Duration
-	DeclRange hcl.Range
+	Every time.Duration
+	// AlertAfter is log_backup's alert_after: nil for the default (see
+	// Primary.LogBackupAlert), zero to never alert.
+	AlertAfter *time.Duration
+	DeclRange  hcl.Range
 }
 
 // Primary is a `primary` block: a database server whose databases are
@@ -105,7 +108,12 @@ type Target struct {
 	DisconnectUsers bool
 	DataDir         string
 	LogDir          string
-	DeclRange       hcl.Range
+	// RestoreAlertAfter is restore_alert_after: nil for the default (see
+	// RestoreAlert), zero to never alert. DrillAlertAfter is
+	// drill_alert_after: zero (the default) never alerts.
+	RestoreAlertAfter *time.Duration
+	DrillAlertAfter   time.Duration
+	DeclRange         hcl.Range
 }
 
 // DatabaseNames is the list of databases this target protects.

@@ -104,17 +104,24 @@ func (n *node) empty() bool { return n.isLog() && n.hdr.FirstLSN.Cmp(n.hdr.LastL
 // disagree, a clock is wrong, and drsctl's own clock at the start of the
 // backup is used: the backup holds at least what was there then.
 func (n *node) finished() time.Time {
-	if n.completed.IsZero() {
-		if !n.bound.IsZero() {
-			return n.bound
-		}
-		return n.hdr.Finish
+	if n.completed.IsZero() && !n.bound.IsZero() {
+		return n.bound
 	}
-	skew := n.hdr.Finish.Sub(n.completed)
+	return trustedFinish(n.completed, n.hdr.Start, n.hdr.Finish)
+}
+
+// trustedFinish is finished's rule for one backup, also used by Health:
+// completed is drsctl's clock (zero when drsctl did not take it), start
+// and finish the server's.
+func trustedFinish(completed, start, finish time.Time) time.Time {
+	if completed.IsZero() {
+		return finish
+	}
+	skew := finish.Sub(completed)
 	if skew <= 0 && skew >= -clockTolerance {
-		return n.hdr.Finish
+		return finish
 	}
-	return n.completed.Add(-n.hdr.Finish.Sub(n.hdr.Start))
+	return completed.Add(-finish.Sub(start))
 }
 
 // at is when the backup was taken by drsctl's clock when drsctl knows it,
