@@ -168,6 +168,9 @@ func writeStatusHuman(w io.Writer, r *statusReport) {
 			if t.rpo.Through.IsZero() {
 				lag, through = "-", "nothing yet"
 			}
+			if t.rpo.Window != "" {
+				through += "; " + t.rpo.Window
+			}
 		}
 		restored := "-"
 		if t.PromotedAt == nil {
@@ -280,6 +283,9 @@ func writeStatusJSON(w io.Writer, r *statusReport) {
 		if t.rpo != nil {
 			row["through"], row["artifact"], row["breach"] = t.rpo.Through, t.rpo.Artifact, t.rpo.Breach
 			row["lag_seconds"], row["limit_seconds"] = int64(t.rpo.Lag/time.Second), int64(t.rpo.Limit/time.Second)
+			if t.rpo.Window != "" {
+				row["window"] = t.rpo.Window
+			}
 		}
 		if t.PromotedAt != nil {
 			row["promoted"] = map[string]any{"at": t.PromotedAt.UTC(), "how": t.PromotedHow}

@@ -52,6 +52,9 @@ func TestWindow_CronOverADay(t *testing.T) {
 	if !strings.Contains(w.out, "window closed, opens 19:00 CET (in 10h)") {
 		t.Errorf("the RPO row must say the window is closed:\n%s", w.out)
 	}
+	if row := w.statusRow("east"); !strings.Contains(row, "window closed, opens 19:00 CET (in 10h)") {
+		t.Errorf("status must say why east waits: %q", row)
+	}
 	if len(w.west.Restores()) == 0 {
 		t.Error("west has no window: it is seeded at once")
 	}
