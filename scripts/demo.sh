@@ -2,8 +2,9 @@
 # make demo: drsctl's main job end to end on this machine, with nothing but Go.
 # Starts three SQL Server simulators (a primary and two standbys) on loopback,
 # runs validate, plan and apply on examples/quickstart, writes rows on the
-# primary, applies again, reads the rows on the read-only standby, and stops
-# everything it started.
+# primary, applies again, reads the rows on the read-only standby, runs a
+# restore drill, switches over to the other standby without losing the row
+# written just before, and stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -90,7 +91,22 @@ if sql reporting "INSERT INTO [Shop].dbo.drs_probe(id, note) VALUES (7, N'nope')
   exit 1
 fi
 
-say "Status: how far behind each target is"
+say "A restore drill: the newest chain restored into a scratch database, checked, dropped"
+drs drill reporting
+
+say "Status: how far behind each target is, and the last drill"
 drs status
+
+say "A row written just before a planned switchover to 'dr' (tail-log backup first: nothing lost)"
+sql primary "INSERT INTO [Shop].dbo.drs_probe(id, note) VALUES (7, N'just before the switchover')"
+drs promote dr -planned -auto-approve
+
+say "The promoted database on 'dr' is writable and holds every row"
+sql dr "INSERT INTO [Shop].dbo.drs_probe(id, note) VALUES (8, N'written on the new primary')"
+sql dr "SELECT id, note FROM [Shop].dbo.drs_probe ORDER BY id"
+if ! sqlq -dsn "$DRS_DR_DSN" "SELECT id FROM [Shop].dbo.drs_probe WHERE id = 7" | grep -q '^(1 rows)'; then
+  echo "demo: the row written just before the switchover is not on dr" >&2
+  exit 1
+fi
 
 say "Done: everything started by the demo is being stopped"
