@@ -150,6 +150,11 @@ func targetHealth(t *config.Target, db string, st *state.State, now time.Time) T
 	if h.Last.After(since) {
 		since = h.Last
 	}
+	if t.Restores() && len(t.RestoreWindows) > 0 && !t.RestoreWindows.Open(since) {
+		// It could not be restored before the restore window opened: a
+		// reporting standby is not late at night for what waits for day.
+		since = t.RestoreWindows.NextOpen(since)
+	}
 	h.Overdue = max(now.Sub(since), 0)
 	h.Alert = h.AlertAfter > 0 && h.Overdue > h.AlertAfter
 	return h

@@ -142,3 +142,28 @@ func with(st *state.State, target string, restore bool, arts ...*state.Artifact)
 	at(st, target, restore, arts...)
 	return st
 }
+
+// A target with a restore window is not overdue for what waits for the
+// window to open: a reporting standby restored at night must not alert all
+// day. Once the window is open, the wait counts from its opening.
+func TestHealth_RestoreWindow(t *testing.T) {
+	st := with(chainState(F, L1, L2, L3), "dr_east", true, F, L1, L2) // L3 waits
+	for name, tt := range map[string]struct {
+		later       time.Duration // after now (12:00 UTC)
+		wantOverdue time.Duration
+		wantAlert   bool
+	}{
+		"daytime: the window is closed": {later: 5 * time.Hour, wantOverdue: 0},
+		"just after it opens":           {later: 7*time.Hour + 10*time.Minute, wantOverdue: 10 * time.Minute},
+		"an hour into the window":       {later: 8 * time.Hour, wantOverdue: time.Hour, wantAlert: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := withWindow(nightly(t, "UTC"))
+			_, hs := Health(cfg, st, now.Add(tt.later))
+			h := healthOf(t, hs, "dr_east")
+			if h.Overdue != tt.wantOverdue || h.Alert != tt.wantAlert {
+				t.Errorf("overdue %s alert %v; want %s %v", h.Overdue, h.Alert, tt.wantOverdue, tt.wantAlert)
+			}
+		})
+	}
+}
