@@ -117,6 +117,9 @@ func TestSQLServer_Drill(t *testing.T) {
 	if d == nil || !d.OK || d.Artifact != before.Restored.Artifact || d.Check == "" || d.Error != "" || d.Duration <= 0 || td.DrillOKAt == nil || !td.DrillOKAt.Equal(d.At) {
 		t.Fatalf("ledger after a passing drill: %+v (ok at %v)", d, td.DrillOKAt)
 	}
+	if row := h.statusRow("east", "Sales"); !strings.Contains(row, " ok ") || !strings.Contains(row, "ago") {
+		t.Errorf("status after a passing drill: %q", row)
+	}
 	if got := fmt.Sprint(lastDropped(t, h.east).Rows); got != "[1 2 3]" {
 		t.Errorf("the scratch database held %s, want [1 2 3]", got)
 	}
@@ -198,6 +201,9 @@ func TestSQLServer_Drill(t *testing.T) {
 	if d := td.LastDrill; d == nil || d.OK || !strings.Contains(d.Error, "damaged") || !td.DrillOKAt.Equal(okAt) {
 		t.Fatalf("ledger after a failed drill: %+v, ok at %v (was %v)", d, td.DrillOKAt, okAt)
 	}
+	if row := h.statusRow("east", "Sales"); !strings.Contains(row, "FAILED") {
+		t.Errorf("status after a failed drill: %q", row)
+	}
 	for _, secret := range []string{h.primary.DSN(""), h.east.DSN("")} {
 		if strings.Contains(td.LastDrill.Error, secret) || strings.Contains(h.stdout.String()+h.stderr.String(), secret) {
 			t.Error("a DSN reached the drill's output or the ledger")
@@ -234,4 +240,19 @@ func TestSQLServer_Drill(t *testing.T) {
 	if got := fmt.Sprint(h.rows(h.east, "Sales")); got != "[1 2 3 4 10 11 12]" {
 		t.Errorf("standby rows at the end: %s", got)
 	}
+}
+
+// statusRow is the line of `drsctl status` for one target database.
+func (h *sqlHarness) statusRow(target, database string) string {
+	h.t.Helper()
+	if code := h.envFor().Status(context.Background(), h.globals(), cli.StatusOptions{}); code != 0 && code != cli.ExitChanges {
+		h.t.Fatalf("status exit %d\n%s", code, h.stderr.String())
+	}
+	for _, line := range strings.Split(h.stdout.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[0] == target && f[1] == database {
+			return line
+		}
+	}
+	h.t.Fatalf("status has no row for %s/%s:\n%s", target, database, h.stdout.String())
+	return ""
 }
