@@ -203,6 +203,12 @@ func (w *world) runPromote(target, db string, planned bool) {
 		if len(after.Forks) != len(before.Forks) {
 			w.fail("%s: promote recovered a database that was already ONLINE", key)
 		}
+		if planned && w.primaryRestoring() == db {
+			w.fail("%s: a switchover took the tail-log backup (the primary is RESTORING) onto a target already ONLINE, which cannot restore it", key)
+		}
+		if code == 0 && (before.Origin == enginetest.Created || w.foreign[key]) {
+			w.fail("%s: promote recorded as promoted a database drsctl did not seed (%s)", key, before.Origin)
+		}
 		if code == 0 {
 			if td == nil || td.PromotedAt == nil {
 				w.fail("%s: promote succeeded on an ONLINE database but the ledger does not record the promotion", key)
