@@ -288,6 +288,7 @@ func (w *world) restoreForeign(sb *targetConf, db string) {
 	}
 	w.foreign[sb.name+"/"+db] = true
 	delete(w.promoted, sb.name+"/"+db)
+	delete(w.reprotect, sb.name+"/"+db) // asked for the promoted database, which is gone
 	w.logf("a DBA drops %s on %s and restores the QA team's copy in its place", db, sb.name)
 }
 
@@ -562,7 +563,7 @@ func (w *world) converge() {
 	w.reprotectPromoted()
 	for _, tc := range w.standbys() {
 		for _, db := range w.dbs {
-			if w.reprotect[tc.name+"/"+db] {
+			if w.reprotect[tc.name+"/"+db] && !w.foreign[tc.name+"/"+db] {
 				continue // the next applies replace it
 			}
 			if info, ok := w.server(tc.name).Database(db); ok && (info.State == engine.Online || info.Origin == enginetest.Created || w.foreign[tc.name+"/"+db]) {
