@@ -557,8 +557,8 @@ func (w *world) converge() {
 		w.server(n).ClearFailures()
 		w.server(n).SetDown(false)
 	}
-	if db := w.primaryRestoring(); db != "" {
-		w.recoverPrimary(db)
+	for db := w.primaryRestoring(); db != ""; db = w.primaryRestoring() {
+		w.recoverPrimary(db) // every database a switchover left RESTORING
 	}
 	w.reprotectPromoted()
 	for _, tc := range w.standbys() {
