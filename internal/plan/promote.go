@@ -111,8 +111,17 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 	owned := led != nil && (led.SeededFrom != "" || led.Seeding != "")
 	if to := b.obs.Targets[t.Name]; to != nil && to.Err == "" {
 		if o := to.Databases[d.name]; o != nil && o.State == engine.Online {
-			if !owned {
+			// Its last restore read no copy of drsctl's: another database was
+			// restored under the name (and recovered) since drsctl seeded it.
+			if !owned || (o.LastRestore != nil && !restoredFromDestination(t, o)) {
 				b.foreign(d, t, o)
+				return
+			}
+			if b.promote.Planned {
+				// The tail of the log cannot be restored onto it: a switchover
+				// would leave the primary RESTORING and lose what it holds.
+				fail(fmt.Sprintf("cannot switch over %q to target %q: it is already ONLINE there (recovered outside drsctl)", d.name, t.Name),
+					fmt.Sprintf("The tail of the log can only be restored onto a restoring standby. Record the failover with `drsctl promote %s -database %s` (without -planned), or protect it again (drop it on the target, or `drsctl reprotect`) and switch over once it is seeded.", t.Name, d.name))
 				return
 			}
 			at := ""

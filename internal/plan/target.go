@@ -225,7 +225,10 @@ func (b *builder) standing(d *dbPlan, t *config.Target, led *state.TargetDatabas
 		}
 		pos = n
 	}
-	promoted := led != nil && led.PromotedAt != nil
+	// A seed started since the promotion (the promoted database was dropped,
+	// or reprotect asked to replace it) is drsctl's again: it is placed like
+	// any seed, even when it did not complete.
+	promoted := led != nil && led.PromotedAt != nil && led.Seeding == ""
 	if promoted && !b.obs.Refreshed {
 		b.promotedLeft(d, t, led, "")
 		return standing{leave: true}

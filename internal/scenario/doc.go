@@ -4,7 +4,10 @@
 // deleted by someone's cleanup job, destinations that cannot be listed,
 // targets removed and re-added, -target shards, restore delays, a nightly
 // restore window (no restore outside it, convergence once it opens), retention,
-// clocks that are wrong, daylight saving, a standby failed over by hand —
+// clocks that are wrong, daylight saving, a standby failed over by hand,
+// and (in half the histories, from a random source of their own) drsctl
+// promote, promote -planned, reprotect, and promoted databases dropped or
+// written to (failover_test.go) —
 // run against the in-memory engine, with invariants checked after every
 // step and convergence checked at the end. Every history comes from a seed;
 // a failure prints the seed and the events so it replays exactly:

@@ -80,6 +80,9 @@ func (w *world) step() {
 			faulty = true
 		}
 	}
+	if w.failovers && w.frng.Intn(4) == 0 && w.failoverEvent() {
+		faulty = true
+	}
 	switch r.Intn(12) {
 	case 0:
 		kill = 1 + r.Intn(6)
@@ -120,11 +123,17 @@ func (w *world) step() {
 // situation reports an operator situation that makes every run fail until
 // someone acts (a standby recovered by hand, a database in the way).
 func (w *world) situation() bool {
+	if w.primaryRestoring() != "" {
+		return true // left RESTORING by a switchover: no backup can be taken
+	}
 	for _, tc := range w.standbys() {
 		if !tc.present {
 			continue
 		}
 		for _, db := range w.dbs {
+			if _, promoted := w.promoted[tc.name+"/"+db]; promoted {
+				continue // promoted by drsctl: left alone, with a warning
+			}
 			if info, ok := w.server(tc.name).Database(db); ok && (info.State == engine.Online || info.Origin == enginetest.Created || w.foreign[tc.name+"/"+db]) {
 				return true
 			}
@@ -179,6 +188,10 @@ func (w *world) event() bool {
 		tc := w.targets[[]string{"east", "west", "vault"}[r.Intn(3)]]
 		if tc.present {
 			tc.present, tc.removedAt = false, w.clock
+			for _, db := range w.dbs {
+				delete(w.promoted, tc.name+"/"+db)
+				delete(w.reprotect, tc.name+"/"+db)
+			}
 			w.logf("target %s removed from the configuration", tc.name)
 		} else {
 			tc.present = true
@@ -197,6 +210,8 @@ func (w *world) event() bool {
 		if info, ok := w.server(sb.name).Database(db); ok && (info.State == engine.Online || info.Origin == enginetest.Created || w.foreign[sb.name+"/"+db]) {
 			w.server(sb.name).Drop(db)
 			delete(w.foreign, sb.name+"/"+db)
+			delete(w.promoted, sb.name+"/"+db)
+			delete(w.reprotect, sb.name+"/"+db)
 			w.logf("the operator drops %s on %s to protect it again", db, sb.name)
 		}
 	case 10:
@@ -272,6 +287,8 @@ func (w *world) restoreForeign(sb *targetConf, db string) {
 		return
 	}
 	w.foreign[sb.name+"/"+db] = true
+	delete(w.promoted, sb.name+"/"+db)
+	delete(w.reprotect, sb.name+"/"+db) // asked for the promoted database, which is gone
 	w.logf("a DBA drops %s on %s and restores the QA team's copy in its place", db, sb.name)
 }
 
@@ -400,6 +417,7 @@ func (w *world) check(before snapshot) {
 	w.checkRestores(before)
 	w.checkNothingNeededPruned(before)
 	w.checkLag()
+	w.checkPromotions()
 }
 
 // checkRestores: never a restore out of order, never a REPLACE over what
@@ -409,14 +427,30 @@ func (w *world) checkRestores(before snapshot) {
 		evs := w.server(name).Restores()[before.audit[name]:]
 		for _, ev := range evs {
 			key := name + "/" + ev.Database
-			if w.targets[name].window && !inBerlinNight(ev.At) {
+			if w.targets[name].window && !inBerlinNight(ev.At) && !w.promoting {
 				w.fail("%s: restore of %s %s-%s at %s, outside the target's restore window (22:00-04:00 Europe/Berlin)", key, ev.Kind, ev.FirstLSN, ev.LastLSN, ev.At.In(berlin).Format("Mon 15:04 MST"))
 			}
 			if ev.Err != "" && !isInjected(ev.Err) {
 				w.fail("%s: restore of %s %s-%s refused by the server: %s", key, ev.Kind, ev.FirstLSN, ev.LastLSN, ev.Err)
 			}
-			if ev.Replace && (ev.ReplacedOrigin == enginetest.Created || ev.ReplacedOrigin == enginetest.Recovered || ev.ReplacedState == engine.Online || w.foreign[key]) {
+			if ev.Replace && (ev.ReplacedOrigin == enginetest.Created || w.foreign[key]) {
 				w.fail("%s: REPLACE over a database drsctl does not own (%s, %s)", key, ev.ReplacedOrigin, ev.ReplacedState)
+			}
+			// An online database (failed over by hand, or promoted) is
+			// replaced only once `drsctl reprotect` asked for it.
+			if ev.Replace && (ev.ReplacedOrigin == enginetest.Recovered || ev.ReplacedState == engine.Online) && !w.reprotect[key] {
+				w.fail("%s: REPLACE over an ONLINE database without `drsctl reprotect` (%s, %s)", key, ev.ReplacedOrigin, ev.ReplacedState)
+			}
+			if p, ok := w.promoted[key]; ok && !w.reprotect[key] {
+				w.fail("%s: restore of %s %s-%s over the database promoted (%s) at LSN %s, neither dropped nor reprotected", key, ev.Kind, ev.FirstLSN, ev.LastLSN, p.how, p.lsn)
+			}
+			if ev.Kind == artifact.Full && (ev.Done || ev.Torn) {
+				// The promoted database is gone; a new seed ends the reprotect
+				// (one torn midway is restored again WITH REPLACE).
+				delete(w.promoted, key)
+				if ev.Done {
+					delete(w.reprotect, key)
+				}
 			}
 			if ev.Kind == artifact.Full && (ev.ReplacedState == engine.Restoring || ev.ReplacedState == engine.Standby) && !ev.ReplacedTorn {
 				why, ok := w.mayReseed[key]
@@ -523,11 +557,19 @@ func (w *world) converge() {
 		w.server(n).ClearFailures()
 		w.server(n).SetDown(false)
 	}
+	for db := w.primaryRestoring(); db != ""; db = w.primaryRestoring() {
+		w.recoverPrimary(db) // every database a switchover left RESTORING
+	}
+	w.reprotectPromoted()
 	for _, tc := range w.standbys() {
 		for _, db := range w.dbs {
+			if w.reprotect[tc.name+"/"+db] && !w.foreign[tc.name+"/"+db] {
+				continue // the next applies replace it
+			}
 			if info, ok := w.server(tc.name).Database(db); ok && (info.State == engine.Online || info.Origin == enginetest.Created || w.foreign[tc.name+"/"+db]) {
 				w.server(tc.name).Drop(db)
 				delete(w.foreign, tc.name+"/"+db)
+				delete(w.promoted, tc.name+"/"+db)
 				w.logf("converge: the operator drops %s on %s to protect it again", db, tc.name)
 			}
 		}

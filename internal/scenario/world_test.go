@@ -57,6 +57,13 @@ type world struct {
 	foreign   map[string]bool       // target/db: a database a DBA restored from elsewhere
 	damaged   map[string][32]byte   // path → its SHA-256 once damaged
 	undo      []func()              // faults that last one step
+	// Failover (failover_test.go): events drawn from frng, a source of their
+	// own, so a history without them is the one its seed always replayed.
+	frng      *rand.Rand
+	failovers bool                 // this history promotes, reprotects and switches over
+	promoted  map[string]promotion // target/db → what drsctl promoted there (until dropped or replaced)
+	reprotect map[string]bool      // target/db: `drsctl reprotect` was asked and no seed has replaced it yet
+	promoting bool                 // checking the restores of a promote (which ignores restore windows)
 	lastOut   string
 	// replaced: a history that moved or recreated the primary: its old
 	// chain is legitimately gone for everyone.
@@ -145,7 +152,8 @@ func newWorld(t testing.TB, seed int64) *world {
 	w := &world{t: t, seed: seed, rng: rng, dir: tempDir(t), drv: enginetest.NewDriver(), hdrs: map[string]cachedHeader{},
 		clock:    time.Date(2026, 3, 28, 22, 0, 0, 0, time.UTC).Add(time.Duration(rng.Intn(3600)) * time.Second),
 		inserted: map[string]map[int]time.Time{}, mayReseed: map[string]chainBreak{}, deleted: map[string]bool{}, foreign: map[string]bool{}, damaged: map[string][32]byte{},
-		targets: map[string]*targetConf{}, primaryDSN: "mem://primary"}
+		targets: map[string]*targetConf{}, primaryDSN: "mem://primary",
+		promoted: map[string]promotion{}, reprotect: map[string]bool{}}
 	w.drv.Now = func() time.Time { return w.clock }
 	w.engines = engine.NewRegistry()
 	w.engines.Register("memory", w.drv)
@@ -169,6 +177,8 @@ func newWorld(t testing.TB, seed int64) *world {
 		// validate warns about, which is not what these histories test.
 		w.rpo = max(w.rpo, 20*time.Hour)
 	}
+	w.frng = rand.New(rand.NewSource(seed ^ 0x70726f6d6f7465))
+	w.failovers = w.frng.Intn(2) == 0
 	w.targets["vault"] = &targetConf{name: "vault", present: rng.Intn(3) != 0,
 		destRet: []time.Duration{0, 0, 4 * time.Hour}[rng.Intn(3)]}
 	for _, d := range []string{"share", "east", "west", "vault"} {
@@ -187,6 +197,9 @@ func newWorld(t testing.TB, seed int64) *world {
 		w.targets["west"].present, w.targets["vault"].present, w.targets["vault"].destRet)
 	if w.targets["east"].window {
 		w.logf("config: east restores only from 22:00 to 04:00 Europe/Berlin")
+	}
+	if w.failovers {
+		w.logf("config: the operator promotes, switches over and protects again in this history")
 	}
 	return w
 }
