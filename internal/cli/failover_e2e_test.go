@@ -405,3 +405,23 @@ func TestPromote_ProtectingAgain(t *testing.T) {
 	json.NewEncoder(&raw).Encode(td)
 	t.Logf("east/Sales ledger: %s", raw.String())
 }
+
+// A switchover that cannot happen (the target database was failed over by
+// hand, or never seeded) takes no tail-log backup: the primary stays
+// ONLINE and writable.
+func TestPromote_PlannedThatCannotHappenTakesNoTailLog(t *testing.T) {
+	h := seeded(t)
+	if err := h.exec(h.west, "RESTORE DATABASE [Sales] WITH RECOVERY"); err != nil {
+		t.Fatal(err)
+	}
+	h.exec(h.west, "DROP DATABASE [O'Brien]")
+	for _, db := range []string{"Sales", "O'Brien"} {
+		code, out := h.promote(cli.PromoteOptions{Target: "west", Databases: []string{db}, Planned: true, AutoApprove: true})
+		if code == 0 || strings.Contains(out, "backup log (tail)") {
+			t.Errorf("switchover of %s onto a target that cannot take it: exit %d\n%s", db, code, out)
+		}
+		if err := h.exec(h.primary, fmt.Sprintf("INSERT INTO %s.dbo.drs_probe(id, note) VALUES (60, N'still primary')", quoteIdent(db))); err != nil {
+			t.Errorf("the primary's %s no longer takes writes after a refused switchover: %v", db, err)
+		}
+	}
+}

@@ -34,6 +34,9 @@ type dbPlan struct {
 	fullWhy string
 	newFull *node
 	newLog  *node
+	// tail is a switchover's tail-log backup, added to the plan by the
+	// promote that restores it (see planTailLog).
+	tail *Action
 	// needed holds the artifacts some target or the newest restorable chain
 	// still needs from the backup folder.
 	needed map[*node]bool

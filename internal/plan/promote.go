@@ -83,9 +83,13 @@ func (b *builder) planTailLog(d *dbPlan) {
 		return
 	}
 	facts := &PrimaryFacts{RecoveryModel: d.obs.RecoveryModel, CreatedAt: d.obs.CreatedAt, Identity: d.obs.Identity}
-	a := b.add(&Action{ID: actionID(BackupLog, d.p.Name, d.name, "", "tail"), Kind: BackupLog, Primary: d.p.Name, Database: d.name,
+	// Added to the plan only once planPromote knows the target can take the
+	// tail: a tail-log backup leaves the primary RESTORING, and must never
+	// be taken for a switchover that cannot happen.
+	a := (&Action{ID: actionID(BackupLog, d.p.Name, d.name, "", "tail"), Kind: BackupLog, Primary: d.p.Name, Database: d.name,
 		ArtifactKind: artifact.Log, TailLog: true, Disconnect: b.promote.Disconnect, Observed: facts,
 		Reason: "switchover: tail-log backup WITH NORECOVERY; the primary database is left RESTORING, so nothing written to it is lost"})
+	d.tail = a
 	d.newLog = &node{from: a.ID, src: srcNew, fork: d.c.newest, hdr: artifact.Header{Kind: artifact.Log, Database: d.name, Start: b.now, Finish: b.now}}
 }
 
@@ -175,6 +179,7 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 			return
 		}
 		want = append(want, d.newLog)
+		b.add(d.tail)
 	}
 	b.need(d, t, want...)
 	verified := b.shipAll(d, tv, append(b.damaged(d, tv, want), want...), nil)
