@@ -425,3 +425,31 @@ func TestPromote_PlannedThatCannotHappenTakesNoTailLog(t *testing.T) {
 		}
 	}
 }
+
+// reprotect is the operator's word about drsctl's database: when a DBA has
+// since restored (and recovered) another database under its name, the next
+// apply still never restores over it.
+func TestReprotect_NeverReplacesAForeignDatabase(t *testing.T) {
+	h := seeded(t)
+	qa := filepath.Join(t.TempDir(), "qa.bak")
+	for _, q := range []string{"CREATE DATABASE [QA]", "INSERT INTO [QA].dbo.drs_probe(id, note) VALUES (4242, N'qa')",
+		"BACKUP DATABASE [QA] TO DISK = N'" + qa + "' WITH INIT"} {
+		if err := h.exec(h.primary, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.exec(h.east, "RESTORE DATABASE [Sales] FROM DISK = N'"+qa+"' WITH REPLACE, RECOVERY, MOVE N'QA' TO N'"+filepath.Join(t.TempDir(), "qa.mdf")+"', MOVE N'QA_log' TO N'"+filepath.Join(t.TempDir(), "qa.ldf")+"'"); err != nil {
+		t.Fatal(err)
+	}
+	if code := h.envFor().Reprotect(context.Background(), h.globals(), cli.ReprotectOptions{Target: "east", Databases: []string{"Sales"}, AutoApprove: true}); code != 0 {
+		t.Fatalf("reprotect exit %d", code)
+	}
+	waitLogDue()
+	h.apply()
+	if rows := h.rows(h.east, "Sales"); !slices.Contains(rows, 4242) {
+		t.Errorf("the QA database restored under east/Sales was replaced after reprotect: rows %v\n%s", rows, h.stdout.String())
+	}
+	if !strings.Contains(h.stdout.String(), "drsctl did not seed it") {
+		t.Errorf("the plan must say the database is not drsctl's:\n%s", h.stdout.String())
+	}
+}

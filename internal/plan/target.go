@@ -248,6 +248,11 @@ func (b *builder) standing(d *dbPlan, t *config.Target, led *state.TargetDatabas
 				b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q was promoted at %s and has been dropped there since", d.name, t.Name, fmtTime(*led.PromotedAt)),
 					"The configuration still asks for a standby and there is nothing to lose: it is protected again, seeded from the newest full backup.")
 				return standing{canRestore: true, reseed: "the promoted database was dropped on the target: protecting it again"}
+			case o.LastRestore != nil && !restoredFromDestination(t, o):
+				// Another database was restored under its name since the
+				// promotion: not drsctl's, whatever reprotect said.
+				b.foreign(d, t, o)
+				return standing{leave: true}
 			case led.ReprotectAt != nil:
 				return standing{owned: true, exists: true, canRestore: true, assumed: &Assumption{State: o.State, RedoLSN: o.RedoLSN},
 					reseed: fmt.Sprintf("`drsctl reprotect` asked at %s to replace the promoted database (%s) with a new seed", fmtTime(*led.ReprotectAt), o.RawState)}
@@ -277,6 +282,11 @@ func (b *builder) standing(d *dbPlan, t *config.Target, led *state.TargetDatabas
 					b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q is gone from target %q", d.name, t.Name), "It was dropped outside drsctl; it is seeded again.")
 				}
 				pos, exists = nil, false
+			case st == engine.Online && o.LastRestore != nil && !restoredFromDestination(t, o):
+				// Another database restored (and recovered) under its name.
+				b.foreign(d, t, o)
+				b.rpo(d, t, nil, "the database on the target is ONLINE, not a standby")
+				return standing{leave: true}
 			case st == engine.Online && owned && led.ReprotectAt != nil:
 				// Failed over by hand, then `drsctl reprotect`: replace it.
 				return standing{owned: true, exists: true, canRestore: true, assumed: &Assumption{State: o.State, RedoLSN: o.RedoLSN},
