@@ -85,13 +85,25 @@ func (x *execution) fencePrune(ctx context.Context, p *config.Primary, a *plan.A
 		if td == nil || td.PromotedAt != nil || td.Restored == nil || td.Restored.LastLSN.Cmp(art.LastLSN) < 0 {
 			continue // the plan did not rely on this target being past it
 		}
+		// A standby whose server does not answer cannot be asked; nobody
+		// can restore it back by hand through a server that is down
+		// either. The plan relied on the ledger for it, as it does for
+		// every target it cannot observe, and so does the fence: refusing
+		// would stop the backup folder's retention for every target as
+		// long as one server is down, until the folder fills and no
+		// backup can be taken at all.
 		s, err := x.session(ctx, "target", t.Name, t.Primary.Engine, t.Connection)
 		if err != nil {
-			return fmt.Errorf("ask target %q where %q stands before pruning %s (nothing was deleted): %w", t.Name, a.Database, art.ID, err)
+			x.r.Reporter.Progress(a, 0, fmt.Sprintf("target %q cannot be asked where %q stands (%v): pruning on the ledger's word that it restored past %s", t.Name, a.Database, err, art.ID))
+			continue
 		}
 		d, err := observeOne(ctx, s, a.Database)
 		if err != nil {
-			return fmt.Errorf("ask target %q where %q stands before pruning %s (nothing was deleted): %w", t.Name, a.Database, art.ID, err)
+			if ctx.Err() != nil {
+				return fmt.Errorf("ask target %q where %q stands before pruning %s (nothing was deleted): %w", t.Name, a.Database, art.ID, err)
+			}
+			x.r.Reporter.Progress(a, 0, fmt.Sprintf("target %q cannot be asked where %q stands (%v): pruning on the ledger's word that it restored past %s", t.Name, a.Database, err, art.ID))
+			continue
 		}
 		if (d.State == engine.Restoring || d.State == engine.Standby) && !d.RedoLSN.IsZero() && d.RedoLSN.Cmp(art.LastLSN) < 0 {
 			return refuse(fmt.Sprintf("target %q stands at LSN %s, before its end (%s), though the ledger says it restored through LSN %s: it may still need it. Plan again", t.Name, d.RedoLSN, art.LastLSN, td.Restored.LastLSN))
