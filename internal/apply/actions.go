@@ -585,8 +585,10 @@ func (x *execution) record(a *plan.Action) error {
 		td := st.TargetDatabase(a.Target, a.Database)
 		td.Restored = &state.Restore{Artifact: a.Position.Artifact, Kind: a.Position.Kind, LastLSN: a.Position.LastLSN, Mode: string(t.RestoreMode), At: x.r.Now().UTC()}
 		if a.Seed {
-			// The seed's reply was lost, but the server stands after it.
+			// The seed's reply was lost, but the server stands after it:
+			// like a seed that replied, it protects the database again.
 			td.SeededFrom, td.Seeding = a.Position.Artifact, ""
+			td.PromotedAt, td.PromotedHow, td.PromotedLSN, td.ReprotectAt = nil, "", "", nil
 		}
 		return nil
 	})

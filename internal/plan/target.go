@@ -226,6 +226,18 @@ func (b *builder) standing(d *dbPlan, t *config.Target, led *state.TargetDatabas
 		pos = n
 	}
 	promoted := led != nil && led.PromotedAt != nil
+	if promoted && led.Seeding != "" && b.obs.Refreshed {
+		// drsctl began seeding it again after the promotion (it was
+		// dropped, or reprotect asked) and the seed did not complete: what
+		// stands there restoring is drsctl's own half-seed, not the
+		// promoted database. It is finished as any interrupted seed is;
+		// the seed clears the promotion when it completes.
+		if to := b.obs.Targets[t.Name]; to != nil && to.Err == "" {
+			if o := to.Databases[d.name]; o != nil && (o.State == engine.Restoring || o.State == engine.Standby) {
+				promoted = false
+			}
+		}
+	}
 	if promoted && !b.obs.Refreshed {
 		b.promotedLeft(d, t, led, "")
 		return standing{leave: true}
