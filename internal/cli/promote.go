@@ -95,7 +95,12 @@ func (e *Env) promoted(st *state.State, p *plan.Plan) {
 		}
 		td := st.LookupTargetDatabase(a.Target, a.Database)
 		if td == nil || td.PromotedAt == nil {
-			fmt.Fprintf(e.Stdout, "%s on %s: NOT promoted (see the errors above).\n", a.Database, a.Target)
+			flag := ""
+			if a.Mode == plan.PromotePlanned {
+				flag = " -planned"
+			}
+			fmt.Fprintf(e.Stdout, "%s on %s: NOT promoted (see the errors above). Fix what failed and run `drsctl promote %s -database %s%s` again: it goes on from where the target stands. A copy found damaged or missing is left out: the failover then stops before it, says so, and recovers there.\n",
+				a.Database, a.Target, a.Target, a.Database, flag)
 			continue
 		}
 		any = true

@@ -1,0 +1,360 @@
+package cli_test
+
+// Trying to break failover, switchover, fencing and reprotect the way an
+// operator's worst week would (issue 9): lost replies, killed runs, storage
+// gone, torn seeds, saved plans, recreated primaries. The in-memory engine
+// (enginetest) with a fake clock for most; the SQL Server simulators where
+// the real engine's behaviour matters.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drsctl/drsctl/internal/artifact"
+	"github.com/drsctl/drsctl/internal/cli"
+	"github.com/drsctl/drsctl/internal/engine"
+	"github.com/drsctl/drsctl/internal/engine/enginetest"
+	"github.com/drsctl/drsctl/internal/state"
+)
+
+var errLost = errors.New("read tcp: connection reset by peer")
+
+// promote runs `drsctl promote` in the worst-week world.
+func (w *ww) promote(o cli.PromoteOptions) int {
+	w.t.Helper()
+	if o.Databases == nil {
+		o.Databases = []string{"Sales"}
+	}
+	code := w.env().Promote(context.Background(), w.globals(), o)
+	w.out = w.stdout.String() + w.stderr.String()
+	w.t.Logf("promote %+v at %s → %d\n%s", o, w.clock.Format("Jan 2 15:04"), code, w.out)
+	return code
+}
+
+func (w *ww) reprotect(target string) int {
+	w.t.Helper()
+	code := w.env().Reprotect(context.Background(), w.globals(), cli.ReprotectOptions{Target: target, Databases: []string{"Sales"}, AutoApprove: true})
+	w.out = w.stdout.String() + w.stderr.String()
+	w.t.Logf("reprotect %s → %d\n%s", target, code, w.out)
+	return code
+}
+
+// shipped seeds, then ships and restores n more log backups (one row each).
+func shipped(t *testing.T, o wwOpts, n int) *ww {
+	w := newWW(t, o)
+	w.insert(2)
+	w.mustApply("seed")
+	for range n {
+		w.tick(16 * time.Minute)
+		w.insert(1)
+		w.mustApply("a log")
+	}
+	return w
+}
+
+func (w *ww) td(target string) *state.TargetDatabase {
+	w.t.Helper()
+	return w.state().LookupTargetDatabase(target, "Sales")
+}
+
+// logRestoresTwice and out of order: every log restore that took effect on
+// s, in order, must continue where the one before ended.
+func (w *ww) restoresInOrder(s *enginetest.Server, name string) {
+	w.t.Helper()
+	if d := duplicateLogRestores(s); len(d) > 0 {
+		w.t.Errorf("%s: log backups restored twice: %v", name, d)
+	}
+	if v := replaceViolations(s); len(v) > 0 {
+		w.t.Errorf("%s: %v", name, v)
+	}
+}
+
+// The recover worked, its reply was lost and the run died before the
+// ledger knew: promote again records it (not a failure), with the LSN
+// drsctl restored it through, and apply after it leaves it alone.
+func TestBreak_PromoteReplyLostAfterRecover(t *testing.T) {
+	w := shipped(t, wwOpts{}, 2)
+	w.prim.SetDown(true)
+	w.east.FailNext("recover", "Sales", true, errLost)
+	// The refresh and the look before the recover answer; the look after
+	// the lost reply fails too.
+	w.east.FailNext("observe", "Sales", false, nil)
+	w.east.FailNext("observe", "Sales", false, nil)
+	w.east.FailNext("observe", "Sales", false, errLost)
+	if code := w.promote(cli.PromoteOptions{Target: "east", AutoApprove: true}); code == 0 {
+		t.Fatalf("promote whose reply and second look were lost: exit 0")
+	}
+	if info, _ := w.east.Database("Sales"); info.State != engine.Online {
+		t.Fatalf("the recover did not take effect: %s", info.State)
+	}
+	if td := w.td("east"); td.PromotedAt != nil {
+		t.Fatalf("the ledger knows of the promotion already: %+v", td)
+	}
+	restored := w.td("east").Restored.LastLSN
+	w.tick(time.Minute)
+	if code := w.promote(cli.PromoteOptions{Target: "east", AutoApprove: true}); code != 0 {
+		t.Fatalf("promote again after a lost reply: exit %d", code)
+	}
+	td := w.td("east")
+	if td.PromotedAt == nil || td.PromotedLSN != restored {
+		t.Errorf("ledger after promote again: %+v (want promoted at LSN %s)", td, restored)
+	}
+	if !strings.Contains(w.out, "promoted (") {
+		t.Errorf("promote again does not say it is promoted:\n%s", w.out)
+	}
+	w.east.Insert("Sales", 9000)
+	w.prim.SetDown(false)
+	w.tick(16 * time.Minute)
+	w.insert(1)
+	if code := w.run(); code != 0 {
+		t.Errorf("apply after the promotion: exit %d", code)
+	}
+	if rows := w.east.Rows("Sales"); !slices.Contains(rows, 9000) {
+		t.Errorf("apply touched the promoted database: %v", rows)
+	}
+	w.restoresInOrder(w.east, "east")
+}
+
+// Killed between the last log restore and the recover, with and without
+// the ledger knowing of that last restore: promote again recovers it
+// where it stands, restoring nothing twice.
+func TestBreak_PromoteKilledBeforeRecover(t *testing.T) {
+	for _, recorded := range []bool{true, false} {
+		t.Run(fmt.Sprintf("restore-recorded=%v", recorded), func(t *testing.T) {
+			// restore_delay holds back the last two logs: promote restores them.
+			w := shipped(t, wwOpts{east: `restore_delay = "20m"`}, 3)
+			w.prim.SetDown(true)
+			if recorded {
+				w.east.FailNext("recover", "Sales", false, errLost)
+			} else {
+				// The last of the held-back logs restores, its reply is lost.
+				w.east.FailNext("restore", "Sales", false, nil)
+				w.east.FailNext("restore", "Sales", true, errLost)
+			}
+			if code := w.promote(cli.PromoteOptions{Target: "east", AutoApprove: true}); code == 0 {
+				t.Fatal("promote whose recover failed: exit 0")
+			}
+			if info, _ := w.east.Database("Sales"); info.State != engine.Standby {
+				t.Fatalf("east is %s", info.State)
+			}
+			w.tick(time.Minute)
+			if code := w.promote(cli.PromoteOptions{Target: "east", AutoApprove: true}); code != 0 {
+				t.Fatalf("promote again: exit %d", code)
+			}
+			if rows, want := w.east.Rows("Sales"), w.prim.Rows("Sales"); !slices.Equal(rows, want) {
+				t.Errorf("east after the failover: %v, the primary had %v", rows, want)
+			}
+			td := w.td("east")
+			info, _ := w.east.Database("Sales")
+			if td.PromotedAt == nil || td.PromotedHow != state.PromoteUnplanned || info.State != engine.Online {
+				t.Errorf("ledger %+v, server %s", td, info.State)
+			}
+			w.restoresInOrder(w.east, "east")
+		})
+	}
+}
+
+// A promoted database dropped on the target is seeded again; the seed is
+// torn (the connection drops mid-restore: the database is left RESTORING,
+// the ledger says Seeding and still says promoted). The next apply must
+// finish protecting it, not leave drsctl's own half-seed alone as a
+// promoted database forever.
+func TestBreak_TornSeedAfterPromotedDatabaseDropped(t *testing.T) {
+	for _, c := range []string{"torn", "reply lost"} {
+		t.Run(c, func(t *testing.T) {
+			w := shipped(t, wwOpts{}, 1)
+			if code := w.promote(cli.PromoteOptions{Target: "east", AutoApprove: true}); code != 0 {
+				t.Fatalf("promote: exit %d", code)
+			}
+			w.east.Drop("Sales")
+			if c == "torn" {
+				w.east.TearNextRestore("Sales")
+			} else {
+				w.east.FailNext("restore", "Sales", true, errLost)
+			}
+			w.tick(16 * time.Minute)
+			w.insert(1)
+			if code := w.run(); code == 0 {
+				t.Fatal("apply whose seed failed: exit 0")
+			}
+			if td := w.td("east"); td.Seeding == "" || td.PromotedAt == nil {
+				t.Fatalf("want the ledger mid-seed and still promoted: %+v", td)
+			}
+			w.converge(4)
+			if info, _ := w.east.Database("Sales"); info.State != engine.Standby {
+				t.Errorf("east is %s after the seed failed; want it protected again", info.State)
+			}
+			if td := w.td("east"); td.PromotedAt != nil || td.Seeding != "" {
+				t.Errorf("east ledger: %+v", td)
+			}
+			w.checkInvariants()
+			if n, want := fullRestores(w.east), map[string]int{"torn": 3, "reply lost": 2}[c]; n != want {
+				t.Errorf("east: %d full restores, want %d", n, want)
+			}
+		})
+	}
+}
+
+// restore_delay and a closed restore_window hold restores back in routine
+// applies; a switchover ignores both, and loses nothing.
+func TestBreak_SwitchoverIgnoresDelayAndWindow(t *testing.T) {
+	// The fake clock starts at 08:00 UTC; the window is closed all day.
+	w := shipped(t, wwOpts{east: `restore_delay = "20m"
+  restore_window {
+    from = "22:00"
+    to   = "23:00"
+  }`}, 0)
+	w.tick(14*time.Hour + 30*time.Minute) // 22:30, inside the window: the seed
+	w.mustApply("seed in the window")
+	if info, _ := w.east.Database("Sales"); info.State != engine.Standby {
+		t.Fatalf("east not seeded: %s", info.State)
+	}
+	for range 3 {
+		w.tick(16 * time.Minute) // 22:46 .. 23:18: the window closes
+		w.insert(1)
+		w.mustApply("logs")
+	}
+	w.insert(1) // only in the tail
+	if code := w.promote(cli.PromoteOptions{Target: "east", Planned: true, AutoApprove: true}); code != 0 {
+		t.Fatalf("switchover: exit %d", code)
+	}
+	if rows, want := w.east.Rows("Sales"), w.prim.Rows("Sales"); !slices.Equal(rows, want) {
+		t.Errorf("east after the switchover: %v, primary %v", rows, want)
+	}
+	if info, _ := w.prim.Database("Sales"); info.State != engine.Restoring {
+		t.Errorf("the primary is %s after the switchover, want RESTORING", info.State)
+	}
+	if td := w.td("east"); td.PromotedHow != state.PromotePlanned {
+		t.Errorf("ledger: %+v", td)
+	}
+	w.restoresInOrder(w.east, "east")
+}
+
+// One log copy at the destination rotted in place (same size and time),
+// and the backup folder is gone with the primary's site. The failover must
+// never skip it nor restore past it: it stops before it, says so, and
+// recovers there.
+func TestBreak_FailoverDamagedCopyAndNoFolder(t *testing.T) {
+	w := shipped(t, wwOpts{east: `restore_delay = "40m"`}, 4) // restored through 08:16; 08:32, 08:48, 09:04 wait
+	dir := filepath.Join(w.dir, "east", "sales", "Sales")
+	var bad string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, "T084800Z.trn") {
+			bad = p
+		}
+		return nil
+	})
+	if bad == "" {
+		t.Fatal("no copy of the 08:48 log at east")
+	}
+	rot(t, bad, true)
+	w.prim.SetDown(true)
+	if err := os.Rename(filepath.Join(w.dir, "share"), filepath.Join(w.dir, "share-burnt")); err != nil {
+		t.Fatal(err)
+	}
+	code := w.promote(cli.PromoteOptions{Target: "east", AutoApprove: true})
+	first := w.out
+	if info, _ := w.east.Database("Sales"); code != 0 && info.State == engine.Online {
+		t.Errorf("promote failed but east is online")
+	}
+	if code != 0 {
+		if !strings.Contains(first, "promote east") {
+			t.Errorf("a failover stopped by a damaged copy must say to promote again:\n%s", first)
+		}
+		code = w.promote(cli.PromoteOptions{Target: "east", AutoApprove: true})
+	}
+	if code != 0 {
+		t.Fatalf("promote again: exit %d", code)
+	}
+	if !strings.Contains(w.out, "stops at Sales_log_20260302T083200Z.trn") {
+		t.Errorf("the failover must say where it stops:\n%s", w.out)
+	}
+	if rows := w.east.Rows("Sales"); fmt.Sprint(rows) != "[1 2 3 4]" {
+		t.Errorf("east after the failover: %v, want [1 2 3 4] (through the 08:32 log)", rows)
+	}
+	for _, ev := range w.east.Restores() {
+		if strings.Contains(ev.Path, "T08480") || strings.Contains(ev.Path, "T090400") {
+			t.Errorf("restored %s (done=%v) past or from the damaged copy", ev.Path, ev.Done)
+		}
+	}
+	w.restoresInOrder(w.east, "east")
+}
+
+// The destination cannot be listed (its storage is down), but the ledger
+// holds verified copies: what happens, and does it say what to do?
+func TestBreak_FailoverDestinationUnreachable(t *testing.T) {
+	w := shipped(t, wwOpts{east: `restore_delay = "20m"`}, 3)
+	w.prim.SetDown(true)
+	dest := filepath.Join(w.dir, "east")
+	if err := os.Rename(dest, dest+"-down"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dest, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code := w.promote(cli.PromoteOptions{Target: "east", AutoApprove: true})
+	info, _ := w.east.Database("Sales")
+	t.Logf("exit %d, east %s", code, info.State)
+	if code == 0 && info.State != engine.Online {
+		t.Errorf("promote exit 0 but east is %s", info.State)
+	}
+	if code != 0 && info.State == engine.Online {
+		t.Errorf("promote exit %d but east is online", code)
+	}
+	w.restoresInOrder(w.east, "east")
+}
+
+// A target down for a day must not stop the backup folder's retention
+// (the prune fence asks every standby that restored past a backup): the
+// folder would fill and the primary stop being protected at all.
+func TestBreak_PruneWhileATargetIsDown(t *testing.T) {
+	w := shipped(t, wwOpts{full: "1h", folder: `retention = "2h"`}, 1)
+	w.west.SetDown(true)
+	for range 16 { // 4 hours
+		w.tick(15 * time.Minute)
+		w.insert(1)
+		w.run()
+	}
+	// west restored through the 08:16 log before it went down: what it
+	// still needs after that is kept for it, what it is past is not.
+	for _, k := range w.folderFiles() {
+		if strings.Contains(k, "T080000Z") || strings.Contains(k, "T081600Z") {
+			t.Errorf("%s is still in the backup folder 4 hours later (retention 2h)", k)
+		}
+	}
+	if strings.Contains(w.out, "before pruning") || strings.Contains(w.out, "refused to prune") {
+		t.Errorf("a prune failed:\n%s", w.out)
+	}
+}
+
+// Routine cron applies with retention, restore_delay, idle stretches and a
+// daily full: no prune is ever refused.
+func TestBreak_PruneFenceNoFalsePositive(t *testing.T) {
+	w := shipped(t, wwOpts{full: "2h", folder: `retention = "3h"`, east: `restore_delay = "30m"`, rpo: "2h"}, 1)
+	for i := range 48 { // 12 hours, idle every third hour
+		w.tick(15 * time.Minute)
+		if (i/4)%3 != 2 {
+			w.insert(1)
+		}
+		if code := w.run(); code != 0 {
+			t.Fatalf("cron apply %d: exit %d", i, code)
+		}
+		if strings.Contains(w.out, "refused to prune") {
+			t.Fatalf("a prune was refused in routine operation:\n%s", w.out)
+		}
+	}
+	w.checkInvariants()
+}
+
+var (
+	_ = os.ReadFile
+	_ = filepath.Join
+	_ artifact.Kind
+)
