@@ -89,12 +89,34 @@ func (b *builder) planTailLog(d *dbPlan) {
 	d.newLog = &node{from: a.ID, src: srcNew, fork: d.c.newest, hdr: artifact.Header{Kind: artifact.Log, Database: d.name, Start: b.now, Finish: b.now}}
 }
 
+// dropTail takes the tail-log backup of a switchover out of the plan when
+// the switchover of that database cannot go through.
+func (b *builder) dropTail(d *dbPlan) {
+	if d.newLog == nil || d.newLog.from == "" {
+		return
+	}
+	id := d.newLog.from
+	kept := b.p.Actions[:0]
+	for _, a := range b.p.Actions {
+		if a.ID != id {
+			kept = append(kept, a)
+		}
+	}
+	b.p.Actions = kept
+	d.newLog = nil
+}
+
 // planPromote plans the last restores and the recovery of one database on
 // the target being promoted.
 func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 	led := b.st.LookupTargetDatabase(t.Name, d.name)
+	// A switchover that cannot bring this database online must not take
+	// its tail-log backup: that leaves the primary database RESTORING, and
+	// nobody could use it anywhere. Every return below that plans no
+	// recovery of the tail drops it.
 	fail := func(summary, detail string) {
 		b.problem(Error, d.p.Name, d.name, t.Name, summary, detail)
+		b.dropTail(d)
 	}
 	if !t.Restores() {
 		fail(fmt.Sprintf("target %q is copy_only: it has no database to bring online", t.Name), "")
@@ -102,6 +124,7 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 	}
 	if led != nil && led.PromotedAt != nil {
 		b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q was already promoted at %s", d.name, t.Name, fmtTime(*led.PromotedAt)), "Nothing to do.")
+		b.dropTail(d)
 		return
 	}
 	if !b.obs.Refreshed {
@@ -113,7 +136,13 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 		if o := to.Databases[d.name]; o != nil && o.State == engine.Online {
 			if !owned {
 				b.foreign(d, t, o)
+				b.dropTail(d)
 				return
+			}
+			if b.promote.Planned && d.newLog != nil {
+				b.dropTail(d)
+				b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("%q is already ONLINE on target %q: no tail-log backup is taken on primary %q", d.name, t.Name, d.p.Name),
+					"It was recovered outside drsctl, so the tail of the log cannot be restored into it any more: the switchover only records it. The primary database stays online; stop the applications there yourself.")
 			}
 			at := ""
 			if led.Restored != nil {
@@ -127,12 +156,18 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 	}
 	dest, destKnown := b.destination(t)
 	if !destKnown {
+		if b.promote.Planned && d.newLog != nil {
+			fail(fmt.Sprintf("cannot switch over %q to target %q: its destination cannot be listed, so the tail of the log could not be shipped there", d.name, t.Name),
+				"No tail-log backup is taken (it would leave the primary database RESTORING with nowhere to go). Bring the destination back and switch over again.")
+			return
+		}
 		dest = nil // restore only what the ledger says is there; each copy is proven before it is used
 	}
 	tv := targetView{t: t, led: led, dest: dest}
 	sv := b.standing(d, t, led)
 	switch {
 	case sv.leave:
+		b.dropTail(d)
 		return // standing said why
 	case !sv.canRestore:
 		fail(fmt.Sprintf("cannot promote %q on target %q: %s", d.name, t.Name, sv.unknownRPO), "Nothing can be restored or recovered until the target's server answers.")
