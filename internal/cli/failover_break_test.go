@@ -358,3 +358,162 @@ var (
 	_ = filepath.Join
 	_ artifact.Kind
 )
+
+// downDir makes a file:// destination unreachable (a file where its
+// directory was) and returns how to bring it back.
+func downDir(t *testing.T, dir string) func() {
+	t.Helper()
+	if err := os.Rename(dir, dir+"-down"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("down"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		t.Helper()
+		if err := os.Remove(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(dir+"-down", dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A switchover whose tail-log backup was taken (the primary is RESTORING
+// now, nobody can write to it) but whose ship failed: the destination
+// went down right after. promote -planned again cannot take another tail;
+// its message must lead to a path that loses nothing, and that path must
+// really lose nothing.
+func TestBreak_SwitchoverTailShippedNowhere(t *testing.T) {
+	h := seeded(t)
+	h.insert(h.primary, "Sales", 2)
+	waitLogDue()
+	if code := h.apply(); code != 0 {
+		t.Fatalf("apply exit %d", code)
+	}
+	h.insert(h.primary, "Sales", 3) // only the tail holds it
+	var up func()
+	e := h.envFor()
+	e.Stdout = &onLine{w: e.Stdout, marker: "WITH NORECOVERY: done", f: func() { up = downDir(t, filepath.Join(h.dir, "west")) }}
+	code := e.Promote(context.Background(), h.globals(), cli.PromoteOptions{Target: "west", Databases: []string{"Sales"}, Planned: true, AutoApprove: true})
+	t.Logf("switchover → %d\n%s%s", code, h.stdout.String(), h.stderr.String())
+	if code == 0 || up == nil {
+		t.Fatalf("switchover with the destination going down after the tail: exit %d (down=%v)", code, up != nil)
+	}
+	if !strings.Contains(h.stdout.String(), "run it without -planned") {
+		t.Errorf("the failed switchover does not say how to finish it:\n%s", h.stdout.String())
+	}
+	if st := h.standby(h.west, "Sales"); st.State != engine.Restoring {
+		t.Fatalf("west/Sales is %s", st.RawState)
+	}
+	up()
+	code, out := h.promote(cli.PromoteOptions{Target: "west", Databases: []string{"Sales"}, Planned: true, AutoApprove: true})
+	if code == 0 || !strings.Contains(out, "promote without -planned") {
+		t.Fatalf("switchover again after the tail was taken: exit %d, want the way on\n%s", code, out)
+	}
+	code, out = h.promote(cli.PromoteOptions{Target: "west", Databases: []string{"Sales"}, AutoApprove: true})
+	if code != 0 {
+		t.Fatalf("promote without -planned: exit %d", code)
+	}
+	if rows := h.rows(h.west, "Sales"); fmt.Sprint(rows) != "[1 2 3]" {
+		t.Errorf("west/Sales after the failover: %v, want [1 2 3]: the tail's row lost", rows)
+	}
+	if strings.Contains(out, "is not on the target") || !strings.Contains(out, "nothing written on the primary was lost") {
+		t.Errorf("promote must say nothing was lost, the tail of the log was restored:\n%s", out)
+	}
+	if td := h.ledger().LookupTargetDatabase("west", "Sales"); td == nil || td.PromotedHow != state.PromotePlanned {
+		t.Errorf("ledger: %+v, want promoted_how planned", td)
+	}
+}
+
+// A switchover of every database on west, where one of them cannot be
+// promoted (dropped on west): its tail-log backup must not be taken, or
+// the primary database is left RESTORING with no standby brought online.
+func TestBreak_SwitchoverOneDatabaseCannot(t *testing.T) {
+	h := seeded(t)
+	if err := h.exec(h.west, "DROP DATABASE [O'Brien]"); err != nil {
+		t.Fatal(err)
+	}
+	waitLogDue()
+	code, out := h.promote(cli.PromoteOptions{Target: "west", Planned: true, AutoApprove: true})
+	if code == 0 {
+		t.Errorf("a switchover that could not promote O'Brien: exit 0")
+	}
+	if st := h.standby(h.west, "Sales"); st.State != engine.Online {
+		t.Errorf("west/Sales is %s: the other databases must still switch over", st.RawState)
+	}
+	if err := h.exec(h.primary, "INSERT INTO [Sales].dbo.drs_probe(id, note) VALUES (77, N'x')"); err == nil {
+		t.Error("the primary's Sales still takes writes after its switchover")
+	}
+	for _, db := range []string{"O'Brien"} {
+		if rows := h.rows(h.primary, db); rows == nil {
+			t.Errorf("primary %s unreadable", db)
+		}
+		if err := h.exec(h.primary, fmt.Sprintf("INSERT INTO %s.dbo.drs_probe(id, note) VALUES (77, N'x')", quoteIdent(db))); err != nil {
+			t.Errorf("the primary's %s takes no writes after a switchover that could not promote it: %v\n%s", db, err, out)
+		}
+	}
+}
+
+// A switchover whose target destination cannot be listed: the tail-log
+// backup (which stops the primary) must not be taken when what follows it
+// cannot be shipped.
+func TestBreak_SwitchoverDestinationDown(t *testing.T) {
+	h := seeded(t)
+	up := downDir(t, filepath.Join(h.dir, "west"))
+	defer up()
+	code, out := h.promote(cli.PromoteOptions{Target: "west", Databases: []string{"Sales"}, Planned: true, AutoApprove: true})
+	if code == 0 {
+		t.Errorf("switchover with the destination down: exit 0")
+	}
+	if err := h.exec(h.primary, "INSERT INTO [Sales].dbo.drs_probe(id, note) VALUES (78, N'x')"); err != nil {
+		t.Errorf("the primary takes no writes after a switchover that could not ship its tail: %v\n%s", err, out)
+	}
+}
+
+// The tail-log backup's reply is lost (the server took it and left the
+// primary RESTORING; drsctl never heard): promote without -planned adopts
+// it from the primary's backup history, restores it, and loses nothing.
+func TestBreak_SwitchoverTailReplyLost(t *testing.T) {
+	w := shipped(t, wwOpts{}, 1)
+	w.insert(1) // only in the tail
+	w.tick(time.Minute)
+	w.prim.FailNext("backup", "Sales", true, errLost)
+	if code := w.promote(cli.PromoteOptions{Target: "west", Planned: true, AutoApprove: true}); code == 0 {
+		t.Fatal("switchover whose tail-log reply was lost: exit 0")
+	}
+	if info, _ := w.prim.Database("Sales"); info.State != engine.Restoring {
+		t.Fatalf("primary is %s", info.State)
+	}
+	w.tick(time.Minute)
+	if code := w.promote(cli.PromoteOptions{Target: "west", Planned: true, AutoApprove: true}); code == 0 || !strings.Contains(w.out, "promote without -planned") {
+		t.Fatalf("switchover again: exit %d, want the way on", code)
+	}
+	if code := w.promote(cli.PromoteOptions{Target: "west", AutoApprove: true}); code != 0 {
+		t.Fatalf("promote without -planned: exit %d", code)
+	}
+	if rows, want := w.west.Rows("Sales"), w.prim.Rows("Sales"); !slices.Equal(rows, want) {
+		t.Errorf("west after the switchover: %v, primary %v", rows, want)
+	}
+	if !strings.Contains(w.out, "nothing written on the primary was lost") {
+		t.Errorf("promote must say nothing was lost")
+	}
+	w.restoresInOrder(w.west, "west")
+}
+
+// An unplanned failover with the primary online (a database that is not
+// stopped at a tail) says what is lost: the tail rule must not claim more.
+func TestBreak_FailoverPrimaryOnlineSaysLoss(t *testing.T) {
+	w := shipped(t, wwOpts{}, 1)
+	w.insert(1) // after the last log backup: lost by a failover
+	if code := w.promote(cli.PromoteOptions{Target: "west", AutoApprove: true}); code != 0 {
+		t.Fatalf("failover: exit %d", code)
+	}
+	if !strings.Contains(w.out, "RPO achieved") || strings.Contains(w.out, "nothing written on the primary was lost") {
+		t.Errorf("an unplanned failover with the primary online must say what it loses:\n%s", w.out)
+	}
+	if td := w.td("west"); td.PromotedHow != state.PromoteUnplanned {
+		t.Errorf("ledger: %+v", td)
+	}
+}

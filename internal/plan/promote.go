@@ -89,6 +89,24 @@ func (b *builder) planTailLog(d *dbPlan) {
 	d.newLog = &node{from: a.ID, src: srcNew, fork: d.c.newest, hdr: artifact.Header{Kind: artifact.Log, Database: d.name, Start: b.now, Finish: b.now}}
 }
 
+// tailTaken reports whether the primary database stopped at the end of n:
+// it answers RESTORING, it is still the database the ledger knows (same
+// identity, or creation date where the engine reports no identity), and the newest backup its server recorded of it is n, a log
+// backup. That is a tail-log backup taken WITH NORECOVERY (a switchover's):
+// nothing was written to the database after it.
+func (b *builder) tailTaken(d *dbPlan, n *node) bool {
+	o := d.obs
+	if o == nil || n == nil || !n.isLog() || !strings.EqualFold(o.State, "RESTORING") || len(o.Backups) == 0 {
+		return false
+	}
+	known := d.led != nil && (d.led.Identity != "" && o.Identity != "" || !d.led.CreatedAt.IsZero() && !o.CreatedAt.IsZero())
+	if !known || recreated(d.led, o) != "" {
+		return false
+	}
+	last := o.Backups[len(o.Backups)-1]
+	return last.Kind == artifact.Log && !last.CopyOnly && last.LastLSN.Cmp(n.hdr.LastLSN) == 0
+}
+
 // dropTail takes the tail-log backup of a switchover out of the plan when
 // the switchover of that database cannot go through.
 func (b *builder) dropTail(d *dbPlan) {
@@ -243,6 +261,11 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 		mode, reason = PromotePlanned, "switchover: RESTORE WITH RECOVERY after the tail of the log; nothing written on the primary is lost"
 	case at.src == srcNew:
 		reason = "failover: RESTORE WITH RECOVERY"
+	case b.tailTaken(d, at):
+		// A switchover whose tail-log backup was taken and not restored
+		// (its ship failed, or its reply was lost): restoring that tail
+		// finishes it, and nothing is lost.
+		mode, reason = PromotePlanned, fmt.Sprintf("switchover: RESTORE WITH RECOVERY after %s, the tail of the log: the primary database is RESTORING since it was taken, so nothing written on it is lost", at.label())
 	default:
 		reason = fmt.Sprintf("failover: RESTORE WITH RECOVERY after %s (finished %s, %s ago): what the primary wrote after it is not on the target",
 			at.label(), fmtTime(at.finished()), fmtDur(b.now.Sub(at.finished())))
