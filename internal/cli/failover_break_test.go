@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -515,5 +516,199 @@ func TestBreak_FailoverPrimaryOnlineSaysLoss(t *testing.T) {
 	}
 	if td := w.td("west"); td.PromotedHow != state.PromoteUnplanned {
 		t.Errorf("ledger: %+v", td)
+	}
+}
+
+// recreateOnRead answers the confirmation prompt with "yes", after the
+// database was dropped and created again on the primary meanwhile (the
+// operator took a while to answer).
+type recreateOnRead struct {
+	w    *ww
+	done bool
+}
+
+func (r *recreateOnRead) Read(p []byte) (int, error) {
+	if !r.done {
+		r.done = true
+		r.w.prim.Drop("Sales")
+		r.w.tick(2 * time.Hour) // a visibly different create date
+		r.w.prim.Create("Sales", "12345678901234567890000")
+		r.w.prim.Insert("Sales", 4242)
+	}
+	return copy(p, "yes\n"), nil
+}
+
+// The primary database is recreated while promote -planned waits for the
+// operator's "yes": the tail-log backup must be refused, and the new
+// database left online and untouched.
+func TestBreak_TailLogFenceRecreatedPrimary(t *testing.T) {
+	w := shipped(t, wwOpts{}, 1)
+	e := w.env()
+	e.Terminal = true
+	e.Stdin = &recreateOnRead{w: w}
+	code := e.Promote(context.Background(), w.globals(), cli.PromoteOptions{Target: "west", Databases: []string{"Sales"}, Planned: true})
+	out := w.stdout.String() + w.stderr.String()
+	t.Logf("promote -planned → %d\n%s", code, out)
+	if code == 0 || !strings.Contains(out, "refused to take the tail-log backup") {
+		t.Errorf("tail-log backup over a recreated primary database: exit %d", code)
+	}
+	info, _ := w.prim.Database("Sales")
+	if info.State != engine.Online || !slices.Contains(info.Rows, 4242) {
+		t.Errorf("the recreated primary database is %s with rows %v", info.State, info.Rows)
+	}
+	if wi, _ := w.west.Database("Sales"); wi.State != engine.Restoring {
+		t.Errorf("west is %s after a refused switchover", wi.State)
+	}
+}
+
+// reprotect refuses a database drsctl never seeded on the target.
+func TestBreak_ReprotectNeverSeeded(t *testing.T) {
+	w := newWW(t, wwOpts{})
+	w.west.Create("Sales", "11111111111111111111000") // someone else's database
+	w.insert(1)
+	w.run()
+	if code := w.reprotect("west"); code == 0 || !strings.Contains(w.out, "never seeded") {
+		t.Fatalf("reprotect of a database drsctl never seeded: exit %d", code)
+	}
+	w.tick(16 * time.Minute)
+	w.run()
+	if fullRestores(w.west) != 0 {
+		t.Errorf("a database drsctl never seeded was restored over")
+	}
+}
+
+// Reprotect, then the target's server goes down: nothing fails beyond the
+// server being down, nothing is replaced; when it is back, the reprotect
+// still holds and the database is replaced once.
+func TestBreak_ReprotectThenTargetDown(t *testing.T) {
+	w := shipped(t, wwOpts{}, 1)
+	if code := w.promote(cli.PromoteOptions{Target: "east", AutoApprove: true}); code != 0 {
+		t.Fatalf("promote: exit %d", code)
+	}
+	w.east.Insert("Sales", 9000)
+	if code := w.reprotect("east"); code != 0 {
+		t.Fatalf("reprotect: exit %d", code)
+	}
+	w.east.SetDown(true)
+	w.tick(16 * time.Minute)
+	w.insert(1)
+	w.run()
+	if n := fullRestores(w.east); n != 1 {
+		t.Errorf("east: %d full restores while down", n)
+	}
+	w.east.SetDown(false)
+	w.converge(4)
+	if n := fullRestores(w.east); n != 2 {
+		t.Errorf("east: %d full restores, want 2 (the seed and the one reprotect asked for)", n)
+	}
+	w.ledgerAgrees("east", w.east)
+	w.assertRows(w.east, "east")
+	if td := w.td("east"); td.PromotedAt != nil || td.ReprotectAt != nil {
+		t.Errorf("east ledger: %+v", td)
+	}
+}
+
+// Plans saved before the promotion and before the reprotect, applied
+// after them: neither may restore over the promoted database.
+func TestBreak_SavedPlansAcrossPromoteAndReprotect(t *testing.T) {
+	w := shipped(t, wwOpts{}, 1)
+	w.tick(16 * time.Minute)
+	w.insert(1)
+	before := filepath.Join(w.dir, "before-promote.plan")
+	if code := w.planOut(cli.PlanOptions{Out: before}); code != 0 {
+		t.Fatalf("plan: exit %d\n%s", code, w.out)
+	}
+	if code := w.promote(cli.PromoteOptions{Target: "east", AutoApprove: true}); code != 0 {
+		t.Fatalf("promote: exit %d", code)
+	}
+	w.east.Insert("Sales", 9000)
+	afterPromote := filepath.Join(w.dir, "after-promote.plan")
+	if code := w.planOut(cli.PlanOptions{Out: afterPromote}); code != 0 {
+		t.Fatalf("plan: exit %d\n%s", code, w.out)
+	}
+	if code := w.reprotect("east"); code != 0 {
+		t.Fatalf("reprotect: exit %d", code)
+	}
+	for _, f := range []string{before, afterPromote} {
+		code := w.env().Apply(context.Background(), w.globals(), cli.ApplyOptions{PlanFile: f, Parallelism: 4})
+		t.Logf("apply %s → %d\n%s%s", filepath.Base(f), code, w.stdout.String(), w.stderr.String())
+		if rows := w.east.Rows("Sales"); !slices.Contains(rows, 9000) {
+			t.Fatalf("%s restored over the promoted database: %v", filepath.Base(f), rows)
+		}
+	}
+	if n := fullRestores(w.east); n != 1 {
+		t.Errorf("east: %d full restores from saved plans", n)
+	}
+}
+
+// Nothing from a connection string reaches promote's or reprotect's
+// output, with a wrong password and with one that does not parse.
+func TestBreak_PromoteSecrets(t *testing.T) {
+	h := seeded(t)
+	const secret = "Pw-PLANTED-4711/x@y"
+	for _, dsn := range []string{
+		"sqlserver://sa:" + url.QueryEscape(secret) + "@127.0.0.1:1/?encrypt=disable&dial+timeout=2", // nobody listens
+		"sqlserver://sa:" + secret + "@[::1:bad/?encrypt=disable",                                    // does not parse
+	} {
+		e := h.envFor()
+		base := e.Getenv
+		e.Getenv = func(k string) (string, bool) {
+			if k == "EAST_DSN" {
+				return dsn, true
+			}
+			return base(k)
+		}
+		for _, planned := range []bool{false, true} {
+			code := e.Promote(context.Background(), h.globals(), cli.PromoteOptions{Target: "east", Databases: []string{"Sales"}, Planned: planned, AutoApprove: true})
+			out := h.stdout.String() + h.stderr.String()
+			if code == 0 {
+				t.Errorf("promote with a wrong connection string: exit 0")
+			}
+			for _, leak := range []string{secret, url.QueryEscape(secret), "PLANTED"} {
+				if strings.Contains(out, leak) {
+					t.Errorf("promote output holds %q:\n%s", leak, out)
+				}
+			}
+		}
+		e.Reprotect(context.Background(), h.globals(), cli.ReprotectOptions{Target: "east", Databases: []string{"Sales"}, AutoApprove: true})
+		if out := h.stdout.String() + h.stderr.String(); strings.Contains(out, "PLANTED") {
+			t.Errorf("reprotect output holds the secret:\n%s", out)
+		}
+	}
+}
+
+// promote -database for one of three databases: the other two stay
+// standbys on the same target and keep receiving logs from later applies;
+// the promoted one is left alone, and apply exits 0.
+func TestBreak_PromoteOneOfThree(t *testing.T) {
+	h := seeded(t)
+	code, _ := h.promote(cli.PromoteOptions{Target: "west", Databases: []string{"Sales"}, AutoApprove: true})
+	if code != 0 {
+		t.Fatalf("promote: exit %d", code)
+	}
+	h.insert(h.west, "Sales", 900)
+	for _, db := range []string{"Sales", "O'Brien", hostile} {
+		h.insert(h.primary, db, 2)
+	}
+	waitLogDue()
+	if code := h.apply(); code != 0 {
+		t.Errorf("apply after promoting one database: exit %d", code)
+	}
+	// west's NORECOVERY databases cannot be read: ask where they stand.
+	for _, db := range []string{"O'Brien", hostile} {
+		if st := h.standby(h.west, db); st.State != engine.Restoring {
+			t.Errorf("west/%s is %s", db, st.RawState)
+		}
+		td := h.ledger().LookupTargetDatabase("west", db)
+		last := h.ledger().LookupDatabase("sales", db).Artifacts
+		if td == nil || td.Restored == nil || td.Restored.Artifact != last[len(last)-1].ID {
+			t.Errorf("west/%s did not receive the newest log: %+v", db, td)
+		}
+	}
+	if rows := h.rows(h.west, "Sales"); fmt.Sprint(rows) != "[1 900]" {
+		t.Errorf("west/Sales (promoted) rows %v", rows)
+	}
+	if rows := h.rows(h.east, "Sales"); fmt.Sprint(rows) != "[1 2]" {
+		t.Errorf("east/Sales rows %v", rows)
 	}
 }
