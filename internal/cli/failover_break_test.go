@@ -712,3 +712,70 @@ func TestBreak_PromoteOneOfThree(t *testing.T) {
 		t.Errorf("east/Sales rows %v", rows)
 	}
 }
+
+// A DBA restores someone else's database (the QA team's copy) in place of
+// drsctl's standby: the plan reports it and never restores onto it, and it
+// needs none of drsctl's backups. The prune fence must not read it as a
+// standby "before the end" of every old backup and stop the backup
+// folder's retention (failing cron every run) until the folder fills.
+func TestBreak_PruneFenceForeignDatabaseInPlace(t *testing.T) {
+	w := shipped(t, wwOpts{full: "1h", folder: `retention = "2h"`}, 1)
+	qa := w.drv.Server("qa")
+	qa.Create("Sales", "5000")
+	p := filepath.Join(w.dir, "qa.bak")
+	if _, err := qa.BackupOutOfBandFull(context.Background(), "Sales", p); err != nil {
+		t.Fatal(err)
+	}
+	w.west.Drop("Sales")
+	if err := w.west.RestoreByHand(context.Background(), engine.RestoreRequest{Database: "Sales", Kind: artifact.Full, ServerPath: p, Mode: engine.NoRecovery}); err != nil {
+		t.Fatal(err)
+	}
+	for range 16 {
+		w.tick(15 * time.Minute)
+		w.insert(1)
+		w.run()
+		if strings.Contains(w.out, "refused to prune") {
+			t.Fatalf("a prune was refused for someone else's database:\n%s", w.out)
+		}
+	}
+	for _, k := range w.folderFiles() {
+		if strings.Contains(k, "T080000Z") || strings.Contains(k, "T081600Z") {
+			t.Errorf("%s is still in the backup folder 4 hours later (retention 2h)", k)
+		}
+	}
+	if fullRestores(w.west) != 1 {
+		t.Errorf("west: restored over someone else's database")
+	}
+}
+
+// The rule the prune fence exists for: drsctl's standby is restored back by
+// hand to an older backup of drsctl's after the plan was saved; a saved
+// plan's prune of a log it needs again is refused, and nothing is deleted.
+func TestBreak_PruneFenceStandbyRestoredBack(t *testing.T) {
+	w := shipped(t, wwOpts{full: "1h", folder: `retention = "2h"`}, 1)
+	for range 7 { // to 10:01: the 08:00 full is pruned
+		w.tick(15 * time.Minute)
+		w.insert(1)
+		w.mustApply("cron")
+	}
+	w.tick(15 * time.Minute)
+	saved := filepath.Join(w.dir, "saved.plan")
+	if code := w.planOut(cli.PlanOptions{Out: saved}); code != 0 {
+		t.Fatalf("plan: exit %d\n%s", code, w.out)
+	}
+	if !strings.Contains(w.out, "prune Sales_log_20260302T081600Z.trn") {
+		t.Fatalf("the saved plan does not prune the 08:16 log:\n%s", w.out)
+	}
+	full := filepath.Join(w.dir, "west", "sales", "Sales", "full", "Sales_full_20260302T080000Z.bak")
+	if err := w.west.RestoreByHand(context.Background(), engine.RestoreRequest{Database: "Sales", Kind: artifact.Full, ServerPath: full, Mode: engine.NoRecovery, Replace: true}); err != nil {
+		t.Fatal(err)
+	}
+	code := w.env().Apply(context.Background(), w.globals(), cli.ApplyOptions{PlanFile: saved, Parallelism: 4})
+	out := w.stdout.String() + w.stderr.String()
+	if code == 0 || !strings.Contains(out, `refused to prune Sales_log_20260302T081600Z.trn from backup folder "share": target "west" stands at LSN`) {
+		t.Errorf("saved plan pruning a log west needs again: exit %d\n%s", code, out)
+	}
+	if !slices.ContainsFunc(w.folderFiles(), func(k string) bool { return strings.Contains(k, "T081600Z") }) {
+		t.Errorf("the 08:16 log was deleted though west needs it again")
+	}
+}
