@@ -779,3 +779,71 @@ func TestBreak_PruneFenceStandbyRestoredBack(t *testing.T) {
 		t.Errorf("the 08:16 log was deleted though west needs it again")
 	}
 }
+
+// A saved plan reseeds west WITH REPLACE; west is failed over by hand
+// before it is applied. The fence refuses, and must leave no Seeding
+// intent behind: the next plan must see a database recovered outside
+// drsctl (an error to act on), not drsctl's own half-seed to restore over.
+func TestBreak_RefusedReplaceLeavesNoSeedingIntent(t *testing.T) {
+	w := shipped(t, wwOpts{}, 1)
+	w.insert(1)
+	if _, err := w.prim.BackupOutOfBand(context.Background(), "Sales", filepath.Join(t.TempDir(), "hole.trn")); err != nil {
+		t.Fatal(err)
+	}
+	w.tick(16 * time.Minute)
+	saved := filepath.Join(w.dir, "saved.plan")
+	w.planOut(cli.PlanOptions{Out: saved})
+	if !strings.Contains(w.out, "restore full") {
+		t.Fatalf("the saved plan does not reseed:\n%s", w.out)
+	}
+	w.west.RecoverByHand("Sales")
+	w.west.Insert("Sales", 7777)
+	code := w.env().Apply(context.Background(), w.globals(), cli.ApplyOptions{PlanFile: saved, Parallelism: 4})
+	out := w.stdout.String() + w.stderr.String()
+	if code == 0 || !strings.Contains(out, `refused to restore WITH REPLACE over "Sales" on target "west"`) {
+		t.Fatalf("saved plan over a failed-over west: exit %d\n%s", code, out)
+	}
+	if td := w.td("west"); td.Seeding != "" {
+		t.Errorf("a refused REPLACE left the ledger mid-seed: %+v", td)
+	}
+	for range 3 {
+		w.tick(16 * time.Minute)
+		w.insert(1)
+		w.run()
+		if !strings.Contains(w.out, `database "Sales" on target "west" is ONLINE: it was recovered outside drsctl`) {
+			t.Errorf("the next plan does not report west as recovered outside drsctl:\n%s", w.out)
+		}
+	}
+	if rows := w.west.Rows("Sales"); !slices.Contains(rows, 7777) {
+		t.Errorf("west was restored over: %v", rows)
+	}
+	if v := replaceViolations(w.west); len(v) > 0 {
+		t.Errorf("west: %v", v)
+	}
+}
+
+// reprotect, then the operator drops the database on the target anyway
+// before the next apply: it is seeded without REPLACE, once.
+func TestBreak_ReprotectThenDropped(t *testing.T) {
+	w := shipped(t, wwOpts{}, 1)
+	if code := w.promote(cli.PromoteOptions{Target: "east", AutoApprove: true}); code != 0 {
+		t.Fatalf("promote: exit %d", code)
+	}
+	if code := w.reprotect("east"); code != 0 {
+		t.Fatalf("reprotect: exit %d", code)
+	}
+	w.east.Drop("Sales")
+	w.converge(4)
+	for _, ev := range w.east.Restores() {
+		if ev.Replace {
+			t.Errorf("REPLACE over %s on east, which was dropped", ev.ReplacedState)
+		}
+	}
+	if n := fullRestores(w.east); n != 2 {
+		t.Errorf("east: %d full restores, want 2", n)
+	}
+	w.checkInvariants()
+	if td := w.td("east"); td.PromotedAt != nil || td.ReprotectAt != nil {
+		t.Errorf("east ledger: %+v", td)
+	}
+}
