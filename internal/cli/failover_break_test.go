@@ -309,6 +309,17 @@ func TestBreak_FailoverDestinationUnreachable(t *testing.T) {
 	if code != 0 && info.State == engine.Online {
 		t.Errorf("promote exit %d but east is online", code)
 	}
+	if !strings.Contains(w.out, "which cannot be listed") || !strings.Contains(w.out, "WITH RECOVERY on the target") {
+		t.Errorf("promote does not say what to do while the destination is down:\n%s", w.out)
+	}
+	// The operator recovers it by hand; promote records it.
+	w.east.RecoverByHand("Sales")
+	if code := w.promote(cli.PromoteOptions{Target: "east", AutoApprove: true}); code != 0 {
+		t.Errorf("promote recording a database recovered by hand, destination still down: exit %d", code)
+	}
+	if td := w.td("east"); td.PromotedAt == nil {
+		t.Errorf("not recorded: %+v", td)
+	}
 	w.restoresInOrder(w.east, "east")
 }
 

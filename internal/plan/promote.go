@@ -270,6 +270,10 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 		reason = fmt.Sprintf("failover: RESTORE WITH RECOVERY after %s (finished %s, %s ago): what the primary wrote after it is not on the target",
 			at.label(), fmtTime(at.finished()), fmtDur(b.now.Sub(at.finished())))
 	}
+	if !destKnown && len(want) > 0 {
+		b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("the failover of %q restores %d backup(s) from target %q's destination, which cannot be listed", d.name, len(want), t.Name),
+			fmt.Sprintf("Each copy is read back and proven before it is restored; if the destination does not answer, nothing is restored and %q is not recovered. If it stays unreachable and the database is needed now: recover it where it stands by hand (RESTORE DATABASE … WITH RECOVERY on the target; what those backups hold is lost), then run `drsctl promote %s -database %s` again to record it.", d.name, t.Name, d.name))
+	}
 	if stop != "" {
 		b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("the failover of %q stops at %s", d.name, at.label()), stop+
 			"\nWhat the primary wrote after it is lost unless that backup can be found again (restore it by hand before promoting, or bring the backup folder back).")
