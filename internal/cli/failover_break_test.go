@@ -858,3 +858,32 @@ func TestBreak_ReprotectThenDropped(t *testing.T) {
 		t.Errorf("east ledger: %+v", td)
 	}
 }
+
+// A switchover onto a STANDBY target with readers and no disconnect_users,
+// with logs still held back by restore_delay: restoring them fails (the
+// readers hold the database). The primary must not have been stopped by
+// the tail-log backup for a switchover that could not even catch up.
+func TestBreak_SwitchoverCatchUpFailsBeforeTail(t *testing.T) {
+	w := shipped(t, wwOpts{east: `restore_delay = "20m"`}, 3)
+	w.east.SetReaders("Sales", 2)
+	w.insert(1)
+	if code := w.promote(cli.PromoteOptions{Target: "east", Planned: true, AutoApprove: true}); code == 0 {
+		t.Fatal("switchover with readers holding east: exit 0")
+	}
+	if info, _ := w.prim.Database("Sales"); info.State != engine.Online {
+		t.Errorf("the primary is %s after a switchover that could not catch east up", info.State)
+	}
+	if err := w.prim.Insert("Sales", 4343); err != nil {
+		t.Errorf("the primary takes no writes: %v", err)
+	}
+	// Readers gone: the switchover goes through and loses nothing.
+	w.east.SetReaders("Sales", 0)
+	w.tick(time.Minute)
+	if code := w.promote(cli.PromoteOptions{Target: "east", Planned: true, AutoApprove: true}); code != 0 {
+		t.Fatalf("switchover again: exit %d", code)
+	}
+	if rows, want := w.east.Rows("Sales"), w.prim.Rows("Sales"); !slices.Equal(rows, want) {
+		t.Errorf("east after the switchover: %v, primary %v", rows, want)
+	}
+	w.restoresInOrder(w.east, "east")
+}

@@ -237,6 +237,18 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 		if n.src == srcNew {
 			a.Continues, a.AfterLog = at.hdr.LastLSN, at.isLog()
 			a.Reason = "the tail of the log, after " + at.label()
+			if prev != "" {
+				// The tail-log backup stops the primary: it waits until the
+				// target has caught up with everything before it, so a
+				// restore that fails (readers holding the standby, a damaged
+				// copy) leaves the primary online, not stopped for a
+				// switchover that cannot finish.
+				for _, ta := range b.p.Actions {
+					if ta.ID == n.from {
+						ta.DependsOn = appendUnique(ta.DependsOn, prev)
+					}
+				}
+			}
 		}
 		a.ID = actionID(a.Kind, d.p.Name, d.name, t.Name, n.key())
 		if v := verified[n.key()]; v != "" {
