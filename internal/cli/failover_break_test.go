@@ -65,8 +65,8 @@ func (w *ww) td(target string) *state.TargetDatabase {
 	return w.state().LookupTargetDatabase(target, "Sales")
 }
 
-// logRestoresTwice and out of order: every log restore that took effect on
-// s, in order, must continue where the one before ended.
+// restoresInOrder: no log backup restored twice on s, and no REPLACE over a
+// database drsctl may not replace.
 func (w *ww) restoresInOrder(s *enginetest.Server, name string) {
 	w.t.Helper()
 	if d := duplicateLogRestores(s); len(d) > 0 {
@@ -364,12 +364,6 @@ func TestBreak_PruneFenceNoFalsePositive(t *testing.T) {
 	}
 	w.checkInvariants()
 }
-
-var (
-	_ = os.ReadFile
-	_ = filepath.Join
-	_ artifact.Kind
-)
 
 // downDir makes a file:// destination unreachable (a file where its
 // directory was) and returns how to bring it back.
@@ -886,4 +880,26 @@ func TestBreak_SwitchoverCatchUpFailsBeforeTail(t *testing.T) {
 		t.Errorf("east after the switchover: %v, primary %v", rows, want)
 	}
 	w.restoresInOrder(w.east, "east")
+}
+
+// A switchover whose recover failed after the tail was restored: promote
+// without -planned recovers it and says nothing was lost.
+func TestBreak_SwitchoverRecoverFailedAfterTail(t *testing.T) {
+	w := shipped(t, wwOpts{}, 1)
+	w.insert(1)
+	w.west.FailNext("recover", "Sales", false, errLost)
+	if code := w.promote(cli.PromoteOptions{Target: "west", Planned: true, AutoApprove: true}); code == 0 {
+		t.Fatal("switchover whose recover failed: exit 0")
+	}
+	w.tick(time.Minute)
+	if code := w.promote(cli.PromoteOptions{Target: "west", AutoApprove: true}); code != 0 {
+		t.Fatalf("promote without -planned: exit %d", code)
+	}
+	if !strings.Contains(w.out, "nothing written on the primary was lost") || strings.Contains(w.out, "restore log") {
+		t.Errorf("finishing the switchover must restore nothing again and say nothing was lost:\n%s", w.out)
+	}
+	if rows, want := w.west.Rows("Sales"), w.prim.Rows("Sales"); !slices.Equal(rows, want) {
+		t.Errorf("west %v, primary %v", rows, want)
+	}
+	w.restoresInOrder(w.west, "west")
 }
