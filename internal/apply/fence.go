@@ -62,8 +62,11 @@ func (x *execution) fenceTailLog(ctx context.Context, s engine.Session, p *confi
 //   - the object under the key is the backup drsctl recorded (same size):
 //     a file someone else wrote there since is not drsctl's to delete;
 //   - every standby the ledger says has restored past it still stands past
-//     it: one that stands before its end (restored back by hand from an
-//     older backup, or replaced) may still need it.
+//     it: one that stands before its end on drsctl's chain (restored back
+//     by hand from an older backup) may still need it. A database that is
+//     not on that chain at all (someone else's restored in its place: the
+//     plan reports it and never restores onto it) needs none of drsctl's
+//     backups, and does not hold the folder's retention back for ever.
 func (x *execution) fencePrune(ctx context.Context, p *config.Primary, a *plan.Action, art *state.Artifact, b blobBucket, where string) error {
 	refuse := func(why string) error {
 		return fmt.Errorf("refused to prune %s from %s: %s; nothing was deleted", art.ID, where, why)
@@ -85,17 +88,52 @@ func (x *execution) fencePrune(ctx context.Context, p *config.Primary, a *plan.A
 		if td == nil || td.PromotedAt != nil || td.Restored == nil || td.Restored.LastLSN.Cmp(art.LastLSN) < 0 {
 			continue // the plan did not rely on this target being past it
 		}
+		// A standby whose server does not answer cannot be asked; nobody
+		// can restore it back by hand through a server that is down
+		// either. The plan relied on the ledger for it, as it does for
+		// every target it cannot observe, and so does the fence: refusing
+		// would stop the backup folder's retention for every target as
+		// long as one server is down, until the folder fills and no
+		// backup can be taken at all.
 		s, err := x.session(ctx, "target", t.Name, t.Primary.Engine, t.Connection)
 		if err != nil {
-			return fmt.Errorf("ask target %q where %q stands before pruning %s (nothing was deleted): %w", t.Name, a.Database, art.ID, err)
+			x.r.Reporter.Progress(a, 0, fmt.Sprintf("target %q cannot be asked where %q stands (%v): pruning on the ledger's word that it restored past %s", t.Name, a.Database, err, art.ID))
+			continue
 		}
 		d, err := observeOne(ctx, s, a.Database)
 		if err != nil {
-			return fmt.Errorf("ask target %q where %q stands before pruning %s (nothing was deleted): %w", t.Name, a.Database, art.ID, err)
+			if ctx.Err() != nil {
+				return fmt.Errorf("ask target %q where %q stands before pruning %s (nothing was deleted): %w", t.Name, a.Database, art.ID, err)
+			}
+			x.r.Reporter.Progress(a, 0, fmt.Sprintf("target %q cannot be asked where %q stands (%v): pruning on the ledger's word that it restored past %s", t.Name, a.Database, err, art.ID))
+			continue
 		}
-		if (d.State == engine.Restoring || d.State == engine.Standby) && !d.RedoLSN.IsZero() && d.RedoLSN.Cmp(art.LastLSN) < 0 {
+		if (d.State == engine.Restoring || d.State == engine.Standby) && !d.RedoLSN.IsZero() && d.RedoLSN.Cmp(art.LastLSN) < 0 && x.onChain(p, a.Database, d) {
 			return refuse(fmt.Sprintf("target %q stands at LSN %s, before its end (%s), though the ledger says it restored through LSN %s: it may still need it. Plan again", t.Name, d.RedoLSN, art.LastLSN, td.Restored.LastLSN))
 		}
 	}
 	return nil
+}
+
+// onChain reports whether a standby stands on drsctl's chain of the
+// database: where a backup the ledger knows ends, or after a restore from
+// a file the ledger knows (the planner's rule for telling drsctl's standby
+// from someone else's database restored in its place).
+func (x *execution) onChain(p *config.Primary, database string, d engine.StandbyDatabase) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	db := x.st.LookupDatabase(p.Name, database)
+	if db == nil {
+		return true // nothing to compare with: refuse, as before
+	}
+	last := ""
+	if d.LastRestore != nil {
+		last = strings.ReplaceAll(d.LastRestore.Path, "\\", "/")
+	}
+	for _, o := range db.Artifacts {
+		if o.LastLSN.Cmp(d.RedoLSN) == 0 || (last != "" && o.Key != "" && strings.HasSuffix(last, "/"+o.Key)) {
+			return true
+		}
+	}
+	return false
 }

@@ -95,7 +95,13 @@ func (e *Env) promoted(st *state.State, p *plan.Plan) {
 		}
 		td := st.LookupTargetDatabase(a.Target, a.Database)
 		if td == nil || td.PromotedAt == nil {
-			fmt.Fprintf(e.Stdout, "%s on %s: NOT promoted (see the errors above).\n", a.Database, a.Target)
+			if a.Mode == plan.PromotePlanned {
+				fmt.Fprintf(e.Stdout, "%s on %s: NOT promoted (see the errors above). Fix what failed and run `drsctl promote %s -database %s -planned` again. If the tail-log backup was taken already (the primary database is RESTORING now), run it without -planned: it restores that tail too, and nothing is lost.\n",
+					a.Database, a.Target, a.Target, a.Database)
+				continue
+			}
+			fmt.Fprintf(e.Stdout, "%s on %s: NOT promoted (see the errors above). Fix what failed and run `drsctl promote %s -database %s` again: it goes on from where the target stands. A copy found damaged or missing is left out: the failover then stops before it, says so, and recovers there.\n",
+				a.Database, a.Target, a.Target, a.Database)
 			continue
 		}
 		any = true

@@ -93,12 +93,52 @@ func (b *builder) planTailLog(d *dbPlan) {
 	d.newLog = &node{from: a.ID, src: srcNew, fork: d.c.newest, hdr: artifact.Header{Kind: artifact.Log, Database: d.name, Start: b.now, Finish: b.now}}
 }
 
+// tailTaken reports whether the primary database stopped at the end of n:
+// it answers RESTORING, it is still the database the ledger knows (same
+// identity, or creation date where the engine reports no identity), and the newest backup its server recorded of it is n, a log
+// backup. That is a tail-log backup taken WITH NORECOVERY (a switchover's):
+// nothing was written to the database after it.
+func (b *builder) tailTaken(d *dbPlan, n *node) bool {
+	o := d.obs
+	if o == nil || n == nil || !n.isLog() || !strings.EqualFold(o.State, "RESTORING") || len(o.Backups) == 0 {
+		return false
+	}
+	known := d.led != nil && (d.led.Identity != "" && o.Identity != "" || !d.led.CreatedAt.IsZero() && !o.CreatedAt.IsZero())
+	if !known || recreated(d.led, o) != "" {
+		return false
+	}
+	last := o.Backups[len(o.Backups)-1]
+	return last.Kind == artifact.Log && !last.CopyOnly && last.LastLSN.Cmp(n.hdr.LastLSN) == 0
+}
+
+// dropTail takes the tail-log backup of a switchover out of the plan when
+// the switchover of that database cannot go through.
+func (b *builder) dropTail(d *dbPlan) {
+	if d.newLog == nil || d.newLog.from == "" {
+		return
+	}
+	id := d.newLog.from
+	kept := b.p.Actions[:0]
+	for _, a := range b.p.Actions {
+		if a.ID != id {
+			kept = append(kept, a)
+		}
+	}
+	b.p.Actions = kept
+	d.newLog = nil
+}
+
 // planPromote plans the last restores and the recovery of one database on
 // the target being promoted.
 func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 	led := b.st.LookupTargetDatabase(t.Name, d.name)
+	// A switchover that cannot bring this database online must not take
+	// its tail-log backup: that leaves the primary database RESTORING, and
+	// nobody could use it anywhere. Every return below that plans no
+	// recovery of the tail drops it.
 	fail := func(summary, detail string) {
 		b.problem(Error, d.p.Name, d.name, t.Name, summary, detail)
+		b.dropTail(d)
 	}
 	if !t.Restores() {
 		fail(fmt.Sprintf("target %q is copy_only: it has no database to bring online", t.Name), "")
@@ -106,6 +146,7 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 	}
 	if led != nil && led.PromotedAt != nil {
 		b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q was already promoted at %s", d.name, t.Name, fmtTime(*led.PromotedAt)), "Nothing to do.")
+		b.dropTail(d)
 		return
 	}
 	if !b.obs.Refreshed {
@@ -119,6 +160,7 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 			// restored under the name (and recovered) since drsctl seeded it.
 			if !owned || (o.LastRestore != nil && !restoredFromDestination(t, o)) {
 				b.foreign(d, t, o)
+				b.dropTail(d)
 				return
 			}
 			if b.promote.Planned {
@@ -140,12 +182,18 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 	}
 	dest, destKnown := b.destination(t)
 	if !destKnown {
+		if b.promote.Planned && d.newLog != nil {
+			fail(fmt.Sprintf("cannot switch over %q to target %q: its destination cannot be listed, so the tail of the log could not be shipped there", d.name, t.Name),
+				"No tail-log backup is taken (it would leave the primary database RESTORING with nowhere to go). Bring the destination back and switch over again.")
+			return
+		}
 		dest = nil // restore only what the ledger says is there; each copy is proven before it is used
 	}
 	tv := targetView{t: t, led: led, dest: dest}
 	sv := b.standing(d, t, led)
 	switch {
 	case sv.leave:
+		b.dropTail(d)
 		return // standing said why
 	case !sv.canRestore:
 		fail(fmt.Sprintf("cannot promote %q on target %q: %s", d.name, t.Name, sv.unknownRPO), "Nothing can be restored or recovered until the target's server answers.")
@@ -198,6 +246,18 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 		if n.src == srcNew {
 			a.Continues, a.AfterLog = at.hdr.LastLSN, at.isLog()
 			a.Reason = "the tail of the log, after " + at.label()
+			if prev != "" {
+				// The tail-log backup stops the primary: it waits until the
+				// target has caught up with everything before it, so a
+				// restore that fails (readers holding the standby, a damaged
+				// copy) leaves the primary online, not stopped for a
+				// switchover that cannot finish.
+				for _, ta := range b.p.Actions {
+					if ta.ID == n.from {
+						ta.DependsOn = appendUnique(ta.DependsOn, prev)
+					}
+				}
+			}
 		}
 		a.ID = actionID(a.Kind, d.p.Name, d.name, t.Name, n.key())
 		if v := verified[n.key()]; v != "" {
@@ -222,9 +282,18 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 		mode, reason = PromotePlanned, "switchover: RESTORE WITH RECOVERY after the tail of the log; nothing written on the primary is lost"
 	case at.src == srcNew:
 		reason = "failover: RESTORE WITH RECOVERY"
+	case b.tailTaken(d, at):
+		// A switchover whose tail-log backup was taken and not restored
+		// (its ship failed, or its reply was lost): restoring that tail
+		// finishes it, and nothing is lost.
+		mode, reason = PromotePlanned, fmt.Sprintf("switchover: RESTORE WITH RECOVERY after %s, the tail of the log: the primary database is RESTORING since it was taken, so nothing written on it is lost", at.label())
 	default:
 		reason = fmt.Sprintf("failover: RESTORE WITH RECOVERY after %s (finished %s, %s ago): what the primary wrote after it is not on the target",
 			at.label(), fmtTime(at.finished()), fmtDur(b.now.Sub(at.finished())))
+	}
+	if !destKnown && len(want) > 0 {
+		b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("the failover of %q restores %d backup(s) from target %q's destination, which cannot be listed", d.name, len(want), t.Name),
+			fmt.Sprintf("Each copy is read back and proven before it is restored; if the destination does not answer, nothing is restored and %q is not recovered. If it stays unreachable and the database is needed now: recover it where it stands by hand (RESTORE DATABASE … WITH RECOVERY on the target; what those backups hold is lost), then run `drsctl promote %s -database %s` again to record it.", d.name, t.Name, d.name))
 	}
 	if stop != "" {
 		b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("the failover of %q stops at %s", d.name, at.label()), stop+
