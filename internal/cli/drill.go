@@ -50,25 +50,9 @@ func (e *Env) Drill(ctx context.Context, g Globals, o DrillOptions) int {
 	if !ok {
 		return ExitError
 	}
-	t := cfg.TargetByName(o.Target)
-	if t == nil {
-		return e.errorf("drill: no target %q in the configuration", o.Target)
-	}
-	if !t.Restores() {
-		return e.errorf("drill: target %q is copy_only: it has no server to restore a drill on", t.Name)
-	}
-	dbs := o.Databases
-	if len(dbs) == 0 {
-		dbs = t.DatabaseNames()
-	}
-	for _, db := range dbs {
-		found := false
-		for _, n := range t.DatabaseNames() {
-			found = found || n == db
-		}
-		if !found {
-			return e.errorf("drill: target %q does not protect database %q", t.Name, db)
-		}
+	t, dbs, err := standbySelection(cfg, "drill", o.Target, o.Databases)
+	if err != nil {
+		return e.errorf("%v", err)
 	}
 	m, st, release, err := e.lockedState(ctx, cfg, g, "drill", o.LockTimeout)
 	if err != nil {

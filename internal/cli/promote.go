@@ -32,7 +32,7 @@ func (e *Env) Promote(ctx context.Context, g Globals, o PromoteOptions) int {
 	if !ok {
 		return ExitError
 	}
-	t, dbs, err := promoteSelection(cfg, "promote", o.Target, o.Databases)
+	t, dbs, err := standbySelection(cfg, "promote", o.Target, o.Databases)
 	if err != nil {
 		return e.errorf("%v", err)
 	}
@@ -127,15 +127,15 @@ func (e *Env) promoted(st *state.State, p *plan.Plan) {
 	fmt.Fprintln(e.Stdout, "\nNext: point applications at the target. To protect the new primary, reverse the roles in the configuration (the old primary becomes a target, seeded from the new one).")
 }
 
-// promoteSelection checks the target and databases a promote or reprotect
-// names.
-func promoteSelection(cfg *config.Config, verb, target string, databases []string) (*config.Target, []string, error) {
+// standbySelection checks the standby target and the databases a promote,
+// reprotect or drill names (all the target's when none is named).
+func standbySelection(cfg *config.Config, verb, target string, databases []string) (*config.Target, []string, error) {
 	t := cfg.TargetByName(target)
 	if t == nil {
 		return nil, nil, fmt.Errorf("%s: no target %q in the configuration", verb, target)
 	}
 	if !t.Restores() {
-		return nil, nil, fmt.Errorf("%s: target %q is copy_only: it has no database to bring online", verb, t.Name)
+		return nil, nil, fmt.Errorf("%s: target %q is copy_only: it has no server that restores", verb, t.Name)
 	}
 	dbs := databases
 	if len(dbs) == 0 {
@@ -169,7 +169,7 @@ func (e *Env) Reprotect(ctx context.Context, g Globals, o ReprotectOptions) int 
 	if !ok {
 		return ExitError
 	}
-	t, dbs, err := promoteSelection(cfg, "reprotect", o.Target, o.Databases)
+	t, dbs, err := standbySelection(cfg, "reprotect", o.Target, o.Databases)
 	if err != nil {
 		return e.errorf("%v", err)
 	}

@@ -259,17 +259,7 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 				}
 			}
 		}
-		a.ID = actionID(a.Kind, d.p.Name, d.name, t.Name, n.key())
-		if v := verified[n.key()]; v != "" {
-			a.DependsOn = appendUnique(a.DependsOn, v)
-		}
-		if prev != "" {
-			a.DependsOn = appendUnique(a.DependsOn, prev)
-		}
-		if id := d.adoptions[n.id]; id != "" && n.id != "" {
-			a.DependsOn = appendUnique(a.DependsOn, id)
-		}
-		b.add(a)
+		b.addRestore(d, t, a, n, verified, prev)
 		prev, at = a.ID, n
 	}
 	if delayed > 0 {

@@ -165,17 +165,7 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 				a.Continues, a.AfterLog = at.hdr.LastLSN, at.isLog()
 			}
 		}
-		a.ID = actionID(a.Kind, d.p.Name, d.name, t.Name, n.key())
-		if v := verified[n.key()]; v != "" {
-			a.DependsOn = appendUnique(a.DependsOn, v)
-		}
-		if prev != "" {
-			a.DependsOn = appendUnique(a.DependsOn, prev)
-		}
-		if id := d.adoptions[n.id]; id != "" && n.id != "" {
-			a.DependsOn = appendUnique(a.DependsOn, id)
-		}
-		b.add(a)
+		b.addRestore(d, t, a, n, verified, prev)
 		prev, at = a.ID, n
 	}
 	b.rpo(d, t, pos, unknownRPO)
@@ -190,6 +180,22 @@ func (b *builder) waitForWindow(t *config.Target) {
 	b.once("window:"+t.Name, Warning, t.Primary.Name, "", t.Name,
 		fmt.Sprintf("restores on target %q wait for the restore window, which opens at %s", t.Name, t.RestoreWindows.NextOpenText(b.now)),
 		fmt.Sprintf("Its restore_window (%s) keeps restores, seeds included, from disconnecting its readers outside those hours. Backups, ships and verifies go on; the first apply after the window opens restores what is due.", t.RestoreWindows))
+}
+
+// addRestore adds a restore of n to a target: after the verify of its copy
+// in this plan, the restore before it (prev) and its adoption, if any.
+func (b *builder) addRestore(d *dbPlan, t *config.Target, a *Action, n *node, verified map[string]string, prev string) {
+	a.ID = actionID(a.Kind, d.p.Name, d.name, t.Name, n.key())
+	if v := verified[n.key()]; v != "" {
+		a.DependsOn = appendUnique(a.DependsOn, v)
+	}
+	if prev != "" {
+		a.DependsOn = appendUnique(a.DependsOn, prev)
+	}
+	if id := d.adoptions[n.id]; id != "" && n.id != "" {
+		a.DependsOn = appendUnique(a.DependsOn, id)
+	}
+	b.add(a)
 }
 
 // standing is where a standby stands, as planning sees it after asking its
