@@ -365,27 +365,6 @@ func TestBreak_PruneFenceNoFalsePositive(t *testing.T) {
 	w.checkInvariants()
 }
 
-// downDir makes a file:// destination unreachable (a file where its
-// directory was) and returns how to bring it back.
-func downDir(t *testing.T, dir string) func() {
-	t.Helper()
-	if err := os.Rename(dir, dir+"-down"); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dir, []byte("down"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return func() {
-		t.Helper()
-		if err := os.Remove(dir); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(dir+"-down", dir); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // A switchover whose tail-log backup was taken (the primary is RESTORING
 // now, nobody can write to it) but whose ship failed: the destination
 // went down right after. promote -planned again cannot take another tail;
@@ -401,7 +380,7 @@ func TestBreak_SwitchoverTailShippedNowhere(t *testing.T) {
 	h.insert(h.primary, "Sales", 3) // only the tail holds it
 	var up func()
 	e := h.envFor()
-	e.Stdout = &onLine{w: e.Stdout, marker: "WITH NORECOVERY: done", f: func() { up = downDir(t, filepath.Join(h.dir, "west")) }}
+	e.Stdout = &onLine{w: e.Stdout, marker: "WITH NORECOVERY: done", f: func() { up = unmount(t, filepath.Join(h.dir, "west")) }}
 	code := e.Promote(context.Background(), h.globals(), cli.PromoteOptions{Target: "west", Databases: []string{"Sales"}, Planned: true, AutoApprove: true})
 	t.Logf("switchover → %d\n%s%s", code, h.stdout.String(), h.stderr.String())
 	if code == 0 || up == nil {
@@ -467,7 +446,7 @@ func TestBreak_SwitchoverOneDatabaseCannot(t *testing.T) {
 // cannot be shipped.
 func TestBreak_SwitchoverDestinationDown(t *testing.T) {
 	h := seeded(t)
-	up := downDir(t, filepath.Join(h.dir, "west"))
+	up := unmount(t, filepath.Join(h.dir, "west"))
 	defer up()
 	code, out := h.promote(cli.PromoteOptions{Target: "west", Databases: []string{"Sales"}, Planned: true, AutoApprove: true})
 	if code == 0 {
