@@ -453,3 +453,18 @@ func TestReprotect_NeverReplacesAForeignDatabase(t *testing.T) {
 		t.Errorf("the plan must say the database is not drsctl's:\n%s", h.stdout.String())
 	}
 }
+
+// A switchover onto a STANDBY target that does not disconnect its readers
+// warns before it asks: readers there would stop it after the primary has.
+func TestPromote_PlannedWarnsOfReadersBeforeItAsks(t *testing.T) {
+	h := seeded(t)
+	h.editConfig("disconnect_users = true", "disconnect_users = false")
+	code, out := h.promote(cli.PromoteOptions{Target: "east", Databases: []string{"Sales"}, Planned: true})
+	if code == 0 || !strings.Contains(out, `readers of "Sales" on target "east" would block the switchover`) {
+		t.Errorf("exit %d; want the readers' warning with the plan:\n%s", code, out)
+	}
+	h.editConfig("disconnect_users = false", "disconnect_users = true")
+	if _, out := h.promote(cli.PromoteOptions{Target: "east", Databases: []string{"Sales"}, Planned: true}); strings.Contains(out, "would block the switchover") {
+		t.Errorf("warned with disconnect_users set:\n%s", out)
+	}
+}

@@ -228,6 +228,10 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 		}
 		want = append(want, d.newLog)
 		b.add(d.tail)
+		if t.RestoreMode == config.RestoreStandby && !t.DisconnectUsers {
+			b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("readers of %q on target %q would block the switchover after the primary has stopped", d.name, t.Name),
+				"The tail-log backup leaves the primary RESTORING first; restoring the tail and recovering then need the STANDBY database alone, and the target does not set disconnect_users. End the readers' sessions before you answer yes, or set disconnect_users = true. If it stops there, promote again (without -planned) once they are gone: nothing is lost.")
+		}
 	}
 	b.need(d, t, want...)
 	verified := b.shipAll(d, tv, append(b.damaged(d, tv, want), want...), nil)
