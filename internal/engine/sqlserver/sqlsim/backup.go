@@ -304,7 +304,8 @@ func (x *execCtx) takeBackup(d *database, log bool, path string, o *opts, start 
 		DatabaseGUID:         d.GUID,
 		Forks:                append([]fork(nil), d.Forks...),
 		Files:                append([]dbFile(nil), d.Files...),
-		BackupStartDate:      roundDateTime(start),
+		BackupStartDate:      roundDateTime(srv.local(start)),
+		HeaderTimeZone:       srv.hdrZone,
 	}
 	p := &bakPayload{}
 	// Work out the LSNs without changing the database until the file is written.
@@ -368,7 +369,10 @@ func (x *execCtx) takeBackup(d *database, log bool, path string, o *opts, start 
 	if first.ID != cur.ID {
 		h.ForkPointLSN = cur.StartLSN
 	}
-	h.BackupFinishDate = srv.now()
+	finish := srv.clock()
+	h.BackupFinishDate = roundDateTime(srv.local(finish))
+	tz := srv.zoneQuarters(finish)
+	h.TimeZone = &tz
 	if h.BackupFinishDate.Before(h.BackupStartDate) {
 		h.BackupFinishDate = h.BackupStartDate
 	}
@@ -439,7 +443,7 @@ func (srv *Server) recordBackup(h *bakHeader, path string, compressed int64) int
 		RecoveryModel: h.RecoveryModel, IsCopyOnly: h.IsCopyOnly, HasChecksums: h.HasBackupChecksums,
 		BeginsLogChain: h.BeginsLogChain, FamilyGUID: h.FamilyGUID, DatabaseGUID: h.DatabaseGUID,
 		FirstForkGUID: h.FirstRecoveryForkID, LastForkGUID: h.RecoveryForkID, ForkPointLSN: h.ForkPointLSN,
-		BackupSize: h.BackupSize, CompressedSize: compressed,
+		BackupSize: h.BackupSize, CompressedSize: compressed, TimeZone: h.TimeZone,
 	})
 	st.MediaFamilies = append(st.MediaFamilies, &mediaFamilyRow{
 		MediaSetID: media, FamilySequence: 1, MediaFamilyID: newGUID(), PhysicalDeviceName: path, DeviceType: 2,
@@ -507,7 +511,7 @@ func (x *execCtx) execRestore(s *restoreStmt) (result, *sqlError) {
 		var rows [][]value
 		switch s.what {
 		case "HEADERONLY":
-			cols, rows = headerOnly(h, path)
+			cols, rows = headerOnly(h, path, x.s.srv.opts.MajorVersion)
 		case "FILELISTONLY":
 			cols, rows = fileListOnly(h)
 		default:
@@ -963,7 +967,7 @@ func optStrVal(s string, t sqlType) value {
 	return value{t: t, v: s}
 }
 
-func headerOnly(h *bakHeader, path string) ([]column, [][]value) {
+func headerOnly(h *bakHeader, path string, major int) ([]column, [][]value) {
 	typeDesc := "Database"
 	if h.BackupType == 2 {
 		typeDesc = "Transaction Log"
@@ -1044,13 +1048,16 @@ func headerOnly(h *bakHeader, path string) ([]column, [][]value) {
 		{col("EncryptorThumbprint", sqlType{k: kVarBinary, size: 20}, true), null(sqlType{k: kVarBinary, size: 20})},
 		{col("EncryptorType", tNVarChar(32), true), null(tNVarChar(32))},
 		{col("LastValidRestoreTime", tDateTime, true), null(tDateTime)},
-		{col("TimeZone", tNVarChar(32), true), strVal("+00:00")},
+		{col("TimeZone", tNVarChar(32), true), optStrVal(h.HeaderTimeZone, tNVarChar(32))},
 		{col("CompressionAlgorithm", tNVarChar(32), true), optStrVal(map[bool]string{true: "MS_XPRESS"}[h.Compressed], tNVarChar(32))},
 	}
-	cols := make([]column, len(defs))
-	row := make([]value, len(defs))
-	for i, d := range defs {
-		cols[i], row[i] = d.c, d.v
+	var cols []column
+	var row []value
+	for _, d := range defs {
+		if d.c.name == "TimeZone" && major < 16 {
+			continue // SQL Server 2022 and later only
+		}
+		cols, row = append(cols, d.c), append(row, d.v)
 	}
 	_ = path
 	return cols, [][]value{row}

@@ -40,22 +40,28 @@ type bakHeader struct {
 	DatabaseBackupLSN    string    `json:"DatabaseBackupLSN"`
 	BackupStartDate      time.Time `json:"BackupStartDate"`
 	BackupFinishDate     time.Time `json:"BackupFinishDate"`
-	RecoveryModel        string    `json:"RecoveryModel"`
-	Compressed           bool      `json:"Compressed"`
-	HasBackupChecksums   bool      `json:"HasBackupChecksums"`
-	IsCopyOnly           bool      `json:"IsCopyOnly"`
-	BeginsLogChain       bool      `json:"BeginsLogChain"`
-	IsForceOffline       bool      `json:"IsForceOffline"` // tail-log WITH NORECOVERY
-	BackupSetGUID        string    `json:"BackupSetGUID"`
-	FamilyGUID           string    `json:"FamilyGUID"`
-	DatabaseGUID         string    `json:"DatabaseGUID"`
-	RecoveryForkID       string    `json:"RecoveryForkID"`
-	FirstRecoveryForkID  string    `json:"FirstRecoveryForkID"`
-	ForkPointLSN         string    `json:"ForkPointLSN,omitempty"`
-	Forks                []fork    `json:"Forks"` // recovery path of the source, oldest first
-	Files                []dbFile  `json:"Files"`
-	BackupSize           int64     `json:"BackupSize"`
-	Pages                []int64   `json:"Pages"` // pages per file, for messages
+	// TimeZone is the offset in 15-minute intervals when the backup was
+	// written, 127 unknown; nil in files written before it was kept
+	// (unknown). msdb.dbo.backupset.time_zone on every server that records it.
+	TimeZone *int `json:"TimeZone,omitempty"`
+	// HeaderTimeZone is what HEADERONLY's TimeZone column says (16 only).
+	HeaderTimeZone      string   `json:"HeaderTimeZone,omitempty"`
+	RecoveryModel       string   `json:"RecoveryModel"`
+	Compressed          bool     `json:"Compressed"`
+	HasBackupChecksums  bool     `json:"HasBackupChecksums"`
+	IsCopyOnly          bool     `json:"IsCopyOnly"`
+	BeginsLogChain      bool     `json:"BeginsLogChain"`
+	IsForceOffline      bool     `json:"IsForceOffline"` // tail-log WITH NORECOVERY
+	BackupSetGUID       string   `json:"BackupSetGUID"`
+	FamilyGUID          string   `json:"FamilyGUID"`
+	DatabaseGUID        string   `json:"DatabaseGUID"`
+	RecoveryForkID      string   `json:"RecoveryForkID"`
+	FirstRecoveryForkID string   `json:"FirstRecoveryForkID"`
+	ForkPointLSN        string   `json:"ForkPointLSN,omitempty"`
+	Forks               []fork   `json:"Forks"` // recovery path of the source, oldest first
+	Files               []dbFile `json:"Files"`
+	BackupSize          int64    `json:"BackupSize"`
+	Pages               []int64  `json:"Pages"` // pages per file, for messages
 }
 
 type bakPayload struct {

@@ -176,6 +176,47 @@
 // or RESTORE is abandoned as after an attention (no file, no history).
 // Server.Stalled tells a test when something is being held.
 //
+// # Time zones
+//
+// The server has a time zone (Options.TimeZone, an IANA name; UTC when
+// empty) with its daylight saving rules. As on SQL Server, dates without a
+// zone are the server's local wall clock at the moment they were written:
+// GETDATE() and SYSDATETIME(), msdb.dbo.backupset.backup_start_date and
+// backup_finish_date, restorehistory.restore_date, sys.databases.create_date,
+// login_time and HEADERONLY's BackupStartDate/BackupFinishDate; GETUTCDATE()
+// and SYSUTCDATETIME() are UTC. A local value therefore says nothing of the
+// offset it was written with, and two instants an hour apart on the night
+// of an autumn change read the same. msdb.dbo.backupset.time_zone (smallint)
+// is "the difference between local time (where the backup operation is
+// taking place) and Coordinated Universal Time (UTC) in 15-minute
+// intervals … A value of 127 indicates unknown"
+// (https://learn.microsoft.com/sql/relational-databases/system-tables/backupset-transact-sql):
+// the offset in force when the backup finished, in the backup's header, so
+// a server that restores the backup records the same value; 127 with
+// Options.UnknownTimeZone, and for backup files or history written before
+// the simulator kept it.
+//
+// HEADERONLY's TimeZone column, nvarchar(32), is in the result set only
+// when Options.MajorVersion is 16 (SQL Server 2022; the RESTORE HEADERONLY
+// page lists it for 2022 and later and does not say what it holds:
+// https://learn.microsoft.com/sql/t-sql/statements/restore-statements-headeronly-transact-sql).
+// Real servers have been seen returning values that are not the offset of
+// the backup (drsctl issue 10); the simulator's value is
+// Options.HeaderTimeZone when set, otherwise the UTC offset in force when
+// the server started, "+HH:MM" — right until the next daylight saving
+// change, an hour wrong after it. What real servers put there is not
+// documented: this is the simulator's model of "not to be trusted".
+// MajorVersion 15 (SQL Server 2019) leaves the column out and reports
+// 15.x in SERVERPROPERTY('ProductVersion'/'ProductMajorVersion'); nothing
+// else changes with the version.
+//
+// sys.database_recovery_status.recovery_fork_guid, "the current recovery
+// fork on which the database is currently active", is NULL while a database
+// is RESTORING ("NULL = Database is offline, or the database will not
+// start",
+// https://learn.microsoft.com/sql/relational-databases/system-catalog-views/sys-database-recovery-status-transact-sql);
+// a new fork begins at CREATE DATABASE and at every recovery.
+//
 // # What it does not model
 //
 // Transactions, other tables, UPDATE/DELETE, differential/file/filegroup
@@ -185,14 +226,13 @@
 // encryption, real data pages (page counts in messages are invented), TLS,
 // Windows/Kerberos logins, MARS, system database backups. Some edge-case
 // texts (3118 for a log restore onto a missing database, 3153) are the
-// simulator's best knowledge of SQL Server's. Dates are the server's local
-// time, and the simulator's local time is UTC (GETDATE() = GETUTCDATE()).
-// A runtime error ends the batch (SQL Server continues after some
+// simulator's best knowledge of SQL Server's. A runtime error ends the batch (SQL Server continues after some
 // statement-level errors).
 //
 // # For tests
 //
-// Options.Now replaces the clock (nil: time.Now): every date the simulator
+// Options.Now replaces the clock (nil: time.Now), an instant that the
+// server's time zone turns into local dates: every date the simulator
 // produces comes from it — backup start and finish dates (HEADERONLY,
 // msdb.dbo.backupset), restorehistory.restore_date, create_date, login_time,
 // GETDATE(), GETUTCDATE(), SYSDATETIME(), SYSUTCDATETIME() and the seconds in

@@ -270,10 +270,13 @@ func (x *execCtx) evalFunc(f *funcExpr, sc *scope) (value, *sqlError) {
 		switch strings.ToLower(toString(args[0])) {
 		case "productversion":
 			s = productVersion
+			if srv.opts.MajorVersion == 15 {
+				s = "15.0.4355.3"
+			}
 		case "productlevel":
 			s = productLevel
 		case "productmajorversion":
-			s = "16"
+			s = strconv.Itoa(srv.opts.MajorVersion)
 		case "productminorversion":
 			s = "0"
 		case "productbuild":
@@ -298,9 +301,13 @@ func (x *execCtx) evalFunc(f *funcExpr, sc *scope) (value, *sqlError) {
 			return null(tVariant), nil
 		}
 		return value{t: tVariant, v: s}, nil
-	case "GETDATE", "GETUTCDATE":
+	case "GETDATE":
 		return timeVal(srv.now()), nil
-	case "SYSUTCDATETIME", "SYSDATETIME":
+	case "GETUTCDATE":
+		return timeVal(roundDateTime(srv.clock())), nil
+	case "SYSDATETIME":
+		return value{t: sqlType{k: kDateTime2, scale: 7}, v: srv.local(srv.clock())}, nil
+	case "SYSUTCDATETIME":
 		return value{t: sqlType{k: kDateTime2, scale: 7}, v: srv.clock().UTC()}, nil
 	}
 	return value{}, newErr(195, 15, "'%s' is not a recognized built-in function name.", f.name)

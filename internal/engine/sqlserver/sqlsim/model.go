@@ -100,7 +100,8 @@ type backupSetRow struct {
 	DatabaseCreateDate time.Time `json:"database_creation_date"`
 	BackupStartDate    time.Time `json:"backup_start_date"`
 	BackupFinishDate   time.Time `json:"backup_finish_date"`
-	Type               string    `json:"type"` // D, L
+	TimeZone           *int      `json:"time_zone,omitempty"` // 15-minute intervals; nil or 127 unknown
+	Type               string    `json:"type"`                // D, L
 	FirstLSN           string    `json:"first_lsn"`
 	LastLSN            string    `json:"last_lsn"`
 	CheckpointLSN      string    `json:"checkpoint_lsn"`

@@ -30,12 +30,31 @@ type Options struct {
 	// produces comes from it: backup start and finish dates (HEADERONLY and
 	// msdb.dbo.backupset), restorehistory.restore_date, create_date, login
 	// times, GETDATE() and its kin, and the seconds BACKUP and RESTORE
-	// report in message 3014. Values are kept as the server's local time,
-	// which for the simulator is UTC. Pauses (StepDelay, WAITFOR) stay real.
+	// report in message 3014. Dates are kept as the server's local time
+	// (TimeZone) when they were written. Pauses (StepDelay, WAITFOR) stay real.
 	// It is called from every session, sometimes with the server's lock
 	// held: it must be safe for concurrent use and must not call back into
 	// the server.
 	Now func() time.Time
+	// TimeZone is the server's time zone, an IANA name ("Europe/Berlin";
+	// "" is UTC). GETDATE(), SYSDATETIME(), msdb's dates, create_date and
+	// HEADERONLY's dates are local wall clock in it, daylight saving
+	// included; GETUTCDATE() and SYSUTCDATETIME() are UTC.
+	TimeZone string
+	// MajorVersion is the product's major version: 16 (SQL Server 2022,
+	// the default) or 15 (2019). Only 16 has HEADERONLY's TimeZone column
+	// (and only the version numbers in SERVERPROPERTY and HEADERONLY
+	// change with it).
+	MajorVersion int
+	// HeaderTimeZone, when set, is what HEADERONLY's TimeZone column (16
+	// only) says for backups taken from now on, whatever the offset; when
+	// empty it is the UTC offset in force when the server started, "+HH:MM"
+	// (see doc.go: the column's meaning is undocumented and real servers
+	// return values that are not the backup's offset).
+	HeaderTimeZone string
+	// UnknownTimeZone records msdb.dbo.backupset.time_zone as 127
+	// ("unknown", as the documentation allows) instead of the offset.
+	UnknownTimeZone bool
 }
 
 // Product identity reported by @@VERSION, SERVERPROPERTY and LOGINACK.
@@ -51,6 +70,8 @@ type Server struct {
 	opts    Options
 	ln      net.Listener
 	lsnBase string
+	loc     *time.Location // Options.TimeZone
+	hdrZone string         // HEADERONLY's TimeZone for new backups
 
 	mu       sync.Mutex
 	st       *state
@@ -89,6 +110,16 @@ func Start(opts Options) (*Server, error) {
 	if n, ok := new(big.Int).SetString(base, 10); !ok || n.Sign() <= 0 || len(base) > 25 {
 		return nil, fmt.Errorf("sqlsim: LSNBase %q is not a positive decimal of at most 25 digits", base)
 	}
+	if opts.MajorVersion == 0 {
+		opts.MajorVersion = 16
+	}
+	if opts.MajorVersion != 15 && opts.MajorVersion != 16 {
+		return nil, fmt.Errorf("sqlsim: MajorVersion %d is not 15 or 16", opts.MajorVersion)
+	}
+	loc, err := time.LoadLocation(opts.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("sqlsim: TimeZone: %w", err)
+	}
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -105,7 +136,14 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, ln: ln, lsnBase: base, st: st, sessions: map[int]*session{}, conns: map[net.Conn]struct{}{}, nextSPID: 51,
+	hdr := opts.HeaderTimeZone
+	if hdr == "" {
+		hdr = formatOffset(utcOffset(time.Now(), loc))
+		if opts.Now != nil {
+			hdr = formatOffset(utcOffset(opts.Now(), loc))
+		}
+	}
+	s := &Server{opts: opts, ln: ln, lsnBase: base, loc: loc, hdrZone: hdr, st: st, sessions: map[int]*session{}, conns: map[net.Conn]struct{}{}, nextSPID: 51,
 		space: map[string]int64{}, stallChanged: make(chan struct{}), closing: make(chan struct{})}
 	s.logf("sqlsim %s listening on %s (data %s)", opts.Name, ln.Addr(), opts.DataDir)
 	s.wg.Add(1)
@@ -203,6 +241,36 @@ func (s *Server) clock() time.Time {
 	return time.Now()
 }
 
-// now is the server's time at datetime precision, as GETDATE() and msdb
-// store it.
-func (s *Server) now() time.Time { return roundDateTime(s.clock()) }
+// now is the server's local time at datetime precision, as GETDATE() and
+// msdb store it (a wall clock without a zone, kept as a UTC time.Time).
+func (s *Server) now() time.Time { return roundDateTime(s.local(s.clock())) }
+
+// local is t's wall clock in the server's time zone, as a UTC time.Time
+// (how the simulator keeps datetime values, which carry no zone).
+func (s *Server) local(t time.Time) time.Time {
+	l := t.In(s.loc)
+	return time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), l.Minute(), l.Second(), l.Nanosecond(), time.UTC)
+}
+
+// zoneQuarters is msdb.dbo.backupset.time_zone for a backup written at t:
+// the offset from UTC in 15-minute intervals, or 127 (unknown).
+func (s *Server) zoneQuarters(t time.Time) int {
+	if s.opts.UnknownTimeZone {
+		return 127
+	}
+	return int(utcOffset(t, s.loc) / (15 * time.Minute))
+}
+
+func utcOffset(t time.Time, loc *time.Location) time.Duration {
+	_, off := t.In(loc).Zone()
+	return time.Duration(off) * time.Second
+}
+
+// formatOffset is "+HH:MM" / "-HH:MM".
+func formatOffset(d time.Duration) string {
+	sign := '+'
+	if d < 0 {
+		sign, d = '-', -d
+	}
+	return fmt.Sprintf("%c%02d:%02d", sign, int(d/time.Hour), int(d%time.Hour/time.Minute))
+}

@@ -142,6 +142,11 @@ func (x *execCtx) allDBs() []dbView {
 		if len(d.Forks) > 0 {
 			v.firstFork = d.Forks[0].ID
 		}
+		if d.State == "RESTORING" {
+			// sys.database_recovery_status: "NULL = Database is offline,
+			// or the database will not start"
+			v.fork = ""
+		}
 		if d.State == "ONLINE" && !d.Standby {
 			v.chain = d.ChainLSN
 		} else {
@@ -358,6 +363,7 @@ func (x *execCtx) msdbBackupSet() *relation {
 		col("fork_point_lsn", tLSN, true),
 		col("backup_size", tNum20, true),
 		col("compressed_backup_size", tNum20, true),
+		col("time_zone", tSmallInt, true),
 	}}
 	optStr := func(s string, t sqlType) value {
 		if s == "" {
@@ -366,6 +372,10 @@ func (x *execCtx) msdbBackupSet() *relation {
 		return value{t: t, v: s}
 	}
 	for _, b := range srv.st.BackupSets {
+		zone := 127 // unknown: rows written before the simulator kept it
+		if b.TimeZone != nil {
+			zone = *b.TimeZone
+		}
 		r.rows = append(r.rows, []value{
 			intVal(int64(b.BackupSetID)), guidVal(b.BackupSetUUID), intVal(int64(b.MediaSetID)),
 			optStr(b.Name, tNVarChar(128)), optStr(b.Description, tNVarChar(255)), strVal(b.UserName),
@@ -375,7 +385,7 @@ func (x *execCtx) msdbBackupSet() *relation {
 			lsnVal(b.DatabaseBackupLSN), strVal(b.RecoveryModel), bitVal(b.IsCopyOnly), bitVal(b.HasChecksums),
 			bitVal(false), bitVal(b.BeginsLogChain), guidVal(b.FamilyGUID), guidVal(b.DatabaseGUID),
 			guidVal(b.FirstForkGUID), guidVal(b.LastForkGUID), lsnVal(b.ForkPointLSN),
-			numVal(b.BackupSize), numVal(b.CompressedSize),
+			numVal(b.BackupSize), numVal(b.CompressedSize), {t: tSmallInt, v: int64(zone)},
 		})
 	}
 	return r
