@@ -53,7 +53,7 @@ func (s *session) Backup(ctx context.Context, req engine.BackupRequest, progress
 			}
 		}
 		if !d.url {
-			old, err := s.headerOnly(ctx, c, d, "")
+			old, _, err := s.headerOnly(ctx, c, d, "")
 			switch {
 			case err == nil:
 				return fmt.Errorf("%w: it holds a %s backup of %s (LSN %s to %s); drsctl never overwrites a backup file",
@@ -62,11 +62,22 @@ func (s *session) Backup(ctx context.Context, req engine.BackupRequest, progress
 				return err
 			}
 		}
+		before, err := readClock(ctx, c)
+		if err != nil {
+			return err
+		}
 		if err := runDisconnecting(ctx, c, lost, req.Database, req.DisconnectUsers && req.NoRecovery, backupStatement(req, d), progress); err != nil {
 			return err
 		}
-		var err error
-		h, err = s.headerOnly(ctx, c, d, req.Credential)
+		after, err := readClock(ctx, c)
+		if err != nil {
+			return err
+		}
+		var set string
+		if h, set, err = s.headerOnly(ctx, c, d, req.Credential); err != nil {
+			return err
+		}
+		h.Start, h.Finish, err = backupTimes(ctx, c, set, d.path, h, before, after)
 		return err
 	})
 	if err != nil {
@@ -104,11 +115,37 @@ func backupStatement(req engine.BackupRequest, d device) string {
 
 // Describe reads a backup file's header: RESTORE HEADERONLY FROM DISK|URL = N'path'.
 func (s *session) Describe(ctx context.Context, serverPath string) (artifact.Header, error) {
-	h, err := s.headerOnly(ctx, s.db, deviceOf(serverPath), "")
+	d := deviceOf(serverPath)
+	h, set, err := s.headerOnly(ctx, s.db, d, "")
+	if err == nil {
+		err = s.describeTimes(ctx, &h, set, d)
+	}
 	if err != nil {
 		return artifact.Header{}, s.fail(ctx, "describe "+serverPath, err)
 	}
 	return h, nil
+}
+
+// describeTimes converts a described file's local dates to UTC: with the
+// offset msdb recorded beside the backup set (on the server that took it,
+// or one that restored it), else (no record, or 127) with today's offset,
+// the only one left — off by the daylight saving change for a file written
+// on the other side of one.
+func (s *session) describeTimes(ctx context.Context, h *artifact.Header, set string, d device) error {
+	start, finish, ok, err := msdbTimes(ctx, s.db, set, d.path, *h)
+	if err != nil {
+		return err
+	}
+	if ok {
+		h.Start, h.Finish = start, finish
+		return nil
+	}
+	offset, err := s.serverOffset(ctx)
+	if err != nil {
+		return err
+	}
+	h.Start, h.Finish = toUTC(h.Start, offset), toUTC(h.Finish, offset)
+	return nil
 }
 
 type queryer interface {
@@ -116,26 +153,23 @@ type queryer interface {
 }
 
 // headerOnly runs RESTORE HEADERONLY and maps the first backup set's columns
-// by name (the column set grows with versions).
-func (s *session) headerOnly(ctx context.Context, q queryer, d device, credential string) (artifact.Header, error) {
+// by name (the column set grows with versions). Start and Finish are left
+// as the server's local wall clock (the caller converts them: times.go);
+// set is the BackupSetGUID.
+func (s *session) headerOnly(ctx context.Context, q queryer, d device, credential string) (h artifact.Header, set string, err error) {
 	stmt := "RESTORE HEADERONLY FROM " + d.clause()
 	if opts := d.urlOptions(credential, ""); len(opts) > 0 {
 		stmt += " WITH " + strings.Join(opts, ", ")
 	}
 	row, err := firstRow(ctx, q, stmt)
 	if err != nil {
-		return artifact.Header{}, err
+		return h, "", err
 	}
 	if row == nil {
-		return artifact.Header{}, errors.New("RESTORE HEADERONLY returned no backup set")
+		return h, "", errors.New("RESTORE HEADERONLY returned no backup set")
 	}
-	offset, ok := row.timeZone()
-	if !ok {
-		if offset, err = s.serverOffset(ctx); err != nil {
-			return artifact.Header{}, err
-		}
-	}
-	return row.header(offset)
+	h, err = row.header()
+	return h, row.guid("BackupSetGUID"), err
 }
 
 // ---- result rows by column name ----
@@ -182,7 +216,8 @@ func allRows(ctx context.Context, q queryer, stmt string, args ...any) ([]namedR
 	return out, rows.Err()
 }
 
-func (r namedRow) header(offset time.Duration) (artifact.Header, error) {
+// header maps HEADERONLY's columns; Start and Finish stay local wall clock.
+func (r namedRow) header() (artifact.Header, error) {
 	var h artifact.Header
 	switch t, _ := r.int("BackupType"); t {
 	case 1:
@@ -212,40 +247,11 @@ func (r namedRow) header(offset time.Duration) (artifact.Header, error) {
 	if h.FirstLSN.IsZero() || h.LastLSN.IsZero() {
 		return h, errors.New("RESTORE HEADERONLY gave no FirstLSN or LastLSN")
 	}
-	h.Start = toUTC(r.time("BackupStartDate"), offset)
-	h.Finish = toUTC(r.time("BackupFinishDate"), offset)
+	h.Start = wallClock(r.time("BackupStartDate"))
+	h.Finish = wallClock(r.time("BackupFinishDate"))
 	h.CopyOnly = r.bool("IsCopyOnly")
 	h.FamilyGUID = r.guid("FamilyGUID")
 	return h, nil
-}
-
-// timeZone reads HEADERONLY's TimeZone column when the server sends one
-// ("+HH:MM", or a count of 15-minute intervals as msdb keeps it).
-func (r namedRow) timeZone() (time.Duration, bool) {
-	v, ok := r["timezone"]
-	if !ok || v == nil {
-		return 0, false
-	}
-	if n, ok := r.int("TimeZone"); ok {
-		if n == 127 || n < -56 || n > 56 { // 127: unknown
-			return 0, false
-		}
-		return time.Duration(n) * 15 * time.Minute, true
-	}
-	s := strings.TrimSpace(r.string("TimeZone"))
-	if len(s) != 6 || (s[0] != '+' && s[0] != '-') || s[3] != ':' {
-		return 0, false
-	}
-	hh, err1 := strconv.Atoi(s[1:3])
-	mm, err2 := strconv.Atoi(s[4:6])
-	if err1 != nil || err2 != nil || hh > 14 || mm > 59 {
-		return 0, false
-	}
-	d := time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute
-	if s[0] == '-' {
-		d = -d
-	}
-	return d, true
 }
 
 func (r namedRow) string(col string) string {

@@ -40,13 +40,22 @@ type simOptions struct {
 	stepDelay time.Duration
 	password  string
 	now       func() time.Time // both simulators' clock; nil: time.Now
+	// The primary's time zone (IANA), major version, HEADERONLY TimeZone
+	// and msdb time_zone 127 (sqlsim.Options).
+	primaryZone, primaryHeaderZone string
+	primaryVersion                 int
+	unknownZone                    bool
 }
 
 func simFixture(t *testing.T, o simOptions) *fixture {
 	t.Helper()
 	start := func(name string) *sqlsim.Server {
-		srv, err := sqlsim.Start(sqlsim.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), LSNBase: bigLSNBase,
-			Name: name, StepDelay: o.stepDelay, Password: o.password, Now: o.now, Logf: t.Logf})
+		opts := sqlsim.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), LSNBase: bigLSNBase,
+			Name: name, StepDelay: o.stepDelay, Password: o.password, Now: o.now, Logf: t.Logf}
+		if name == "PRIMARY" {
+			opts.TimeZone, opts.HeaderTimeZone, opts.MajorVersion, opts.UnknownTimeZone = o.primaryZone, o.primaryHeaderZone, o.primaryVersion, o.unknownZone
+		}
+		srv, err := sqlsim.Start(opts)
 		if err != nil {
 			t.Fatal(err)
 		}

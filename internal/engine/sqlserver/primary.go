@@ -15,14 +15,22 @@ import (
 
 const (
 	queryDatabase = `SELECT name, state_desc, recovery_model_desc, create_date FROM sys.databases WHERE name = @p1`
-	queryLogChain = `SELECT last_log_backup_lsn FROM sys.database_recovery_status WHERE database_id = DB_ID(@p1)`
+	// recovery_fork_guid is the database's identity: a new one at CREATE
+	// DATABASE, at a RESTORE over it and at every recovery; NULL while the
+	// database is not started (RESTORING). Unlike create_date, which is
+	// local time without an offset, no clock moves it.
+	queryLogChain = `SELECT last_log_backup_lsn, recovery_fork_guid FROM sys.database_recovery_status WHERE database_id = DB_ID(@p1)`
 	// Backups msdb recorded, oldest first. Differential and file backups
 	// are read and skipped (drsctl never restores them).
 	queryBackups = `SELECT bs.backup_set_id, bs.type, bs.first_lsn, bs.last_lsn, bs.checkpoint_lsn, bs.database_backup_lsn, ` +
-		`bs.backup_start_date, bs.backup_finish_date, bs.is_copy_only, bs.family_guid, bs.database_name, mf.physical_device_name ` +
+		`bs.backup_start_date, bs.backup_finish_date, bs.time_zone, bs.is_copy_only, bs.family_guid, bs.database_name, mf.physical_device_name ` +
 		`FROM msdb.dbo.backupset AS bs JOIN msdb.dbo.backupmediafamily AS mf ON mf.media_set_id = bs.media_set_id ` +
 		`WHERE bs.database_name = @p1 AND bs.backup_finish_date >= @p2 ORDER BY bs.backup_set_id`
 )
+
+// sinceMargin widens ObservePrimary's msdb filter, in local time, past any
+// difference between today's offset and a row's own.
+const sinceMargin = 26 * time.Hour
 
 func (s *session) ObservePrimary(ctx context.Context, databases []string, since time.Time) ([]engine.PrimaryDatabase, error) {
 	offset, err := s.serverOffset(ctx)
@@ -55,11 +63,15 @@ func (s *session) observePrimary(ctx context.Context, name string, since time.Ti
 	db.Exists, db.State, db.RecoveryModel, db.CreatedAt = true, state, model, toUTC(created, offset)
 
 	var lsn sql.NullString
-	switch err := s.db.QueryRowContext(ctx, queryLogChain, name).Scan(&lsn); {
+	var fork mssql.NullUniqueIdentifier
+	switch err := s.db.QueryRowContext(ctx, queryLogChain, name).Scan(&lsn, &fork); {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
 		return db, err
 	default:
+		if fork.Valid {
+			db.Identity = fork.UUID.String()
+		}
 		if lsn.Valid {
 			if _, err := artifact.ParseLSN(lsn.String); err != nil {
 				return db, fmt.Errorf("last_log_backup_lsn: %w", err)
@@ -68,7 +80,9 @@ func (s *session) observePrimary(ctx context.Context, name string, since time.Ti
 		}
 	}
 
-	rows, err := s.db.QueryContext(ctx, queryBackups, name, toServerLocal(since, offset))
+	// msdb's dates are local: the filter is widened by more than any
+	// offset change (a row's own time_zone converts it, below).
+	rows, err := s.db.QueryContext(ctx, queryBackups, name, toServerLocal(since.Add(-sinceMargin), offset))
 	if err != nil {
 		return db, err
 	}
@@ -80,10 +94,11 @@ func (s *session) observePrimary(ctx context.Context, name string, since time.Ti
 			typ, dbName, path                       sql.NullString
 			first, last, checkpoint, databaseBackup sql.NullString
 			start, finish                           sql.NullTime
+			zone                                    sql.NullInt64
 			copyOnly                                sql.NullBool
 			family                                  mssql.NullUniqueIdentifier
 		)
-		if err := rows.Scan(&id, &typ, &first, &last, &checkpoint, &databaseBackup, &start, &finish, &copyOnly, &family, &dbName, &path); err != nil {
+		if err := rows.Scan(&id, &typ, &first, &last, &checkpoint, &databaseBackup, &start, &finish, &zone, &copyOnly, &family, &dbName, &path); err != nil {
 			return db, err
 		}
 		if seen[id] {
@@ -99,12 +114,21 @@ func (s *session) observePrimary(ctx context.Context, name string, since time.Ti
 		default: // I differential, F file, G differential file, P partial, Q differential partial
 			continue
 		}
+		// The offset in force when the backup was written; today's only
+		// when msdb does not know it (127).
+		off, ok := zoneOffset(zone)
+		if !ok {
+			off = offset
+		}
 		h := artifact.Header{
 			Kind:     kind,
 			Database: dbName.String,
-			Start:    toUTC(start.Time, offset),
-			Finish:   toUTC(finish.Time, offset),
+			Start:    toUTC(start.Time, off),
+			Finish:   toUTC(finish.Time, off),
 			CopyOnly: copyOnly.Bool,
+		}
+		if h.Finish.Before(since) {
+			continue
 		}
 		if family.Valid {
 			h.FamilyGUID = family.UUID.String()
