@@ -14,7 +14,7 @@ import (
 )
 
 // FormatVersion is the version of the saved plan and JSON message formats.
-const FormatVersion = "1.1"
+const FormatVersion = "1.2"
 
 // ActionKind is what an action does. Every switch over it is exhaustive.
 type ActionKind int

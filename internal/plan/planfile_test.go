@@ -203,7 +203,7 @@ func TestLoad_RefusesWhatItCannotHandle(t *testing.T) {
 		}, want: "rpo[0]: through:"},
 		{name: "unknown severity", change: func(p map[string]any) { p["problems"].([]any)[0].(map[string]any)["severity"] = "fatal" }, want: `unknown severity "fatal"`},
 		{name: "unknown field", change: func(p map[string]any) { action(p, 0)["priority"] = 1 }, want: `unknown field "priority"`},
-		{name: "trailing data", raw: encodeJSON(t, basePlan()) + `{"format_version":"1.1"}`, want: "more data after the plan"},
+		{name: "trailing data", raw: encodeJSON(t, basePlan()) + `{"format_version":"1.2"}`, want: "more data after the plan"},
 		{name: "truncated", raw: encodeJSON(t, basePlan())[:300], want: "truncated"},
 		{name: "empty", raw: "", want: "read plan: the file is empty"},
 		{name: "only white space", raw: " \n", want: "read plan: the file is empty"},
