@@ -410,12 +410,10 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 	}
 	req := engine.RestoreRequest{Database: a.Database, Kind: art.Kind, ServerPath: blob.ServerPath(t.Destination.ServerPath, art.Key),
 		Mode: mode, Replace: a.Replace, DisconnectUsers: t.DisconnectUsers, Credential: t.Destination.Credential}
-	if mode == engine.StandbyMode {
-		base := t.DataDir
-		if base == "" {
-			base = t.Destination.ServerPath
-		}
-		req.UndoFile = blob.StandbyUndoFile(base, a.Database)
+	if mode == engine.StandbyMode && t.DataDir != "" {
+		// Without data_dir the engine places it where only that server
+		// writes, never at the destination (a URL, or a shared folder).
+		req.UndoFile = blob.StandbyUndoFile(t.DataDir, a.Database)
 	}
 	if art.Kind == artifact.Full {
 		req.DataDir, req.LogDir = t.DataDir, t.LogDir

@@ -157,7 +157,8 @@ type RestoreRequest struct {
 	Kind       artifact.Kind
 	ServerPath string
 	Mode       RestoreMode
-	// UndoFile is the STANDBY undo file; required when Mode is StandbyMode.
+	// UndoFile is the STANDBY undo file. Empty: the engine puts it where
+	// only that server writes (SQL Server: its default data directory).
 	UndoFile string
 	// DataDir and LogDir, when set, MOVE the backup's files there (full only).
 	DataDir string

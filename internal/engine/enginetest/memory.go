@@ -841,9 +841,8 @@ func (s *Server) restoreLocked(ctx context.Context, req engine.RestoreRequest, p
 	switch req.Mode {
 	case engine.NoRecovery:
 	case engine.StandbyMode:
-		if req.UndoFile == "" {
-			return fmt.Errorf("restore %s: STANDBY needs an undo file", req.Database)
-		}
+		// An empty UndoFile lets the engine choose (its default data
+		// directory); the memory engine keeps no undo file.
 	default:
 		return fmt.Errorf("restore %s: unknown mode %q (norecovery or standby)", req.Database, req.Mode)
 	}

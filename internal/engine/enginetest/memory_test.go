@@ -889,9 +889,12 @@ func TestReadersAndStandbyMode(t *testing.T) {
 	_, l1Path := e.backup("p", "Sales", artifact.Log)
 	sess := e.open("s")
 	ctx := context.Background()
-	err := sess.Restore(ctx, engine.RestoreRequest{Database: "Sales", ServerPath: fullPath, Mode: engine.StandbyMode}, engine.NoProgress)
-	wantErr(t, err, nil, "undo file")
-	if err := sess.Restore(ctx, engine.RestoreRequest{Database: "Sales", ServerPath: fullPath, Mode: engine.StandbyMode, UndoFile: e.path("undo")}, engine.NoProgress); err != nil {
+	// No undo file named: the engine chooses its own place (its default
+	// data directory), as the sqlserver engine does.
+	if err := sess.Restore(ctx, engine.RestoreRequest{Database: "Sales", ServerPath: fullPath, Mode: engine.StandbyMode}, engine.NoProgress); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Restore(ctx, engine.RestoreRequest{Database: "Sales", ServerPath: fullPath, Mode: engine.StandbyMode, UndoFile: e.path("undo"), Replace: true}, engine.NoProgress); err != nil {
 		t.Fatal(err)
 	}
 	s := e.drv.Server("s")
@@ -899,7 +902,7 @@ func TestReadersAndStandbyMode(t *testing.T) {
 		t.Fatalf("%+v", info)
 	}
 	wantErr(t, s.Insert("Sales", 5), nil, "3906")
-	_, _, err = e.tryBackup(engine.BackupRequest{Database: "Sales", Kind: artifact.Full}, "s")
+	_, _, err := e.tryBackup(engine.BackupRequest{Database: "Sales", Kind: artifact.Full}, "s")
 	wantErr(t, err, nil, "3036")
 	s.SetReaders("Sales", 2)
 	err = sess.Restore(ctx, engine.RestoreRequest{Database: "Sales", ServerPath: l1Path, Mode: engine.StandbyMode, UndoFile: e.path("undo")}, engine.NoProgress)

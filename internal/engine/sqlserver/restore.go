@@ -40,10 +40,15 @@ func (s *session) Restore(ctx context.Context, req engine.RestoreRequest, progre
 		return fmt.Errorf("%s: no server path", target)
 	case req.Mode != engine.NoRecovery && req.Mode != engine.StandbyMode:
 		return fmt.Errorf("%s: unknown restore mode %q", target, req.Mode)
-	case req.Mode == engine.StandbyMode && req.UndoFile == "":
-		return fmt.Errorf("%s: a standby restore needs an undo file", target)
 	}
 	d := deviceOf(req.ServerPath)
+	if req.Mode == engine.StandbyMode && req.UndoFile == "" {
+		undo, err := s.defaultUndoFile(ctx, req.Database)
+		if err != nil {
+			return fmt.Errorf("%s: %w", target, err)
+		}
+		req.UndoFile = undo
+	}
 	err := s.dedicated(ctx, func(c *sql.Conn, lost <-chan struct{}) error {
 		if _, err := c.ExecContext(ctx, "USE [master]"); err != nil {
 			return err
@@ -84,6 +89,22 @@ func restoreStatement(req engine.RestoreRequest, d device, moves []move) string 
 	opts = append(opts, d.urlOptions(req.Credential, "RESTORE_OPTIONS")...)
 	opts = append(opts, "STATS = 10")
 	return stmt + quoteIdent(req.Database) + " FROM " + d.clause() + " WITH " + strings.Join(opts, ", ")
+}
+
+// defaultUndoFile places a STANDBY undo file where only this server writes:
+// its default data directory (SERVERPROPERTY('InstanceDefaultDataPath')).
+// Not the destination's server_path: that may be a URL (a RESTORE cannot
+// write an undo file there) or a share other targets write and a retention
+// job cleans (a lost undo file means reseeding the standby).
+func (s *session) defaultUndoFile(ctx context.Context, database string) (string, error) {
+	var defData, defLog sql.NullString
+	if err := s.db.QueryRowContext(ctx, queryDefaultPaths).Scan(&defData, &defLog); err != nil {
+		return "", s.fail(ctx, "ask for the default data path (for the STANDBY undo file)", err)
+	}
+	if defData.String == "" {
+		return "", fmt.Errorf("%s reports no default data path for the STANDBY undo file; set the target's data_dir", s.server)
+	}
+	return joinServerPath(defData.String, movedName(database, backupFile{logical: "standby", physical: "x.tuf"})), nil
 }
 
 // runDisconnecting runs a statement that needs the database alone
