@@ -55,6 +55,9 @@ func (e *ServerError) Error() string {
 	parts := make([]string, len(e.Causes))
 	for i, c := range e.Causes {
 		parts[i] = fmt.Sprintf("SQL Server error %d: %s", c.Number, c.Message)
+		if c.Class >= severityFatal {
+			parts[i] += fmt.Sprintf(" (severity %d: the server ended the connection)", c.Class)
+		}
 	}
 	return e.Target + ": " + strings.Join(parts, "; ")
 }
@@ -222,11 +225,19 @@ func run(ctx context.Context, c *sql.Conn, lost <-chan struct{}, stmt string, pr
 		connLost.Store(true)
 	default:
 	}
+	if connLost.Load() || transport != nil {
+		// A server that ends the connection after an error of severity 20
+		// or more (see severityFatal) said why: its messages, queued before the
+		// read that failed, are the failure, not the lost connection.
+		errs = append(errs, drain(retmsg)...)
+		if fatal(errs) {
+			last := errs[len(errs)-1]
+			last.All = errs
+			return last
+		}
+		return errConnLost(transport)
+	}
 	switch {
-	case connLost.Load():
-		return errConnLost(transport)
-	case transport != nil:
-		return errConnLost(transport)
 	case ctx.Err() != nil:
 		return ctx.Err()
 	}
@@ -239,6 +250,44 @@ func run(ctx context.Context, c *sql.Conn, lost <-chan struct{}, stmt string, pr
 		return last
 	}
 	return nil
+}
+
+// severityFatal is the lowest severity of the errors after which SQL
+// Server ends the connection ("Database Engine error severities": 20-24
+// are fatal; the task ends and, in most cases, so does the connection).
+const severityFatal = 20
+
+// fatal reports whether the server sent an error of severity 20 or more.
+func fatal(errs []mssql.Error) bool {
+	for _, e := range errs {
+		if e.Class >= severityFatal {
+			return true
+		}
+	}
+	return false
+}
+
+// drain takes the server errors go-mssqldb had queued when the loop ended
+// (the connection's loss can be seen before the messages read ahead of it).
+func drain(retmsg *sqlexp.ReturnMessage) []mssql.Error {
+	var errs []mssql.Error
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		m := retmsg.Message(ctx)
+		timedOut := ctx.Err() != nil
+		cancel()
+		if timedOut {
+			if _, ok := m.(sqlexp.MsgNextResultSet); ok {
+				return errs // nothing queued: Message gave up
+			}
+		}
+		if me, ok := m.(sqlexp.MsgError); ok {
+			var e mssql.Error
+			if errors.As(me.Error, &e) {
+				errs = append(errs, e)
+			}
+		}
+	}
 }
 
 func errConnLost(cause error) error {

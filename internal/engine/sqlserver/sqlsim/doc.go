@@ -176,6 +176,22 @@
 // or RESTORE is abandoned as after an attention (no file, no history).
 // Server.Stalled tells a test when something is being held.
 //
+// A fatal error (Server.FailFatal): the next statement that begins as
+// given fails with an error of severity 20 or more, sent in an ERROR token,
+// and the server closes the connection without a DONE. Errors of severity
+// 20 to 24 "indicate system problems and are fatal errors, which means that
+// the Database Engine task that is executing a statement or batch is no
+// longer running. The task records information about what occurred and then
+// terminates. In most cases, the application connection to the instance of
+// the Database Engine might also terminate." Source: Database Engine error
+// severities (https://learn.microsoft.com/sql/relational-databases/errors-events/database-engine-error-severities);
+// and RAISERROR: "Severity levels from 20 through 25 are considered fatal.
+// If a fatal severity level is encountered, the client connection is
+// terminated after receiving the message"
+// (https://learn.microsoft.com/sql/t-sql/language-elements/raiserror-transact-sql).
+// That no DONE follows the ERROR token is the simulator's choice of the
+// harder case for a client (the message arrives, then the connection ends).
+//
 // # Time zones
 //
 // The server has a time zone (Options.TimeZone, an IANA name; UTC when
