@@ -28,6 +28,8 @@ const (
 	errLogTooRecent    = 4305
 	errLogTooEarly     = 4326
 	errRecoveryPath    = 4330
+	errInterrupted     = 4319 // a previous restore was interrupted (the database is left mid-restore)
+	errLogNotRestored  = 4333 // RECOVERY of a database whose restore was interrupted
 	errDeviceOpen      = 3201 // cannot open backup device
 	errDeviceRead      = 3203 // read on a backup device failed
 	errRestorePage     = 3183 // RESTORE detected an error on a page
@@ -47,6 +49,7 @@ const (
 type ServerError struct {
 	Target string        // "restore log [Sales] from /x/y.trn"
 	Causes []mssql.Error // in the order the server sent them, 3013 left out
+	Hint   string        // what to do, when the causes alone do not say
 	kind   error
 	err    mssql.Error
 }
@@ -59,7 +62,11 @@ func (e *ServerError) Error() string {
 			parts[i] += fmt.Sprintf(" (severity %d: the server ended the connection)", c.Class)
 		}
 	}
-	return e.Target + ": " + strings.Join(parts, "; ")
+	msg := e.Target + ": " + strings.Join(parts, "; ")
+	if e.Hint != "" {
+		msg += " (" + e.Hint + ")"
+	}
+	return msg
 }
 
 func (e *ServerError) Unwrap() []error {
@@ -97,6 +104,16 @@ func newServerError(target string, all []mssql.Error) *ServerError {
 	switch {
 	case e.Has(errExclusive):
 		e.kind = engine.ErrInUse
+	case e.Has(errInterrupted), e.Has(errLogNotRestored):
+		// RESTORE … WITH RESTART only resumes the interrupted backup set
+		// (restoring it again without RESTART starts it over); a new
+		// sequence needs a full WITH REPLACE. Which is right depends on who
+		// started the restore, which only the ledger knows: the planner
+		// reseeds a seed drsctl started (RestoreFull with Replace).
+		e.kind = engine.ErrChain
+		e.Hint = "a previous RESTORE DATABASE of it was interrupted and left it mid-restore with nothing to roll forward: " +
+			"restore the full backup that was interrupted again, or another full WITH REPLACE; drsctl reseeds it when it started that restore, " +
+			"otherwise finish or drop it on the server"
 	case e.Has(errLogTooRecent), e.Has(errLogTooEarly), e.Has(errRecoveryPath), e.Has(errNotReady):
 		e.kind = engine.ErrChain
 	case e.Has(errDeviceOpen), e.Has(errDeviceRead), e.Has(errRestorePage), e.Has(errBackupDamaged), e.Has(errMediaFamily):
