@@ -191,7 +191,9 @@ var (
 	// once they are gone (SQL Server error 3101).
 	ErrInUse = errors.New("database in use")
 	// ErrChain means the server refused a backup's place in the chain (SQL
-	// Server errors 4305, 4326, 4330): never retried blindly.
+	// Server errors 4305, 4326, 4330, 3117; 4319 and 4333 when an
+	// interrupted restore left the database with nothing to roll forward):
+	// never retried blindly.
 	ErrChain = errors.New("backup does not fit the chain")
 	// ErrDamaged means the server could not read the backup file it was
 	// given: missing, unreadable or damaged (SQL Server errors 3201, 3203,

@@ -28,6 +28,8 @@ const (
 	errLogTooRecent    = 4305
 	errLogTooEarly     = 4326
 	errRecoveryPath    = 4330
+	errInterrupted     = 4319 // a previous restore was interrupted (the database is left mid-restore)
+	errLogNotRestored  = 4333 // RECOVERY of a database whose restore was interrupted
 	errDeviceOpen      = 3201 // cannot open backup device
 	errDeviceRead      = 3203 // read on a backup device failed
 	errRestorePage     = 3183 // RESTORE detected an error on a page
@@ -47,6 +49,7 @@ const (
 type ServerError struct {
 	Target string        // "restore log [Sales] from /x/y.trn"
 	Causes []mssql.Error // in the order the server sent them, 3013 left out
+	Hint   string        // what to do, when the causes alone do not say
 	kind   error
 	err    mssql.Error
 }
@@ -55,8 +58,15 @@ func (e *ServerError) Error() string {
 	parts := make([]string, len(e.Causes))
 	for i, c := range e.Causes {
 		parts[i] = fmt.Sprintf("SQL Server error %d: %s", c.Number, c.Message)
+		if c.Class >= severityFatal {
+			parts[i] += fmt.Sprintf(" (severity %d: the server ended the connection)", c.Class)
+		}
 	}
-	return e.Target + ": " + strings.Join(parts, "; ")
+	msg := e.Target + ": " + strings.Join(parts, "; ")
+	if e.Hint != "" {
+		msg += " (" + e.Hint + ")"
+	}
+	return msg
 }
 
 func (e *ServerError) Unwrap() []error {
@@ -94,6 +104,16 @@ func newServerError(target string, all []mssql.Error) *ServerError {
 	switch {
 	case e.Has(errExclusive):
 		e.kind = engine.ErrInUse
+	case e.Has(errInterrupted), e.Has(errLogNotRestored):
+		// RESTORE … WITH RESTART only resumes the interrupted backup set
+		// (restoring it again without RESTART starts it over); a new
+		// sequence needs a full WITH REPLACE. Which is right depends on who
+		// started the restore, which only the ledger knows: the planner
+		// reseeds a seed drsctl started (RestoreFull with Replace).
+		e.kind = engine.ErrChain
+		e.Hint = "a previous RESTORE DATABASE of it was interrupted and left it mid-restore with nothing to roll forward: " +
+			"restore the full backup that was interrupted again, or another full WITH REPLACE; drsctl reseeds it when it started that restore, " +
+			"otherwise finish or drop it on the server"
 	case e.Has(errLogTooRecent), e.Has(errLogTooEarly), e.Has(errRecoveryPath), e.Has(errNotReady):
 		e.kind = engine.ErrChain
 	case e.Has(errDeviceOpen), e.Has(errDeviceRead), e.Has(errRestorePage), e.Has(errBackupDamaged), e.Has(errMediaFamily):
@@ -222,11 +242,19 @@ func run(ctx context.Context, c *sql.Conn, lost <-chan struct{}, stmt string, pr
 		connLost.Store(true)
 	default:
 	}
+	if connLost.Load() || transport != nil {
+		// A server that ends the connection after an error of severity 20
+		// or more (see severityFatal) said why: its messages, queued before the
+		// read that failed, are the failure, not the lost connection.
+		errs = append(errs, drain(retmsg)...)
+		if fatal(errs) {
+			last := errs[len(errs)-1]
+			last.All = errs
+			return last
+		}
+		return errConnLost(transport)
+	}
 	switch {
-	case connLost.Load():
-		return errConnLost(transport)
-	case transport != nil:
-		return errConnLost(transport)
 	case ctx.Err() != nil:
 		return ctx.Err()
 	}
@@ -239,6 +267,44 @@ func run(ctx context.Context, c *sql.Conn, lost <-chan struct{}, stmt string, pr
 		return last
 	}
 	return nil
+}
+
+// severityFatal is the lowest severity of the errors after which SQL
+// Server ends the connection ("Database Engine error severities": 20-24
+// are fatal; the task ends and, in most cases, so does the connection).
+const severityFatal = 20
+
+// fatal reports whether the server sent an error of severity 20 or more.
+func fatal(errs []mssql.Error) bool {
+	for _, e := range errs {
+		if e.Class >= severityFatal {
+			return true
+		}
+	}
+	return false
+}
+
+// drain takes the server errors go-mssqldb had queued when the loop ended
+// (the connection's loss can be seen before the messages read ahead of it).
+func drain(retmsg *sqlexp.ReturnMessage) []mssql.Error {
+	var errs []mssql.Error
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		m := retmsg.Message(ctx)
+		timedOut := ctx.Err() != nil
+		cancel()
+		if timedOut {
+			if _, ok := m.(sqlexp.MsgNextResultSet); ok {
+				return errs // nothing queued: Message gave up
+			}
+		}
+		if me, ok := m.(sqlexp.MsgError); ok {
+			var e mssql.Error
+			if errors.As(me.Error, &e) {
+				errs = append(errs, e)
+			}
+		}
+	}
 }
 
 func errConnLost(cause error) error {

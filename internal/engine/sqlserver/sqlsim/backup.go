@@ -455,7 +455,7 @@ func (srv *Server) recordBackup(h *bakHeader, path string, compressed int64) int
 
 var restoreOptions = []string{"NORECOVERY", "RECOVERY", "STANDBY=", "MOVE", "REPLACE", "STATS?", "CHECKSUM", "STOPAT=",
 	"NO_CHECKSUM", "FILE=", "BUFFERCOUNT=", "MAXTRANSFERSIZE=", "BLOCKSIZE=", "CREDENTIAL=", "RESTORE_OPTIONS=",
-	"STOP_ON_ERROR", "REWIND", "NOREWIND", "UNLOAD", "NOUNLOAD", "LOADHISTORY"}
+	"STOP_ON_ERROR", "REWIND", "NOREWIND", "UNLOAD", "NOUNLOAD", "LOADHISTORY", "RESTART"}
 
 var restoreInfoOptions = []string{"FILE=", "CHECKSUM", "NO_CHECKSUM", "STATS?", "LOADHISTORY", "CREDENTIAL=",
 	"RESTORE_OPTIONS=", "REWIND", "NOREWIND", "UNLOAD", "NOUNLOAD", "BUFFERCOUNT=", "MAXTRANSFERSIZE=", "BLOCKSIZE=",
@@ -582,12 +582,17 @@ func (x *execCtx) execRestore(s *restoreStmt) (result, *sqlError) {
 	}
 	srv := x.s.srv
 	srv.mu.Lock()
-	_, verr := x.checkRestore(s.what, name, h, o, stop)
+	first, verr := x.checkRestore(s.what, name, h, o, stop)
 	srv.mu.Unlock()
 	if verr != nil {
 		return result{}, verr.terminating(op)
 	}
 	if !x.progress(o.stats()) {
+		if s.what == "DATABASE" {
+			srv.mu.Lock()
+			x.interruptRestore(first, h)
+			srv.mu.Unlock()
+		}
 		return result{}, attnErr
 	}
 	srv.mu.Lock()
@@ -665,6 +670,9 @@ func (x *execCtx) checkRestore(what, name string, h *bakHeader, o *opts, stop ti
 			return nil, errLogRestoreNoDB(name)
 		}
 		pl.name = d.Name
+		if d.Interrupted != "" {
+			return nil, errInterruptedRestore(d.primaryFile())
+		}
 		if d.State != "RESTORING" && !d.Standby {
 			return nil, errNotReadyToRollforward()
 		}
@@ -689,6 +697,11 @@ func (x *execCtx) checkRestore(what, name string, h *bakHeader, o *opts, stop ti
 			pl.name = d.Name
 			if err := x.exclusive(d); err != nil {
 				return nil, err
+			}
+			if d.Interrupted != "" && d.Interrupted != h.BackupSetGUID && !o.has("REPLACE") {
+				// Another backup set than the one interrupted: only a new
+				// restore sequence (REPLACE) may begin over it.
+				return nil, errInterruptedRestore(d.primaryFile())
 			}
 			if !o.has("REPLACE") {
 				if d.FamilyGUID != h.FamilyGUID || !strings.EqualFold(d.Name, h.DatabaseName) {
@@ -829,6 +842,7 @@ func (x *execCtx) applyRestore(pl *restorePlan, h *bakHeader, p *bakPayload, pat
 		d.LastFullCheckpoint = h.CheckpointLSN
 		d.RedoLSN = h.LastLSN
 		d.RedoTime = h.BackupFinishDate
+		d.Interrupted = ""
 	} else {
 		// STOPAT: records written up to the point are applied, and the
 		// restore stops before the first one written after it.
@@ -940,6 +954,9 @@ func (x *execCtx) recoverOnly(name string, o *opts, op string, start time.Time) 
 	}
 	if d.State == "ONLINE" && !d.Standby {
 		return result{}, errAlreadyRecovered().terminating(op)
+	}
+	if d.Interrupted != "" {
+		return result{}, errLogNotRestored().terminating(op)
 	}
 	if err := x.exclusive(d); err != nil {
 		return result{}, err.terminating(op)
@@ -1132,4 +1149,33 @@ func labelOnly(h *bakHeader, path string) ([]column, [][]value) {
 		{t: tTinyInt, v: int64(0)}, null(tNVarChar(255)), strVal("Microsoft SQL Server"), intVal(4608),
 		timeVal(h.BackupStartDate), intVal(1), bitVal(h.Compressed),
 	}}
+}
+
+// interruptRestore leaves what an interrupted RESTORE DATABASE leaves: the
+// database (created, or the one REPLACE was overwriting) RESTORING with the
+// backup's files, no data and nothing to roll forward (redo_start_lsn
+// NULL), and no msdb history; callers hold srv.mu.
+func (x *execCtx) interruptRestore(pl *restorePlan, h *bakHeader) {
+	srv := x.s.srv
+	d := srv.st.db(pl.name)
+	if d == nil {
+		d = &database{Name: pl.name, ID: srv.st.NextDatabaseID}
+		srv.st.NextDatabaseID++
+		srv.st.Databases = append(srv.st.Databases, d)
+	}
+	*d = database{Name: d.Name, ID: d.ID, State: "RESTORING", Recovery: h.RecoveryModel, CreateDate: srv.now(),
+		GUID: newGUID(), FamilyGUID: h.FamilyGUID, Forks: append([]fork(nil), h.Forks...), Files: pl.files,
+		NextLSN: h.FirstLSN, Interrupted: h.BackupSetGUID}
+	srv.persist()
+	srv.logf("sqlsim: RESTORE DATABASE %q from backup set %s interrupted: RESTORING, nothing to roll forward", d.Name, h.BackupSetGUID)
+}
+
+// primaryFile is the logical name of the database's first data file.
+func (d *database) primaryFile() string {
+	for _, f := range d.Files {
+		if f.Type == "D" {
+			return f.Logical
+		}
+	}
+	return d.Name
 }

@@ -176,6 +176,44 @@
 // or RESTORE is abandoned as after an attention (no file, no history).
 // Server.Stalled tells a test when something is being held.
 //
+// A fatal error (Server.FailFatal): the next statement that begins as
+// given fails with an error of severity 20 or more, sent in an ERROR token,
+// and the server closes the connection without a DONE. Errors of severity
+// 20 to 24 "indicate system problems and are fatal errors, which means that
+// the Database Engine task that is executing a statement or batch is no
+// longer running. The task records information about what occurred and then
+// terminates. In most cases, the application connection to the instance of
+// the Database Engine might also terminate." Source: Database Engine error
+// severities (https://learn.microsoft.com/sql/relational-databases/errors-events/database-engine-error-severities);
+// and RAISERROR: "Severity levels from 20 through 25 are considered fatal.
+// If a fatal severity level is encountered, the client connection is
+// terminated after receiving the message"
+// (https://learn.microsoft.com/sql/t-sql/language-elements/raiserror-transact-sql).
+// That no DONE follows the ERROR token is the simulator's choice of the
+// harder case for a client (the message arrives, then the connection ends).
+//
+// An interrupted restore: a RESTORE DATABASE stopped during its data copy
+// (an attention, or its connection closed, e.g. Options.StepDelay and a
+// cancelled context) leaves the database RESTORING with the backup's files,
+// no data, nothing to roll forward (redo_start_lsn NULL) and no msdb
+// history. Then RESTORE LOG fails with 4319 "A previous restore operation
+// was interrupted and did not complete processing on file '…'. Either
+// restore the backup set that was interrupted or restart the restore
+// sequence.", and so does RESTORE DATABASE of another backup set without
+// REPLACE; RESTORE … WITH RECOVERY fails with 4333 "The database cannot be
+// recovered because the log was not restored."; the interrupted backup set
+// restores again (from its beginning, or WITH RESTART, which is accepted),
+// and a full WITH REPLACE begins a new sequence. Sources: the messages'
+// texts (https://learn.microsoft.com/sql/relational-databases/errors-events/database-engine-events-and-errors-4000-to-4999);
+// RESTORE's RESTART argument, "restart a restore operation that has been
+// interrupted … at the point it was interrupted"
+// (https://learn.microsoft.com/sql/t-sql/statements/restore-statements-arguments-transact-sql)
+// and SMO's BackupRestoreBase.Restart, "If False (default), SQL Server
+// restarts an interrupted backup or restore operation at the beginning of
+// the backup set" (https://learn.microsoft.com/previous-versions/sql/sql-server-2008-r2/ms215629(v=sql.105)).
+// Which statements real servers refuse with 4319 beyond RESTORE LOG is the
+// simulator's best reading of the message, not documented.
+//
 // # Time zones
 //
 // The server has a time zone (Options.TimeZone, an IANA name; UTC when

@@ -162,6 +162,14 @@ func errNotReadyToRollforward() *sqlError {
 	return newErr(3117, 16, "The log or differential backup cannot be restored because no files are ready to rollforward.")
 }
 
+func errInterruptedRestore(file string) *sqlError {
+	return newErr(4319, 16, "A previous restore operation was interrupted and did not complete processing on file '%s'. Either restore the backup set that was interrupted or restart the restore sequence.", file)
+}
+
+func errLogNotRestored() *sqlError {
+	return newErr(4333, 16, "The database cannot be recovered because the log was not restored.")
+}
+
 func errLogRestoreNoDB(name string) *sqlError {
 	return newErr(3118, 16, "The database \"%s\" does not exist. RESTORE can only create a database when restoring either a full backup or a file backup of the primary file.", name)
 }

@@ -137,3 +137,55 @@ func (s *Server) takeSpace(path string, n int64) error {
 	}
 	return nil
 }
+
+// fatalFault is one error FailFatal armed.
+type fatalFault struct {
+	prefix string // upper case, single-spaced
+	msg    sqlMsg
+}
+
+// FailFatal arms one fatal error: the next statement (on any session)
+// whose text begins with prefix, compared case-insensitively with runs of
+// white space as one space ("RESTORE DATABASE", "BACKUP LOG"), is not run;
+// the server sends error number at severity class with text in an ERROR
+// token and closes the connection, with no DONE: the task that ran the
+// statement is gone, and so is its connection. That is what SQL Server does
+// with errors of severity 20 to 24 (see the package documentation); class
+// is meant to be one of those.
+func (s *Server) FailFatal(prefix string, number int32, class uint8, text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fatal = append(s.fatal, fatalFault{prefix: normStmt(prefix), msg: sqlMsg{Number: number, State: 1, Class: class, Text: text}})
+}
+
+// takeFatal disarms and returns the first FailFatal error stmt matches.
+func (s *Server) takeFatal(stmt string) (sqlMsg, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.fatal) == 0 {
+		return sqlMsg{}, false
+	}
+	n := normStmt(stmt)
+	for i, f := range s.fatal {
+		if strings.HasPrefix(n, f.prefix) {
+			s.fatal = append(s.fatal[:i:i], s.fatal[i+1:]...)
+			return f.msg, true
+		}
+	}
+	return sqlMsg{}, false
+}
+
+func normStmt(s string) string { return strings.ToUpper(strings.Join(strings.Fields(s), " ")) }
+
+// fatalError sends m and ends the connection, as SQL Server ends the
+// connection of a task that raised an error of severity 20 or more.
+func (s *session) fatalError(m sqlMsg) {
+	if m.Line == 0 {
+		m.Line = 1
+	}
+	s.out.write(msgToken(tokError, m, s.srv.opts.Name, ""))
+	_ = s.out.flush(false)
+	s.killed = true
+	s.conn.Close()
+	s.srv.logf("sqlsim %s: spid %d: fatal error %d (severity %d), connection closed", s.srv.opts.Name, s.spid, m.Number, m.Class)
+}

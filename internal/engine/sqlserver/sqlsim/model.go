@@ -56,6 +56,11 @@ type database struct {
 	// reached (the restored backup's finish, or a STOPAT): an earlier STOPAT
 	// is too early (4335).
 	RedoTime time.Time `json:"redo_time,omitzero"`
+	// Interrupted is the BackupSetGUID of a RESTORE DATABASE that was
+	// interrupted during its data copy (an attention, or its connection
+	// lost): the database is left RESTORING with nothing to roll forward
+	// until that backup set is restored again or a full replaces it (4319).
+	Interrupted string `json:"interrupted,omitempty"`
 }
 
 type fork struct {

@@ -81,6 +81,7 @@ type Server struct {
 	closed   bool
 	space    map[string]int64  // LimitSpace: free bytes by directory
 	dropped  []DroppedDatabase // DROP DATABASE, for Dropped
+	fatal    []fatalFault      // FailFatal's armed errors, first first
 
 	// SetStall's mode; stallChanged is closed and replaced at each change.
 	stallMu      sync.Mutex

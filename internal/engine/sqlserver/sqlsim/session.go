@@ -35,6 +35,10 @@ type session struct {
 	attnAcked   int // answered inside a running request
 	attnWake    chan struct{}
 	gone        chan struct{} // closed when the connection's reader ends
+
+	// killed is set when the session ended its own connection (a fatal
+	// error, FailFatal): nothing more is sent.
+	killed bool
 }
 
 func newSession(srv *Server, c net.Conn) *session {
@@ -341,7 +345,7 @@ func (s *session) handle(m inMsg) error {
 	default:
 		s.fail(errUnsupported("TDS request type %d is not supported (no transactions, bulk load or SSPI)", m.typ), false)
 	}
-	if s.ended() {
+	if s.killed || s.ended() {
 		// A server going down, or a client gone, gets no closing DONE: a
 		// statement it abandoned must not read as one that finished.
 		return errGone
@@ -499,6 +503,10 @@ func (s *session) runBatch(text string, params map[string]value, rpc bool) {
 			return
 		}
 		x.line = st.base().line
+		if m, ok := s.srv.takeFatal(st.base().text); ok {
+			s.fatalError(m)
+			return
+		}
 		res, err := x.exec(st)
 		if err == attnErr {
 			s.leaveProc()
