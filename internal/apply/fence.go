@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/drsctl/drsctl/internal/blob"
 	"github.com/drsctl/drsctl/internal/config"
@@ -13,11 +12,6 @@ import (
 	"github.com/drsctl/drsctl/internal/plan"
 	"github.com/drsctl/drsctl/internal/state"
 )
-
-// recreatedTolerance is how far a database's create date may move before it
-// is another database: server-local dates move by an hour with daylight
-// saving (the planner uses the same rule).
-const recreatedTolerance = 15 * time.Minute
 
 // fenceTailLog asks the primary again, right before the tail-log backup of
 // a switchover (which leaves the database RESTORING, refusing writes):
@@ -42,14 +36,8 @@ func (x *execution) fenceTailLog(ctx context.Context, s engine.Session, p *confi
 			return refuse("it is " + d.State + ", not ONLINE")
 		}
 		if o := a.Observed; o != nil {
-			if o.Identity != "" && d.Identity != "" && o.Identity != d.Identity {
-				return refuse(fmt.Sprintf("it is another database than the plan saw (identity %s, was %s): it was recreated or restored over", d.Identity, o.Identity))
-			}
-			if !o.CreatedAt.IsZero() && !d.CreatedAt.IsZero() {
-				if diff := d.CreatedAt.Sub(o.CreatedAt); diff > recreatedTolerance || diff < -recreatedTolerance {
-					return refuse(fmt.Sprintf("it was created at %s, and the plan saw one created at %s: it was recreated or restored over",
-						d.CreatedAt.UTC().Format(time.RFC3339), o.CreatedAt.UTC().Format(time.RFC3339)))
-				}
+			if why := plan.Recreated(o.Identity, o.CreatedAt, &d); why != "" {
+				return refuse("it is not the database the plan saw: " + why)
 			}
 		}
 		return nil

@@ -398,23 +398,30 @@ func (b *builder) fullDue(d *dbPlan) {
 // is a server-local time read with another UTC offset (a daylight saving
 // change), not a new database.
 func recreated(led *state.Database, o *engine.PrimaryDatabase) string {
-	if led.Identity != "" && o.Identity != "" {
-		if led.Identity != o.Identity {
-			return fmt.Sprintf("the database was recreated or restored over on the primary (its identity changed from %s to %s)", led.Identity, o.Identity)
+	return Recreated(led.Identity, led.CreatedAt, o)
+}
+
+// Recreated is recreated for a database known by its identity and creation
+// time (the ledger's, or what a plan observed): apply asks it again right
+// before a tail-log backup.
+func Recreated(identity string, createdAt time.Time, o *engine.PrimaryDatabase) string {
+	if identity != "" && o.Identity != "" {
+		if identity != o.Identity {
+			return fmt.Sprintf("the database was recreated or restored over on the primary (its identity changed from %s to %s)", identity, o.Identity)
 		}
 		return ""
 	}
-	if led.CreatedAt.IsZero() || o.CreatedAt.IsZero() {
+	if createdAt.IsZero() || o.CreatedAt.IsZero() {
 		return ""
 	}
-	shift := o.CreatedAt.Sub(led.CreatedAt)
+	shift := o.CreatedAt.Sub(createdAt)
 	if shift < 0 {
 		shift = -shift
 	}
 	if shift == 0 || (shift <= 14*time.Hour && shift%(15*time.Minute) == 0) {
 		return ""
 	}
-	return fmt.Sprintf("the database was recreated or restored over on the primary (created %s, was %s)", fmtTime(o.CreatedAt), fmtTime(led.CreatedAt))
+	return fmt.Sprintf("the database was recreated or restored over on the primary (created %s, was %s)", fmtTime(o.CreatedAt), fmtTime(createdAt))
 }
 
 func (b *builder) planBackups(d *dbPlan) {
