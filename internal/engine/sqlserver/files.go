@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/drsctl/drsctl/internal/artifact"
 	"github.com/drsctl/drsctl/internal/engine"
@@ -97,10 +98,12 @@ func databaseFiles(ctx context.Context, q queryer, database string) ([]dbFileRow
 }
 
 // addedFiles keeps the files of a log backup that the database does not
-// have: none with the same file_id, or one created at another LSN (a file
-// removed and another added under its id). A rename keeps the file_id and
-// the LSN, so it is the same file. A file the log creates and removes
-// again is created by the restore too, so it is kept.
+// have: none with the same file_id, or one with another name created at
+// another LSN (a file removed and another added under its id). A rename
+// keeps the file_id and the LSN, so it is the same file; so is a file whose
+// LSN one side does not give, or gives differently, under the same name. A
+// file the log creates and removes again is created by the restore too, so
+// it is kept.
 func addedFiles(backup []backupFile, have []dbFileRow) []backupFile {
 	var out []backupFile
 	for _, f := range backup {
@@ -109,7 +112,7 @@ func addedFiles(backup []backupFile, have []dbFileRow) []backupFile {
 			if h.fileID != f.fileID {
 				continue
 			}
-			if known(f.createLSN) && known(h.createLSN) && f.createLSN.Cmp(h.createLSN) != 0 {
+			if known(f.createLSN) && known(h.createLSN) && f.createLSN.Cmp(h.createLSN) != 0 && !strings.EqualFold(f.logical, h.logical) {
 				continue
 			}
 			found = true

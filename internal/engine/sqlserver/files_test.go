@@ -187,3 +187,43 @@ func TestRestore_VersionMismatch(t *testing.T) {
 		}
 	})
 }
+
+func TestAddedFiles(t *testing.T) {
+	have := []dbFileRow{{fileID: 1, logical: "Sales"}, {fileID: 2, logical: "Sales_log", createLSN: "0"}, {fileID: 3, logical: "Sales_2025", createLSN: "77000000012300001"}}
+	for name, c := range map[string]struct {
+		backup []backupFile
+		want   []string
+	}{
+		"the database's first files, CreateLSN 0 or NULL": {
+			backup: []backupFile{{logical: "Sales", fileID: 1, createLSN: "0"}, {logical: "Sales_log", fileID: 2}},
+		},
+		"a new file_id": {
+			backup: []backupFile{{logical: "Sales", fileID: 1, createLSN: "0"}, {logical: "Sales_2026", fileID: 4, createLSN: "77000000099900001"}},
+			want:   []string{"Sales_2026"},
+		},
+		"renamed: same file_id and LSN": {
+			backup: []backupFile{{logical: "Sales_old", fileID: 3, createLSN: "77000000012300001"}},
+		},
+		"file_id reused by another file": {
+			backup: []backupFile{{logical: "Sales_2026", fileID: 3, createLSN: "77000000099900001"}},
+			want:   []string{"Sales_2026"},
+		},
+		"same name and file_id, LSNs disagree: the same file": {
+			backup: []backupFile{{logical: "Sales_2025", fileID: 3, createLSN: "77000000099900001"}},
+		},
+		"added and removed in the same log": {
+			backup: []backupFile{{logical: "tmp", fileID: 4, createLSN: "77000000099900001", dropLSN: "77000000099900009"}},
+			want:   []string{"tmp"},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var got []string
+			for _, f := range addedFiles(c.backup, have) {
+				got = append(got, f.logical)
+			}
+			if len(got) != len(c.want) || (len(got) > 0 && got[0] != c.want[0]) {
+				t.Fatalf("added %v, want %v", got, c.want)
+			}
+		})
+	}
+}
