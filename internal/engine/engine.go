@@ -160,7 +160,10 @@ type RestoreRequest struct {
 	// UndoFile is the STANDBY undo file. Empty: the engine puts it where
 	// only that server writes (SQL Server: its default data directory).
 	UndoFile string
-	// DataDir and LogDir, when set, MOVE the backup's files there (full only).
+	// DataDir and LogDir are where the restore puts files (MOVE): every
+	// file of a full, and the files a log creates (ALTER DATABASE … ADD
+	// FILE on the primary). Empty: the server's default data and log
+	// paths, never the primary's.
 	DataDir string
 	LogDir  string
 	// Replace may overwrite an existing database; only ever set for a
@@ -195,6 +198,12 @@ var (
 	// interrupted restore left the database with nothing to roll forward):
 	// never retried blindly.
 	ErrChain = errors.New("backup does not fit the chain")
+	// ErrIncompatible means the target server cannot restore the backup as
+	// asked, however often it is retried: it comes from a newer SQL Server
+	// version (SQL Server error 3169), or STANDBY was asked of a backup the
+	// restore has to upgrade (3180). The operator changes the server or the
+	// target's restore mode.
+	ErrIncompatible = errors.New("backup incompatible with the target server")
 	// ErrDamaged means the server could not read the backup file it was
 	// given: missing, unreadable or damaged (SQL Server errors 3201, 3203,
 	// 3183, 3189, 3241). The copy is proven again before it is used again.

@@ -50,14 +50,12 @@ func newDrillFixtureIn(t *testing.T, zone string) *drillFixture {
 	advance(time.Minute)
 	df.finish[df.log2] = f.backup(t, p, "Sales", artifact.Log, df.log2).Finish
 
-	s := open(t, f.targetDSN)
-	for _, r := range []struct {
-		kind artifact.Kind
-		file string
-	}{{artifact.Full, df.full}, {artifact.Log, df.log1}, {artifact.Log, df.log2}} {
-		req := f.restoreRequest("Sales", r.kind, r.file, engine.NoRecovery)
-		req.DataDir, req.LogDir = "", "" // no MOVE: the standby keeps the backup's file names
-		f.restore(t, s, req)
+	// No MOVE: the standby keeps the backup's file names (seeded by hand,
+	// or by a drsctl from before it moved files to the server's default
+	// paths), so a restore under another name without MOVE collides.
+	exec(t, f.target, "RESTORE DATABASE [Sales] FROM DISK = "+quoteString(f.path(df.full))+" WITH NORECOVERY")
+	for _, file := range []string{df.log1, df.log2} {
+		exec(t, f.target, "RESTORE LOG [Sales] FROM DISK = "+quoteString(f.path(file))+" WITH NORECOVERY")
 	}
 	return df
 }

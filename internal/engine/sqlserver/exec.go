@@ -36,6 +36,8 @@ const (
 	errBackupDamaged   = 3189 // damage to the backup set was detected
 	errMediaFamily     = 3241 // the media family on the device is incorrectly formed
 	errKillNoSession   = 6106 // not an active process ID
+	errNewerVersion    = 3169 // the backup comes from a newer SQL Server version
+	errStandbyUpgrade  = 3180 // STANDBY of a backup the restore must upgrade (older version)
 	msgPercent         = 3211 // "N percent processed."
 )
 
@@ -102,6 +104,14 @@ func newServerError(target string, all []mssql.Error) *ServerError {
 	last.All = all
 	e := &ServerError{Target: target, Causes: causes, err: last}
 	switch {
+	case e.Has(errNewerVersion):
+		e.kind = engine.ErrIncompatible
+		e.Hint = "the backup was taken by a newer SQL Server major version than the target's, and SQL Server restores a backup only on the same or a newer major version: " +
+			"upgrade the target's SQL Server to at least the primary's major version, or use a target server that runs it; retrying changes nothing"
+	case e.Has(errStandbyUpgrade):
+		e.kind = engine.ErrIncompatible
+		e.Hint = "the backup was taken by an older SQL Server major version than the target's, so restoring it upgrades the database, which a STANDBY (readable) restore cannot do: " +
+			"set restore_mode = \"norecovery\" on this target (the database is then not readable until it is promoted), or run the same major version on the primary and the target; retrying changes nothing"
 	case e.Has(errExclusive):
 		e.kind = engine.ErrInUse
 	case e.Has(errInterrupted), e.Has(errLogNotRestored):

@@ -23,7 +23,7 @@ const disconnectAttempts = 3
 // Restore restores one backup on a dedicated session parked in master:
 //
 //	[KILL <session_id> for each reader, when DisconnectUsers]
-//	[RESTORE FILELISTONLY FROM DISK|URL = N'path', for MOVE]
+//	RESTORE FILELISTONLY FROM DISK|URL = N'path' (for MOVE: every file of a full, the files a log adds; files.go)
 //	RESTORE DATABASE|LOG [db] FROM DISK|URL = N'path' WITH NORECOVERY | STANDBY = N'undo'[, MOVE N'logical' TO N'dir/db_logical.ext']…[, REPLACE][, CREDENTIAL…], STATS = 10
 func (s *session) Restore(ctx context.Context, req engine.RestoreRequest, progress engine.Progress) error {
 	verb := "restore database"
@@ -53,13 +53,9 @@ func (s *session) Restore(ctx context.Context, req engine.RestoreRequest, progre
 		if _, err := c.ExecContext(ctx, "USE [master]"); err != nil {
 			return err
 		}
-		var moves []move
-		if req.Kind == artifact.Full && (req.DataDir != "" || req.LogDir != "") {
-			files, err := fileList(ctx, c, d, req.Credential)
-			if err != nil {
-				return err
-			}
-			moves = planMoves(req.Database, files, req.DataDir, req.LogDir)
+		moves, err := restoreMoves(ctx, c, req, d)
+		if err != nil {
+			return err
 		}
 		return runDisconnecting(ctx, c, lost, req.Database, req.DisconnectUsers, restoreStatement(req, d, moves), progress)
 	})
@@ -182,6 +178,9 @@ type backupFile struct {
 	physical string
 	typ      string // D data, L log, F full-text, S filestream
 	fileID   int64
+	// createLSN is the LSN that created the file (zero for the database's
+	// first files); dropLSN, in a log backup's list, the one that removed it.
+	createLSN, dropLSN artifact.LSN
 }
 
 func fileList(ctx context.Context, q queryer, d device, credential string) ([]backupFile, error) {
@@ -196,8 +195,16 @@ func fileList(ctx context.Context, q queryer, d device, credential string) ([]ba
 	files := make([]backupFile, 0, len(rows))
 	for _, r := range rows {
 		id, _ := r.int("FileID")
+		created, err := r.lsn("CreateLSN")
+		if err != nil {
+			return nil, fmt.Errorf("RESTORE FILELISTONLY: %w", err)
+		}
+		dropped, err := r.lsn("DropLSN")
+		if err != nil {
+			return nil, fmt.Errorf("RESTORE FILELISTONLY: %w", err)
+		}
 		files = append(files, backupFile{logical: r.string("LogicalName"), physical: r.string("PhysicalName"),
-			typ: strings.ToUpper(strings.TrimSpace(r.string("Type"))), fileID: id})
+			typ: strings.ToUpper(strings.TrimSpace(r.string("Type"))), fileID: id, createLSN: created, dropLSN: dropped})
 	}
 	return files, nil
 }

@@ -245,8 +245,8 @@
 // change, an hour wrong after it. What real servers put there is not
 // documented: this is the simulator's model of "not to be trusted".
 // MajorVersion 15 (SQL Server 2019) leaves the column out and reports
-// 15.x in SERVERPROPERTY('ProductVersion'/'ProductMajorVersion'); nothing
-// else changes with the version.
+// 15.x in SERVERPROPERTY('ProductVersion'/'ProductMajorVersion'); what
+// else changes with the version is under "Versions" below.
 //
 // sys.database_recovery_status.recovery_fork_guid, "the current recovery
 // fork on which the database is currently active", is NULL while a database
@@ -254,6 +254,81 @@
 // start",
 // https://learn.microsoft.com/sql/relational-databases/system-catalog-views/sys-database-recovery-status-transact-sql);
 // a new fork begins at CREATE DATABASE and at every recovery.
+//
+// # Files added on the primary
+//
+// ALTER DATABASE x ADD FILE (NAME = n, FILENAME = 'path'[, SIZE = …,
+// MAXSIZE = …, FILEGROWTH = …])[, (…)] [TO FILEGROUP fg], ADD LOG FILE
+// (…) and REMOVE FILE n are understood. NAME and FILENAME are literals (no
+// variables, as in T-SQL); the file's directory must exist (5133 then 5009
+// "One or more files listed in the statement could not be found or could
+// not be initialized."), its path must be no other file's on this server
+// (5170 "Cannot create file '…' because it already exists…", 5009), its
+// logical name new in the database (1828); TO FILEGROUP names PRIMARY or a
+// filegroup the database's files already use (5014 otherwise: sqlsim has no
+// ADD FILEGROUP). REMOVE FILE of the primary data or log file is 5020, of
+// an unknown one 5041, and succeeds with 5044 (the simulator's files hold no
+// data, so every file is empty). Each change writes a log record, so a log
+// backup carries it: RESTORE FILELISTONLY of a log backup lists the
+// database's files as of the backup plus those the backup's log range
+// removes, with CreateLSN (0 for the files CREATE DATABASE made) and
+// DropLSN (NULL unless removed); sys.master_files has create_lsn (NULL for
+// the first files) and is visible for RESTORING and STANDBY databases.
+// RESTORE LOG creates the files the log adds — those in the backup's list
+// that the database does not have and that were created after its redo
+// point — at the backup's physical path unless MOVE names another, and
+// refuses as for a full: 5133 and 3156 when the directory does not exist
+// on this host, 1834 and 3156 when another database here has a file at
+// that path, each then 3119 and 3013; a MOVE naming a file not in the
+// backup is 3234, 3119, 3013. It drops the files the log removes. Sources:
+// ALTER DATABASE File and Filegroup Options
+// (https://learn.microsoft.com/sql/t-sql/statements/alter-database-transact-sql-file-and-filegroup-options);
+// RESTORE (Transact-SQL), whose RESTORE LOG syntax takes the general WITH
+// options, MOVE among them, and "RESTORE LOG can include a file list to
+// allow for creation of files during roll forward. This is used when the
+// log backup contains log records written when a file was added to the
+// database" (https://learn.microsoft.com/sql/t-sql/statements/restore-statements-transact-sql);
+// RESTORE FILELISTONLY's CreateLSN and DropLSN columns
+// (https://learn.microsoft.com/sql/t-sql/statements/restore-statements-filelistonly-transact-sql);
+// sys.master_files (https://learn.microsoft.com/sql/relational-databases/system-catalog-views/sys-master-files-transact-sql);
+// errors 1828, 5009, 5014, 5020, 5041, 5044, 5133, 5170 in Database Engine
+// events and errors. The simulator's best knowledge, not documented: that
+// a file the log adds and removes again needs a valid place too (its
+// creation is redone), and a MOVE of a file the database already has on
+// RESTORE LOG, which it refuses with an sqlsim error.
+//
+// # Versions
+//
+// A backup records the major version of the server that took it
+// (Options.MajorVersion): HEADERONLY's SoftwareVersionMajor,
+// SoftwareVersionBuild, DatabaseVersion (904 for 2019, 957 for 2022) and
+// CompatibilityLevel. RESTORE DATABASE|LOG of a backup from a newer major
+// version fails with 3169 "The database was backed up on a server running
+// version 16.00.4135. That version is incompatible with this server, which
+// is running version 15.00.4355. Either restore the database on a server
+// that supports the backup, or use a backup that is compatible with this
+// server." then 3013. A backup from an older version restores, and the
+// database is upgraded when it is recovered; until then STANDBY is refused
+// with 3180 (state 2) "This backup cannot be restored using WITH STANDBY
+// because a database upgrade is needed. Reissue the RESTORE without WITH
+// STANDBY." then 3013: on RESTORE DATABASE or LOG of such a backup, and on
+// RESTORE … WITH STANDBY of a database restored from one. NORECOVERY and
+// RECOVERY work. Sources: RESTORE (Transact-SQL), Compatibility support,
+// "No SQL Server backup can be restored to an earlier version of SQL
+// Server than the version on which the backup was created", and a database
+// of an earlier version is upgraded automatically when restored
+// (https://learn.microsoft.com/sql/t-sql/statements/restore-statements-transact-sql);
+// RESTORE Arguments, STANDBY, "STANDBY is also not allowed when a
+// database upgrade is necessary"
+// (https://learn.microsoft.com/sql/t-sql/statements/restore-statements-arguments-transact-sql);
+// the texts of 3169 and 3180 in Database Engine events and errors
+// (https://learn.microsoft.com/sql/relational-databases/errors-events/database-engine-events-and-errors-3000-to-3999,
+// https://learn.microsoft.com/sql/relational-databases/errors-events/mssqlserver-3169-database-engine-error),
+// with 3180's state as a public repro shows it (SQL Server 2014 backup on
+// 2017: "Msg 3180, Level 16, State 2"), and the version format of 3169 as
+// SMO reports it ("… running version 14.00.1000 … running version
+// 13.00.4224"). That a log restore WITH STANDBY onto a database still to be
+// upgraded is refused as well is the simulator's stricter reading.
 //
 // # What it does not model
 //

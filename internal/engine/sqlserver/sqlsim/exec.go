@@ -30,6 +30,8 @@ func (x *execCtx) exec(st stmt) (result, *sqlError) {
 		return x.execDropDB(s)
 	case *alterRecoveryStmt:
 		return x.execAlterRecovery(s)
+	case *alterFileStmt:
+		return x.execAlterFile(s)
 	case *insertStmt:
 		return x.execInsert(s)
 	case *backupStmt:

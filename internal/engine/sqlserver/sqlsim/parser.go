@@ -364,6 +364,9 @@ func (p *parser) statement() (stmt, *sqlError) {
 		if err != nil {
 			return nil, err
 		}
+		if p.isKw(p.peek(), "ADD") || p.isKw(p.peek(), "REMOVE") {
+			return p.alterFile(n)
+		}
 		if !p.acceptKw("SET") || !p.acceptKw("RECOVERY") {
 			p.i = start
 			return nil, p.notUnderstood()

@@ -246,6 +246,8 @@ func (x *execCtx) sysMasterFiles() *relation {
 		col("state", tTinyInt, true),
 		col("state_desc", tNVarChar(60), true),
 		col("size", tInt, false),
+		col("create_lsn", tLSN, true),
+		col("drop_lsn", tLSN, true),
 		col("redo_start_lsn", tLSN, true),
 		col("redo_target_lsn", tLSN, true),
 		col("backup_lsn", tLSN, true),
@@ -264,7 +266,7 @@ func (x *execCtx) sysMasterFiles() *relation {
 				intVal(int64(d.id)), intVal(int64(f.FileID)), null(tGUID),
 				{t: tTinyInt, v: typ}, strVal(desc), intVal(space), strVal(f.Logical),
 				{t: tNVarChar(260), v: f.Physical}, {t: tTinyInt, v: stateCode(d.state)}, strVal(d.state),
-				intVal(f.Size / 8192), redo, null(tLSN), null(tLSN),
+				intVal(f.Size / 8192), optLSN(f.CreateLSN), null(tLSN), redo, null(tLSN), null(tLSN),
 			})
 		}
 	}
