@@ -76,6 +76,7 @@ func (driver) Open(ctx context.Context, connection string) (engine.Session, erro
 
 	s := &session{
 		server: server,
+		login:  cfg.User,
 		lim:    lim,
 		db:     sql.OpenDB(conn),
 		// Dedicated sessions (restores, backups) always dial a connection
@@ -94,6 +95,7 @@ func (driver) Open(ctx context.Context, connection string) (engine.Session, erro
 // no other mutable state.
 type session struct {
 	server      string // host[:port], for messages
+	login       string // the login, for what-to-grant hints ("" integrated)
 	lim         limits
 	db          *sql.DB // short statements: replies within lim.command
 	dedicatedDB *sql.DB // BACKUP/RESTORE sessions: no reply deadline, a liveness check

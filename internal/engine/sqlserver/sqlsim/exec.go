@@ -757,6 +757,9 @@ func (x *execCtx) execCreateDB(s *createDBStmt) (result, *sqlError) {
 		// 123 characters" (CREATE DATABASE); its error is not modelled.
 		return result{}, errUnsupported("database name %q is %d UTF-16 code units; without a logical log file name it may have 123", name, n)
 	}
+	if !x.s.who.canCreateDatabase() {
+		return result{}, errPermDenied("CREATE DATABASE", "master")
+	}
 	srv := x.s.srv
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
@@ -767,6 +770,7 @@ func (x *execCtx) execCreateDB(s *createDBStmt) (result, *sqlError) {
 	d := &database{
 		Name:       name,
 		ID:         srv.st.NextDatabaseID,
+		Owner:      x.s.who.ownerName(),
 		State:      "ONLINE",
 		Recovery:   "FULL",
 		CreateDate: now,
@@ -814,6 +818,10 @@ func (x *execCtx) execDropDB(s *dropDBStmt) (result, *sqlError) {
 			return result{}, newErr(3708, 16, "Cannot drop the database '%s' because it is a system database.", name)
 		}
 		d := srv.st.db(name)
+		if d != nil && !x.s.who.canAlter(d.Name) {
+			srv.mu.Unlock()
+			return result{}, errCannotDrop(name)
+		}
 		if d == nil {
 			srv.mu.Unlock()
 			if s.ifExists {
@@ -846,7 +854,7 @@ func (x *execCtx) execAlterRecovery(s *alterRecoveryStmt) (result, *sqlError) {
 		return result{}, errSystemDB("ALTER DATABASE", name)
 	}
 	d := srv.st.db(name)
-	if d == nil {
+	if d == nil || !x.s.who.canAlter(d.Name) {
 		return result{}, newErr(5011, 14, "User does not have permission to alter database '%s', the database does not exist, or the database is not in a state that allows access checks.", name).
 			then(newErr(5069, 16, "ALTER DATABASE statement failed."))
 	}
@@ -1011,6 +1019,9 @@ func (x *execCtx) execKill(s *killStmt) (result, *sqlError) {
 		return result{}, errSyntax(v.display())
 	}
 	id := toInt64(v)
+	if perr := x.denyKill(); perr != nil {
+		return result{}, perr
+	}
 	srv := x.s.srv
 	srv.mu.Lock()
 	if int(id) == x.s.spid {

@@ -61,6 +61,9 @@ type database struct {
 	// lost): the database is left RESTORING with nothing to roll forward
 	// until that backup set is restored again or a full replaces it (4319).
 	Interrupted string `json:"interrupted,omitempty"`
+	// Owner is the login that created the database (CREATE DATABASE, or a
+	// RESTORE that created it); "" is sa. The owner may restore over it.
+	Owner string `json:"owner,omitempty"`
 }
 
 type fork struct {

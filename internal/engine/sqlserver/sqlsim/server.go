@@ -55,6 +55,9 @@ type Options struct {
 	// UnknownTimeZone records msdb.dbo.backupset.time_zone as 127
 	// ("unknown", as the documentation allows) instead of the offset.
 	UnknownTimeZone bool
+	// Logins are logins besides sa, each with its roles and permissions
+	// (perms.go); statements check them as SQL Server does.
+	Logins []Login
 }
 
 // Product identity reported by @@VERSION, SERVERPROPERTY and LOGINACK.
@@ -116,6 +119,9 @@ func Start(opts Options) (*Server, error) {
 	}
 	if opts.MajorVersion != 15 && opts.MajorVersion != 16 {
 		return nil, fmt.Errorf("sqlsim: MajorVersion %d is not 15 or 16", opts.MajorVersion)
+	}
+	if err := checkLogins(opts.Logins); err != nil {
+		return nil, err
 	}
 	loc, err := time.LoadLocation(opts.TimeZone)
 	if err != nil {

@@ -23,6 +23,7 @@ type session struct {
 	loginDB   string
 	loginTime time.Time
 	tdsVer    uint32
+	who       *principal // the login and what it may do (perms.go)
 
 	// curDB is the current database; guarded by srv.mu (others read it).
 	curDB string
@@ -223,8 +224,8 @@ func (s *session) login(payload []byte) bool {
 		_ = s.out.flush(true)
 		return false
 	}
-	pwOK := s.srv.opts.Password == "" || l.password == s.srv.opts.Password
-	if !strings.EqualFold(l.user, "sa") || !pwOK {
+	who := s.srv.authenticate(l.user, l.password)
+	if who == nil {
 		s.srv.logf("sqlsim: login failed for user %q", l.user)
 		return fail(errLoginFailed(l.user))
 	}
@@ -245,7 +246,7 @@ func (s *session) login(payload []byte) bool {
 	}
 	s.spid = s.srv.nextSPID
 	s.srv.nextSPID++
-	s.user, s.host, s.app = "sa", l.host, l.app
+	s.user, s.host, s.app, s.who = who.name, l.host, l.app, who
 	s.loginDB = canonical
 	s.curDB = canonical
 	s.loginTime = s.srv.now()
