@@ -255,6 +255,56 @@
 // https://learn.microsoft.com/sql/relational-databases/system-catalog-views/sys-database-recovery-status-transact-sql);
 // a new fork begins at CREATE DATABASE and at every recovery.
 //
+// # Logins and permissions
+//
+// sa (Options.Password) is sysadmin. Options.Logins adds logins, each with
+// fixed server roles (sysadmin, dbcreator, processadmin), server
+// permissions (CREATE ANY DATABASE, VIEW SERVER STATE, ALTER ANY
+// CONNECTION, ALTER ANY DATABASE, VIEW ANY DEFINITION) and fixed database
+// roles per database (db_owner, db_backupoperator, db_datareader); a
+// wrong password or an unknown login is 18456. Each statement checks what
+// SQL Server checks, with its numbers and words (severity 14):
+//   - BACKUP DATABASE / BACKUP LOG: sysadmin, db_owner or db_backupoperator
+//     in the database, else 262 "BACKUP DATABASE permission denied in
+//     database 'x'." then 3013 ("BACKUP DATABASE and BACKUP LOG permissions
+//     default to members of the sysadmin fixed server role and the db_owner
+//     and db_backupoperator fixed database roles",
+//     https://learn.microsoft.com/sql/t-sql/statements/backup-transact-sql#permissions).
+//   - RESTORE HEADERONLY, FILELISTONLY, LABELONLY, VERIFYONLY: CREATE
+//     DATABASE permission (CREATE ANY DATABASE, dbcreator), else 262
+//     "CREATE DATABASE permission denied in database 'master'." then 3013
+//     ("in SQL Server 2008 (10.0.x) and later versions these statements
+//     require CREATE DATABASE permission",
+//     https://learn.microsoft.com/sql/t-sql/statements/restore-statements-for-restoring-recovering-and-managing-backups-transact-sql).
+//   - RESTORE DATABASE / LOG (and WITH RECOVERY): a database that does not
+//     exist needs CREATE DATABASE (262); one that exists needs sysadmin,
+//     dbcreator or its owner — the login whose CREATE or RESTORE created it
+//     — else 3110 "User does not have permission to RESTORE database 'x'."
+//     (db_owner does not count: "members of the db_owner fixed database
+//     role do not have RESTORE permissions",
+//     https://learn.microsoft.com/sql/t-sql/statements/restore-statements-transact-sql#permissions).
+//   - KILL: ALTER ANY CONNECTION (sysadmin, processadmin), else 6102 "User
+//     does not have permission to use the KILL statement."
+//     (https://learn.microsoft.com/sql/t-sql/language-elements/kill-transact-sql#permissions).
+//   - msdb.dbo.backupset, backupmediafamily, restorehistory: sysadmin or
+//     db_owner/db_datareader in msdb, else 229 "The SELECT permission was
+//     denied on the object 'backupset', database 'msdb', schema 'dbo'."
+//     (guest, enabled in msdb, has no SELECT on them: the stricter reading,
+//     the docs of these tables name no permission).
+//   - sys.master_files: rows only with CREATE DATABASE, ALTER ANY DATABASE
+//     or VIEW ANY DEFINITION; without, no rows and no error ("The minimum
+//     permissions that are required to see the corresponding row are CREATE
+//     DATABASE, ALTER ANY DATABASE, or VIEW ANY DEFINITION",
+//     https://learn.microsoft.com/sql/relational-databases/system-catalog-views/sys-master-files-transact-sql#permissions).
+//   - CREATE DATABASE: CREATE ANY DATABASE (262); DROP and ALTER DATABASE:
+//     sysadmin, dbcreator, ALTER ANY DATABASE or db_owner (3701, 5011).
+//
+// sys.databases and sys.database_recovery_status are visible to every
+// login (VIEW ANY DATABASE is granted to public by default). Who sees which
+// sessions in sys.dm_exec_sessions (VIEW SERVER STATE) is not modelled
+// here. CREATE LOGIN, GRANT and ALTER ROLE are not parsed: logins come from
+// Options.
+//
 // # What it does not model
 //
 // Transactions, other tables, UPDATE/DELETE, differential/file/filegroup
