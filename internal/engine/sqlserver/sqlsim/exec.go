@@ -150,6 +150,8 @@ func (x *execCtx) typeOf(e expr, sc *scope) (sqlType, bool, *sqlError) {
 			return tDateTime, false, nil
 		case "SYSUTCDATETIME", "SYSDATETIME":
 			return sqlType{k: kDateTime2, scale: 7}, false, nil
+		case "HAS_PERMS_BY_NAME", "IS_SRVROLEMEMBER": // perms.go
+			return tInt, true, nil
 		}
 		return sqlType{}, false, newErr(195, 15, "'%s' is not a recognized built-in function name.", e.name)
 	}
@@ -309,6 +311,10 @@ func (x *execCtx) evalFunc(f *funcExpr, sc *scope) (value, *sqlError) {
 		return value{t: sqlType{k: kDateTime2, scale: 7}, v: srv.local(srv.clock())}, nil
 	case "SYSUTCDATETIME":
 		return value{t: sqlType{k: kDateTime2, scale: 7}, v: srv.clock().UTC()}, nil
+	case "HAS_PERMS_BY_NAME":
+		return x.hasPermsByName(args)
+	case "IS_SRVROLEMEMBER":
+		return x.isSrvRoleMember(args)
 	}
 	return value{}, newErr(195, 15, "'%s' is not a recognized built-in function name.", f.name)
 }

@@ -261,3 +261,77 @@ func (p *principal) ownerName() string {
 	}
 	return p.name
 }
+
+// hasPermsByName is HAS_PERMS_BY_NAME(securable, securable_class,
+// permission) for what the simulator models: server permissions (NULL,
+// NULL), a database's BACKUP DATABASE/BACKUP LOG/CREATE DATABASE
+// ('DATABASE'), SELECT on msdb's history tables ('OBJECT'). 1 or 0; NULL
+// for what it does not know (as the server answers NULL for a securable it
+// cannot find). Callers hold srv.mu.
+// https://learn.microsoft.com/sql/t-sql/functions/has-perms-by-name-transact-sql
+func (x *execCtx) hasPermsByName(args []value) (value, *sqlError) {
+	if len(args) < 3 || len(args) > 5 {
+		return value{}, newErr(174, 15, "The has_perms_by_name function requires 3 to 5 argument(s).")
+	}
+	str := func(v value) string {
+		if v.isNull() {
+			return ""
+		}
+		return strings.TrimSpace(toString(v))
+	}
+	securable, class, perm := str(args[0]), strings.ToUpper(str(args[1])), strings.ToUpper(str(args[2]))
+	p := x.s.who
+	yes := func(ok bool) (value, *sqlError) {
+		if ok {
+			return intVal(1), nil
+		}
+		return intVal(0), nil
+	}
+	switch class {
+	case "", "SERVER":
+		if securable == "" && containsFold(knownServerPerms, perm) {
+			return yes(p.hasServerPerm(perm))
+		}
+	case "DATABASE":
+		_, _, sys := systemDB(securable) // callers of eval hold srv.mu
+		if !sys && x.s.srv.st.db(securable) == nil {
+			break
+		}
+		switch perm {
+		case "BACKUP DATABASE", "BACKUP LOG":
+			return yes(p.dbRole(securable, "db_backupoperator"))
+		case "CREATE DATABASE":
+			return yes(strings.EqualFold(securable, "master") && p.canCreateDatabase())
+		}
+	case "OBJECT":
+		parts := strings.Split(strings.ToLower(securable), ".")
+		if len(parts) == 3 && parts[0] == "msdb" && parts[1] == "dbo" && perm == "SELECT" {
+			switch parts[2] {
+			case "backupset", "backupmediafamily", "restorehistory":
+				return yes(x.denyMsdb(parts[2]) == nil)
+			}
+		}
+	}
+	return null(tInt), nil
+}
+
+// isSrvRoleMember is IS_SRVROLEMEMBER(role): 1 or 0 for the fixed server
+// roles the simulator models, NULL for others.
+// https://learn.microsoft.com/sql/t-sql/functions/is-srvrolemember-transact-sql
+func (x *execCtx) isSrvRoleMember(args []value) (value, *sqlError) {
+	if len(args) < 1 || len(args) > 2 {
+		return value{}, newErr(174, 15, "The is_srvrolemember function requires 1 to 2 argument(s).")
+	}
+	if len(args) == 2 || args[0].isNull() {
+		return null(tInt), nil
+	}
+	role := strings.ToLower(strings.TrimSpace(toString(args[0])))
+	if !containsFold(knownServerRoles, role) {
+		return null(tInt), nil
+	}
+	p := x.s.who
+	if p.sysadmin() && role == "sysadmin" || p != nil && p.roles[role] {
+		return intVal(1), nil
+	}
+	return intVal(0), nil
+}

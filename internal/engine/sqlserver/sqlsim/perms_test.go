@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -130,6 +131,61 @@ func TestPermissions_Logins(t *testing.T) {
 	} {
 		if _, err := Start(Options{DataDir: t.TempDir(), Logins: []Login{bad}}); err == nil {
 			t.Errorf("Start accepted login %+v", bad)
+		}
+	}
+}
+
+// HAS_PERMS_BY_NAME and IS_SRVROLEMEMBER answer what the statements would
+// do, so a login can be checked before anything is attempted.
+func TestPermissions_AskedAhead(t *testing.T) {
+	srv := startSim(t, Options{Logins: []Login{
+		{Name: "nobody", Password: "pw"},
+		{Name: "standby", Password: "pw", ServerRoles: []string{"dbcreator", "processadmin"}, Permissions: []string{"VIEW SERVER STATE"},
+			DatabaseRoles: map[string][]string{"msdb": {"db_datareader"}}},
+		{Name: "primary", Password: "pw", Permissions: []string{"CREATE ANY DATABASE"},
+			DatabaseRoles: map[string][]string{"Sales": {"db_backupoperator"}, "msdb": {"db_datareader"}}},
+	}})
+	mustExec(t, openDB(t, srv, ""), "CREATE DATABASE [Sales]")
+	const q = "SELECT HAS_PERMS_BY_NAME(N'master', N'DATABASE', N'CREATE DATABASE'), HAS_PERMS_BY_NAME(N'Sales', N'DATABASE', N'BACKUP DATABASE'), " +
+		"HAS_PERMS_BY_NAME(N'Sales', N'DATABASE', N'BACKUP LOG'), HAS_PERMS_BY_NAME(N'msdb.dbo.backupset', N'OBJECT', N'SELECT'), " +
+		"HAS_PERMS_BY_NAME(NULL, NULL, N'VIEW SERVER STATE'), HAS_PERMS_BY_NAME(NULL, NULL, N'ALTER ANY CONNECTION'), " +
+		"IS_SRVROLEMEMBER(N'dbcreator'), IS_SRVROLEMEMBER(N'sysadmin'), HAS_PERMS_BY_NAME(N'NoSuchDb', N'DATABASE', N'BACKUP DATABASE')"
+	for _, c := range []struct {
+		login string
+		want  string
+	}{
+		{"sa", "1 1 1 1 1 1 0 1 NULL"},
+		{"nobody", "0 0 0 0 0 0 0 0 NULL"},
+		{"standby", "1 0 0 1 1 1 1 0 NULL"},
+		{"primary", "1 1 1 1 0 0 0 0 NULL"},
+	} {
+		dsn := srv.DSN("")
+		if c.login != "sa" {
+			dsn = srv.LoginDSN(c.login, "pw", "")
+		}
+		db, err := sql.Open("sqlserver", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		got := make([]sql.NullInt64, 9)
+		ptrs := make([]any, len(got))
+		for i := range got {
+			ptrs[i] = &got[i]
+		}
+		if err := db.QueryRowContext(context.Background(), q).Scan(ptrs...); err != nil {
+			t.Fatalf("%s: %v", c.login, err)
+		}
+		var words []string
+		for _, g := range got {
+			if !g.Valid {
+				words = append(words, "NULL")
+			} else {
+				words = append(words, strconv.FormatInt(g.Int64, 10))
+			}
+		}
+		if s := strings.Join(words, " "); s != c.want {
+			t.Errorf("%s: %s, want %s", c.login, s, c.want)
 		}
 	}
 }

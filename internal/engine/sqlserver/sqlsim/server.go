@@ -1,6 +1,7 @@
 package sqlsim
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/big"
@@ -58,6 +59,16 @@ type Options struct {
 	// Logins are logins besides sa, each with its roles and permissions
 	// (perms.go); statements check them as SQL Server does.
 	Logins []Login
+	// Certificate, when set, lets clients encrypt (tls.go): TLS inside
+	// PRELOGIN for TDS 7.x (the login only, or everything, as negotiated)
+	// and TLS before PRELOGIN for TDS 8.0 (encrypt=strict). Without it the
+	// server answers ENCRYPT_NOT_SUP.
+	Certificate *tls.Certificate
+	// ForceEncryption answers ENCRYPT_REQ to every client: one that
+	// cannot encrypt (encrypt=disable) is cut off.
+	ForceEncryption bool
+	// Strict accepts TDS 8.0 clients only (Force Strict Encryption).
+	Strict bool
 }
 
 // Product identity reported by @@VERSION, SERVERPROPERTY and LOGINACK.
@@ -122,6 +133,9 @@ func Start(opts Options) (*Server, error) {
 	}
 	if err := checkLogins(opts.Logins); err != nil {
 		return nil, err
+	}
+	if opts.Certificate == nil && (opts.ForceEncryption || opts.Strict) {
+		return nil, errors.New("sqlsim: ForceEncryption and Strict need a Certificate")
 	}
 	loc, err := time.LoadLocation(opts.TimeZone)
 	if err != nil {
