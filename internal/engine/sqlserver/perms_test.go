@@ -231,3 +231,77 @@ func wantNotContains(t *testing.T, err error, parts ...string) {
 		}
 	}
 }
+
+// Before anything is attempted, the engine says which grant a login lacks
+// for what it will be asked to do, and that a check it could not make was
+// not made.
+func TestLeastPrivilege_AdviceBeforeAnythingFails(t *testing.T) {
+	ctx := context.Background()
+	advise := func(t *testing.T, dsn string, req engine.AdviceRequest) []string {
+		t.Helper()
+		s := open(t, dsn)
+		a, ok := s.(engine.Advisor)
+		if !ok {
+			t.Fatal("the sqlserver session is not an engine.Advisor")
+		}
+		var out []string
+		for _, x := range a.Advise(ctx, req) {
+			out = append(out, x.Summary+" | "+x.Detail)
+		}
+		return out
+	}
+	want := func(t *testing.T, got []string, parts ...string) {
+		t.Helper()
+		if len(got) != len(parts) {
+			t.Fatalf("advice %q, want %d", got, len(parts))
+		}
+		for i, p := range parts {
+			for _, frag := range strings.Split(p, " | ") { // summary | detail
+				if !strings.Contains(got[i], frag) {
+					t.Errorf("advice %q does not contain %q", got[i], frag)
+				}
+			}
+		}
+	}
+	primary := engine.AdviceRequest{Primary: true, Databases: []string{"Sales", "Missing"}}
+	standby := engine.AdviceRequest{Databases: []string{"Sales"}, DisconnectUsers: true}
+
+	t.Run("the documented grants", func(t *testing.T) {
+		f := newPermFixture(t, primaryGrants, standbyGrants)
+		f.createDatabase(t, "Sales")
+		want(t, advise(t, f.primaryLogin, primary))
+		want(t, advise(t, f.standbyLogin, standby))
+		want(t, advise(t, f.primaryDSN, primary)) // sa
+		want(t, advise(t, f.targetDSN, standby))
+	})
+	t.Run("a primary login without CREATE DATABASE nor db_backupoperator", func(t *testing.T) {
+		f := newPermFixture(t, without(without(primaryGrants, "CREATE ANY DATABASE"), "Sales:db_backupoperator"), standbyGrants)
+		f.createDatabase(t, "Sales")
+		want(t, advise(t, f.primaryLogin, primary),
+			"login [drs_primary] lacks CREATE DATABASE permission | GRANT CREATE ANY DATABASE TO [drs_primary];",
+			"login [drs_primary] may not back up [Sales]: BACKUP DATABASE and BACKUP LOG will fail (error 262) | USE [Sales]; CREATE USER [drs_primary] FOR LOGIN [drs_primary]; ALTER ROLE [db_backupoperator] ADD MEMBER [drs_primary];")
+	})
+	t.Run("a standby login without processadmin nor VIEW SERVER STATE", func(t *testing.T) {
+		f := newPermFixture(t, primaryGrants, without(without(standbyGrants, "processadmin"), "VIEW SERVER STATE"))
+		want(t, advise(t, f.standbyLogin, standby),
+			"lacks ALTER ANY CONNECTION | ALTER SERVER ROLE [processadmin] ADD MEMBER [drs_standby];",
+			"lacks VIEW SERVER STATE | GRANT VIEW SERVER STATE TO [drs_standby];")
+		want(t, advise(t, f.standbyLogin, engine.AdviceRequest{Databases: []string{"Sales"}})) // no disconnect_users: not needed
+	})
+	t.Run("a standby login with CREATE ANY DATABASE only", func(t *testing.T) {
+		f := newPermFixture(t, primaryGrants, sqlsim.Login{Name: "drs_standby", Password: "pw", Permissions: []string{"CREATE ANY DATABASE"}})
+		want(t, advise(t, f.standbyLogin, engine.AdviceRequest{Databases: []string{"Sales"}}),
+			"is not in dbcreator: it may restore only databases it created itself | ALTER SERVER ROLE [dbcreator] ADD MEMBER [drs_standby];")
+	})
+	t.Run("a standby login with nothing", func(t *testing.T) {
+		f := newPermFixture(t, primaryGrants, sqlsim.Login{Name: "drs_standby", Password: "pw"})
+		want(t, advise(t, f.standbyLogin, engine.AdviceRequest{Databases: []string{"Sales"}}),
+			"lacks CREATE DATABASE and dbcreator: every restore will fail")
+	})
+	t.Run("a check the server does not answer", func(t *testing.T) {
+		f := newPermFixture(t, primaryGrants, standbyGrants)
+		f.sims[1].FailFatal("SELECT IS_SRVROLEMEMBER", 21, 20, "sqlsim: the check itself failed")
+		want(t, advise(t, f.standbyLogin, standby),
+			"could not check the permissions of login [drs_standby] | ask 127.0.0.1")
+	})
+}

@@ -60,7 +60,7 @@ func loopback(host string) bool {
 func tlsHint(cfg msdsn.Config, err error) string {
 	msg := err.Error()
 	switch {
-	case strings.Contains(msg, "certificate is valid for"):
+	case strings.Contains(msg, "certificate is valid for"), strings.Contains(msg, "certificate is not valid for any names"):
 		return "the server's certificate does not name the host in the connection string: " +
 			"set hostnameincertificate=<a name the certificate holds>, or connect by that name"
 	case strings.Contains(msg, "x509:") || strings.Contains(msg, "failed to verify certificate"):
