@@ -5,9 +5,10 @@
 //
 // # What it models
 //
-// Protocol: TDS 7.4 without TLS (PRELOGIN answers ENCRYPT_NOT_SUP; clients use
-// encrypt=disable); LOGIN7 for login "sa" (any password when
-// Options.Password is empty), with the login database; SQLBatch and RPC
+// Protocol: TDS 7.4, without TLS unless Options.Certificate is set
+// (PRELOGIN then answers ENCRYPT_NOT_SUP; see "TLS" below); LOGIN7 for
+// login "sa" (any password when Options.Password is empty) and
+// Options.Logins, with the login database; SQLBatch and RPC
 // sp_executesql (by name or id 10) with typed parameters (nvarchar, varchar,
 // int/bigint/smallint/tinyint, bit, float/real, decimal/numeric, datetime,
 // smalldatetime, datetime2, datetimeoffset, date, uniqueidentifier,
@@ -305,13 +306,39 @@
 // here. CREATE LOGIN, GRANT and ALTER ROLE are not parsed: logins come from
 // Options.
 //
+// # TLS
+//
+// With Options.Certificate the server negotiates encryption as MS-TDS's
+// PRELOGIN table says (2.2.6.5, ENCRYPTION: ENCRYPT_OFF 0, ENCRYPT_ON 1,
+// ENCRYPT_NOT_SUP 2, ENCRYPT_REQ 3,
+// https://learn.microsoft.com/openspecs/windows_protocols/ms-tds/60f56408-0188-4cd5-8b90-25c6f2423868):
+// a client that is off (go-mssqldb's encrypt=false, or encrypt unset) gets
+// ENCRYPT_OFF and only its LOGIN7 travels encrypted, then the connection
+// is plain; a client that is on (encrypt=true) gets ENCRYPT_ON and
+// everything is encrypted; a client that cannot encrypt (encrypt=disable)
+// gets ENCRYPT_NOT_SUP. Options.ForceEncryption answers ENCRYPT_REQ to all
+// (everything encrypted) and cuts off the client that cannot encrypt after
+// its answer ("Connection terminated" in the spec's table). Without a
+// certificate every client gets ENCRYPT_NOT_SUP (real servers make a
+// self-signed one at startup; the simulator does not). In TDS 7.x the TLS
+// handshake travels inside PRELOGIN packets (type 0x12), one TDS message
+// per flight, and the TLS records go bare on the TCP connection afterwards
+// (go-mssqldb's tds.go connect, tlsHandshakeConn and passthroughConn); TLS
+// 1.2 at most there. A client that starts with a TLS handshake record
+// (0x16) speaks TDS 8.0 (encrypt=strict, SQL Server 2022): TLS first, ALPN
+// "tds/8.0", then PRELOGIN and LOGIN7 inside it
+// (https://learn.microsoft.com/sql/relational-databases/security/networking/tds-8);
+// Options.Strict refuses every other client, as Force Strict Encryption
+// does. NewTestCertificate makes a CA and a certificate for tests; clients
+// name the CA with certificate=.
+//
 // # What it does not model
 //
 // Transactions, other tables, UPDATE/DELETE, differential/file/filegroup
 // backups, several backup sets or stripes per device (an existing file needs
 // INIT or FORMAT), STOPATMARK/STOPBEFOREMARK, backups TO URL (Azure or
 // S3: always 3201 "Operating system error 50 … sqlsim has no URL backup"),
-// encryption, real data pages (page counts in messages are invented), TLS,
+// encryption, real data pages (page counts in messages are invented),
 // Windows/Kerberos logins, MARS, system database backups. Some edge-case
 // texts (3118 for a log restore onto a missing database, 3153) are the
 // simulator's best knowledge of SQL Server's. A runtime error ends the batch (SQL Server continues after some
