@@ -305,3 +305,29 @@ func TestLeastPrivilege_AdviceBeforeAnythingFails(t *testing.T) {
 			"could not check the permissions of login [drs_standby] | ask 127.0.0.1")
 	})
 }
+
+// Permission errors the simulator does not raise (300 comes from DMVs the
+// engine does not read today) still say what to grant; others say nothing.
+func TestGrantHint(t *testing.T) {
+	for _, c := range []struct {
+		login  string
+		number int32
+		msg    string
+		want   string
+	}{
+		{"drs", 300, "VIEW SERVER STATE permission was denied on object 'server', database 'master'.", "GRANT VIEW SERVER STATE TO [drs]"},
+		{"drs", 300, "VIEW SERVER PERFORMANCE STATE permission was denied on object 'server', database 'master'.", "GRANT VIEW SERVER STATE TO [drs]"},
+		{"drs", 262, "BACKUP LOG permission denied in database 'O'Brien]'.", "USE [O'Brien]]]; CREATE USER [drs]"},
+		{"", 262, "CREATE DATABASE permission denied in database 'master'.", "the login drsctl connects as needs CREATE DATABASE"},
+		{`CORP\svc]x`, 6102, "User does not have permission to use the KILL statement.", `ALTER SERVER ROLE [processadmin] ADD MEMBER [CORP\svc]]x]`},
+		{"drs", 229, "The SELECT permission was denied on the object 'foo', database 'Sales', schema 'dbo'.", "needs SELECT on [Sales].[dbo].[foo]"},
+		{"drs", 5011, "User does not have permission to alter database 'Sales', the database does not exist, or the database is not in a state that allows access checks.", "ALTER SERVER ROLE [dbcreator] ADD MEMBER [drs]"},
+		{"drs", 4305, "The log in this backup set begins at LSN 1, which is too recent to apply to the database.", ""},
+		{"drs", 262, "something else entirely", ""},
+	} {
+		got := grantHint(c.login, c.number, c.msg)
+		if c.want == "" && got != "" || !strings.Contains(got, c.want) {
+			t.Errorf("%d %q: %q, want %q", c.number, c.msg, got, c.want)
+		}
+	}
+}

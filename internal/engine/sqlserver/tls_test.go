@@ -147,6 +147,7 @@ func writeCA(t *testing.T) string {
 // network are said so; on loopback, and with a verified certificate,
 // nothing is said.
 func TestTLSWarning(t *testing.T) {
+	pem := writeCA(t)
 	for _, c := range []struct {
 		dsn  string
 		want string // "" = no warning
@@ -156,6 +157,9 @@ func TestTLSWarning(t *testing.T) {
 		{"sqlserver://drs:pw@db.example?encrypt=true&trustservercertificate=true", "trustservercertificate=true"},
 		{"sqlserver://drs:pw@db.example?encrypt=disable", "encrypt=disable"},
 		{"sqlserver://drs:pw@db.example?encrypt=true", ""},
+		{"sqlserver://drs:pw@db.example?encrypt=true&certificate=" + url.QueryEscape(pem), ""},
+		{"sqlserver://drs:pw@db.example?encrypt=true&servercertificate=" + url.QueryEscape(pem), ""}, // pinned: not "any certificate"
+		{"sqlserver://drs:pw@db.example?trustservercertificate=false", "does not set encrypt"},
 		{"sqlserver://drs:pw@db.example?encrypt=strict&trustservercertificate=true", ""}, // strict ignores it
 		{"sqlserver://drs:pw@db.example?encrypt=false", ""},
 		{"sqlserver://drs:pw@127.0.0.1:1433?encrypt=disable", ""},
