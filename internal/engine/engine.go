@@ -60,6 +60,30 @@ type Session interface {
 	Close() error
 }
 
+// Advisor is a Session that can tell, before anything is done, what an
+// operator should know about the connection and its login: a certificate
+// that is not verified, a permission the server will refuse. Advise does
+// not fail: what it cannot check, it says it could not check. Advice is
+// never a secret's carrier: no connection string, no password.
+type Advisor interface {
+	Advise(ctx context.Context, req AdviceRequest) []Advice
+}
+
+// AdviceRequest says what the session will be asked to do.
+type AdviceRequest struct {
+	// Primary: back up Databases; otherwise restore them (a standby).
+	Primary   bool
+	Databases []string
+	// DisconnectUsers: the standby ends readers' sessions.
+	DisconnectUsers bool
+}
+
+// Advice is one thing to know, and what to do about it.
+type Advice struct {
+	Summary string // "login [drs] cannot BACKUP DATABASE [Sales]"
+	Detail  string // the statement or setting that fixes it
+}
+
 // PrimaryDatabase is what a primary server says about one database.
 type PrimaryDatabase struct {
 	Name          string

@@ -146,7 +146,9 @@ func (s *session) fail(ctx context.Context, target string, err error) error {
 		if len(all) == 0 {
 			all = []mssql.Error{me}
 		}
-		return newServerError(target, all)
+		e := newServerError(target, all)
+		e.addGrantHints(s.login)
+		return e
 	}
 	if errors.Is(err, engine.ErrUnreachable) {
 		if !strings.Contains(err.Error(), s.server) {

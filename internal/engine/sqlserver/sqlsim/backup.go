@@ -212,6 +212,9 @@ func (x *execCtx) execBackup(s *backupStmt) (result, *sqlError) {
 	srv := x.s.srv
 	srv.mu.Lock()
 	_, verr := x.checkBackup(s.log, name, path, o)
+	if verr == nil {
+		verr = x.denyBackup(s.log, name)
+	}
 	srv.mu.Unlock()
 	if verr != nil {
 		return result{}, verr.terminating(op)
@@ -505,6 +508,11 @@ func (x *execCtx) execRestore(s *restoreStmt) (result, *sqlError) {
 			return result{}, errFileID(toInt64(v), path).terminating(op)
 		}
 	}
+	if s.what != "DATABASE" && s.what != "LOG" {
+		if perr := x.denyRestoreInfo(); perr != nil {
+			return result{}, perr.terminating(op)
+		}
+	}
 	switch s.what {
 	case "HEADERONLY", "FILELISTONLY", "LABELONLY":
 		h, _, rerr := readBackupFile(path, false)
@@ -556,6 +564,13 @@ func (x *execCtx) execRestore(s *restoreStmt) (result, *sqlError) {
 	if modes > 1 {
 		return result{}, newErr(3032, 16, "One or more of the options (recovery, norecovery, standby) are not supported for this statement, or are mutually exclusive.").terminating(op)
 	}
+	srv := x.s.srv
+	srv.mu.Lock()
+	perr := x.denyRestore(name)
+	srv.mu.Unlock()
+	if perr != nil {
+		return result{}, perr.terminating(op)
+	}
 	if s.device == nil {
 		return x.recoverOnly(name, o, op, start)
 	}
@@ -581,7 +596,6 @@ func (x *execCtx) execRestore(s *restoreStmt) (result, *sqlError) {
 	if o.has("CHECKSUM") && !h.HasBackupChecksums {
 		return result{}, newErr(3187, 16, "RESTORE WITH CHECKSUM cannot be specified because the backup set does not contain checksum information.").terminating(op)
 	}
-	srv := x.s.srv
 	srv.mu.Lock()
 	first, verr := x.checkRestore(s.what, name, h, o, stop)
 	srv.mu.Unlock()
@@ -833,7 +847,7 @@ func (x *execCtx) applyRestore(pl *restorePlan, h *bakHeader, p *bakPayload, pat
 	now := srv.now()
 	if pl.what == "DATABASE" {
 		if d == nil {
-			d = &database{Name: pl.name, ID: srv.st.NextDatabaseID}
+			d = &database{Name: pl.name, ID: srv.st.NextDatabaseID, Owner: x.s.who.ownerName()}
 			srv.st.NextDatabaseID++
 			srv.st.Databases = append(srv.st.Databases, d)
 		}
@@ -1180,11 +1194,11 @@ func (x *execCtx) interruptRestore(pl *restorePlan, h *bakHeader) {
 	srv := x.s.srv
 	d := srv.st.db(pl.name)
 	if d == nil {
-		d = &database{Name: pl.name, ID: srv.st.NextDatabaseID}
+		d = &database{Name: pl.name, ID: srv.st.NextDatabaseID, Owner: x.s.who.ownerName()}
 		srv.st.NextDatabaseID++
 		srv.st.Databases = append(srv.st.Databases, d)
 	}
-	*d = database{Name: d.Name, ID: d.ID, State: "RESTORING", Recovery: h.RecoveryModel, CreateDate: srv.now(),
+	*d = database{Name: d.Name, ID: d.ID, Owner: d.Owner, State: "RESTORING", Recovery: h.RecoveryModel, CreateDate: srv.now(),
 		GUID: newGUID(), FamilyGUID: h.FamilyGUID, Forks: append([]fork(nil), h.Forks...), Files: pl.files,
 		NextLSN: h.FirstLSN, Interrupted: h.BackupSetGUID}
 	srv.persist()

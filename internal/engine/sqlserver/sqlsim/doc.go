@@ -5,9 +5,10 @@
 //
 // # What it models
 //
-// Protocol: TDS 7.4 without TLS (PRELOGIN answers ENCRYPT_NOT_SUP; clients use
-// encrypt=disable); LOGIN7 for login "sa" (any password when
-// Options.Password is empty), with the login database; SQLBatch and RPC
+// Protocol: TDS 7.4, without TLS unless Options.Certificate is set
+// (PRELOGIN then answers ENCRYPT_NOT_SUP; see "TLS" below); LOGIN7 for
+// login "sa" (any password when Options.Password is empty) and
+// Options.Logins, with the login database; SQLBatch and RPC
 // sp_executesql (by name or id 10) with typed parameters (nvarchar, varchar,
 // int/bigint/smallint/tinyint, bit, float/real, decimal/numeric, datetime,
 // smalldatetime, datetime2, datetimeoffset, date, uniqueidentifier,
@@ -330,13 +331,89 @@
 // 13.00.4224"). That a log restore WITH STANDBY onto a database still to be
 // upgraded is refused as well is the simulator's stricter reading.
 //
+// # Logins and permissions
+//
+// sa (Options.Password) is sysadmin. Options.Logins adds logins, each with
+// fixed server roles (sysadmin, dbcreator, processadmin), server
+// permissions (CREATE ANY DATABASE, VIEW SERVER STATE, ALTER ANY
+// CONNECTION, ALTER ANY DATABASE, VIEW ANY DEFINITION) and fixed database
+// roles per database (db_owner, db_backupoperator, db_datareader); a
+// wrong password or an unknown login is 18456. Each statement checks what
+// SQL Server checks, with its numbers and words (severity 14):
+//   - BACKUP DATABASE / BACKUP LOG: sysadmin, db_owner or db_backupoperator
+//     in the database, else 262 "BACKUP DATABASE permission denied in
+//     database 'x'." then 3013 ("BACKUP DATABASE and BACKUP LOG permissions
+//     default to members of the sysadmin fixed server role and the db_owner
+//     and db_backupoperator fixed database roles",
+//     https://learn.microsoft.com/sql/t-sql/statements/backup-transact-sql#permissions).
+//   - RESTORE HEADERONLY, FILELISTONLY, LABELONLY, VERIFYONLY: CREATE
+//     DATABASE permission (CREATE ANY DATABASE, dbcreator), else 262
+//     "CREATE DATABASE permission denied in database 'master'." then 3013
+//     ("in SQL Server 2008 (10.0.x) and later versions these statements
+//     require CREATE DATABASE permission",
+//     https://learn.microsoft.com/sql/t-sql/statements/restore-statements-for-restoring-recovering-and-managing-backups-transact-sql).
+//   - RESTORE DATABASE / LOG (and WITH RECOVERY): a database that does not
+//     exist needs CREATE DATABASE (262); one that exists needs sysadmin,
+//     dbcreator or its owner — the login whose CREATE or RESTORE created it
+//     — else 3110 "User does not have permission to RESTORE database 'x'."
+//     (db_owner does not count: "members of the db_owner fixed database
+//     role do not have RESTORE permissions",
+//     https://learn.microsoft.com/sql/t-sql/statements/restore-statements-transact-sql#permissions).
+//   - KILL: ALTER ANY CONNECTION (sysadmin, processadmin), else 6102 "User
+//     does not have permission to use the KILL statement."
+//     (https://learn.microsoft.com/sql/t-sql/language-elements/kill-transact-sql#permissions).
+//   - msdb.dbo.backupset, backupmediafamily, restorehistory: sysadmin or
+//     db_owner/db_datareader in msdb, else 229 "The SELECT permission was
+//     denied on the object 'backupset', database 'msdb', schema 'dbo'."
+//     (guest, enabled in msdb, has no SELECT on them: the stricter reading,
+//     the docs of these tables name no permission).
+//   - sys.master_files: rows only with CREATE DATABASE, ALTER ANY DATABASE
+//     or VIEW ANY DEFINITION; without, no rows and no error ("The minimum
+//     permissions that are required to see the corresponding row are CREATE
+//     DATABASE, ALTER ANY DATABASE, or VIEW ANY DEFINITION",
+//     https://learn.microsoft.com/sql/relational-databases/system-catalog-views/sys-master-files-transact-sql#permissions).
+//   - CREATE DATABASE: CREATE ANY DATABASE (262); DROP and ALTER DATABASE:
+//     sysadmin, dbcreator, ALTER ANY DATABASE or db_owner (3701, 5011).
+//
+// sys.databases and sys.database_recovery_status are visible to every
+// login (VIEW ANY DATABASE is granted to public by default). Who sees which
+// sessions in sys.dm_exec_sessions (VIEW SERVER STATE) is not modelled
+// here. CREATE LOGIN, GRANT and ALTER ROLE are not parsed: logins come from
+// Options.
+//
+// # TLS
+//
+// With Options.Certificate the server negotiates encryption as MS-TDS's
+// PRELOGIN table says (2.2.6.5, ENCRYPTION: ENCRYPT_OFF 0, ENCRYPT_ON 1,
+// ENCRYPT_NOT_SUP 2, ENCRYPT_REQ 3,
+// https://learn.microsoft.com/openspecs/windows_protocols/ms-tds/60f56408-0188-4cd5-8b90-25c6f2423868):
+// a client that is off (go-mssqldb's encrypt=false, or encrypt unset) gets
+// ENCRYPT_OFF and only its LOGIN7 travels encrypted, then the connection
+// is plain; a client that is on (encrypt=true) gets ENCRYPT_ON and
+// everything is encrypted; a client that cannot encrypt (encrypt=disable)
+// gets ENCRYPT_NOT_SUP. Options.ForceEncryption answers ENCRYPT_REQ to all
+// (everything encrypted) and cuts off the client that cannot encrypt after
+// its answer ("Connection terminated" in the spec's table). Without a
+// certificate every client gets ENCRYPT_NOT_SUP (real servers make a
+// self-signed one at startup; the simulator does not). In TDS 7.x the TLS
+// handshake travels inside PRELOGIN packets (type 0x12), one TDS message
+// per flight, and the TLS records go bare on the TCP connection afterwards
+// (go-mssqldb's tds.go connect, tlsHandshakeConn and passthroughConn); TLS
+// 1.2 at most there. A client that starts with a TLS handshake record
+// (0x16) speaks TDS 8.0 (encrypt=strict, SQL Server 2022): TLS first, ALPN
+// "tds/8.0", then PRELOGIN and LOGIN7 inside it
+// (https://learn.microsoft.com/sql/relational-databases/security/networking/tds-8);
+// Options.Strict refuses every other client, as Force Strict Encryption
+// does. NewTestCertificate makes a CA and a certificate for tests; clients
+// name the CA with certificate=.
+//
 // # What it does not model
 //
 // Transactions, other tables, UPDATE/DELETE, differential/file/filegroup
 // backups, several backup sets or stripes per device (an existing file needs
 // INIT or FORMAT), STOPATMARK/STOPBEFOREMARK, backups TO URL (Azure or
 // S3: always 3201 "Operating system error 50 … sqlsim has no URL backup"),
-// encryption, real data pages (page counts in messages are invented), TLS,
+// encryption, real data pages (page counts in messages are invented),
 // Windows/Kerberos logins, MARS, system database backups. Some edge-case
 // texts (3118 for a log restore onto a missing database, 3153) are the
 // simulator's best knowledge of SQL Server's. A runtime error ends the batch (SQL Server continues after some

@@ -152,6 +152,8 @@ func (x *execCtx) typeOf(e expr, sc *scope) (sqlType, bool, *sqlError) {
 			return tDateTime, false, nil
 		case "SYSUTCDATETIME", "SYSDATETIME":
 			return sqlType{k: kDateTime2, scale: 7}, false, nil
+		case "HAS_PERMS_BY_NAME", "IS_SRVROLEMEMBER": // perms.go
+			return tInt, true, nil
 		}
 		return sqlType{}, false, newErr(195, 15, "'%s' is not a recognized built-in function name.", e.name)
 	}
@@ -311,6 +313,10 @@ func (x *execCtx) evalFunc(f *funcExpr, sc *scope) (value, *sqlError) {
 		return value{t: sqlType{k: kDateTime2, scale: 7}, v: srv.local(srv.clock())}, nil
 	case "SYSUTCDATETIME":
 		return value{t: sqlType{k: kDateTime2, scale: 7}, v: srv.clock().UTC()}, nil
+	case "HAS_PERMS_BY_NAME":
+		return x.hasPermsByName(args)
+	case "IS_SRVROLEMEMBER":
+		return x.isSrvRoleMember(args)
 	}
 	return value{}, newErr(195, 15, "'%s' is not a recognized built-in function name.", f.name)
 }
@@ -759,6 +765,9 @@ func (x *execCtx) execCreateDB(s *createDBStmt) (result, *sqlError) {
 		// 123 characters" (CREATE DATABASE); its error is not modelled.
 		return result{}, errUnsupported("database name %q is %d UTF-16 code units; without a logical log file name it may have 123", name, n)
 	}
+	if !x.s.who.canCreateDatabase() {
+		return result{}, errPermDenied("CREATE DATABASE", "master")
+	}
 	srv := x.s.srv
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
@@ -769,6 +778,7 @@ func (x *execCtx) execCreateDB(s *createDBStmt) (result, *sqlError) {
 	d := &database{
 		Name:       name,
 		ID:         srv.st.NextDatabaseID,
+		Owner:      x.s.who.ownerName(),
 		State:      "ONLINE",
 		Recovery:   "FULL",
 		CreateDate: now,
@@ -816,6 +826,10 @@ func (x *execCtx) execDropDB(s *dropDBStmt) (result, *sqlError) {
 			return result{}, newErr(3708, 16, "Cannot drop the database '%s' because it is a system database.", name)
 		}
 		d := srv.st.db(name)
+		if d != nil && !x.s.who.canAlter(d.Name) {
+			srv.mu.Unlock()
+			return result{}, errCannotDrop(name)
+		}
 		if d == nil {
 			srv.mu.Unlock()
 			if s.ifExists {
@@ -848,7 +862,7 @@ func (x *execCtx) execAlterRecovery(s *alterRecoveryStmt) (result, *sqlError) {
 		return result{}, errSystemDB("ALTER DATABASE", name)
 	}
 	d := srv.st.db(name)
-	if d == nil {
+	if d == nil || !x.s.who.canAlter(d.Name) {
 		return result{}, newErr(5011, 14, "User does not have permission to alter database '%s', the database does not exist, or the database is not in a state that allows access checks.", name).
 			then(newErr(5069, 16, "ALTER DATABASE statement failed."))
 	}
@@ -1013,6 +1027,9 @@ func (x *execCtx) execKill(s *killStmt) (result, *sqlError) {
 		return result{}, errSyntax(v.display())
 	}
 	id := toInt64(v)
+	if perr := x.denyKill(); perr != nil {
+		return result{}, perr
+	}
 	srv := x.s.srv
 	srv.mu.Lock()
 	if int(id) == x.s.spid {

@@ -65,6 +65,9 @@ type database struct {
 	// restored backups were taken on (0: this server's): recovery upgrades
 	// the database, so STANDBY is refused (3180) until then.
 	UpgradeFrom int `json:"upgrade_from,omitempty"`
+	// Owner is the login that created the database (CREATE DATABASE, or a
+	// RESTORE that created it); "" is sa. The owner may restore over it.
+	Owner string `json:"owner,omitempty"`
 }
 
 type fork struct {

@@ -3,6 +3,7 @@ package sqlsim
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -12,8 +13,13 @@ import (
 // session is one client connection (one SPID).
 type session struct {
 	srv  *Server
-	conn net.Conn
+	conn net.Conn // the TCP connection (closed to end the session)
 	out  *packetWriter
+	// rw is what requests are read from: conn, or TLS over it (tls.go);
+	// base is conn with the byte read to tell TLS from TDS given back.
+	rw     io.ReadWriter
+	base   net.Conn
+	strict bool // TDS 8.0: TLS from the first byte
 
 	// set at login, read-only afterwards
 	spid      int
@@ -23,6 +29,7 @@ type session struct {
 	loginDB   string
 	loginTime time.Time
 	tdsVer    uint32
+	who       *principal // the login and what it may do (perms.go)
 
 	// curDB is the current database; guarded by srv.mu (others read it).
 	curDB string
@@ -45,6 +52,7 @@ func newSession(srv *Server, c net.Conn) *session {
 	return &session{
 		srv:      srv,
 		conn:     c,
+		rw:       c,
 		out:      &packetWriter{w: c, size: 4096},
 		attnWake: make(chan struct{}, 1),
 		gone:     make(chan struct{}),
@@ -78,7 +86,7 @@ func (s *session) serve() {
 		defer close(msgs)
 		defer close(s.gone)
 		for {
-			typ, status, payload, err := readMessage(s.conn)
+			typ, status, payload, err := readMessage(s.rw)
 			if err != nil {
 				return
 			}
@@ -106,24 +114,49 @@ func (s *session) serve() {
 	}
 }
 
-// handshake answers PRELOGIN and LOGIN7; false ends the connection.
+// handshake answers PRELOGIN (and the TLS it negotiates, tls.go) and
+// LOGIN7; false ends the connection.
 func (s *session) handshake() bool {
-	typ, _, payload, err := readMessage(s.conn)
+	rw, ok := s.startTLS()
+	if !ok {
+		return false
+	}
+	s.rw, s.out.w = rw, rw
+	typ, _, payload, err := readMessage(s.rw)
 	if err != nil {
 		return false
 	}
-	// A frozen server accepts TCP (the kernel does) but answers nothing.
-	if !s.srv.hold(StallAll, nil) {
-		return false
-	}
 	if typ == pktPrelogin {
-		s.out.write(preloginReply())
+		reply, mode := encryptOn, encNone // TDS 8.0: TLS is already there
+		if !s.strict {
+			client := encryptOff
+			if v := preloginOption(payload, 1); len(v) == 1 {
+				client = v[0]
+			}
+			reply, mode = s.srv.negotiate(client)
+		}
+		s.out.write(preloginReply(reply))
 		if s.out.flush(true) != nil {
 			return false
 		}
-		typ, _, payload, err = readMessage(s.conn)
+		if mode == encRefuse {
+			s.srv.logf("sqlsim: a client that does not encrypt (encrypt=disable) at a server that forces encryption: connection closed")
+			return false
+		}
+		if mode == encLogin || mode == encFull {
+			tc, ok := s.preloginHandshake()
+			if !ok {
+				return false
+			}
+			s.rw, s.out.w = tc, tc
+		}
+		typ, _, payload, err = readMessage(s.rw)
 		if err != nil {
 			return false
+		}
+		if mode == encLogin {
+			// Only LOGIN7 was encrypted; the rest is plain.
+			s.rw, s.out.w = s.base, s.base
 		}
 	}
 	if !s.srv.hold(StallAll, nil) {
@@ -136,14 +169,14 @@ func (s *session) handshake() bool {
 	return s.login(payload)
 }
 
-func preloginReply() []byte {
+func preloginReply(encryption byte) []byte {
 	type opt struct {
 		tok  byte
 		data []byte
 	}
 	opts := []opt{
 		{0, []byte{16, 0, 0x10, 0x27, 0, 0}}, // VERSION 16.0.4135
-		{1, []byte{2}},                       // ENCRYPTION: ENCRYPT_NOT_SUP
+		{1, []byte{encryption}},              // ENCRYPTION (tls.go)
 		{2, []byte{0}},                       // INSTOPT
 		{3, []byte{}},                        // THREADID
 		{4, []byte{0}},                       // MARS off
@@ -212,7 +245,7 @@ func (s *session) login(payload []byte) bool {
 	ps = min(max(ps, 512), 32767)
 	s.out.size = ps
 	s.tdsVer = l.tdsVersion
-	if s.tdsVer > 0x74000004 {
+	if s.tdsVer > 0x74000004 || s.tdsVer == 0x08000000 { // TDS 8.0 is 7.4's tokens over TLS
 		s.tdsVer = 0x74000004
 	}
 	fail := func(e *sqlError) bool {
@@ -223,8 +256,8 @@ func (s *session) login(payload []byte) bool {
 		_ = s.out.flush(true)
 		return false
 	}
-	pwOK := s.srv.opts.Password == "" || l.password == s.srv.opts.Password
-	if !strings.EqualFold(l.user, "sa") || !pwOK {
+	who := s.srv.authenticate(l.user, l.password)
+	if who == nil {
 		s.srv.logf("sqlsim: login failed for user %q", l.user)
 		return fail(errLoginFailed(l.user))
 	}
@@ -245,7 +278,7 @@ func (s *session) login(payload []byte) bool {
 	}
 	s.spid = s.srv.nextSPID
 	s.srv.nextSPID++
-	s.user, s.host, s.app = "sa", l.host, l.app
+	s.user, s.host, s.app, s.who = who.name, l.host, l.app, who
 	s.loginDB = canonical
 	s.curDB = canonical
 	s.loginTime = s.srv.now()

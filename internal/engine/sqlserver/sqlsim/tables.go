@@ -66,6 +66,12 @@ func (x *execCtx) resolveTable(o objName) (*relation, *sqlError) {
 	}
 	if strings.EqualFold(dbn, "msdb") {
 		switch lowerObj {
+		case "backupset", "backupmediafamily", "restorehistory":
+			if err := x.denyMsdb(lowerObj); err != nil {
+				return nil, err
+			}
+		}
+		switch lowerObj {
 		case "backupset":
 			return x.msdbBackupSet(), nil
 		case "backupmediafamily":
@@ -252,6 +258,9 @@ func (x *execCtx) sysMasterFiles() *relation {
 		col("redo_target_lsn", tLSN, true),
 		col("backup_lsn", tLSN, true),
 	}}
+	if !x.s.who.seesAllFiles() {
+		return r // no rows, no error (perms.go)
+	}
 	for _, d := range x.allDBs() {
 		for _, f := range d.files {
 			typ, desc, space := int64(0), "ROWS", int64(1)
