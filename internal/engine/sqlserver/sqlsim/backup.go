@@ -879,6 +879,8 @@ func (x *execCtx) applyRestore(pl *restorePlan, h *bakHeader, p *bakPayload, pat
 			d.Forks = append([]fork(nil), h.Forks...)
 		}
 	}
+	// The restored database's user access comes with it (readers.go).
+	d.UserAccess = ""
 	switch {
 	case o.has("NORECOVERY"), pl.notReached:
 		d.State, d.Standby, d.ReadOnly, d.UndoFile = "RESTORING", false, false, ""

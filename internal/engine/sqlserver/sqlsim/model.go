@@ -61,6 +61,8 @@ type database struct {
 	// lost): the database is left RESTORING with nothing to roll forward
 	// until that backup set is restored again or a full replaces it (4319).
 	Interrupted string `json:"interrupted,omitempty"`
+	// UserAccess is SINGLE_USER or RESTRICTED_USER; "" is MULTI_USER.
+	UserAccess string `json:"user_access,omitempty"`
 }
 
 type fork struct {
