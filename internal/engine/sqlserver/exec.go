@@ -35,7 +35,9 @@ const (
 	errRestorePage     = 3183 // RESTORE detected an error on a page
 	errBackupDamaged   = 3189 // damage to the backup set was detected
 	errMediaFamily     = 3241 // the media family on the device is incorrectly formed
-	errKillNoSession   = 6106 // not an active process ID
+	errSingleUser      = 924  // the database is single-user and another session is in it
+	errSingleUserBusy  = 5064 // no change while a single-user database has a user
+	errStateInUse      = 5070 // no state change while others use the database (NO_WAIT)
 	msgPercent         = 3211 // "N percent processed."
 )
 
@@ -102,7 +104,7 @@ func newServerError(target string, all []mssql.Error) *ServerError {
 	last.All = all
 	e := &ServerError{Target: target, Causes: causes, err: last}
 	switch {
-	case e.Has(errExclusive):
+	case e.Has(errExclusive), e.Has(errSingleUser), e.Has(errSingleUserBusy), e.Has(errStateInUse):
 		e.kind = engine.ErrInUse
 	case e.Has(errInterrupted), e.Has(errLogNotRestored):
 		// RESTORE … WITH RESTART only resumes the interrupted backup set

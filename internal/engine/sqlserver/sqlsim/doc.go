@@ -329,6 +329,12 @@
 // NORECOVERY, keep what was set. sys.databases.user_access and
 // user_access_desc show it.
 //
+// RESTORE DATABASE x WITH NORECOVERY without FROM takes a STANDBY database
+// back to RESTORING (it needs the database alone, 3101), as a log restore
+// onto a standby does first; trimble-oss/sql-log-shipping-service sends it
+// right after the ALTER so that readers cannot reconnect while logs are
+// restored (its pull request 33). WITH STANDBY = … makes it readable again.
+//
 // # What it does not model
 //
 // Transactions, other tables, UPDATE/DELETE, differential/file/filegroup

@@ -57,6 +57,12 @@ func (srv *Server) endSessionLocked(ss *session) <-chan struct{} {
 	done := make(chan struct{})
 	ss.ending = done
 	delay := srv.killDelay
+	if delay == 0 {
+		delete(srv.sessions, ss.spid)
+		close(done)
+		ss.conn.Close()
+		return done
+	}
 	srv.wg.Add(1)
 	go func() {
 		defer srv.wg.Done()
@@ -73,8 +79,8 @@ func (srv *Server) endSessionLocked(ss *session) <-chan struct{} {
 			delete(srv.sessions, ss.spid)
 		}
 		srv.mu.Unlock()
+		close(done) // whoever waits for it goes on at once
 		ss.conn.Close()
-		close(done)
 	}()
 	return done
 }
@@ -267,6 +273,7 @@ func (x *execCtx) execAlterAccess(s *alterAccessStmt) (result, *sqlError) {
 			// The new access applies at once, so nobody enters while the
 			// sessions using the database are ended.
 			d.UserAccess = accessOf(s.access)
+			srv.persist()
 			var gone []<-chan struct{}
 			for _, o := range others {
 				gone = append(gone, srv.endSessionLocked(o))
@@ -294,8 +301,10 @@ func (x *execCtx) execAlterAccess(s *alterAccessStmt) (result, *sqlError) {
 			return result{}, errDBNotExist(name).then(errAlterFailed())
 		}
 	}
-	d.UserAccess = accessOf(s.access)
-	srv.persist()
+	if d.UserAccess != accessOf(s.access) {
+		d.UserAccess = accessOf(s.access)
+		srv.persist()
+	}
 	srv.mu.Unlock()
 	srv.logf("sqlsim: ALTER DATABASE %q SET %s", d.Name, s.access)
 	return result{}, nil

@@ -197,3 +197,24 @@ func TestViewServerState_OwnSessionOnly(t *testing.T) {
 		t.Errorf("own row: %d", id)
 	}
 }
+
+// RESTORE DATABASE x WITH NORECOVERY without a backup takes a STANDBY
+// database back to RESTORING (nobody can enter it), and WITH STANDBY makes
+// it readable again.
+func TestRestore_StandbyBackToRestoring(t *testing.T) {
+	srv := startSim(t, Options{})
+	admin, logs := readersSetup(t, srv)
+	r := reader(t, srv, "Copy")
+	wantErr(t, sqlErr(t, admin, "RESTORE DATABASE [Copy] WITH NORECOVERY"), 3101, 3013)
+	mustExec(t, admin, "KILL "+strconv.FormatInt(spidOf(t, r), 10))
+	mustExec(t, admin, "RESTORE DATABASE [Copy] WITH NORECOVERY")
+	if got := queryString(t, admin, "SELECT state_desc FROM sys.databases WHERE name = N'Copy'").String; got != "RESTORING" {
+		t.Fatalf("state %s, want RESTORING", got)
+	}
+	wantErr(t, sqlErr(t, admin, "SELECT COUNT(*) FROM [Copy].dbo.drs_probe"), 927)
+	mustExec(t, admin, "RESTORE DATABASE [Copy] WITH STANDBY = "+quoteString(logs[0]+".tuf"))
+	mustExec(t, admin, restoreLog(logs[0]))
+	if n := queryInt(t, admin, "SELECT COUNT(*) FROM [Copy].dbo.drs_probe"); n != 1 {
+		t.Errorf("rows %d, want 1", n)
+	}
+}
