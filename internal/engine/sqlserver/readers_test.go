@@ -306,3 +306,23 @@ func TestReaders_FailedRestoreLeavesAReadableStandby(t *testing.T) {
 		t.Errorf("rows: %d, want 2", n)
 	}
 }
+
+// A reseed (a full WITH REPLACE) over a standby that a reader holds.
+func TestReaders_ReseedOverAStandbyWithReaders(t *testing.T) {
+	f, _, target := standbyWithLogs(t)
+	f.sims[1].SetKillDelay(killDelay)
+	reader := parkedReader(t, withDatabase(f.targetDSN, "Sales"), "SELECT COUNT(*) FROM dbo.drs_probe")
+	req := f.restoreRequest("Sales", artifact.Full, "full.bak", engine.StandbyMode)
+	req.Replace, req.DisconnectUsers = true, true
+	f.restore(t, target, req)
+	if _, err := reader.ExecContext(context.Background(), "SELECT 1"); err == nil {
+		t.Error("the reader's session survived")
+	}
+	if got := standbyOf(t, target, "Sales").State; got != engine.Standby {
+		t.Errorf("state %s after the reseed, want standby", got)
+	}
+	if got := userAccessOf(t, f.target, "Sales"); got != "MULTI_USER" {
+		t.Errorf("user_access_desc %q after the reseed, want MULTI_USER", got)
+	}
+	f.restore(t, target, restoreDisconnecting(f, "1.trn"))
+}

@@ -337,7 +337,7 @@
 //
 // # What it does not model
 //
-// Transactions, other tables, UPDATE/DELETE, differential/file/filegroup
+// Transactions (beyond their count, see Readers), other tables, UPDATE/DELETE, differential/file/filegroup
 // backups, several backup sets or stripes per device (an existing file needs
 // INIT or FORMAT), STOPATMARK/STOPBEFOREMARK, backups TO URL (Azure or
 // S3: always 3201 "Operating system error 50 … sqlsim has no URL backup"),

@@ -218,3 +218,27 @@ func TestRestore_StandbyBackToRestoring(t *testing.T) {
 		t.Errorf("rows %d, want 1", n)
 	}
 }
+
+// Without a termination clause the ALTER waits for the other sessions to
+// leave (an attention stops it, changing nothing); ROLLBACK AFTER n ends
+// them once n seconds have passed.
+func TestAlterAccess_WaitsWithoutTermination(t *testing.T) {
+	srv := startSim(t, Options{})
+	admin, _ := readersSetup(t, srv)
+	r := reader(t, srv, "Copy")
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := admin.ExecContext(ctx, "ALTER DATABASE [Copy] SET SINGLE_USER"); err == nil {
+		t.Fatal("ALTER … SET SINGLE_USER returned while a reader was in the database")
+	}
+	if got := userAccess(t, openDB(t, srv, ""), "Copy"); got != "MULTI_USER" {
+		t.Fatalf("user_access_desc %q after a cancelled ALTER, want MULTI_USER", got)
+	}
+	mustExec(t, openDB(t, srv, ""), "ALTER DATABASE [Copy] SET RESTRICTED_USER WITH ROLLBACK AFTER 0 SECONDS")
+	if _, err := r.ExecContext(context.Background(), "SELECT 1"); err == nil {
+		t.Error("the reader survived ROLLBACK AFTER 0 SECONDS")
+	}
+	if got := userAccess(t, openDB(t, srv, ""), "Copy"); got != "RESTRICTED_USER" {
+		t.Errorf("user_access_desc %q, want RESTRICTED_USER", got)
+	}
+}
