@@ -193,7 +193,10 @@ type RestoreRequest struct {
 	// Replace may overwrite an existing database; only ever set for a
 	// database drsctl seeded itself.
 	Replace bool
-	// DisconnectUsers ends readers' sessions before restoring.
+	// DisconnectUsers ends the sessions holding the database before
+	// restoring, however they hold it (as their current database, or in a
+	// transaction that read it by a three-part name), and keeps new ones
+	// out until the restore is done.
 	DisconnectUsers bool
 	Credential      string
 }

@@ -38,6 +38,9 @@ const (
 	errKillNoSession   = 6106 // not an active process ID
 	errNewerVersion    = 3169 // the backup comes from a newer SQL Server version
 	errStandbyUpgrade  = 3180 // STANDBY of a backup the restore must upgrade (older version)
+	errSingleUser      = 924  // the database is single-user and another session is in it
+	errSingleUserBusy  = 5064 // no change while a single-user database has a user
+	errStateInUse      = 5070 // no state change while others use the database (NO_WAIT)
 	msgPercent         = 3211 // "N percent processed."
 )
 
@@ -112,7 +115,7 @@ func newServerError(target string, all []mssql.Error) *ServerError {
 		e.kind = engine.ErrIncompatible
 		e.Hint = "the backup was taken by an older SQL Server major version than the target's, so restoring it upgrades the database, which a STANDBY (readable) restore cannot do: " +
 			"set restore_mode = \"norecovery\" on this target (the database is then not readable until it is promoted), or run the same major version on the primary and the target; retrying changes nothing"
-	case e.Has(errExclusive):
+	case e.Has(errExclusive), e.Has(errSingleUser), e.Has(errSingleUserBusy), e.Has(errStateInUse):
 		e.kind = engine.ErrInUse
 	case e.Has(errInterrupted), e.Has(errLogNotRestored):
 		// RESTORE … WITH RESTART only resumes the interrupted backup set

@@ -910,6 +910,8 @@ func (x *execCtx) applyRestore(pl *restorePlan, h *bakHeader, p *bakPayload, pat
 			d.Forks = append([]fork(nil), h.Forks...)
 		}
 	}
+	// The restored database's user access comes with it (readers.go).
+	d.UserAccess = ""
 	switch {
 	case o.has("NORECOVERY"), pl.notReached:
 		d.State, d.Standby, d.ReadOnly, d.UndoFile = "RESTORING", false, false, ""
@@ -969,10 +971,12 @@ func writeUndoFile(path, db string, h *bakHeader) error {
 	return writeFileAtomic(path, []byte(content))
 }
 
-// recoverOnly is RESTORE DATABASE|LOG [x] WITH RECOVERY | STANDBY (no FROM).
+// recoverOnly is RESTORE DATABASE|LOG [x] WITH RECOVERY | STANDBY |
+// NORECOVERY (no FROM). NORECOVERY takes a STANDBY database back to
+// RESTORING (its undo file applied), as before a log restore; readers.go.
 func (x *execCtx) recoverOnly(name string, o *opts, op string, start time.Time) (result, *sqlError) {
-	if o.has("NORECOVERY") || o.has("MOVE") {
-		return result{}, errUnsupported("RESTORE without FROM only supports WITH RECOVERY or STANDBY").terminating(op)
+	if o.has("MOVE") || (o.has("NORECOVERY") && (o.has("STANDBY") || o.has("RECOVERY"))) {
+		return result{}, errUnsupported("RESTORE without FROM only supports WITH RECOVERY, STANDBY or NORECOVERY").terminating(op)
 	}
 	srv := x.s.srv
 	srv.mu.Lock()
@@ -993,7 +997,9 @@ func (x *execCtx) recoverOnly(name string, o *opts, op string, start time.Time) 
 	if err := x.exclusive(d); err != nil {
 		return result{}, err.terminating(op)
 	}
-	if undo := o.str("STANDBY"); undo != "" {
+	if o.has("NORECOVERY") {
+		d.State, d.Standby, d.ReadOnly, d.UndoFile = "RESTORING", false, false, ""
+	} else if undo := o.str("STANDBY"); undo != "" {
 		if d.UpgradeFrom != 0 {
 			return result{}, errStandbyUpgrade().terminating(op)
 		}

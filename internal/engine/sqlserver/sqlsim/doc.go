@@ -407,9 +407,89 @@
 // does. NewTestCertificate makes a CA and a certificate for tests; clients
 // name the CA with certificate=.
 //
+// # Readers
+//
+// Who holds a database: a session whose current database it is, and a
+// session elsewhere (in master, say) that read it by a three-part name
+// ([db].dbo.drs_probe) inside a transaction that is still open (BEGIN
+// TRAN[SACTION] … COMMIT | ROLLBACK [TRAN[SACTION] | WORK]; the simulator
+// counts transactions and nothing else about them, and
+// sys.dm_exec_sessions.open_transaction_count shows the count). Such a
+// session appears in master in sys.dm_exec_sessions.database_id, yet a
+// RESTORE of the database it read fails with 3101 until its transaction
+// ends: SQL Server keeps a shared lock on a database a transaction touched
+// (sys.dm_tran_locks, resource_type DATABASE,
+// https://learn.microsoft.com/sql/relational-databases/system-dynamic-management-views/sys-dm-tran-locks-transact-sql);
+// holding it to the end of the transaction (not only of the statement) is
+// the stricter reading. A statement outside a transaction holds nothing
+// once it ends.
+//
+// KILL takes time (Server.SetKillDelay): the session rolls back, stays in
+// sys.dm_exec_sessions and keeps holding its databases until the delay has
+// passed, then its connection is closed; KILL itself returns at once
+// ("KILL … can take a long time … to roll back", KILL (Transact-SQL),
+// https://learn.microsoft.com/sql/t-sql/language-elements/kill-transact-sql).
+// A RESTORE meanwhile fails with 3101; the killed session's next request
+// gets 596 "Cannot continue the execution because the session is in the
+// kill state." (severity 21) and its connection ends; a second KILL of it
+// answers message 6120 (rollback in progress; the simulator's best
+// knowledge of the text, as WITH STATUSONLY reports it).
+//
+// VIEW SERVER STATE (Server.DenyViewServerState): without it
+// sys.dm_exec_sessions shows a session only its own row, with no error,
+// so a KILL loop over it silently finds nobody ("Everyone can see their own
+// session information"; VIEW SERVER STATE to see all,
+// https://learn.microsoft.com/sql/relational-databases/system-dynamic-management-views/sys-dm-exec-sessions-transact-sql).
+// The login sa is sysadmin and holds it in truth; the switch stands in
+// for a login without it until logins have their own permissions.
+//
+// ALTER DATABASE x SET SINGLE_USER | RESTRICTED_USER | MULTI_USER [WITH
+// ROLLBACK IMMEDIATE | ROLLBACK AFTER n [SECONDS] | NO_WAIT]
+// (https://learn.microsoft.com/sql/t-sql/statements/alter-database-transact-sql-set-options,
+// "Set a Database to Single-user Mode",
+// https://learn.microsoft.com/sql/relational-databases/databases/set-a-database-to-single-user-mode):
+// with other sessions using the database, ROLLBACK IMMEDIATE ends them (as
+// KILL does, with its delay) and returns only once they are gone; ROLLBACK
+// AFTER n waits n seconds for them to leave, then does the same; NO_WAIT
+// fails at once with 5070 "Database state cannot be changed while other
+// users are using the database '…'"; without a clause it waits for them
+// (an attention stops it). The new access applies before the wait, so
+// nobody enters a SINGLE_USER database meanwhile. MULTI_USER needs nobody
+// out, but a SINGLE_USER database another session is in refuses any
+// change without ROLLBACK with 5064 ("… The database is in single-user
+// mode, and a user is currently connected to it."). A SINGLE_USER database
+// lets one session in: another USE, three-part read or login naming it
+// gets 924 "Database '…' is already open and can only have one user at a
+// time." (at login, then 4060 and 18456). The session that ran the ALTER
+// from master does not take the slot: the one user may be anyone, which is
+// why tools run the ALTER and the RESTORE in one batch
+// (https://github.com/dataplat/dbatools/issues/468). RESTRICTED_USER
+// admits sysadmin, dbcreator and db_owner, and sa is sysadmin, so it
+// admits everyone here. Refused: a database RESTORING, 5052 "ALTER
+// DATABASE is not permitted while a database is in the Restoring state.";
+// a missing one, 5011; a system database, 5058; each followed by 5069
+// "ALTER DATABASE statement failed." A database in STANDBY accepts it:
+// trimble-oss/sql-log-shipping-service sets SINGLE_USER WITH ROLLBACK
+// AFTER n on a database where DATABASEPROPERTYEX(…, 'IsInStandBy') = 1 in
+// the batch that restores it (LogShipping.cs, KillUserConnections). A
+// RESTORE of a backup gives the database the user access it brings
+// (MULTI_USER here: the simulator does not record the primary's), so a
+// standby set SINGLE_USER is MULTI_USER again after its next RESTORE LOG …
+// WITH STANDBY, as users of sp_DatabaseRestore found
+// (https://github.com/BrentOzarULTD/SQL-Server-First-Responder-Kit/issues/2275);
+// RESTORE … WITH RECOVERY without a backup, and BACKUP LOG … WITH
+// NORECOVERY, keep what was set. sys.databases.user_access and
+// user_access_desc show it.
+//
+// RESTORE DATABASE x WITH NORECOVERY without FROM takes a STANDBY database
+// back to RESTORING (it needs the database alone, 3101), as a log restore
+// onto a standby does first; trimble-oss/sql-log-shipping-service sends it
+// right after the ALTER so that readers cannot reconnect while logs are
+// restored (its pull request 33). WITH STANDBY = … makes it readable again.
+//
 // # What it does not model
 //
-// Transactions, other tables, UPDATE/DELETE, differential/file/filegroup
+// Transactions (beyond their count, see Readers), other tables, UPDATE/DELETE, differential/file/filegroup
 // backups, several backup sets or stripes per device (an existing file needs
 // INIT or FORMAT), STOPATMARK/STOPBEFOREMARK, backups TO URL (Azure or
 // S3: always 3201 "Operating system error 50 … sqlsim has no URL backup"),

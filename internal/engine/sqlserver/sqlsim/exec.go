@@ -42,6 +42,10 @@ func (x *execCtx) exec(st stmt) (result, *sqlError) {
 		return x.execCheckDB(s)
 	case *killStmt:
 		return x.execKill(s)
+	case *alterAccessStmt:
+		return x.execAlterAccess(s)
+	case *tranStmt:
+		return x.execTran(s)
 	case *waitforStmt:
 		return x.execWaitfor(s)
 	case *setStmt:
@@ -720,6 +724,9 @@ func (x *execCtx) execUse(s *useStmt) (result, *sqlError) {
 	srv := x.s.srv
 	srv.mu.Lock()
 	name, err := srv.openableDB(s.db)
+	if d := srv.st.db(name); err == nil && d != nil && !sameName(x.s.curDB, name) {
+		err = srv.admitLocked(x.s, d)
+	}
 	old := x.s.curDB
 	if err == nil {
 		x.s.curDB = name
@@ -800,14 +807,13 @@ func (x *execCtx) execCreateDB(s *createDBStmt) (result, *sqlError) {
 	return result{}, nil
 }
 
-// othersUsing lists other sessions whose current database is name.
+// othersUsing lists the other sessions using database name (see
+// usersOfLocked).
 // Callers hold srv.mu.
 func (x *execCtx) othersUsing(name string) []int {
 	var ids []int
-	for id, ss := range x.s.srv.sessions {
-		if ss != x.s && strings.EqualFold(ss.curDB, name) {
-			ids = append(ids, id)
-		}
+	for _, ss := range x.s.srv.usersOfLocked(name, x.s) {
+		ids = append(ids, ss.spid)
 	}
 	sort.Ints(ids)
 	return ids
@@ -1041,9 +1047,12 @@ func (x *execCtx) execKill(s *killStmt) (result, *sqlError) {
 		srv.mu.Unlock()
 		return result{}, errKillNoSession(id)
 	}
-	delete(srv.sessions, int(id))
+	already := target.ending != nil
+	srv.endSessionLocked(target)
 	srv.mu.Unlock()
-	target.conn.Close()
+	if already {
+		x.emitInfo(info(6120, 0, "SPID %d: transaction rollback in progress. Estimated rollback completion: 0%%. Estimated time remaining: 0 seconds.", id))
+	}
 	srv.logf("sqlsim: session %d killed by session %d", id, x.s.spid)
 	return result{}, nil
 }

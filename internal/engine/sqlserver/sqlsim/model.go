@@ -68,6 +68,8 @@ type database struct {
 	// Owner is the login that created the database (CREATE DATABASE, or a
 	// RESTORE that created it); "" is sa. The owner may restore over it.
 	Owner string `json:"owner,omitempty"`
+	// UserAccess is SINGLE_USER or RESTRICTED_USER; "" is MULTI_USER.
+	UserAccess string `json:"user_access,omitempty"`
 }
 
 type fork struct {

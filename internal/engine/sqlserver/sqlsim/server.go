@@ -96,6 +96,10 @@ type Server struct {
 	space    map[string]int64  // LimitSpace: free bytes by directory
 	dropped  []DroppedDatabase // DROP DATABASE, for Dropped
 	fatal    []fatalFault      // FailFatal's armed errors, first first
+	// killDelay and noViewServerState: SetKillDelay, DenyViewServerState
+	// (readers.go).
+	killDelay         time.Duration
+	noViewServerState bool
 
 	// SetStall's mode; stallChanged is closed and replaced at each change.
 	stallMu      sync.Mutex

@@ -43,6 +43,14 @@ type session struct {
 	attnWake    chan struct{}
 	gone        chan struct{} // closed when the connection's reader ends
 
+	// ending is closed when a KILL or ROLLBACK that began ending the
+	// session is done (readers.go); nil while nobody ends it. tran is the
+	// open transaction count; held the databases (lower case) it touched by
+	// three-part names. All three guarded by srv.mu.
+	ending chan struct{}
+	tran   int
+	held   map[string]bool
+
 	// killed is set when the session ended its own connection (a fatal
 	// error, FailFatal): nothing more is sent.
 	killed bool
@@ -71,7 +79,9 @@ func (s *session) serve() {
 	}
 	defer func() {
 		s.srv.mu.Lock()
-		if s.srv.sessions[s.spid] == s {
+		// A session being killed stays until its rollback is done, even
+		// when its client has gone (readers.go).
+		if s.srv.sessions[s.spid] == s && s.ending == nil {
 			delete(s.srv.sessions, s.spid)
 		}
 		s.srv.mu.Unlock()
@@ -272,6 +282,12 @@ func (s *session) login(payload []byte) bool {
 		return false
 	}
 	canonical, dberr := s.srv.openableDB(dbName)
+	if d := s.srv.st.db(canonical); dberr == nil && d != nil {
+		if e := s.srv.admitLocked(s, d); e != nil {
+			s.srv.mu.Unlock()
+			return fail(e.then(errLoginDB(dbName)).then(errLoginFailed(l.user)))
+		}
+	}
 	if dberr != nil {
 		s.srv.mu.Unlock()
 		return fail(errLoginDB(dbName).then(errLoginFailed(l.user)))
@@ -336,6 +352,10 @@ func (s *session) handle(m inMsg) error {
 	if !s.srv.hold(StallRequests, s.gone) {
 		return errGone
 	}
+	if m.typ != pktAttention && s.beingKilled() {
+		s.fatalError(errKillState())
+		return errGone
+	}
 	if m.typ == pktAttention {
 		s.attnMu.Lock()
 		answered := s.attnAcked > 0
@@ -355,6 +375,7 @@ func (s *session) handle(m inMsg) error {
 		s.srv.mu.Lock()
 		old := s.curDB
 		s.curDB = s.loginDB
+		s.tran, s.held = 0, nil // sp_reset_connection rolls back
 		s.srv.mu.Unlock()
 		s.nocount = false
 		s.out.write(resetAckToken())
