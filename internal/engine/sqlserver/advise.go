@@ -14,8 +14,7 @@ const (
 	queryCreateDatabasePerm = `SELECT HAS_PERMS_BY_NAME(N'master', N'DATABASE', N'CREATE DATABASE')`
 	queryBackupPerms        = `SELECT DB_ID(@p1), HAS_PERMS_BY_NAME(@p1, N'DATABASE', N'BACKUP DATABASE'), HAS_PERMS_BY_NAME(@p1, N'DATABASE', N'BACKUP LOG')`
 	queryStandbyPerms       = `SELECT IS_SRVROLEMEMBER(N'sysadmin'), IS_SRVROLEMEMBER(N'dbcreator'), ` +
-		`HAS_PERMS_BY_NAME(N'master', N'DATABASE', N'CREATE DATABASE'), ` +
-		`HAS_PERMS_BY_NAME(NULL, NULL, N'ALTER ANY CONNECTION'), HAS_PERMS_BY_NAME(NULL, NULL, N'VIEW SERVER STATE')`
+		`HAS_PERMS_BY_NAME(N'master', N'DATABASE', N'CREATE DATABASE')`
 )
 
 // Advise says what the connection's TLS settings leave open and which
@@ -63,8 +62,8 @@ func (s *session) Advise(ctx context.Context, req engine.AdviceRequest) []engine
 		}
 		return out
 	}
-	var sysadmin, dbcreator, kill, viewState sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, queryStandbyPerms).Scan(&sysadmin, &dbcreator, &createDB, &kill, &viewState); err != nil {
+	var sysadmin, dbcreator sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, queryStandbyPerms).Scan(&sysadmin, &dbcreator, &createDB); err != nil {
 		return notChecked(err)
 	}
 	if sysadmin.Int64 == 1 {
@@ -78,16 +77,6 @@ func (s *session) Advise(ctx context.Context, req engine.AdviceRequest) []engine
 	default:
 		out = append(out, engine.Advice{Summary: who + " is not in dbcreator: it may restore only databases it created itself (error 3110 for the others)",
 			Detail: "ALTER SERVER ROLE [dbcreator] ADD MEMBER " + l + ";"})
-	}
-	if req.DisconnectUsers {
-		if kill.Valid && kill.Int64 == 0 {
-			out = append(out, engine.Advice{Summary: who + " lacks ALTER ANY CONNECTION: disconnect_users cannot end readers (KILL, error 6102)",
-				Detail: "ALTER SERVER ROLE [processadmin] ADD MEMBER " + l + "; (or GRANT ALTER ANY CONNECTION TO " + l + ";)"})
-		}
-		if viewState.Valid && viewState.Int64 == 0 {
-			out = append(out, engine.Advice{Summary: who + " lacks VIEW SERVER STATE: it sees only its own sessions, so readers are not found and restores fail with 3101 while they hold the database",
-				Detail: "GRANT VIEW SERVER STATE TO " + l + ";"})
-		}
 	}
 	return out
 }

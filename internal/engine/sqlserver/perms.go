@@ -12,12 +12,14 @@ import (
 //	primary: BACKUP DATABASE/LOG in each database (db_backupoperator);
 //	         CREATE DATABASE (HEADERONLY after each backup: GRANT CREATE ANY DATABASE);
 //	         SELECT on msdb's backupset/backupmediafamily (db_datareader in msdb);
-//	         for a tail-log backup that disconnects readers: what a standby needs to.
+//	         for a tail-log backup that disconnects readers: ALTER on the
+//	         database (ALTER DATABASE … SET SINGLE_USER: db_owner there, or dbcreator).
 //	standby: dbcreator (RESTORE of a new or an existing database, HEADERONLY,
-//	         FILELISTONLY, sys.master_files); SELECT on msdb's restorehistory,
-//	         backupset, backupmediafamily; with disconnect_users, ALTER ANY
-//	         CONNECTION (processadmin) to KILL and VIEW SERVER STATE to see
-//	         the readers' sessions.
+//	         FILELISTONLY, sys.master_files, and ALTER DATABASE … SET
+//	         SINGLE_USER to disconnect readers); SELECT on msdb's
+//	         restorehistory, backupset, backupmediafamily. No processadmin
+//	         nor VIEW SERVER STATE: readers are ended by ALTER DATABASE, not
+//	         found and KILLed (readers.go).
 //
 // When the server refuses for want of a permission, the error keeps the
 // server's number and words and adds the grant that fixes it.

@@ -20,8 +20,7 @@ var (
 		Permissions:   []string{"CREATE ANY DATABASE"},
 		DatabaseRoles: map[string][]string{"Sales": {"db_backupoperator"}, "msdb": {"db_datareader"}}}
 	standbyGrants = sqlsim.Login{Name: "drs_standby", Password: "pw",
-		ServerRoles:   []string{"dbcreator", "processadmin"},
-		Permissions:   []string{"VIEW SERVER STATE"},
+		ServerRoles:   []string{"dbcreator"},
 		DatabaseRoles: map[string][]string{"msdb": {"db_datareader"}}}
 )
 
@@ -184,20 +183,20 @@ func TestLeastPrivilege_AMissingGrantSaysWhatToGrant(t *testing.T) {
 			},
 			[]string{"SQL Server error 3110: User does not have permission to RESTORE database 'Sales'.",
 				"the login [drs_standby] needs to restore over an existing database: ALTER SERVER ROLE [dbcreator] ADD MEMBER [drs_standby]"}},
-		{"standby without processadmin (disconnecting a reader)", primaryGrants, without(standbyGrants, "processadmin"),
+		{"standby that may not alter a database another login seeded (disconnecting a reader)", primaryGrants,
+			sqlsim.Login{Name: "drs_standby", Password: "pw", Permissions: []string{"CREATE ANY DATABASE"}, DatabaseRoles: map[string][]string{"msdb": {"db_datareader"}}},
 			func(t *testing.T, f *permFixture) error {
 				p := open(t, f.primaryDSN)
 				f.backup(t, p, "Sales", artifact.Full, "full.bak")
 				f.backup(t, p, "Sales", artifact.Log, "1.trn")
-				target := open(t, f.standbyLogin)
-				f.restore(t, target, f.restoreRequest("Sales", artifact.Full, "full.bak", engine.StandbyMode))
+				f.restore(t, open(t, f.targetDSN), f.restoreRequest("Sales", artifact.Full, "full.bak", engine.StandbyMode))
 				openReader(t, f.targetDSN, "Sales")
 				req := f.restoreRequest("Sales", artifact.Log, "1.trn", engine.StandbyMode)
 				req.DisconnectUsers = true
-				return target.Restore(ctx, req, engine.NoProgress)
+				return open(t, f.standbyLogin).Restore(ctx, req, engine.NoProgress)
 			},
-			[]string{"SQL Server error 6102: User does not have permission to use the KILL statement.",
-				"ALTER SERVER ROLE [processadmin] ADD MEMBER [drs_standby]", "GRANT ALTER ANY CONNECTION TO [drs_standby]"}},
+			[]string{"SQL Server error 5011: User does not have permission to alter database 'Sales'",
+				"needs ALTER on it: ALTER SERVER ROLE [dbcreator] ADD MEMBER [drs_standby]"}},
 		{"standby without msdb read", primaryGrants, without(standbyGrants, "msdb:db_datareader"),
 			func(t *testing.T, f *permFixture) error {
 				f.backup(t, open(t, f.primaryDSN), "Sales", artifact.Full, "full.bak")
@@ -281,12 +280,9 @@ func TestLeastPrivilege_AdviceBeforeAnythingFails(t *testing.T) {
 			"login [drs_primary] lacks CREATE DATABASE permission | GRANT CREATE ANY DATABASE TO [drs_primary];",
 			"login [drs_primary] may not back up [Sales]: BACKUP DATABASE and BACKUP LOG will fail (error 262) | USE [Sales]; CREATE USER [drs_primary] FOR LOGIN [drs_primary]; ALTER ROLE [db_backupoperator] ADD MEMBER [drs_primary];")
 	})
-	t.Run("a standby login without processadmin nor VIEW SERVER STATE", func(t *testing.T) {
-		f := newPermFixture(t, primaryGrants, without(without(standbyGrants, "processadmin"), "VIEW SERVER STATE"))
-		want(t, advise(t, f.standbyLogin, standby),
-			"lacks ALTER ANY CONNECTION | ALTER SERVER ROLE [processadmin] ADD MEMBER [drs_standby];",
-			"lacks VIEW SERVER STATE | GRANT VIEW SERVER STATE TO [drs_standby];")
-		want(t, advise(t, f.standbyLogin, engine.AdviceRequest{Databases: []string{"Sales"}})) // no disconnect_users: not needed
+	t.Run("disconnect_users needs no processadmin nor VIEW SERVER STATE", func(t *testing.T) {
+		f := newPermFixture(t, primaryGrants, standbyGrants)
+		want(t, advise(t, f.standbyLogin, standby)) // readers are ended by ALTER DATABASE, which dbcreator may
 	})
 	t.Run("a standby login with CREATE ANY DATABASE only", func(t *testing.T) {
 		f := newPermFixture(t, primaryGrants, sqlsim.Login{Name: "drs_standby", Password: "pw", Permissions: []string{"CREATE ANY DATABASE"}})

@@ -372,13 +372,13 @@
 //     permissions that are required to see the corresponding row are CREATE
 //     DATABASE, ALTER ANY DATABASE, or VIEW ANY DEFINITION",
 //     https://learn.microsoft.com/sql/relational-databases/system-catalog-views/sys-master-files-transact-sql#permissions).
-//   - CREATE DATABASE: CREATE ANY DATABASE (262); DROP and ALTER DATABASE:
-//     sysadmin, dbcreator, ALTER ANY DATABASE or db_owner (3701, 5011).
+//   - CREATE DATABASE: CREATE ANY DATABASE (262); DROP and ALTER DATABASE
+//     (SET SINGLE_USER among them): sysadmin, dbcreator, ALTER ANY
+//     DATABASE, db_owner or the database's owner (3701, 5011).
 //
 // sys.databases and sys.database_recovery_status are visible to every
-// login (VIEW ANY DATABASE is granted to public by default). Who sees which
-// sessions in sys.dm_exec_sessions (VIEW SERVER STATE) is not modelled
-// here. CREATE LOGIN, GRANT and ALTER ROLE are not parsed: logins come from
+// login (VIEW ANY DATABASE is granted to public by default); which
+// sessions sys.dm_exec_sessions shows depends on VIEW SERVER STATE (below). CREATE LOGIN, GRANT and ALTER ROLE are not parsed: logins come from
 // Options.
 //
 // # TLS
@@ -440,8 +440,8 @@
 // so a KILL loop over it silently finds nobody ("Everyone can see their own
 // session information"; VIEW SERVER STATE to see all,
 // https://learn.microsoft.com/sql/relational-databases/system-dynamic-management-views/sys-dm-exec-sessions-transact-sql).
-// The login sa is sysadmin and holds it in truth; the switch stands in
-// for a login without it until logins have their own permissions.
+// A login holds it by its permissions (Options.Logins; sa is sysadmin);
+// the switch takes it from every login at once.
 //
 // ALTER DATABASE x SET SINGLE_USER | RESTRICTED_USER | MULTI_USER [WITH
 // ROLLBACK IMMEDIATE | ROLLBACK AFTER n [SECONDS] | NO_WAIT]

@@ -242,6 +242,12 @@ func (p *principal) canAlter(db string) bool {
 	return p.sysadmin() || p.roles["dbcreator"] || p.perms["ALTER ANY DATABASE"] || p.dbRole(db, "db_owner")
 }
 
+// mayAlter is ALTER permission on d (ALTER DATABASE … SET): canAlter, or
+// being its owner (the owner is dbo, a db_owner). Callers hold srv.mu.
+func (p *principal) mayAlter(d *database) bool {
+	return p.canAlter(d.Name) || (p != nil && d.Owner != "" && strings.EqualFold(d.Owner, p.name))
+}
+
 // LoginDSN is a go-mssqldb connection string for one of Options.Logins
 // (database optional), as DSN is for sa.
 func (s *Server) LoginDSN(login, password, database string) string {

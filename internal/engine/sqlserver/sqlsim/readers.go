@@ -250,7 +250,7 @@ func (x *execCtx) execAlterAccess(s *alterAccessStmt) (result, *sqlError) {
 		return result{}, newErr(5058, 16, "Option '%s' cannot be set in database '%s'.", s.access, sys).then(errAlterFailed())
 	}
 	d := srv.st.db(name)
-	if d == nil {
+	if d == nil || !x.s.who.mayAlter(d) {
 		srv.mu.Unlock()
 		return result{}, newErr(5011, 14, "User does not have permission to alter database '%s', the database does not exist, or the database is not in a state that allows access checks.", name).then(errAlterFailed())
 	}
