@@ -782,7 +782,11 @@ func (x *session) ObserveStandby(ctx context.Context, names []string) ([]engine.
 
 // chainErr is a refusal of a backup's place in the chain.
 func chainErr(db string, number int, format string, args ...any) error {
-	return fmt.Errorf("restore log %s: %w: error %d: %s", db, engine.ErrChain, number, fmt.Sprintf(format, args...))
+	kind := engine.ErrChain
+	if number == 4326 {
+		kind = engine.ErrAlreadyRestored // wraps ErrChain
+	}
+	return fmt.Errorf("restore log %s: %w: error %d: %s", db, kind, number, fmt.Sprintf(format, args...))
 }
 
 func (x *session) Restore(ctx context.Context, req engine.RestoreRequest, progress engine.Progress) error {

@@ -45,6 +45,9 @@ type simOptions struct {
 	primaryZone, primaryHeaderZone string
 	primaryVersion                 int
 	unknownZone                    bool
+	// targetRedoInStandby: the target fills redo_start_lsn in STANDBY too
+	// (sqlsim.Options.RedoStartLSNInStandby).
+	targetRedoInStandby bool
 }
 
 func simFixture(t *testing.T, o simOptions) *fixture {
@@ -54,6 +57,8 @@ func simFixture(t *testing.T, o simOptions) *fixture {
 			Name: name, StepDelay: o.stepDelay, Password: o.password, Now: o.now, Logf: t.Logf}
 		if name == "PRIMARY" {
 			opts.TimeZone, opts.HeaderTimeZone, opts.MajorVersion, opts.UnknownTimeZone = o.primaryZone, o.primaryHeaderZone, o.primaryVersion, o.unknownZone
+		} else {
+			opts.RedoStartLSNInStandby = o.targetRedoInStandby
 		}
 		srv, err := sqlsim.Start(opts)
 		if err != nil {

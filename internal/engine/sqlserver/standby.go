@@ -11,8 +11,28 @@ import (
 	"github.com/drsctl/drsctl/internal/engine"
 )
 
+// Where a standby stands.
+//
+// The documented record is msdb: restorehistory has one row per restore
+// operation (restore_date, destination_database_name, restore_type D/L/V…,
+// backup_set_id) and backupset the backup set restored (first_lsn, last_lsn).
+// The position is the last_lsn of the newest full or log restore of this
+// incarnation of the database: rows older than the database's create_date
+// (for a restored database, when the restore created it) belong to an
+// older database of the same name, dropped since — DROP DATABASE leaves
+// msdb's history. Both dates are the server's local clock with no offset,
+// compared as written: a restore in the hour a daylight saving change
+// repeats may look older than its database until the next restore.
+//
+// sys.master_files.redo_start_lsn is documented as NULL unless the files
+// are RESTORING (a STANDBY database is ONLINE, read-only); where the server
+// fills it, it corroborates and is reported as ServerRedoLSN. It is the
+// position only when the history has none (history cleaned up). When the
+// two disagree the history's is reported and the next RESTORE LOG decides:
+// 4326 (the log ends before the database's point) means it is already
+// past it, 4305 (the log begins after it) is a real gap.
 const (
-	queryStandby = `SELECT state_desc, is_in_standby FROM sys.databases WHERE name = @p1`
+	queryStandby = `SELECT state_desc, is_in_standby, create_date FROM sys.databases WHERE name = @p1`
 	queryRedoLSN = `SELECT MAX(redo_start_lsn) FROM sys.master_files WHERE database_id = DB_ID(@p1)`
 	// The newest restores first; the first full or log restore wins
 	// (restorehistory also records verifies and other kinds).
@@ -42,7 +62,8 @@ func (s *session) observeStandby(ctx context.Context, name string, offset time.D
 	db := engine.StandbyDatabase{Name: name, State: engine.Absent}
 	var state string
 	var standby sql.NullBool
-	err := s.db.QueryRowContext(ctx, queryStandby, name).Scan(&state, &standby)
+	var created time.Time
+	err := s.db.QueryRowContext(ctx, queryStandby, name).Scan(&state, &standby, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return db, nil
 	}
@@ -66,7 +87,7 @@ func (s *session) observeStandby(ctx context.Context, name string, offset time.D
 			return db, err
 		}
 		if redo.Valid {
-			if db.RedoLSN, err = artifact.ParseLSN(redo.String); err != nil {
+			if db.ServerRedoLSN, err = artifact.ParseLSN(redo.String); err != nil {
 				return db, fmt.Errorf("redo_start_lsn: %w", err)
 			}
 		}
@@ -85,7 +106,11 @@ func (s *session) observeStandby(ctx context.Context, name string, offset time.D
 		default:
 			continue
 		}
-		rec := &engine.RestoreRecord{At: toUTC(r.time("restore_date"), offset), Kind: kind, Path: r.string("physical_device_name")}
+		at := r.time("restore_date")
+		if at.Before(created) {
+			break // an older database of the same name: none of this one
+		}
+		rec := &engine.RestoreRecord{At: toUTC(at, offset), Kind: kind, Path: r.string("physical_device_name")}
 		if rec.FirstLSN, err = r.lsn("first_lsn"); err != nil {
 			return db, err
 		}
@@ -94,6 +119,12 @@ func (s *session) observeStandby(ctx context.Context, name string, offset time.D
 		}
 		db.LastRestore = rec
 		break
+	}
+	if db.State != engine.Online {
+		db.RedoLSN = db.ServerRedoLSN
+		if db.LastRestore != nil {
+			db.RedoLSN = db.LastRestore.LastLSN
+		}
 	}
 	return db, nil
 }
