@@ -115,7 +115,8 @@
 // ("too early") [ERR4000]. An empty log backup (LastLSN == FirstLSN ==
 // redo) therefore fails with 4326; the docs do not say SQL Server skips
 // it, so the double takes the stricter reading and refuses it. All three
-// wrap engine.ErrChain.
+// wrap engine.ErrChain; 4326 (the database is already past the log's end)
+// wraps engine.ErrAlreadyRestored, which apply records as restored.
 //
 // Recovery forks (recovery paths). Recovering a database (RESTORE … WITH
 // RECOVERY: Recover, RecoverByHand) begins a new recovery fork at its redo

@@ -48,6 +48,7 @@ type simOptions struct {
 	// targetRedoInStandby: the target fills redo_start_lsn in STANDBY too
 	// (sqlsim.Options.RedoStartLSNInStandby).
 	targetRedoInStandby bool
+	targetZone          string // the target's time zone (IANA)
 }
 
 func simFixture(t *testing.T, o simOptions) *fixture {
@@ -58,7 +59,7 @@ func simFixture(t *testing.T, o simOptions) *fixture {
 		if name == "PRIMARY" {
 			opts.TimeZone, opts.HeaderTimeZone, opts.MajorVersion, opts.UnknownTimeZone = o.primaryZone, o.primaryHeaderZone, o.primaryVersion, o.unknownZone
 		} else {
-			opts.RedoStartLSNInStandby = o.targetRedoInStandby
+			opts.RedoStartLSNInStandby, opts.TimeZone = o.targetRedoInStandby, o.targetZone
 		}
 		srv, err := sqlsim.Start(opts)
 		if err != nil {

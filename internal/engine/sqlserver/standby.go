@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	mssql "github.com/microsoft/go-mssqldb"
 
 	"github.com/drsctl/drsctl/internal/artifact"
 	"github.com/drsctl/drsctl/internal/engine"
@@ -17,12 +20,16 @@ import (
 // operation (restore_date, destination_database_name, restore_type D/L/V…,
 // backup_set_id) and backupset the backup set restored (first_lsn, last_lsn).
 // The position is the last_lsn of the newest full or log restore of this
-// incarnation of the database: rows older than the database's create_date
-// (for a restored database, when the restore created it) belong to an
-// older database of the same name, dropped since — DROP DATABASE leaves
-// msdb's history. Both dates are the server's local clock with no offset,
-// compared as written: a restore in the hour a daylight saving change
-// repeats may look older than its database until the next restore.
+// incarnation of the database. DROP DATABASE leaves msdb's history, so
+// rows of an older database of the same name are set aside: those of
+// another backup family (backupset.family_guid against the database's
+// family_guid in sys.database_recovery_status, when the server gives it:
+// not while RESTORING), and those older than the database's create_date
+// (for a restored database, when the restore created it; restore_date is
+// when a restore completed). Both dates are the server's local clock with
+// no offset, so the comparison allows an hour (createdSlack): a daylight
+// saving change that repeats an hour must not hide a restore of this
+// database, which would leave it with no position at all.
 //
 // sys.master_files.redo_start_lsn is documented as NULL unless the files
 // are RESTORING (a STANDBY database is ONLINE, read-only); where the server
@@ -34,13 +41,19 @@ import (
 const (
 	queryStandby = `SELECT state_desc, is_in_standby, create_date FROM sys.databases WHERE name = @p1`
 	queryRedoLSN = `SELECT MAX(redo_start_lsn) FROM sys.master_files WHERE database_id = DB_ID(@p1)`
+	queryFamily  = `SELECT family_guid FROM sys.database_recovery_status WHERE database_id = DB_ID(@p1)`
 	// The newest restores first; the first full or log restore wins
 	// (restorehistory also records verifies and other kinds).
-	queryLastRestore = `SELECT TOP 10 rh.restore_date, rh.restore_type, bs.first_lsn, bs.last_lsn, mf.physical_device_name ` +
+	queryLastRestore = `SELECT TOP 10 rh.restore_date, rh.restore_type, bs.first_lsn, bs.last_lsn, bs.family_guid, mf.physical_device_name ` +
 		`FROM msdb.dbo.restorehistory AS rh JOIN msdb.dbo.backupset AS bs ON bs.backup_set_id = rh.backup_set_id ` +
 		`JOIN msdb.dbo.backupmediafamily AS mf ON mf.media_set_id = bs.media_set_id ` +
 		`WHERE rh.destination_database_name = @p1 ORDER BY rh.restore_history_id DESC`
 )
+
+// createdSlack is how much older than the database's create_date a
+// restore may look and still count as its own: the most a daylight saving
+// change moves a local clock.
+const createdSlack = time.Hour
 
 func (s *session) ObserveStandby(ctx context.Context, databases []string) ([]engine.StandbyDatabase, error) {
 	offset, err := s.serverOffset(ctx)
@@ -92,11 +105,18 @@ func (s *session) observeStandby(ctx context.Context, name string, offset time.D
 			}
 		}
 	}
+	var family mssql.NullUniqueIdentifier
+	if err := s.db.QueryRowContext(ctx, queryFamily, name).Scan(&family); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return db, err
+	}
 	rows, err := allRows(ctx, s.db, queryLastRestore, name)
 	if err != nil {
 		return db, err
 	}
 	for _, r := range rows {
+		if family.Valid && !strings.EqualFold(r.guid("family_guid"), family.UUID.String()) {
+			continue // another database's backup, restored under this name
+		}
 		var kind artifact.Kind
 		switch r.string("restore_type") {
 		case "D":
@@ -107,7 +127,7 @@ func (s *session) observeStandby(ctx context.Context, name string, offset time.D
 			continue
 		}
 		at := r.time("restore_date")
-		if at.Before(created) {
+		if at.Before(created.Add(-createdSlack)) {
 			break // an older database of the same name: none of this one
 		}
 		rec := &engine.RestoreRecord{At: toUTC(at, offset), Kind: kind, Path: r.string("physical_device_name")}

@@ -114,25 +114,55 @@ func TestRestore_AlreadyRestoredLogIsNotAGap(t *testing.T) {
 
 // TestObserveStandby_DroppedDatabaseHistoryDoesNotCount: DROP DATABASE
 // leaves msdb's restore history; a database created under the same name
-// since has restored nothing, whatever the old rows say.
+// since has restored nothing, whatever the old rows say: one created by
+// CREATE DATABASE (another backup family), and one whose restore of the
+// same backup was interrupted hours later (same family, RESTORING, no row
+// of its own yet).
 func TestObserveStandby_DroppedDatabaseHistoryDoesNotCount(t *testing.T) {
-	clock := newManualClock()
-	f := simFixture(t, simOptions{now: clock.now})
-	p, s := open(t, f.primaryDSN), open(t, f.targetDSN)
-	f.createDatabase(t, "Sales")
-	insert(t, f.primary, "Sales", 1)
-	f.backup(t, p, "Sales", artifact.Full, "full.bak")
-	f.restore(t, s, f.restoreRequest("Sales", artifact.Full, "full.bak", engine.NoRecovery))
-	if got := standbyOf(t, s, "Sales"); got.LastRestore == nil {
-		t.Fatalf("after the seed: %+v, want its restore", got)
+	seed := func(t *testing.T, o simOptions) (*fixture, engine.Session) {
+		f := simFixture(t, o)
+		p, s := open(t, f.primaryDSN), open(t, f.targetDSN)
+		f.createDatabase(t, "Sales")
+		insert(t, f.primary, "Sales", 1)
+		f.backup(t, p, "Sales", artifact.Full, "full.bak")
+		f.restore(t, s, f.restoreRequest("Sales", artifact.Full, "full.bak", engine.NoRecovery))
+		if got := standbyOf(t, s, "Sales"); got.LastRestore == nil || got.RedoLSN.IsZero() {
+			t.Fatalf("after the seed: %+v, want its restore", got)
+		}
+		return f, s
 	}
-	clock.advance(time.Minute)
-	exec(t, f.target, "DROP DATABASE [Sales]")
-	exec(t, f.target, "CREATE DATABASE [Sales]")
-	got := standbyOf(t, s, "Sales")
-	if got.State != engine.Online || got.LastRestore != nil || !got.RedoLSN.IsZero() {
-		t.Fatalf("a database created where a restored one was dropped: %+v (last restore %+v), want ONLINE with no restore", got, got.LastRestore)
-	}
+	t.Run("created", func(t *testing.T) {
+		clock := newManualClock()
+		f, s := seed(t, simOptions{now: clock.now})
+		clock.advance(time.Minute)
+		exec(t, f.target, "DROP DATABASE [Sales]")
+		exec(t, f.target, "CREATE DATABASE [Sales]")
+		got := standbyOf(t, s, "Sales")
+		if got.State != engine.Online || got.LastRestore != nil || !got.RedoLSN.IsZero() {
+			t.Fatalf("a database created where a restored one was dropped: %+v (last restore %+v), want ONLINE with no restore", got, got.LastRestore)
+		}
+	})
+	t.Run("restore interrupted", func(t *testing.T) {
+		clock := newManualClock()
+		f, s := seed(t, simOptions{now: clock.now, stepDelay: 100 * time.Millisecond})
+		clock.advance(3 * time.Hour)
+		exec(t, f.target, "DROP DATABASE [Sales]")
+		ctx, cancel := context.WithCancel(context.Background())
+		p := &steps{notify: make(chan struct{}, 1)}
+		done := make(chan error, 1)
+		go func() {
+			done <- s.Restore(ctx, f.restoreRequest("Sales", artifact.Full, "full.bak", engine.NoRecovery), p)
+		}()
+		<-p.notify
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled restore: %v", err)
+		}
+		got := standbyOf(t, s, "Sales")
+		if got.State != engine.Restoring || got.LastRestore != nil || !got.RedoLSN.IsZero() {
+			t.Fatalf("an interrupted restore where a restored database was dropped: %+v (last restore %+v), want RESTORING with no position", got, got.LastRestore)
+		}
+	})
 }
 
 // TestObservePrimary_RecreatedDatabaseHistory: msdb keeps a dropped
@@ -155,5 +185,27 @@ func TestObservePrimary_RecreatedDatabaseHistory(t *testing.T) {
 	got := primaryOf(t, p, "Sales", time.Time{})
 	if len(got.Backups) != 1 || got.Backups[0].LastLSN != full.LastLSN || got.Backups[0].Path != f.path("new_full.bak") {
 		t.Fatalf("backups of the new database: %+v, want only %s", got.Backups, f.path("new_full.bak"))
+	}
+}
+
+// TestObserveStandby_RestoreInTheRepeatedHour: restorehistory.restore_date
+// and create_date are local wall clock without an offset. A standby seeded
+// at 02:50 summer time whose next log is restored at 02:10 winter time,
+// twenty minutes later, still stands after that log: the hour the clock
+// repeats does not make its own restore look like an older database's.
+func TestObserveStandby_RestoreInTheRepeatedHour(t *testing.T) {
+	clock := &manualClock{t: time.Date(2026, 10, 25, 0, 50, 0, 0, time.UTC)} // 02:50 CEST
+	f := simFixture(t, simOptions{now: clock.now, targetZone: "Europe/Berlin"})
+	p, s := open(t, f.primaryDSN), open(t, f.targetDSN)
+	f.createDatabase(t, "Sales")
+	insert(t, f.primary, "Sales", 1)
+	f.backup(t, p, "Sales", artifact.Full, "full.bak")
+	insert(t, f.primary, "Sales", 2)
+	l1 := f.backup(t, p, "Sales", artifact.Log, "l1.trn")
+	f.restore(t, s, f.restoreRequest("Sales", artifact.Full, "full.bak", engine.StandbyMode))
+	clock.advance(20 * time.Minute) // 02:10 CET
+	f.restore(t, s, f.restoreRequest("Sales", artifact.Log, "l1.trn", engine.StandbyMode))
+	if got := standbyOf(t, s, "Sales"); got.RedoLSN != l1.LastLSN || got.LastRestore == nil || got.LastRestore.Kind != artifact.Log {
+		t.Fatalf("after a log restored in the repeated hour: %+v (last restore %+v), want standing at %s", got, got.LastRestore, l1.LastLSN)
 	}
 }
