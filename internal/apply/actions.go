@@ -440,6 +440,18 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 	}
 	if err := s.Restore(ctx, req, x.progress(a)); err != nil {
 		switch {
+		case errors.Is(err, engine.ErrAlreadyRestored) && a.Kind == plan.RestoreLog:
+			// The server says the database is already past this log's
+			// end (SQL Server 4326): it is there, whatever was observed
+			// before. Recorded as restored, so the next log follows; a
+			// gap (4305) stays an error.
+			x.r.Reporter.Progress(a, 100, fmt.Sprintf("%q on %q is already past %s (LSN %s): recorded as restored", a.Database, t.Name, art.ID, art.LastLSN))
+			failpoint.Hit(failpoint.RestoreLogBeforeRecord)
+			return x.commit(ctx, func(st *state.State) error {
+				td := st.TargetDatabase(a.Target, a.Database)
+				td.Restored = &state.Restore{Artifact: art.ID, Kind: art.Kind, LastLSN: art.LastLSN, Mode: a.Mode, At: x.r.Now().UTC()}
+				return nil
+			})
 		case errors.Is(err, engine.ErrInUse):
 			return fmt.Errorf("%w; readers hold the database (set disconnect_users = true to end their sessions); the restore is retried on the next apply", err)
 		case !errors.Is(err, engine.ErrDamaged):

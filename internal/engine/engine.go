@@ -129,10 +129,26 @@ type StandbyDatabase struct {
 	State    StandbyState
 	RawState string // the server's own words, for messages
 	// RedoLSN is where the next log restore must begin (the LastLSN of the
-	// last backup restored); empty when the database is absent or online.
+	// last backup restored); empty when the database is absent or online,
+	// or when the server cannot say. SQL Server: from msdb's restore
+	// history of this incarnation of the database, else redo_start_lsn.
 	RedoLSN artifact.LSN
-	// LastRestore is the newest restore the server's history records.
+	// LastRestore is the newest full or log restore the server's history
+	// records of this incarnation of the database (not of an older
+	// database of the same name, dropped since).
 	LastRestore *RestoreRecord
+	// ServerRedoLSN is a second answer, for diagnostics only, when the
+	// engine has one (SQL Server: sys.master_files.redo_start_lsn, which is
+	// documented only for a RESTORING database). When it differs from
+	// RedoLSN, the server's next RESTORE LOG decides where the database
+	// really stands (ErrAlreadyRestored or ErrChain): a disagreement alone
+	// is never a reason to seed again.
+	ServerRedoLSN artifact.LSN
+}
+
+// Disagrees reports whether the server gave two different positions.
+func (d StandbyDatabase) Disagrees() bool {
+	return !d.ServerRedoLSN.IsZero() && !d.RedoLSN.IsZero() && d.ServerRedoLSN.Cmp(d.RedoLSN) != 0
 }
 
 // RestoreRecord is one restore from the server's history.
@@ -231,6 +247,11 @@ var (
 	// restore has to upgrade (3180). The operator changes the server or the
 	// target's restore mode.
 	ErrIncompatible = errors.New("backup incompatible with the target server")
+	// ErrAlreadyRestored means the server refused a log backup because the
+	// database is already past its end (SQL Server error 4326: "too early
+	// to apply"): the log is behind it, and the next one is due. It wraps
+	// ErrChain.
+	ErrAlreadyRestored = fmt.Errorf("%w: the database is already past the end of this log backup", ErrChain)
 	// ErrDamaged means the server could not read the backup file it was
 	// given: missing, unreadable or damaged (SQL Server errors 3201, 3203,
 	// 3183, 3189, 3241). The copy is proven again before it is used again.

@@ -364,6 +364,24 @@ func (b *builder) standing(d *dbPlan, t *config.Target, led *state.TargetDatabas
 						b.foreign(d, t, o)
 						b.rpo(d, t, nil, "a database drsctl did not seed is in the way")
 						return standing{leave: true}
+					} else if o.Disagrees() {
+						// The server gave two positions (SQL Server: restore
+						// history and redo_start_lsn). That alone is no reason
+						// to seed again: the next log restore asks the server,
+						// which refuses a log it is already past (recorded as
+						// restored) and one after a gap.
+						if n := d.nodeAt(o.ServerRedoLSN, pos); n != nil && n != pos {
+							recordAt(n, false, fmt.Sprintf("the target's server says both LSN %s and LSN %s; the second is where %s ends", redo, o.ServerRedoLSN, n.label()))
+						} else if pos == nil {
+							b.problem(Error, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q stands at LSN %s or LSN %s, its server says, and no backup drsctl knows ends at either", d.name, t.Name, redo, o.ServerRedoLSN),
+								"drsctl restores nothing over a database it cannot place. Drop it on the target to have it seeded again.")
+							b.rpo(d, t, nil, "the server reports two positions for it")
+							return standing{leave: true}
+						}
+						if pos != nil && pos == b.ledgerPosition(d, led) {
+							b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q stands at LSN %s by its restore history and at LSN %s by redo_start_lsn", d.name, t.Name, redo, o.ServerRedoLSN),
+								fmt.Sprintf("drsctl continues from where the ledger says (%s) and lets the server decide: a log it is already past is recorded as restored, a gap is reported. Nothing is seeded again for this alone.", pos.label()))
+						}
 					} else {
 						b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q stands at LSN %s, which no backup in the ledger ends at", d.name, t.Name, redo),
 							"It was restored outside drsctl; it is seeded again.")

@@ -104,7 +104,12 @@
 // standby's LastRestore) [RESTHIST] and also a backupset row for the backup
 // set restored [HISTORY]: on a server that became a primary by restore,
 // ObservePrimary lists the restored backups too, with the path they were
-// restored from.
+// restored from. History outlives Drop (msdb keeps it), but a database
+// sees only its own, as the SQL Server engine reads msdb: LastRestore
+// leaves out restores of another family (unless the database is
+// RESTORING, when SQL Server does not say its family) and restores an hour
+// or more older than the database; ObservePrimary lists only backups of
+// its family.
 //
 // RESTORE LOG order. A log restore needs the database RESTORING or STANDBY
 // (3117 otherwise: "no files are ready to rollforward") [ERR3000]; an
@@ -115,7 +120,8 @@
 // ("too early") [ERR4000]. An empty log backup (LastLSN == FirstLSN ==
 // redo) therefore fails with 4326; the docs do not say SQL Server skips
 // it, so the double takes the stricter reading and refuses it. All three
-// wrap engine.ErrChain.
+// wrap engine.ErrChain; 4326 (the database is already past the log's end)
+// wraps engine.ErrAlreadyRestored, which apply records as restored.
 //
 // Recovery forks (recovery paths). Recovering a database (RESTORE … WITH
 // RECOVERY: Recover, RecoverByHand) begins a new recovery fork at its redo

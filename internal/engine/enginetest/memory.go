@@ -51,7 +51,7 @@ func (d *Driver) Server(name string) *Server {
 	s := d.servers[name]
 	if s == nil {
 		s = &Server{drv: d, name: name, dbs: map[string]*database{}, now: d.now, failures: map[string][]failure{},
-			restores: map[string][]engine.RestoreRecord{}, calls: map[string]int{}, tear: map[string]bool{}, readers: map[string]int{}}
+			restores: map[string][]engine.RestoreRecord{}, restoreFamily: map[string][]string{}, calls: map[string]int{}, tear: map[string]bool{}, readers: map[string]int{}}
 		d.servers[name] = s
 	}
 	return s
@@ -176,11 +176,14 @@ type Server struct {
 	dbs      map[string]*database
 	history  []engine.BackupRecord
 	restores map[string][]engine.RestoreRecord
-	audit    []RestoreEvent
-	now      func() time.Time
-	offset   time.Duration
-	down     bool
-	failures map[string][]failure
+	// restoreFamily is the family GUID of each restore's backup set,
+	// beside restores.
+	restoreFamily map[string][]string
+	audit         []RestoreEvent
+	now           func() time.Time
+	offset        time.Duration
+	down          bool
+	failures      map[string][]failure
 	// calls counts operations by name ("backup", "restore", …).
 	calls map[string]int
 	// tear marks databases whose next full restore is interrupted.
@@ -593,7 +596,9 @@ func (x *session) ObservePrimary(ctx context.Context, names []string, since time
 			pd.Identity = d.currentFork()
 		}
 		for _, h := range s.history {
-			if h.Database == n && !h.Finish.Before(since) {
+			// Of this database's backup family only, as the SQL Server
+			// engine reads msdb: a dropped namesake's backups stay there.
+			if h.Database == n && !h.Finish.Before(since) && (h.FamilyGUID == "" || d.family == "" || h.FamilyGUID == d.family) {
 				pd.Backups = append(pd.Backups, h)
 			}
 		}
@@ -771,8 +776,14 @@ func (x *session) ObserveStandby(ctx context.Context, names []string) ([]engine.
 		if d.torn {
 			sd.RedoLSN = ""
 		}
-		if rs := s.restores[n]; len(rs) > 0 {
-			last := rs[len(rs)-1]
+		// The newest restore of this database, as the SQL Server engine
+		// reads msdb: history outlives DROP DATABASE, so a namesake's
+		// restores (another family, when the database is started; or an
+		// hour and more before this database was created) are not its own.
+		rs, fams := s.restores[n], s.restoreFamily[n]
+		if i := len(rs) - 1; i >= 0 && !rs[i].At.Before(d.created.Add(-time.Hour)) &&
+			(d.state == engine.Restoring || fams[i] == d.family) {
+			last := rs[i]
 			sd.LastRestore = &last
 		}
 		out = append(out, sd)
@@ -782,7 +793,11 @@ func (x *session) ObserveStandby(ctx context.Context, names []string) ([]engine.
 
 // chainErr is a refusal of a backup's place in the chain.
 func chainErr(db string, number int, format string, args ...any) error {
-	return fmt.Errorf("restore log %s: %w: error %d: %s", db, engine.ErrChain, number, fmt.Sprintf(format, args...))
+	kind := engine.ErrChain
+	if number == 4326 {
+		kind = engine.ErrAlreadyRestored // wraps ErrChain
+	}
+	return fmt.Errorf("restore log %s: %w: error %d: %s", db, kind, number, fmt.Sprintf(format, args...))
 }
 
 func (x *session) Restore(ctx context.Context, req engine.RestoreRequest, progress engine.Progress) error {
@@ -906,6 +921,7 @@ func (s *Server) restoreLocked(ctx context.Context, req engine.RestoreRequest, p
 	// msdb: restorehistory gets a row, and so does backupset (the restored
 	// backup set is recorded on this server too).
 	s.restores[req.Database] = append(s.restores[req.Database], engine.RestoreRecord{At: s.clock(), Kind: h.Kind, FirstLSN: h.FirstLSN, LastLSN: h.LastLSN, Path: req.ServerPath})
+	s.restoreFamily[req.Database] = append(s.restoreFamily[req.Database], h.FamilyGUID)
 	s.history = append(s.history, engine.BackupRecord{Header: h, Path: req.ServerPath})
 	ev.Done = true
 	progress.Step(100, "100 percent processed.")

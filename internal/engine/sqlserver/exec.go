@@ -127,7 +127,11 @@ func newServerError(target string, all []mssql.Error) *ServerError {
 		e.Hint = "a previous RESTORE DATABASE of it was interrupted and left it mid-restore with nothing to roll forward: " +
 			"restore the full backup that was interrupted again, or another full WITH REPLACE; drsctl reseeds it when it started that restore, " +
 			"otherwise finish or drop it on the server"
-	case e.Has(errLogTooRecent), e.Has(errLogTooEarly), e.Has(errRecoveryPath), e.Has(errNotReady):
+	case e.Has(errLogTooEarly) && !e.Has(errLogTooRecent) && !e.Has(errRecoveryPath):
+		// The database is already past this log's end: behind it, not a
+		// gap. The caller moves on to the next log.
+		e.kind = engine.ErrAlreadyRestored
+	case e.Has(errLogTooRecent), e.Has(errRecoveryPath), e.Has(errNotReady):
 		e.kind = engine.ErrChain
 	case e.Has(errDeviceOpen), e.Has(errDeviceRead), e.Has(errRestorePage), e.Has(errBackupDamaged), e.Has(errMediaFamily):
 		e.kind = engine.ErrDamaged

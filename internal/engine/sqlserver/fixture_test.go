@@ -46,6 +46,10 @@ type simOptions struct {
 	primaryVersion                 int
 	unknownZone                    bool
 	targetVersion                  int // the standby's major version (sqlsim.Options.MajorVersion)
+	// targetRedoInStandby: the target fills redo_start_lsn in STANDBY too
+	// (sqlsim.Options.RedoStartLSNInStandby).
+	targetRedoInStandby bool
+	targetZone          string // the target's time zone (IANA)
 }
 
 func simFixture(t *testing.T, o simOptions) *fixture {
@@ -57,6 +61,7 @@ func simFixture(t *testing.T, o simOptions) *fixture {
 			opts.TimeZone, opts.HeaderTimeZone, opts.MajorVersion, opts.UnknownTimeZone = o.primaryZone, o.primaryHeaderZone, o.primaryVersion, o.unknownZone
 		} else {
 			opts.MajorVersion = o.targetVersion
+			opts.RedoStartLSNInStandby, opts.TimeZone = o.targetRedoInStandby, o.targetZone
 		}
 		srv, err := sqlsim.Start(opts)
 		if err != nil {

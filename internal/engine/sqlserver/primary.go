@@ -19,13 +19,22 @@ const (
 	// DATABASE, at a RESTORE over it and at every recovery; NULL while the
 	// database is not started (RESTORING). Unlike create_date, which is
 	// local time without an offset, no clock moves it.
-	queryLogChain = `SELECT last_log_backup_lsn, recovery_fork_guid FROM sys.database_recovery_status WHERE database_id = DB_ID(@p1)`
+	// family_guid is the database's backup family: new at CREATE DATABASE,
+	// kept by restores (its backups carry it in backupset.family_guid).
+	queryLogChain = `SELECT last_log_backup_lsn, recovery_fork_guid, family_guid FROM sys.database_recovery_status WHERE database_id = DB_ID(@p1)`
 	// Backups msdb recorded, oldest first. Differential and file backups
 	// are read and skipped (drsctl never restores them).
 	queryBackups = `SELECT bs.backup_set_id, bs.type, bs.first_lsn, bs.last_lsn, bs.checkpoint_lsn, bs.database_backup_lsn, ` +
 		`bs.backup_start_date, bs.backup_finish_date, bs.time_zone, bs.is_copy_only, bs.family_guid, bs.database_name, mf.physical_device_name ` +
 		`FROM msdb.dbo.backupset AS bs JOIN msdb.dbo.backupmediafamily AS mf ON mf.media_set_id = bs.media_set_id ` +
 		`WHERE bs.database_name = @p1 AND bs.backup_finish_date >= @p2 ORDER BY bs.backup_set_id`
+	// The same, of one backup family only: DROP DATABASE leaves msdb's
+	// history, so a database dropped and created again under its name
+	// finds the old one's backups there, which are not its own.
+	queryFamilyBackups = `SELECT bs.backup_set_id, bs.type, bs.first_lsn, bs.last_lsn, bs.checkpoint_lsn, bs.database_backup_lsn, ` +
+		`bs.backup_start_date, bs.backup_finish_date, bs.time_zone, bs.is_copy_only, bs.family_guid, bs.database_name, mf.physical_device_name ` +
+		`FROM msdb.dbo.backupset AS bs JOIN msdb.dbo.backupmediafamily AS mf ON mf.media_set_id = bs.media_set_id ` +
+		`WHERE bs.database_name = @p1 AND bs.backup_finish_date >= @p2 AND bs.family_guid = @p3 ORDER BY bs.backup_set_id`
 )
 
 // sinceMargin widens ObservePrimary's msdb filter, in local time, past any
@@ -63,8 +72,8 @@ func (s *session) observePrimary(ctx context.Context, name string, since time.Ti
 	db.Exists, db.State, db.RecoveryModel, db.CreatedAt = true, state, model, toUTC(created, offset)
 
 	var lsn sql.NullString
-	var fork mssql.NullUniqueIdentifier
-	switch err := s.db.QueryRowContext(ctx, queryLogChain, name).Scan(&lsn, &fork); {
+	var fork, family mssql.NullUniqueIdentifier
+	switch err := s.db.QueryRowContext(ctx, queryLogChain, name).Scan(&lsn, &fork, &family); {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
 		return db, err
@@ -82,7 +91,15 @@ func (s *session) observePrimary(ctx context.Context, name string, since time.Ti
 
 	// msdb's dates are local: the filter is widened by more than any
 	// offset change (a row's own time_zone converts it, below).
-	rows, err := s.db.QueryContext(ctx, queryBackups, name, toServerLocal(since.Add(-sinceMargin), offset))
+	// By name and, when the server says it (not while RESTORING), by
+	// backup family as well.
+	from := toServerLocal(since.Add(-sinceMargin), offset)
+	var rows *sql.Rows
+	if family.Valid {
+		rows, err = s.db.QueryContext(ctx, queryFamilyBackups, name, from, family.UUID)
+	} else {
+		rows, err = s.db.QueryContext(ctx, queryBackups, name, from)
+	}
 	if err != nil {
 		return db, err
 	}

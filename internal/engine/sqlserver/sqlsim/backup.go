@@ -547,6 +547,21 @@ func (x *execCtx) execRestore(s *restoreStmt) (result, *sqlError) {
 		if o.has("STATS") {
 			x.emitInfo(info(3211, 10, "100 percent processed."))
 		}
+		if o.has("LOADHISTORY") {
+			// "LOADHISTORY … the restore operation loads the information
+			// into the msdb history tables" (doc.go): a backupset row and a
+			// restorehistory row of type V, which is no restore at all.
+			srv := x.s.srv
+			srv.mu.Lock()
+			id := srv.recordBackup(h, path, h.BackupSize)
+			srv.st.RestoreHistory = append(srv.st.RestoreHistory, &restoreHistRow{
+				RestoreHistoryID: srv.st.NextRestoreHistoryID, RestoreDate: srv.now(), Destination: h.DatabaseName,
+				UserName: x.s.user, BackupSetID: id, RestoreType: "V",
+			})
+			srv.st.NextRestoreHistoryID++
+			srv.persist()
+			srv.mu.Unlock()
+		}
 		x.emitInfo(info(3262, 0, "The backup set on file 1 is valid."))
 		return result{}, nil
 	}

@@ -487,6 +487,29 @@
 // right after the ALTER so that readers cannot reconnect while logs are
 // restored (its pull request 33). WITH STANDBY = … makes it readable again.
 //
+// Where a restoring database stands. sys.master_files.redo_start_lsn, the
+// "LSN at which the next roll forward must start", "is NULL unless state =
+// RESTORING or state = RECOVERY_PENDING"
+// (https://learn.microsoft.com/sql/relational-databases/system-catalog-views/sys-master-files-transact-sql);
+// the files of a database in STANDBY are ONLINE (it is read-only, with
+// is_in_standby = 1), so, stricter reading, the simulator gives NULL there
+// and fills it only while the database is RESTORING. Tools are reported to
+// read it in STANDBY too; Options.RedoStartLSNInStandby fills it there, so
+// tests can cover both. msdb keeps the documented record: one
+// restorehistory row per restore operation, with restore_date (server-local,
+// no offset), destination_database_name, backup_set_id and restore_type (D
+// database, L log, V verify-only: RESTORE VERIFYONLY … WITH LOADHISTORY,
+// which "loads the information into the msdb history tables", writes a V row
+// and a backupset row) beside a backupset row for the backup set restored
+// (https://learn.microsoft.com/sql/relational-databases/system-tables/restorehistory-transact-sql,
+// https://learn.microsoft.com/sql/t-sql/statements/restore-statements-arguments-transact-sql).
+// DROP DATABASE leaves msdb's history alone (only
+// sp_delete_database_backuphistory removes a database's rows,
+// https://learn.microsoft.com/sql/relational-databases/system-stored-procedures/sp-delete-database-backuphistory-transact-sql),
+// so the rows of a dropped database stay under its name, beside those of
+// any database created or restored under that name later. A restored
+// database's create_date is the time of the restore.
+//
 // # What it does not model
 //
 // Transactions (beyond their count, see Readers), other tables, UPDATE/DELETE, differential/file/filegroup

@@ -27,7 +27,7 @@ func (b BackupRecord) Empty() bool { return b.Type == "L" && lsnCmp(b.FirstLSN, 
 type RestoreRecord struct {
 	RestoreHistoryID int
 	Database         string // destination_database_name
-	Type             string // D database, L log
+	Type             string // D database, L log, V verify (WITH LOADHISTORY)
 	FirstLSN         string
 	LastLSN          string
 	Path             string

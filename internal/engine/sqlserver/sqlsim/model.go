@@ -155,7 +155,7 @@ type restoreHistRow struct {
 	Destination      string    `json:"destination_database_name"`
 	UserName         string    `json:"user_name"`
 	BackupSetID      int       `json:"backup_set_id"`
-	RestoreType      string    `json:"restore_type"` // D, L
+	RestoreType      string    `json:"restore_type"` // D, L; V for VERIFYONLY WITH LOADHISTORY
 	Replace          bool      `json:"replace"`
 	Recovery         bool      `json:"recovery"`
 	StopAt           time.Time `json:"stop_at,omitempty"`

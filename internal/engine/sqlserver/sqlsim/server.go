@@ -69,6 +69,12 @@ type Options struct {
 	ForceEncryption bool
 	// Strict accepts TDS 8.0 clients only (Force Strict Encryption).
 	Strict bool
+	// RedoStartLSNInStandby fills sys.master_files.redo_start_lsn for a
+	// database in STANDBY too. By default it is NULL there: the
+	// documentation says NULL unless the file is RESTORING (or
+	// RECOVERY_PENDING), and a STANDBY database's files are ONLINE; real
+	// tools are reported to read it there, which is undocumented (doc.go).
+	RedoStartLSNInStandby bool
 }
 
 // Product identity reported by @@VERSION, SERVERPROPERTY and LOGINACK.

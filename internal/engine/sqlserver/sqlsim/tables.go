@@ -273,7 +273,9 @@ func (x *execCtx) sysMasterFiles() *relation {
 				typ, desc, space = 1, "LOG", 0
 			}
 			redo := null(tLSN)
-			if d.redo != "" {
+			// NULL unless RESTORING (doc.go, "redo_start_lsn"): a STANDBY
+			// database is ONLINE and read-only.
+			if d.redo != "" && (d.state == "RESTORING" || d.standby && x.s.srv.opts.RedoStartLSNInStandby) {
 				redo = lsnVal(d.redo)
 			}
 			r.rows = append(r.rows, []value{
