@@ -55,6 +55,15 @@ type Options struct {
 	// UnknownTimeZone records msdb.dbo.backupset.time_zone as 127
 	// ("unknown", as the documentation allows) instead of the offset.
 	UnknownTimeZone bool
+	// URLPlainHTTP makes BACKUP TO URL and RESTORE FROM URL talk plain
+	// http to the host the URL names (https:// and s3:// URLs alike), for
+	// the test environment's Azurite and S3 servers. The real server only
+	// speaks https (doc.go, "Backups to URL").
+	URLPlainHTTP bool
+	// URLBlobLimit, when positive, is how many bytes one URL of a backup
+	// may hold, instead of 50,000 blocks (Azure) or 10,000 parts (S3) of
+	// MAXTRANSFERSIZE: tests lower it to make a backup need striping.
+	URLBlobLimit int64
 }
 
 // Product identity reported by @@VERSION, SERVERPROPERTY and LOGINACK.
