@@ -308,6 +308,7 @@
 //     URL with device_type 9.
 //   - BACKUP_OPTIONS/RESTORE_OPTIONS {"s3": {"region": "…"}} set the region
 //     the S3 requests are signed for (us-east-1 when absent).
+//
 // Deviations: "s3:// URLs always assume the underlying protocol is https"
 // and Azure URLs are https; the test environment's Azurite and S3 server
 // speak http, so Options.URLPlainHTTP makes the simulator use http for
