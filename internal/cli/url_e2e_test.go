@@ -172,4 +172,3 @@ func containerSAS(t *testing.T, env map[string]string, container string) string 
 	}
 	return q.Encode()
 }
-
