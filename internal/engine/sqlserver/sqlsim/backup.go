@@ -284,7 +284,7 @@ func pagesFor(rows int) int64 { return 328 + int64(rows)/40 }
 
 // takeBackup writes the backup file (to disk at path, or with write when
 // set) and records it; callers hold srv.mu.
-func (x *execCtx) takeBackup(d *database, log bool, path string, o *opts, start time.Time, write func([]byte) *sqlError) (*bakHeader, []dbFile, *sqlError) {
+func (x *execCtx) takeBackup(d *database, log bool, path string, o *opts, start time.Time, write func(*bakHeader, []byte) *sqlError) (*bakHeader, []dbFile, *sqlError) {
 	srv := x.s.srv
 	copyOnly := o.has("COPY_ONLY")
 	h := &bakHeader{
@@ -386,7 +386,7 @@ func (x *execCtx) takeBackup(d *database, log bool, path string, o *opts, start 
 		return nil, nil, errUnsupported("encoding the backup: %v", err)
 	}
 	if write != nil {
-		if err := write(data); err != nil {
+		if err := write(h, data); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -297,8 +297,10 @@
 //     of 10,000 parts * MAXTRANSFERSIZE … stripe up to 64 URLs",
 //     https://learn.microsoft.com/sql/relational-databases/backup-restore/sql-server-backup-to-url-s3-compatible-object-storage).
 //     Past it the write fails with 3202 "… 1117(The request could not be
-//     performed because of an I/O device error.)". Options.URLBlobLimit
-//     lowers the bytes one URL may hold so tests can need striping. A
+//     performed because of an I/O device error.)". The size judged is the
+//     backup's BackupSize (HEADERONLY), not the simulator's few bytes;
+//     Options.URLMaxChunks and URLBlobLimit lower the blocks or bytes one
+//     URL may hold so tests can need striping or a larger MAXTRANSFERSIZE. A
 //     MAXTRANSFERSIZE out of range is refused (50000: the real number and
 //     words were not found). A failed S3 backup leaves its multipart upload
 //     incomplete, neither completed nor aborted, as the real connector does.

@@ -60,9 +60,13 @@ type Options struct {
 	// the test environment's Azurite and S3 servers. The real server only
 	// speaks https (doc.go, "Backups to URL").
 	URLPlainHTTP bool
-	// URLBlobLimit, when positive, is how many bytes one URL of a backup
-	// may hold, instead of 50,000 blocks (Azure) or 10,000 parts (S3) of
-	// MAXTRANSFERSIZE: tests lower it to make a backup need striping.
+	// URLMaxChunks, when positive, is how many blocks (Azure, 50,000 on
+	// the real server) or parts (S3, 10,000) of MAXTRANSFERSIZE one URL of
+	// a backup may hold; URLBlobLimit, when positive, caps its bytes. A
+	// backup's size is its HEADERONLY BackupSize (about 2.7 MB for a small
+	// database). Tests lower them to make a backup need striping or a
+	// larger MAXTRANSFERSIZE.
+	URLMaxChunks int64
 	URLBlobLimit int64
 }
 

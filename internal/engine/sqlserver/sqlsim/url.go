@@ -81,11 +81,11 @@ func parseURLDevice(raw string) (urlDevice, *sqlError) {
 type urlStore interface {
 	// exists reports whether the object is there.
 	exists(ctx context.Context) (bool, *sqlError)
-	// write stores data in chunks of at most xfer bytes (blocks, parts),
-	// failing with 3202 at the chunk that would take it past limit bytes;
-	// a failed S3 write leaves its multipart upload incomplete, as the
-	// real connector does.
-	write(ctx context.Context, data []byte, xfer, limit int64) *sqlError
+	// write stores data in chunks of at most xfer bytes (blocks, parts);
+	// when the backup does not fit (tooBig) it fails with 3202, and a failed
+	// S3 write leaves its multipart upload incomplete, as the real
+	// connector does.
+	write(ctx context.Context, data []byte, xfer int64, tooBig bool) *sqlError
 	read(ctx context.Context) ([]byte, *sqlError)
 }
 
@@ -225,16 +225,23 @@ func urlTransferSize(o *opts, s3 bool) (int64, *sqlError) {
 	return n, nil
 }
 
-// perURL is how many bytes one URL may hold: 50,000 blocks (Azure) or
-// 10,000 parts (S3) of MAXTRANSFERSIZE, or Options.URLBlobLimit when set.
-func (s *urlSet) perURL(limit int64) int64 {
-	if limit > 0 {
-		return limit
-	}
+// fits reports whether a backup of size bytes fits in the set's URLs: each
+// holds its share in blocks (Azure, at most 50,000) or parts (S3, at most
+// 10,000) of MAXTRANSFERSIZE. Options.URLMaxChunks lowers that count and
+// Options.URLBlobLimit caps the bytes per URL, so tests can need striping.
+func (s *urlSet) fits(size int64, o Options) bool {
+	share := (size + int64(len(s.stores)) - 1) / int64(len(s.stores))
+	max := int64(azureMaxBlocks)
 	if s.s3 {
-		return s3MaxParts * s.xfer
+		max = s3MaxParts
 	}
-	return azureMaxBlocks * s.xfer
+	if o.URLMaxChunks > 0 {
+		max = o.URLMaxChunks
+	}
+	if (share+s.xfer-1)/s.xfer > max {
+		return false
+	}
+	return o.URLBlobLimit <= 0 || share <= o.URLBlobLimit
 }
 
 // ---- striped media sets ----
@@ -360,13 +367,15 @@ func errURLExists(raw string) *sqlError {
 	return newErr(3271, 16, "A nonrecoverable I/O error occurred on file \"%s:\" Backup to URL received an exception from the remote endpoint. Exception Message: The remote server returned an error: (409) Conflict. The blob already exists: use WITH FORMAT to overwrite it.", raw)
 }
 
-// writeURLs writes a backup file across the set's URLs.
-func (x *execCtx) writeURLs(set *urlSet, data []byte) *sqlError {
+// writeURLs writes a backup file across the set's URLs. Whether it fits is
+// judged by the backup's size as HEADERONLY reports it (BackupSize, the
+// pages a real backup would write), not by the simulator's few bytes.
+func (x *execCtx) writeURLs(set *urlSet, h *bakHeader, data []byte) *sqlError {
 	ctx, cancel := context.WithTimeout(context.Background(), urlTimeout)
 	defer cancel()
-	limit := set.perURL(x.s.srv.opts.URLBlobLimit)
+	tooBig := !set.fits(h.BackupSize, x.s.srv.opts)
 	for i, part := range splitStripes(data, len(set.stores)) {
-		if err := set.stores[i].write(ctx, part, set.xfer, limit); err != nil {
+		if err := set.stores[i].write(ctx, part, set.xfer, tooBig); err != nil {
 			return err
 		}
 	}
@@ -470,7 +479,7 @@ func (x *execCtx) execBackupURL(s *backupStmt, op, name, first string, o *opts, 
 		srv.mu.Unlock()
 		return result{}, err.terminating(op)
 	}
-	h, files, err := x.takeBackup(d, s.log, first, o, start, func(data []byte) *sqlError { return x.writeURLs(set, data) })
+	h, files, err := x.takeBackup(d, s.log, first, o, start, func(h *bakHeader, data []byte) *sqlError { return x.writeURLs(set, h, data) })
 	if err == nil {
 		// backupmediafamily: one row per URL, device type 9 (URL).
 		st := srv.st

@@ -77,15 +77,13 @@ func (a *azureStore) exists(ctx context.Context) (bool, *sqlError) {
 	return false, a.azureErr(err, false)
 }
 
-// write stages one block per MAXTRANSFERSIZE and commits the list; past
-// the block limit the write fails (3202, as the real server reports a
-// backup that outgrows 50,000 blocks), leaving the staged blocks
-// uncommitted.
-func (a *azureStore) write(ctx context.Context, data []byte, xfer, limit int64) *sqlError {
-	sent := int64(0)
+// write stages one block per MAXTRANSFERSIZE and commits the list. A
+// backup past the block limit fails (3202, as the real server reports a
+// backup that outgrows 50,000 blocks) and leaves no blob.
+func (a *azureStore) write(ctx context.Context, data []byte, xfer int64, tooBig bool) *sqlError {
 	var ids []string
 	for n, chunk := range chunks(data, xfer) {
-		if sent += int64(len(chunk)); sent > limit {
+		if tooBig {
 			return errDeviceWrite(a.dev.raw, "1117(The request could not be performed because of an I/O device error.)")
 		}
 		id := base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "%032d", n))

@@ -81,15 +81,14 @@ func (s *s3Store) exists(ctx context.Context) (bool, *sqlError) {
 // the part limit it fails (3202) without aborting the upload: what a
 // failed backup leaves behind, an incomplete multipart upload the store
 // keeps (and bills) until someone aborts it.
-func (s *s3Store) write(ctx context.Context, data []byte, xfer, limit int64) *sqlError {
-	sent := int64(0)
+func (s *s3Store) write(ctx context.Context, data []byte, xfer int64, tooBig bool) *sqlError {
 	up, err := s.c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &s.dev.container, Key: &s.dev.key})
 	if err != nil {
 		return s.s3Err(err, true)
 	}
 	var done []types.CompletedPart
 	for n, chunk := range chunks(data, xfer) {
-		if sent += int64(len(chunk)); sent > limit {
+		if tooBig {
 			return errDeviceWrite(s.dev.raw, "1117(The request could not be performed because of an I/O device error.)")
 		}
 		num := int32(n + 1)

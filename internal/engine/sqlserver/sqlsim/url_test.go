@@ -180,7 +180,7 @@ func TestBackupToURL_Striping(t *testing.T) {
 	e := newURLEnv(t)
 	for _, base := range []string{e.azBase, e.s3Base} {
 		t.Run(base[:strings.Index(base, ":")], func(t *testing.T) {
-			srv := startSim(t, Options{URLPlainHTTP: true, URLBlobLimit: 1000})
+			srv := startSim(t, Options{URLPlainHTTP: true, URLBlobLimit: 1 << 20})
 			db := openDB(t, srv, "")
 			e.credentials(t, db)
 			mustExec(t, db, "CREATE DATABASE [Sales]")
@@ -208,4 +208,18 @@ func TestBackupToURL_Striping(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBackupToURL_AzureBlockLimit: a block blob holds a fixed number of
+// blocks of MAXTRANSFERSIZE (1 MB by default), so a backup that outgrows
+// them at the default fits at 4 MB; MAXTRANSFERSIZE must be a multiple of
+// 64 KB up to 4 MB.
+func TestBackupToURL_AzureBlockLimit(t *testing.T) {
+	e := newURLEnv(t)
+	db := openDB(t, startSim(t, Options{URLPlainHTTP: true, URLMaxChunks: 2}), "")
+	e.credentials(t, db)
+	mustExec(t, db, "CREATE DATABASE [Sales]")
+	wantErr(t, sqlErr(t, db, "BACKUP DATABASE [Sales] TO URL = @p1 WITH FORMAT", e.azBase+"/a.bak"), 3202, 3013)
+	wantErr(t, sqlErr(t, db, "BACKUP DATABASE [Sales] TO URL = @p1 WITH FORMAT, MAXTRANSFERSIZE = 8388608", e.azBase+"/a.bak"), 50000, 3013)
+	mustExec(t, db, "BACKUP DATABASE [Sales] TO URL = @p1 WITH FORMAT, MAXTRANSFERSIZE = 4194304, BLOCKSIZE = 65536", e.azBase+"/a.bak")
 }
