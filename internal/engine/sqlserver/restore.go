@@ -185,11 +185,7 @@ type backupFile struct {
 }
 
 func fileList(ctx context.Context, q queryer, d device, credential string) ([]backupFile, error) {
-	stmt := "RESTORE FILELISTONLY FROM " + d.clause()
-	if opts := d.urlOptions(credential, ""); len(opts) > 0 {
-		stmt += " WITH " + strings.Join(opts, ", ")
-	}
-	rows, err := allRows(ctx, q, stmt)
+	rows, err := allRows(ctx, q, infoStatement("FILELISTONLY", d, credential))
 	if err != nil {
 		return nil, err
 	}
