@@ -54,6 +54,11 @@ func (s *session) Backup(ctx context.Context, req engine.BackupRequest, progress
 				return err
 			}
 		}
+		if d.url {
+			if err := checkURLSize(ctx, c, d, req.Database, req.Kind == artifact.Log); err != nil {
+				return err
+			}
+		}
 		{
 			old, _, err := s.headerOnly(ctx, c, d, req.Credential)
 			switch {

@@ -125,3 +125,32 @@ func TestBackup_ToURL(t *testing.T) {
 		})
 	}
 }
+
+// TestBackup_ToURLTooLargeForOneURL lowers the bytes one URL holds below
+// the database's size: the backup, which would need striping, is refused
+// before it starts, saying why and what to do, and nothing is written (the
+// old engine ran it, to fail at the end with 3202 on a real server).
+func TestBackup_ToURLTooLargeForOneURL(t *testing.T) {
+	s3Base, azBase, creds := cloudPlaces(t)
+	defer func(a, s int64) { azureURLBytes, s3URLBytes = a, s }(azureURLBytes, s3URLBytes)
+	azureURLBytes, s3URLBytes = 4<<20, 4<<20 // the simulator's database files take 8 MB
+	srv, err := sqlsim.Start(sqlsim.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Logf: t.Logf, URLPlainHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	db := openDB(t, srv.DSN(""))
+	for _, c := range creds {
+		exec(t, db, c)
+	}
+	exec(t, db, "CREATE DATABASE [Sales]")
+	s := open(t, srv.DSN(""))
+	for _, base := range []string{azBase, s3Base} {
+		u := base + "/Sales/full.bak"
+		_, err := s.Backup(context.Background(), engine.BackupRequest{Database: "Sales", Kind: artifact.Full, ServerPath: u}, engine.NoProgress)
+		wantContains(t, err, "would need 3 URLs (striping)", "nothing was backed up")
+		if _, derr := s.Describe(context.Background(), u); !hasNumber(derr, 3201) {
+			t.Errorf("after the refused backup, %s: %v, want nothing there (3201)", u, derr)
+		}
+	}
+}
