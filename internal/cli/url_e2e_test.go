@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/drsctl/drsctl/internal/engine/sqlserver/sqlsim"
 	"github.com/drsctl/drsctl/internal/testenv"
@@ -171,4 +173,80 @@ func containerSAS(t *testing.T, env map[string]string, container string) string 
 		t.Fatal(err)
 	}
 	return q.Encode()
+}
+
+// TestSQLServer_FailedS3BackupLeavesNoIncompleteUpload: a primary whose
+// backup folder is S3 (the server backs up TO URL) fails a backup that
+// outgrows the URL (the simulator's limit lowered); SQL Server's S3
+// connector leaves the multipart upload incomplete, and drsctl aborts it.
+func TestSQLServer_FailedS3BackupLeavesNoIncompleteUpload(t *testing.T) {
+	env := testenv.Lookup(t, "DRSCTL_TEST_S3_ENDPOINT", "DRSCTL_TEST_S3_ACCESS_KEY", "DRSCTL_TEST_S3_SECRET_KEY",
+		"DRSCTL_TEST_AZURE_DOMAIN", "DRSCTL_TEST_AZURE_ACCOUNT", "DRSCTL_TEST_AZURE_KEY")
+	useTestStorageCredentials(t, env)
+	unique := fmt.Sprintf("drsctl-mpu-%d", time.Now().UnixNano())
+	s3q := url.Values{"endpoint": {env["DRSCTL_TEST_S3_ENDPOINT"]}, "use_path_style": {"true"}, "region": {"us-east-1"}, "disable_https": {"true"}}
+	folderURL := "s3://" + unique + "/share?" + s3q.Encode()
+	azURL := "azblob://" + unique + "/x?" + url.Values{"protocol": {"http"}, "domain": {env["DRSCTL_TEST_AZURE_DOMAIN"]}}.Encode()
+	s3b, _ := createBucketAndContainer(t, folderURL, azURL)
+	var c *s3.Client
+	if !s3b.As(&c) {
+		t.Fatal("no s3 client")
+	}
+	uploads := func() int {
+		out, err := c.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &unique})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(out.Uploads)
+	}
+	bucketURL := "s3://" + strings.TrimPrefix(env["DRSCTL_TEST_S3_ENDPOINT"], "http://") + "/" + unique
+
+	h := &harness{t: t, dir: t.TempDir(), clock: time.Now().UTC()}
+	h.engines = wiring.Engines()
+	prim, err := sqlsim.Start(sqlsim.Options{Addr: "127.0.0.1:0", DataDir: filepath.Join(h.dir, "primary-sim"), Name: "PRIMARY",
+		URLPlainHTTP: true, URLBlobLimit: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prim.Close() })
+	sh := &sqlHarness{harness: h, primary: prim, east: prim, west: prim}
+	if err := sh.exec(prim, fmt.Sprintf("CREATE CREDENTIAL [%s] WITH IDENTITY = 'S3 Access Key', SECRET = '%s:%s'",
+		bucketURL, env["DRSCTL_TEST_S3_ACCESS_KEY"], env["DRSCTL_TEST_S3_SECRET_KEY"])); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`
+backup_folder "cloud" {
+  url         = %[2]q
+  server_path = %[3]q
+}
+primary "sales" {
+  engine        = "sqlserver"
+  connection    = env("PRIMARY_DSN")
+  databases     = ["Sales"]
+  backup_folder = backup_folder.cloud
+  full_backup { every = "24h" }
+  log_backup { every = "1s" }
+  rpo = "1h"
+}
+target "vault" {
+  primary = primary.sales
+  kind    = "copy_only"
+  destination { url = "file://%[1]s/vault" }
+}
+`, h.dir, folderURL, bucketURL+"/share")
+	if err := os.WriteFile(filepath.Join(h.dir, "main.drs.hcl"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.exec(prim, "CREATE DATABASE [Sales]"); err != nil {
+		t.Fatal(err)
+	}
+	if code := sh.apply(); code == 0 {
+		t.Fatal("apply succeeded; the backup should have outgrown the lowered URL limit")
+	}
+	if !strings.Contains(h.stderr.String()+h.stdout.String(), "3202") {
+		t.Errorf("apply output does not carry the server's 3202")
+	}
+	if n := uploads(); n != 0 {
+		t.Errorf("incomplete multipart uploads left in the backup folder's bucket: %d, want 0 (aborted)", n)
+	}
 }
