@@ -223,3 +223,40 @@ func TestBackupToURL_AzureBlockLimit(t *testing.T) {
 	wantErr(t, sqlErr(t, db, "BACKUP DATABASE [Sales] TO URL = @p1 WITH FORMAT, MAXTRANSFERSIZE = 8388608", e.azBase+"/a.bak"), 50000, 3013)
 	mustExec(t, db, "BACKUP DATABASE [Sales] TO URL = @p1 WITH FORMAT, MAXTRANSFERSIZE = 4194304, BLOCKSIZE = 65536", e.azBase+"/a.bak")
 }
+
+// TestBackupToURL_Credentials: the credential whose name is the longest
+// prefix of the URL is the one used; DROP CREDENTIAL removes it (15151 when
+// there is none); a SAS credential passed as CREDENTIAL = is taken for an
+// account key and fails (86); more than 64 URLs are refused (3205).
+func TestBackupToURL_Credentials(t *testing.T) {
+	e := newURLEnv(t)
+	db := openDB(t, startSim(t, Options{URLPlainHTTP: true}), "")
+	e.credentials(t, db)
+	mustExec(t, db, "CREATE DATABASE [Sales]")
+	deeper := e.azBase + "/Sales"
+	mustExec(t, db, fmt.Sprintf("CREATE CREDENTIAL [%s] WITH IDENTITY = 'SHARED ACCESS SIGNATURE', SECRET = 'sv=2020-01-01&sig=bad'", deeper))
+	wantErr(t, sqlErr(t, db, fmt.Sprintf("CREATE CREDENTIAL [%s] WITH IDENTITY = 'x', SECRET = 'y'", deeper)), 15025)
+	if n := queryInt(t, db, "SELECT COUNT(*) FROM sys.credentials WHERE credential_identity = 'SHARED ACCESS SIGNATURE'"); n != 2 {
+		t.Errorf("SAS credentials in sys.credentials: %d, want 2", n)
+	}
+	u := deeper + "/full.bak"
+	me := sqlErr(t, db, "BACKUP DATABASE [Sales] TO URL = @p1 WITH FORMAT", u)
+	wantErr(t, me, 3201, 3013)
+	wantContains(t, errText(me, 0), "Operating system error 5(Access is denied.)")
+	if strings.Contains(me.Error(), "sig=") {
+		t.Errorf("the error shows the SAS: %v", me)
+	}
+	mustExec(t, db, fmt.Sprintf("DROP CREDENTIAL [%s]", deeper))
+	wantErr(t, sqlErr(t, db, fmt.Sprintf("DROP CREDENTIAL [%s]", deeper)), 15151)
+	mustExec(t, db, "BACKUP DATABASE [Sales] TO URL = @p1 WITH FORMAT", u)
+
+	me = sqlErr(t, db, "RESTORE HEADERONLY FROM URL = @p1 WITH CREDENTIAL = @p2", u, e.azBase)
+	wantErr(t, me, 3201, 3013)
+	wantContains(t, errText(me, 0), "Operating system error 86(")
+
+	var urls []string
+	for i := 0; i < 65; i++ {
+		urls = append(urls, fmt.Sprintf("URL = N'%s/s%d.bak'", e.azBase, i))
+	}
+	wantErr(t, sqlErr(t, db, "BACKUP DATABASE [Sales] TO "+strings.Join(urls, ", ")+" WITH FORMAT"), 3205, 3013)
+}
