@@ -55,6 +55,9 @@ func (s *session) Backup(ctx context.Context, req engine.BackupRequest, progress
 			}
 		}
 		if d.url {
+			if err := checkCredential(ctx, c, d, req.Credential); err != nil {
+				return err
+			}
 			if err := checkURLSize(ctx, c, d, req.Database, req.Kind == artifact.Log); err != nil {
 				return err
 			}

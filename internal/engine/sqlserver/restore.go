@@ -53,6 +53,9 @@ func (s *session) Restore(ctx context.Context, req engine.RestoreRequest, progre
 		if _, err := c.ExecContext(ctx, "USE [master]"); err != nil {
 			return err
 		}
+		if err := checkCredential(ctx, c, d, req.Credential); err != nil {
+			return err
+		}
 		var moves []move
 		if req.Kind == artifact.Full && (req.DataDir != "" || req.LogDir != "") {
 			files, err := fileList(ctx, c, d, req.Credential)

@@ -154,3 +154,25 @@ func TestBackup_ToURLTooLargeForOneURL(t *testing.T) {
 		}
 	}
 }
+
+// TestBackup_SASCredentialIsNeverPassedAsCredential: a configured
+// credential that holds a SAS cannot work in WITH CREDENTIAL (the server
+// takes it for an account key: 3201, error 86); the engine says so, and
+// what the credential must be named, before running anything.
+func TestBackup_SASCredentialIsNeverPassedAsCredential(t *testing.T) {
+	_, azBase, _ := cloudPlaces(t)
+	srv, err := sqlsim.Start(sqlsim.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Logf: t.Logf, URLPlainHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	db := openDB(t, srv.DSN(""))
+	exec(t, db, "CREATE CREDENTIAL [drs-sas] WITH IDENTITY = 'SHARED ACCESS SIGNATURE', SECRET = 'sv=2020-01-01&sig=x'")
+	exec(t, db, "CREATE DATABASE [Sales]")
+	s := open(t, srv.DSN(""))
+	u := azBase + "/Sales/full.bak"
+	_, err = s.Backup(context.Background(), engine.BackupRequest{Database: "Sales", Kind: artifact.Full, ServerPath: u, Credential: "drs-sas"}, engine.NoProgress)
+	wantContains(t, err, "never through WITH CREDENTIAL", "named exactly after the container's URL ("+azBase+")")
+	err = s.Restore(context.Background(), engine.RestoreRequest{Database: "Sales", Kind: artifact.Full, ServerPath: u, Mode: engine.NoRecovery, Credential: "drs-sas"}, engine.NoProgress)
+	wantContains(t, err, "never through WITH CREDENTIAL")
+}
