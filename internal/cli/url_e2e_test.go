@@ -250,3 +250,89 @@ target "vault" {
 		t.Errorf("incomplete multipart uploads left in the backup folder's bucket: %d, want 0 (aborted)", n)
 	}
 }
+
+// TestSQLServer_BackupToURLThenStandbyFromURL: the primary backs up TO URL
+// into an S3 backup folder (FORMAT, no INIT), drsctl reads it there and
+// ships it to an Azure Blob destination, and a STANDBY target restores
+// FROM URL there: the whole path through the cloud, a second time for the
+// log backup.
+func TestSQLServer_BackupToURLThenStandbyFromURL(t *testing.T) {
+	env := testenv.Lookup(t, "DRSCTL_TEST_S3_ENDPOINT", "DRSCTL_TEST_S3_ACCESS_KEY", "DRSCTL_TEST_S3_SECRET_KEY",
+		"DRSCTL_TEST_AZURE_DOMAIN", "DRSCTL_TEST_AZURE_ACCOUNT", "DRSCTL_TEST_AZURE_KEY")
+	useTestStorageCredentials(t, env)
+	unique := fmt.Sprintf("drsctl-b2u-%d", time.Now().UnixNano())
+	s3q := url.Values{"endpoint": {env["DRSCTL_TEST_S3_ENDPOINT"]}, "use_path_style": {"true"}, "region": {"us-east-1"}, "disable_https": {"true"}}
+	folderURL := "s3://" + unique + "/share?" + s3q.Encode()
+	azURL := "azblob://" + unique + "/dr?" + url.Values{"protocol": {"http"}, "domain": {env["DRSCTL_TEST_AZURE_DOMAIN"]}}.Encode()
+	createBucketAndContainer(t, folderURL, azURL)
+	bucketURL := "s3://" + strings.TrimPrefix(env["DRSCTL_TEST_S3_ENDPOINT"], "http://") + "/" + unique
+	containerURL := "https://" + env["DRSCTL_TEST_AZURE_DOMAIN"] + "/" + env["DRSCTL_TEST_AZURE_ACCOUNT"] + "/" + unique
+
+	h := &harness{t: t, dir: t.TempDir(), clock: time.Now().UTC()}
+	h.engines = wiring.Engines()
+	start := func(name string) *sqlsim.Server {
+		s, err := sqlsim.Start(sqlsim.Options{Addr: "127.0.0.1:0", DataDir: filepath.Join(h.dir, name+"-sim"), Name: strings.ToUpper(name), URLPlainHTTP: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	sh := &sqlHarness{harness: h, primary: start("primary"), east: start("east")}
+	sh.west = sh.east
+	os.MkdirAll(filepath.Join(h.dir, "east-data"), 0o755)
+	if err := sh.exec(sh.primary, fmt.Sprintf("CREATE CREDENTIAL [%s] WITH IDENTITY = 'S3 Access Key', SECRET = '%s:%s'",
+		bucketURL, env["DRSCTL_TEST_S3_ACCESS_KEY"], env["DRSCTL_TEST_S3_SECRET_KEY"])); err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.exec(sh.east, fmt.Sprintf("CREATE CREDENTIAL [%s] WITH IDENTITY = 'SHARED ACCESS SIGNATURE', SECRET = '%s'",
+		containerURL, containerSAS(t, env, unique))); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`
+backup_folder "cloud" {
+  url         = %[2]q
+  server_path = %[3]q
+}
+primary "sales" {
+  engine        = "sqlserver"
+  connection    = env("PRIMARY_DSN")
+  databases     = ["Sales"]
+  backup_folder = backup_folder.cloud
+  full_backup { every = "24h" }
+  log_backup { every = "1s" }
+  rpo = "1h"
+}
+target "east" {
+  primary      = primary.sales
+  connection   = env("EAST_DSN")
+  restore_mode = "standby"
+  data_dir     = "%[1]s/east-data"
+  destination {
+    url         = %[4]q
+    server_path = %[5]q
+  }
+}
+`, h.dir, folderURL, bucketURL+"/share", azURL, containerURL+"/dr")
+	if err := os.WriteFile(filepath.Join(h.dir, "main.drs.hcl"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.exec(sh.primary, "CREATE DATABASE [Sales]"); err != nil {
+		t.Fatal(err)
+	}
+	sh.exec(sh.primary, "INSERT INTO [Sales].dbo.drs_probe(id, note) VALUES (1, N'one')")
+	if code := sh.apply(); code != 0 {
+		t.Fatalf("seed apply exit %d", code)
+	}
+	sh.exec(sh.primary, "INSERT INTO [Sales].dbo.drs_probe(id, note) VALUES (2, N'two')")
+	waitLogDue()
+	if code := sh.apply(); code != 0 {
+		t.Fatalf("log apply exit %d", code)
+	}
+	if got := sh.rows(sh.east, "Sales"); fmt.Sprint(got) != "[1 2]" {
+		t.Errorf("standby rows = %v, want [1 2]", got)
+	}
+	if dev := restoredDevice(t, sh.east); !strings.HasPrefix(dev, containerURL+"/dr/") {
+		t.Errorf("restored from %q, want a URL under %s/dr/", dev, containerURL)
+	}
+}
