@@ -266,7 +266,8 @@
 // behind a small stripe header naming the media set and its family number.
 // What the real server does and the simulator follows:
 //   - Credentials (CREATE CREDENTIAL / DROP CREDENTIAL, sys.credentials;
-//     15151 dropping one that does not exist). Azure block blobs use a
+//     15151 dropping one that does not exist; 15025 creating one that
+//     exists, the simulator's choice of number and words). Azure block blobs use a
 //     credential "named exactly after the container URL" with IDENTITY =
 //     'SHARED ACCESS SIGNATURE' and the SAS token (no leading '?') as
 //     SECRET, found by name, never passed as CREDENTIAL =; CREDENTIAL =
