@@ -416,9 +416,9 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 		// writes, never at the destination (a URL, or a shared folder).
 		req.UndoFile = blob.StandbyUndoFile(t.DataDir, a.Database)
 	}
-	if art.Kind == artifact.Full {
-		req.DataDir, req.LogDir = t.DataDir, t.LogDir
-	}
+	// Every file of a full and the files a log creates (ADD FILE on the
+	// primary) go there; without them, to the server's default paths.
+	req.DataDir, req.LogDir = t.DataDir, t.LogDir
 	if a.Replace {
 		reprotect := false
 		if td := x.lookupTarget(a.Target, a.Database); td != nil {

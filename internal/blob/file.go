@@ -26,7 +26,9 @@ import (
 //   - the temporary file is fsynced before Close renames it;
 //   - after the rename the attributes side file, the file's directory and
 //     every directory up to the bucket root are fsynced, so the new name
-//     (and directories MkdirAll just created) survive a crash.
+//     (and directories MkdirAll just created) survive a crash;
+//   - what was created is handed to the owner of the bucket's root (see
+//     adoptRootOwner): the database server writes there as its own user.
 //
 // Everything else (reading, listing, attributes in ".attrs" side files,
 // IfNotExist, which fileblob does not make atomic) is fileblob's.
@@ -215,6 +217,9 @@ func (w *durableWriter) Close() error {
 		final = final[:i]
 	}
 	if err := syncFile(final + ".attrs"); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	if err := adoptRootOwner(final, w.root); err != nil {
 		return err
 	}
 	return syncDirs(filepath.Dir(final), w.root)

@@ -556,14 +556,15 @@ func TestFault_HungServers(t *testing.T) {
 		w.t = t
 		w.insert()
 		r := w.applyDuring("east", func() {
-			// Twice the connection timeout without a word, as a real
-			// server zeroing files: liveness checks pass, nothing is cut.
-			time.Sleep(5 * time.Second)
+			// Seven times the connection timeout (and the command
+			// timeout) without a word, as a real server zeroing a large
+			// log file: liveness checks pass, nothing is cut.
+			time.Sleep(15 * time.Second)
 			w.sims["east"].SetStall(sqlsim.StallNone)
 		})
 		t.Logf("apply → %d in %s\n%s", r.code, r.took.Round(time.Millisecond), r.out)
 		if r.code != 0 {
-			t.Fatalf("a restore silent for 5 s on a live server failed (exit %d)", r.code)
+			t.Fatalf("a restore silent for 15 s on a live server failed (exit %d)", r.code)
 		}
 		w.converged()
 	})

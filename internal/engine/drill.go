@@ -41,6 +41,10 @@ type DrillRequest struct {
 type DrillBackup struct {
 	Kind       artifact.Kind
 	ServerPath string
+	// Finish is when the backup finished (UTC, from the ledger). With the
+	// backup's own header it tells the clock of the server that wrote the
+	// log, which a point in time (STOPAT) is measured against.
+	Finish time.Time
 }
 
 // DrillResult is what a drill found.

@@ -60,6 +60,30 @@ type Session interface {
 	Close() error
 }
 
+// Advisor is a Session that can tell, before anything is done, what an
+// operator should know about the connection and its login: a certificate
+// that is not verified, a permission the server will refuse. Advise does
+// not fail: what it cannot check, it says it could not check. Advice is
+// never a secret's carrier: no connection string, no password.
+type Advisor interface {
+	Advise(ctx context.Context, req AdviceRequest) []Advice
+}
+
+// AdviceRequest says what the session will be asked to do.
+type AdviceRequest struct {
+	// Primary: back up Databases; otherwise restore them (a standby).
+	Primary   bool
+	Databases []string
+	// DisconnectUsers: the standby ends readers' sessions.
+	DisconnectUsers bool
+}
+
+// Advice is one thing to know, and what to do about it.
+type Advice struct {
+	Summary string // "login [drs] cannot BACKUP DATABASE [Sales]"
+	Detail  string // the statement or setting that fixes it
+}
+
 // PrimaryDatabase is what a primary server says about one database.
 type PrimaryDatabase struct {
 	Name          string
@@ -160,13 +184,19 @@ type RestoreRequest struct {
 	// UndoFile is the STANDBY undo file. Empty: the engine puts it where
 	// only that server writes (SQL Server: its default data directory).
 	UndoFile string
-	// DataDir and LogDir, when set, MOVE the backup's files there (full only).
+	// DataDir and LogDir are where the restore puts files (MOVE): every
+	// file of a full, and the files a log creates (ALTER DATABASE … ADD
+	// FILE on the primary). Empty: the server's default data and log
+	// paths, never the primary's.
 	DataDir string
 	LogDir  string
 	// Replace may overwrite an existing database; only ever set for a
 	// database drsctl seeded itself.
 	Replace bool
-	// DisconnectUsers ends readers' sessions before restoring.
+	// DisconnectUsers ends the sessions holding the database before
+	// restoring, however they hold it (as their current database, or in a
+	// transaction that read it by a three-part name), and keeps new ones
+	// out until the restore is done.
 	DisconnectUsers bool
 	Credential      string
 }
@@ -195,6 +225,12 @@ var (
 	// interrupted restore left the database with nothing to roll forward):
 	// never retried blindly.
 	ErrChain = errors.New("backup does not fit the chain")
+	// ErrIncompatible means the target server cannot restore the backup as
+	// asked, however often it is retried: it comes from a newer SQL Server
+	// version (SQL Server error 3169), or STANDBY was asked of a backup the
+	// restore has to upgrade (3180). The operator changes the server or the
+	// target's restore mode.
+	ErrIncompatible = errors.New("backup incompatible with the target server")
 	// ErrDamaged means the server could not read the backup file it was
 	// given: missing, unreadable or damaged (SQL Server errors 3201, 3203,
 	// 3183, 3189, 3241). The copy is proven again before it is used again.

@@ -194,6 +194,9 @@ func observePrimary(ctx context.Context, engines *engine.Registry, p *config.Pri
 	for i := range dbs {
 		po.Databases[dbs[i].Name] = &dbs[i]
 	}
+	if a, ok := s.(engine.Advisor); ok {
+		po.Advice = redactAdvice(a.Advise(ctx, engine.AdviceRequest{Primary: true, Databases: p.Databases}), p.Connection)
+	}
 	return po
 }
 
@@ -212,6 +215,9 @@ func observeTarget(ctx context.Context, engines *engine.Registry, t *config.Targ
 	}
 	for i := range dbs {
 		to.Databases[dbs[i].Name] = &dbs[i]
+	}
+	if a, ok := s.(engine.Advisor); ok {
+		to.Advice = redactAdvice(a.Advise(ctx, engine.AdviceRequest{Databases: t.DatabaseNames(), DisconnectUsers: t.DisconnectUsers}), t.Connection)
 	}
 	return to
 }
@@ -260,4 +266,13 @@ func Keys(so *plan.StorageObservation) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// redactAdvice keeps the connection string out of what an engine advises.
+func redactAdvice(in []engine.Advice, conn config.Secret) []engine.Advice {
+	out := make([]engine.Advice, len(in))
+	for i, a := range in {
+		out[i] = engine.Advice{Summary: conn.Redact(a.Summary), Detail: conn.Redact(a.Detail)}
+	}
+	return out
 }

@@ -117,6 +117,9 @@ func (b *builder) observePrimary(d *dbPlan) []engine.BackupRecord {
 			po.Err+"\nNo backup is taken until it answers; standbys still receive what was already backed up.")
 		return nil
 	}
+	for _, a := range po.Advice {
+		b.once("advice:primary:"+d.p.Name+":"+a.Summary, Warning, d.p.Name, "", "", fmt.Sprintf("primary %q: %s", d.p.Name, a.Summary), a.Detail)
+	}
 	o := po.Databases[d.name]
 	if o == nil || !o.Exists {
 		d.canBackup = false

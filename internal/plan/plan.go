@@ -277,12 +277,16 @@ type Observed struct {
 type PrimaryObservation struct {
 	Err       string
 	Databases map[string]*engine.PrimaryDatabase
+	// Advice is what the engine says about the connection and its login
+	// (engine.Advisor); shown as warnings.
+	Advice []engine.Advice
 }
 
 // TargetObservation is what one standby server reported.
 type TargetObservation struct {
 	Err       string
 	Databases map[string]*engine.StandbyDatabase
+	Advice    []engine.Advice // as PrimaryObservation's
 }
 
 // StorageObservation lists the objects found under a folder or destination.

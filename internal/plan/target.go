@@ -277,6 +277,9 @@ func (b *builder) standing(d *dbPlan, t *config.Target, led *state.TargetDatabas
 			b.once("target:"+t.Name, Error, t.Primary.Name, "", t.Name, fmt.Sprintf("cannot observe target %q", t.Name),
 				to.Err+"\nCopies are still shipped; restores wait until the server answers.")
 		default:
+			for _, a := range to.Advice {
+				b.once("advice:target:"+t.Name+":"+a.Summary, Warning, t.Primary.Name, "", t.Name, fmt.Sprintf("target %q: %s", t.Name, a.Summary), a.Detail)
+			}
 			o := to.Databases[d.name]
 			st := engine.Absent
 			if o != nil {

@@ -20,6 +20,7 @@ import (
 
 // Backup takes a full or log backup:
 //
+//	[ALTER DATABASE [db] SET SINGLE_USER WITH ROLLBACK IMMEDIATE;  a tail-log backup with DisconnectUsers (readers.go)]
 //	BACKUP DATABASE|LOG [db] TO DISK = N'path' WITH CHECKSUM[, COMPRESSION], FORMAT, INIT[, COPY_ONLY][, NORECOVERY], STATS = 10
 //	BACKUP DATABASE|LOG [db] TO URL = N'url' WITH CHECKSUM[, COMPRESSION], FORMAT[, MAXTRANSFERSIZE = 4194304, BLOCKSIZE = 65536][, COPY_ONLY][, NORECOVERY][, CREDENTIAL = N'…'][, BACKUP_OPTIONS = N'…'], STATS = 10
 //
@@ -76,7 +77,10 @@ func (s *session) Backup(ctx context.Context, req engine.BackupRequest, progress
 		if err != nil {
 			return err
 		}
-		if err := runDisconnecting(ctx, c, lost, req.Database, req.DisconnectUsers && req.NoRecovery, backupStatement(req, d), progress); err != nil {
+		// A tail-log backup (NORECOVERY) needs the database alone; it is
+		// left RESTORING, where MULTI_USER cannot be set (readers.go).
+		if err := runExclusive(ctx, c, lost, exclusive{database: req.Database, stmt: backupStatement(req, d),
+			disconnect: req.DisconnectUsers && req.NoRecovery, primary: true}, progress); err != nil {
 			return err
 		}
 		after, err := readClock(ctx, c)

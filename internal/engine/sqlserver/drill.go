@@ -71,12 +71,6 @@ func (s *session) Drill(ctx context.Context, req engine.DrillRequest, progress e
 			return res, fmt.Errorf("%s: %s reports no default data or log path; set the target's data_dir and log_dir", target, s.server)
 		}
 	}
-	var offset time.Duration
-	if !req.StopAt.IsZero() {
-		if offset, err = s.serverOffset(ctx); err != nil {
-			return res, s.fail(ctx, target, err)
-		}
-	}
 	created := false
 	step := func(i int, what string) {
 		progress.Step(i*90/len(req.Backups), what)
@@ -96,6 +90,12 @@ func (s *session) Drill(ctx context.Context, req engine.DrillRequest, progress e
 		moves := planMoves(req.Database, files, dataDir, logDir)
 		if err := filesFree(ctx, c, moves); err != nil {
 			return err
+		}
+		var offset time.Duration
+		if !req.StopAt.IsZero() {
+			if offset, err = s.stopAtOffset(ctx, c, req); err != nil {
+				return err
+			}
 		}
 		for i, b := range req.Backups {
 			last := i == len(req.Backups)-1
@@ -185,8 +185,37 @@ func filesFree(ctx context.Context, q queryer, moves []move) error {
 	return nil
 }
 
+// stopAtOffset is the offset STOPAT is written with. SQL Server compares
+// STOPAT with the times in the log's commit records: the local clock of
+// the server that wrote the log (the primary), not of the server that
+// restores it, and with the offset in force then, not today's. The last
+// log's header (HEADERONLY dates are that server's local time) against its
+// finish in the ledger (UTC) gives exactly that offset. Only a log backup
+// whose interval spans a daylight-saving change leaves an hour in doubt
+// for points before the change. Without a finish time (a ledger from before
+// it was recorded) the restoring server's offset now is the best left.
+func (s *session) stopAtOffset(ctx context.Context, q queryer, req engine.DrillRequest) (time.Duration, error) {
+	last := req.Backups[len(req.Backups)-1]
+	if last.Finish.IsZero() {
+		return s.serverOffset(ctx)
+	}
+	h, _, err := s.headerOnly(ctx, q, deviceOf(last.ServerPath), req.Credential)
+	if err != nil {
+		return 0, err
+	}
+	if h.Finish.IsZero() {
+		return 0, fmt.Errorf("the header of %s has no finish date: cannot tell the time STOPAT %s is on that server's clock", last.ServerPath, req.StopAt.UTC().Format(time.RFC3339))
+	}
+	offset := wallClock(h.Finish).Sub(last.Finish.UTC()).Round(15 * time.Minute)
+	if offset < -14*time.Hour || offset > 14*time.Hour {
+		return 0, fmt.Errorf("%s finished at %s by its header but at %s UTC by the ledger: no time zone is that far apart, so STOPAT cannot be placed on that server's clock",
+			last.ServerPath, wallClock(h.Finish).Format("2006-01-02 15:04:05"), last.Finish.UTC().Format("2006-01-02 15:04:05"))
+	}
+	return offset, nil
+}
+
 // drillRestoreStatement restores backup i of a drill: NORECOVERY until the
-// last, which recovers (with STOPAT, in the server's local time, when a
+// last, which recovers (with STOPAT, on the primary's clock, when a
 // point in time was asked for).
 func drillRestoreStatement(req engine.DrillRequest, i int, moves []move, offset time.Duration) string {
 	b := req.Backups[i]

@@ -22,37 +22,40 @@ type drillFixture struct {
 	*fixture
 	full, log1, log2 string
 	row3, row4       time.Time
+	finish           map[string]time.Time // each backup's finish (UTC), as the ledger has it
 }
 
-func newDrillFixture(t *testing.T) *drillFixture {
+func newDrillFixture(t *testing.T) *drillFixture { return newDrillFixtureIn(t, "") }
+
+// newDrillFixtureIn: the primary's clock in zone (IANA; "" is UTC), the
+// target's in UTC.
+func newDrillFixtureIn(t *testing.T, zone string) *drillFixture {
 	var mu sync.Mutex
 	clock := time.Date(2026, 12, 3, 3, 0, 0, 0, time.UTC)
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	advance := func(d time.Duration) time.Time { mu.Lock(); defer mu.Unlock(); clock = clock.Add(d); return clock }
-	f := simFixture(t, simOptions{now: now})
-	df := &drillFixture{fixture: f, full: "Sales_full.bak", log1: "Sales_log1.trn", log2: "Sales_log2.trn"}
+	f := simFixture(t, simOptions{now: now, primaryZone: zone})
+	df := &drillFixture{fixture: f, full: "Sales_full.bak", log1: "Sales_log1.trn", log2: "Sales_log2.trn", finish: map[string]time.Time{}}
 	p := open(t, f.primaryDSN)
 	f.createDatabase(t, "Sales")
 	insert(t, f.primary, "Sales", 1)
-	f.backup(t, p, "Sales", artifact.Full, df.full)
+	df.finish[df.full] = f.backup(t, p, "Sales", artifact.Full, df.full).Finish
 	advance(time.Minute)
 	insert(t, f.primary, "Sales", 2)
-	f.backup(t, p, "Sales", artifact.Log, df.log1)
+	df.finish[df.log1] = f.backup(t, p, "Sales", artifact.Log, df.log1).Finish
 	df.row3 = advance(time.Minute)
 	insert(t, f.primary, "Sales", 3)
 	df.row4 = advance(time.Minute)
 	insert(t, f.primary, "Sales", 4)
 	advance(time.Minute)
-	f.backup(t, p, "Sales", artifact.Log, df.log2)
+	df.finish[df.log2] = f.backup(t, p, "Sales", artifact.Log, df.log2).Finish
 
-	s := open(t, f.targetDSN)
-	for _, r := range []struct {
-		kind artifact.Kind
-		file string
-	}{{artifact.Full, df.full}, {artifact.Log, df.log1}, {artifact.Log, df.log2}} {
-		req := f.restoreRequest("Sales", r.kind, r.file, engine.NoRecovery)
-		req.DataDir, req.LogDir = "", "" // no MOVE: the standby keeps the backup's file names
-		f.restore(t, s, req)
+	// No MOVE: the standby keeps the backup's file names (seeded by hand,
+	// or by a drsctl from before it moved files to the server's default
+	// paths), so a restore under another name without MOVE collides.
+	exec(t, f.target, "RESTORE DATABASE [Sales] FROM DISK = "+quoteString(f.path(df.full))+" WITH NORECOVERY")
+	for _, file := range []string{df.log1, df.log2} {
+		exec(t, f.target, "RESTORE LOG [Sales] FROM DISK = "+quoteString(f.path(file))+" WITH NORECOVERY")
 	}
 	return df
 }
@@ -64,7 +67,7 @@ func (df *drillFixture) request(name string, files ...string) engine.DrillReques
 		if i == 0 {
 			kind = artifact.Full
 		}
-		req.Backups = append(req.Backups, engine.DrillBackup{Kind: kind, ServerPath: df.path(file)})
+		req.Backups = append(req.Backups, engine.DrillBackup{Kind: kind, ServerPath: df.path(file), Finish: df.finish[file]})
 	}
 	return req
 }
@@ -214,5 +217,22 @@ func TestSimulator_DrillWithoutMoveRefused(t *testing.T) {
 	s := open(t, df.targetDSN)
 	if got := standbyOf(t, s, "Sales_copy"); got.State != engine.Absent {
 		t.Errorf("Sales_copy exists after a refused restore: %+v", got)
+	}
+}
+
+// A point in time is on the clock of the server that wrote the log: a
+// primary in New York five hours behind a standby in UTC. Placed with the
+// restoring server's offset, STOPAT lands five hours after the point and
+// the drill proves data the operator did not ask for (row 4).
+func TestSession_DrillStopAtIsOnThePrimarysClock(t *testing.T) {
+	df := newDrillFixtureIn(t, "America/New_York")
+	s := open(t, df.targetDSN)
+	req := df.request("drsctl_drill_Sales_ny", df.full, df.log1, df.log2)
+	req.StopAt = df.row3.Add(30 * time.Second) // after row 3, before row 4
+	if _, err := s.(engine.Driller).Drill(context.Background(), req, engine.NoProgress); err != nil {
+		t.Fatalf("drill: %v", err)
+	}
+	if got := df.dropped(t, "drsctl_drill_Sales_ny"); got != "[1 2 3]" {
+		t.Errorf("STOPAT between rows 3 and 4 (primary in New York): the scratch database held %s, want [1 2 3]", got)
 	}
 }

@@ -36,6 +36,11 @@ const (
 	errBackupDamaged   = 3189 // damage to the backup set was detected
 	errMediaFamily     = 3241 // the media family on the device is incorrectly formed
 	errKillNoSession   = 6106 // not an active process ID
+	errNewerVersion    = 3169 // the backup comes from a newer SQL Server version
+	errStandbyUpgrade  = 3180 // STANDBY of a backup the restore must upgrade (older version)
+	errSingleUser      = 924  // the database is single-user and another session is in it
+	errSingleUserBusy  = 5064 // no change while a single-user database has a user
+	errStateInUse      = 5070 // no state change while others use the database (NO_WAIT)
 	msgPercent         = 3211 // "N percent processed."
 )
 
@@ -102,7 +107,15 @@ func newServerError(target string, all []mssql.Error) *ServerError {
 	last.All = all
 	e := &ServerError{Target: target, Causes: causes, err: last}
 	switch {
-	case e.Has(errExclusive):
+	case e.Has(errNewerVersion):
+		e.kind = engine.ErrIncompatible
+		e.Hint = "the backup was taken by a newer SQL Server major version than the target's, and SQL Server restores a backup only on the same or a newer major version: " +
+			"upgrade the target's SQL Server to at least the primary's major version, or use a target server that runs it; retrying changes nothing"
+	case e.Has(errStandbyUpgrade):
+		e.kind = engine.ErrIncompatible
+		e.Hint = "the backup was taken by an older SQL Server major version than the target's, so restoring it upgrades the database, which a STANDBY (readable) restore cannot do: " +
+			"set restore_mode = \"norecovery\" on this target (the database is then not readable until it is promoted), or run the same major version on the primary and the target; retrying changes nothing"
+	case e.Has(errExclusive), e.Has(errSingleUser), e.Has(errSingleUserBusy), e.Has(errStateInUse):
 		e.kind = engine.ErrInUse
 	case e.Has(errInterrupted), e.Has(errLogNotRestored):
 		// RESTORE … WITH RESTART only resumes the interrupted backup set
@@ -136,7 +149,9 @@ func (s *session) fail(ctx context.Context, target string, err error) error {
 		if len(all) == 0 {
 			all = []mssql.Error{me}
 		}
-		return newServerError(target, all)
+		e := newServerError(target, all)
+		e.addGrantHints(s.login)
+		return e
 	}
 	if errors.Is(err, engine.ErrUnreachable) {
 		if !strings.Contains(err.Error(), s.server) {

@@ -45,6 +45,7 @@ type simOptions struct {
 	primaryZone, primaryHeaderZone string
 	primaryVersion                 int
 	unknownZone                    bool
+	targetVersion                  int // the standby's major version (sqlsim.Options.MajorVersion)
 }
 
 func simFixture(t *testing.T, o simOptions) *fixture {
@@ -54,6 +55,8 @@ func simFixture(t *testing.T, o simOptions) *fixture {
 			Name: name, StepDelay: o.stepDelay, Password: o.password, Now: o.now, Logf: t.Logf}
 		if name == "PRIMARY" {
 			opts.TimeZone, opts.HeaderTimeZone, opts.MajorVersion, opts.UnknownTimeZone = o.primaryZone, o.primaryHeaderZone, o.primaryVersion, o.unknownZone
+		} else {
+			opts.MajorVersion = o.targetVersion
 		}
 		srv, err := sqlsim.Start(opts)
 		if err != nil {

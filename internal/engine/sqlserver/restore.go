@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"strconv"
 	"strings"
 	"unicode"
 
@@ -14,17 +13,15 @@ import (
 	"github.com/drsctl/drsctl/internal/engine"
 )
 
-const querySessions = `SELECT session_id FROM sys.dm_exec_sessions WHERE database_id = DB_ID(@p1) AND session_id <> @@SPID AND is_user_process = 1`
-
-// disconnectAttempts bounds how often a restore with DisconnectUsers ends
-// readers' sessions again when new ones took their place (3101).
-const disconnectAttempts = 3
-
 // Restore restores one backup on a dedicated session parked in master:
 //
-//	[KILL <session_id> for each reader, when DisconnectUsers]
-//	[RESTORE FILELISTONLY FROM DISK|URL = N'path', for MOVE]
+//	RESTORE FILELISTONLY FROM DISK|URL = N'path' (for MOVE: every file of a full, the files a log adds; files.go)
+//	[ALTER DATABASE [db] SET SINGLE_USER WITH ROLLBACK IMMEDIATE;  when DisconnectUsers and it is a standby,
+//	 RESTORE DATABASE [db] WITH NORECOVERY;]
 //	RESTORE DATABASE|LOG [db] FROM DISK|URL = N'path' WITH NORECOVERY | STANDBY = N'undo'[, MOVE N'logical' TO N'dir/db_logical.ext']…[, REPLACE][, CREDENTIAL…], STATS = 10
+//	[;ALTER DATABASE [db] SET MULTI_USER  in the same batch, after STANDBY]
+//
+// (see readers.go).
 func (s *session) Restore(ctx context.Context, req engine.RestoreRequest, progress engine.Progress) error {
 	verb := "restore database"
 	if req.Kind == artifact.Log {
@@ -56,15 +53,16 @@ func (s *session) Restore(ctx context.Context, req engine.RestoreRequest, progre
 		if err := checkCredential(ctx, c, d, req.Credential); err != nil {
 			return err
 		}
-		var moves []move
-		if req.Kind == artifact.Full && (req.DataDir != "" || req.LogDir != "") {
-			files, err := fileList(ctx, c, d, req.Credential)
-			if err != nil {
-				return err
-			}
-			moves = planMoves(req.Database, files, req.DataDir, req.LogDir)
+		moves, err := restoreMoves(ctx, c, req, d)
+		if err != nil {
+			return err
 		}
-		return runDisconnecting(ctx, c, lost, req.Database, req.DisconnectUsers, restoreStatement(req, d, moves), progress)
+		x := exclusive{database: req.Database, stmt: restoreStatement(req, d, moves),
+			disconnect: req.DisconnectUsers, onlineAfter: req.Mode == engine.StandbyMode, keep: true}
+		if req.Mode == engine.StandbyMode {
+			x.undo = req.UndoFile
+		}
+		return runExclusive(ctx, c, lost, x, progress)
 	})
 	if err != nil {
 		return s.fail(ctx, target, err)
@@ -110,56 +108,13 @@ func (s *session) defaultUndoFile(ctx context.Context, database string) (string,
 	return joinServerPath(defData.String, movedName(database, backupFile{logical: "standby", physical: "x.tuf"})), nil
 }
 
-// runDisconnecting runs a statement that needs the database alone
-// (RESTORE, RECOVERY, a tail-log BACKUP WITH NORECOVERY). With disconnect,
-// the sessions using it are ended first, and again when one slipped in
-// before the statement began (3101), a bounded number of times.
-func runDisconnecting(ctx context.Context, c *sql.Conn, lost <-chan struct{}, database string, disconnectFirst bool, stmt string, progress engine.Progress) error {
-	for attempt := 1; ; attempt++ {
-		if disconnectFirst {
-			if err := disconnect(ctx, c, database); err != nil {
-				return err
-			}
-		}
-		err := run(ctx, c, lost, stmt, progress)
-		if err != nil && disconnectFirst && attempt < disconnectAttempts && hasNumber(err, errExclusive) {
-			continue
-		}
-		return err
-	}
-}
-
-// disconnect ends the sessions using database (KILL takes a number, which
-// is formatted here from the integer the server returned).
-func disconnect(ctx context.Context, c *sql.Conn, database string) error {
-	rows, err := c.QueryContext(ctx, querySessions, database)
-	if err != nil {
-		return err
-	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	rows.Close()
-	for _, id := range ids {
-		if _, err := c.ExecContext(ctx, "KILL "+strconv.FormatInt(id, 10)); err != nil && !hasNumber(err, errKillNoSession) {
-			return err
-		}
-	}
-	return nil
-}
-
 // Recover brings a restoring or standby database online:
 //
+//	[ALTER DATABASE [db] SET SINGLE_USER WITH ROLLBACK IMMEDIATE;  when DisconnectUsers and it is a standby]
 //	RESTORE DATABASE [db] WITH RECOVERY
+//	[;ALTER DATABASE [db] SET MULTI_USER]
+//
+// and leaves it MULTI_USER whatever an interrupted run left (readers.go).
 func (s *session) Recover(ctx context.Context, req engine.RecoverRequest) error {
 	target := "recover " + quoteIdent(req.Database)
 	if req.Database == "" {
@@ -169,7 +124,8 @@ func (s *session) Recover(ctx context.Context, req engine.RecoverRequest) error 
 		if _, err := c.ExecContext(ctx, "USE [master]"); err != nil {
 			return err
 		}
-		return runDisconnecting(ctx, c, lost, req.Database, req.DisconnectUsers, "RESTORE DATABASE "+quoteIdent(req.Database)+" WITH RECOVERY", engine.NoProgress)
+		return runExclusive(ctx, c, lost, exclusive{database: req.Database, stmt: "RESTORE DATABASE " + quoteIdent(req.Database) + " WITH RECOVERY",
+			disconnect: req.DisconnectUsers, onlineAfter: true, keep: true}, engine.NoProgress)
 	})
 	if err != nil {
 		return s.fail(ctx, target, err)
@@ -185,6 +141,9 @@ type backupFile struct {
 	physical string
 	typ      string // D data, L log, F full-text, S filestream
 	fileID   int64
+	// createLSN is the LSN that created the file (zero for the database's
+	// first files); dropLSN, in a log backup's list, the one that removed it.
+	createLSN, dropLSN artifact.LSN
 }
 
 func fileList(ctx context.Context, q queryer, d device, credential string) ([]backupFile, error) {
@@ -195,8 +154,16 @@ func fileList(ctx context.Context, q queryer, d device, credential string) ([]ba
 	files := make([]backupFile, 0, len(rows))
 	for _, r := range rows {
 		id, _ := r.int("FileID")
+		created, err := r.lsn("CreateLSN")
+		if err != nil {
+			return nil, fmt.Errorf("RESTORE FILELISTONLY: %w", err)
+		}
+		dropped, err := r.lsn("DropLSN")
+		if err != nil {
+			return nil, fmt.Errorf("RESTORE FILELISTONLY: %w", err)
+		}
 		files = append(files, backupFile{logical: r.string("LogicalName"), physical: r.string("PhysicalName"),
-			typ: strings.ToUpper(strings.TrimSpace(r.string("Type"))), fileID: id})
+			typ: strings.ToUpper(strings.TrimSpace(r.string("Type"))), fileID: id, createLSN: created, dropLSN: dropped})
 	}
 	return files, nil
 }

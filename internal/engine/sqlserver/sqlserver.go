@@ -76,6 +76,7 @@ func (driver) Open(ctx context.Context, connection string) (engine.Session, erro
 
 	s := &session{
 		server: server,
+		login:  cfg.User,
 		lim:    lim,
 		db:     sql.OpenDB(conn),
 		// Dedicated sessions (restores, backups) always dial a connection
@@ -85,8 +86,9 @@ func (driver) Open(ctx context.Context, connection string) (engine.Session, erro
 	s.dedicatedDB.SetMaxIdleConns(0)
 	if err := s.db.PingContext(ctx); err != nil {
 		s.Close()
-		return nil, redactErr(s.fail(ctx, "connect to SQL Server "+s.server, err), secrets)
+		return nil, redactErr(withTLSHint(cfg, s.fail(ctx, "connect to SQL Server "+s.server, err)), secrets)
 	}
+	s.tlsWarning = tlsWarning(cfg)
 	return s, nil
 }
 
@@ -94,6 +96,8 @@ func (driver) Open(ctx context.Context, connection string) (engine.Session, erro
 // no other mutable state.
 type session struct {
 	server      string // host[:port], for messages
+	login       string // the login, for what-to-grant hints ("" integrated)
+	tlsWarning  string // what the connection's TLS settings leave open (tls.go)
 	lim         limits
 	db          *sql.DB // short statements: replies within lim.command
 	dedicatedDB *sql.DB // BACKUP/RESTORE sessions: no reply deadline, a liveness check

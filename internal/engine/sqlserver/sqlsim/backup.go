@@ -208,6 +208,9 @@ func (x *execCtx) execBackup(s *backupStmt) (result, *sqlError) {
 	srv := x.s.srv
 	srv.mu.Lock()
 	_, verr := x.checkBackup(s.log, name, path, o)
+	if verr == nil {
+		verr = x.denyBackup(s.log, name)
+	}
 	srv.mu.Unlock()
 	if verr != nil {
 		return result{}, verr.terminating(op)
@@ -306,6 +309,7 @@ func (x *execCtx) takeBackup(d *database, log bool, path string, o *opts, start 
 		Files:                append([]dbFile(nil), d.Files...),
 		BackupStartDate:      roundDateTime(srv.local(start)),
 		HeaderTimeZone:       srv.hdrZone,
+		SoftwareVersionMajor: srv.opts.MajorVersion,
 	}
 	p := &bakPayload{}
 	// Work out the LSNs without changing the database until the file is written.
@@ -359,6 +363,9 @@ func (x *execCtx) takeBackup(d *database, log bool, path string, o *opts, start 
 				p.Log = append(p.Log, r)
 			}
 		}
+		// The log backup's file list is the database's files as of the
+		// backup and those the log range removes (with their DropLSN).
+		h.Files = append(h.Files, droppedIn(p.Log)...)
 		h.IsForceOffline = o.has("NORECOVERY")
 		h.Pages = []int64{0, 1 + int64(len(p.Log))/40 + 1}
 	}
@@ -506,6 +513,11 @@ func (x *execCtx) execRestore(s *restoreStmt) (result, *sqlError) {
 			return result{}, errFileID(toInt64(v), path).terminating(op)
 		}
 	}
+	if s.what != "DATABASE" && s.what != "LOG" {
+		if perr := x.denyRestoreInfo(); perr != nil {
+			return result{}, perr.terminating(op)
+		}
+	}
 	switch s.what {
 	case "HEADERONLY", "FILELISTONLY", "LABELONLY":
 		h, _, rerr := x.readDevice(s.device, path, o, false)
@@ -557,11 +569,15 @@ func (x *execCtx) execRestore(s *restoreStmt) (result, *sqlError) {
 	if modes > 1 {
 		return result{}, newErr(3032, 16, "One or more of the options (recovery, norecovery, standby) are not supported for this statement, or are mutually exclusive.").terminating(op)
 	}
+	srv := x.s.srv
+	srv.mu.Lock()
+	perr := x.denyRestore(name)
+	srv.mu.Unlock()
+	if perr != nil {
+		return result{}, perr.terminating(op)
+	}
 	if s.device == nil {
 		return x.recoverOnly(name, o, op, start)
-	}
-	if s.what == "LOG" && o.has("MOVE") {
-		return result{}, errUnsupported("RESTORE LOG WITH MOVE is not supported").terminating(op)
 	}
 	if o.has("STOPAT") && s.what != "LOG" {
 		// SQL Server also takes STOPAT on RESTORE DATABASE (to refuse a
@@ -585,7 +601,6 @@ func (x *execCtx) execRestore(s *restoreStmt) (result, *sqlError) {
 	if o.has("CHECKSUM") && !h.HasBackupChecksums {
 		return result{}, newErr(3187, 16, "RESTORE WITH CHECKSUM cannot be specified because the backup set does not contain checksum information.").terminating(op)
 	}
-	srv := x.s.srv
 	srv.mu.Lock()
 	first, verr := x.checkRestore(s.what, name, h, o, stop)
 	srv.mu.Unlock()
@@ -622,6 +637,7 @@ type restorePlan struct {
 	name  string    // target database name
 	d     *database // nil: a new database
 	files []dbFile
+	added map[string]dbFile // RESTORE LOG: where the files the log creates go, by lower-case logical name
 	undo  string
 	// stop is the STOPAT point (zero: none); notReached is set when the
 	// log ends before it, so the database stays RESTORING.
@@ -670,6 +686,9 @@ func (x *execCtx) checkRestore(what, name string, h *bakHeader, o *opts, stop ti
 	pl := &restorePlan{what: what, name: name, undo: o.str("STANDBY"), stop: stop}
 	d := srv.st.db(name)
 	pl.d = d
+	if err := srv.checkVersion(h, d, what, pl.undo != ""); err != nil {
+		return nil, err
+	}
 	if what == "LOG" {
 		if d == nil {
 			return nil, errLogRestoreNoDB(name)
@@ -696,7 +715,11 @@ func (x *execCtx) checkRestore(what, name string, h *bakHeader, o *opts, stop ti
 		if !stop.IsZero() && !d.RedoTime.IsZero() && stop.Before(d.RedoTime) {
 			return nil, newErr(4335, 16, "The specified STOPAT time is too early. All or part of the database is already rolled forward beyond that point.")
 		}
-		pl.files = d.Files
+		added, err := x.planLogFiles(d, h, o)
+		if err != nil {
+			return nil, err
+		}
+		pl.files, pl.added = d.Files, added
 	} else {
 		if d != nil {
 			pl.name = d.Name
@@ -829,7 +852,7 @@ func (x *execCtx) applyRestore(pl *restorePlan, h *bakHeader, p *bakPayload, pat
 	now := srv.now()
 	if pl.what == "DATABASE" {
 		if d == nil {
-			d = &database{Name: pl.name, ID: srv.st.NextDatabaseID}
+			d = &database{Name: pl.name, ID: srv.st.NextDatabaseID, Owner: x.s.who.ownerName()}
 			srv.st.NextDatabaseID++
 			srv.st.Databases = append(srv.st.Databases, d)
 		}
@@ -848,6 +871,10 @@ func (x *execCtx) applyRestore(pl *restorePlan, h *bakHeader, p *bakPayload, pat
 		d.RedoLSN = h.LastLSN
 		d.RedoTime = h.BackupFinishDate
 		d.Interrupted = ""
+		d.UpgradeFrom = 0
+		if m := backupMajor(h); m < srv.opts.MajorVersion {
+			d.UpgradeFrom = m
+		}
 	} else {
 		// STOPAT: records written up to the point are applied, and the
 		// restore stops before the first one written after it.
@@ -859,6 +886,10 @@ func (x *execCtx) applyRestore(pl *restorePlan, h *bakHeader, p *bakPayload, pat
 			if !pl.stop.IsZero() && r.Time.After(pl.stop) {
 				end = r.LSN
 				break
+			}
+			if r.File != nil {
+				applyFileRec(d, r.File, pl.added)
+				continue
 			}
 			d.Rows = append(d.Rows, r.Row)
 		}
@@ -884,6 +915,8 @@ func (x *execCtx) applyRestore(pl *restorePlan, h *bakHeader, p *bakPayload, pat
 			d.Forks = append([]fork(nil), h.Forks...)
 		}
 	}
+	// The restored database's user access comes with it (readers.go).
+	d.UserAccess = ""
 	switch {
 	case o.has("NORECOVERY"), pl.notReached:
 		d.State, d.Standby, d.ReadOnly, d.UndoFile = "RESTORING", false, false, ""
@@ -935,6 +968,7 @@ func recoverDB(d *database) {
 	d.Log = nil
 	d.RedoLSN = ""
 	d.RedoTime = time.Time{}
+	d.UpgradeFrom = 0 // recovery upgraded it
 }
 
 func writeUndoFile(path, db string, h *bakHeader) error {
@@ -942,10 +976,12 @@ func writeUndoFile(path, db string, h *bakHeader) error {
 	return writeFileAtomic(path, []byte(content))
 }
 
-// recoverOnly is RESTORE DATABASE|LOG [x] WITH RECOVERY | STANDBY (no FROM).
+// recoverOnly is RESTORE DATABASE|LOG [x] WITH RECOVERY | STANDBY |
+// NORECOVERY (no FROM). NORECOVERY takes a STANDBY database back to
+// RESTORING (its undo file applied), as before a log restore; readers.go.
 func (x *execCtx) recoverOnly(name string, o *opts, op string, start time.Time) (result, *sqlError) {
-	if o.has("NORECOVERY") || o.has("MOVE") {
-		return result{}, errUnsupported("RESTORE without FROM only supports WITH RECOVERY or STANDBY").terminating(op)
+	if o.has("MOVE") || (o.has("NORECOVERY") && (o.has("STANDBY") || o.has("RECOVERY"))) {
+		return result{}, errUnsupported("RESTORE without FROM only supports WITH RECOVERY, STANDBY or NORECOVERY").terminating(op)
 	}
 	srv := x.s.srv
 	srv.mu.Lock()
@@ -966,7 +1002,12 @@ func (x *execCtx) recoverOnly(name string, o *opts, op string, start time.Time) 
 	if err := x.exclusive(d); err != nil {
 		return result{}, err.terminating(op)
 	}
-	if undo := o.str("STANDBY"); undo != "" {
+	if o.has("NORECOVERY") {
+		d.State, d.Standby, d.ReadOnly, d.UndoFile = "RESTORING", false, false, ""
+	} else if undo := o.str("STANDBY"); undo != "" {
+		if d.UpgradeFrom != 0 {
+			return result{}, errStandbyUpgrade().terminating(op)
+		}
 		if err := writeUndoFile(undo, d.Name, &bakHeader{LastLSN: d.RedoLSN}); err != nil {
 			return result{}, errStandbyFile(d.Name, d.ID, undo, osError(err)).terminating(op)
 		}
@@ -1023,7 +1064,7 @@ func headerOnly(h *bakHeader, path string, major int) ([]column, [][]value) {
 		{col("UserName", tNVarChar(128), true), strVal(h.UserName)},
 		{col("ServerName", tNVarChar(128), true), strVal(h.ServerName)},
 		{col("DatabaseName", tNVarChar(128), true), strVal(h.DatabaseName)},
-		{col("DatabaseVersion", tInt, true), intVal(957)},
+		{col("DatabaseVersion", tInt, true), intVal(int64(versionOf(backupMajor(h)).database))},
 		{col("DatabaseCreationDate", tDateTime, true), timeVal(h.DatabaseCreationDate)},
 		{col("BackupSize", tNum20, true), numVal(h.BackupSize)},
 		{col("FirstLSN", tLSN, true), lsnVal(h.FirstLSN)},
@@ -1036,11 +1077,11 @@ func headerOnly(h *bakHeader, path string, major int) ([]column, [][]value) {
 		{col("CodePage", tSmallInt, true), value{t: tSmallInt, v: int64(1252)}},
 		{col("UnicodeLocaleId", tInt, true), intVal(1033)},
 		{col("UnicodeComparisonStyle", tInt, true), intVal(196609)},
-		{col("CompatibilityLevel", tTinyInt, true), value{t: tTinyInt, v: int64(160)}},
+		{col("CompatibilityLevel", tTinyInt, true), value{t: tTinyInt, v: int64(backupMajor(h) * 10)}},
 		{col("SoftwareVendorId", tInt, true), intVal(4608)},
-		{col("SoftwareVersionMajor", tInt, true), intVal(16)},
+		{col("SoftwareVersionMajor", tInt, true), intVal(int64(backupMajor(h)))},
 		{col("SoftwareVersionMinor", tInt, true), intVal(0)},
-		{col("SoftwareVersionBuild", tInt, true), intVal(4135)},
+		{col("SoftwareVersionBuild", tInt, true), intVal(int64(versionOf(backupMajor(h)).build))},
 		{col("MachineName", tNVarChar(128), true), strVal(h.MachineName)},
 		{col("Flags", tInt, true), intVal(flags)},
 		{col("BindingID", tGUID, true), guidVal(h.DatabaseGUID)},
@@ -1123,7 +1164,7 @@ func fileListOnly(h *bakHeader) ([]column, [][]value) {
 		}
 		rows = append(rows, []value{
 			strVal(f.Logical), {t: tNVarChar(260), v: f.Physical}, {t: tChar1, v: f.Type}, fg,
-			numVal(f.Size), numVal(2199023255552), {t: tBigInt, v: int64(f.FileID)}, lsnVal("0"), null(tLSN),
+			numVal(f.Size), numVal(2199023255552), {t: tBigInt, v: int64(f.FileID)}, lsnVal(orZero(f.CreateLSN)), optLSN(f.DropLSN),
 			null(tGUID), null(tLSN), null(tLSN), {t: tBigInt, v: pages * 8192}, intVal(4096), intVal(fgID),
 			null(tGUID), null(tLSN), null(tGUID), bitVal(false), bitVal(true),
 			null(sqlType{k: kVarBinary, size: 32}), null(tNVarChar(360)),
@@ -1164,11 +1205,11 @@ func (x *execCtx) interruptRestore(pl *restorePlan, h *bakHeader) {
 	srv := x.s.srv
 	d := srv.st.db(pl.name)
 	if d == nil {
-		d = &database{Name: pl.name, ID: srv.st.NextDatabaseID}
+		d = &database{Name: pl.name, ID: srv.st.NextDatabaseID, Owner: x.s.who.ownerName()}
 		srv.st.NextDatabaseID++
 		srv.st.Databases = append(srv.st.Databases, d)
 	}
-	*d = database{Name: d.Name, ID: d.ID, State: "RESTORING", Recovery: h.RecoveryModel, CreateDate: srv.now(),
+	*d = database{Name: d.Name, ID: d.ID, Owner: d.Owner, State: "RESTORING", Recovery: h.RecoveryModel, CreateDate: srv.now(),
 		GUID: newGUID(), FamilyGUID: h.FamilyGUID, Forks: append([]fork(nil), h.Forks...), Files: pl.files,
 		NextLSN: h.FirstLSN, Interrupted: h.BackupSetGUID}
 	srv.persist()

@@ -62,6 +62,9 @@ type bakHeader struct {
 	Files               []dbFile `json:"Files"`
 	BackupSize          int64    `json:"BackupSize"`
 	Pages               []int64  `json:"Pages"` // pages per file, for messages
+	// SoftwareVersionMajor is the major version of the server that took
+	// the backup (0 in files written before it was kept: 16).
+	SoftwareVersionMajor int `json:"SoftwareVersionMajor,omitempty"`
 }
 
 type bakPayload struct {

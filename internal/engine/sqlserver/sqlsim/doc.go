@@ -5,9 +5,10 @@
 //
 // # What it models
 //
-// Protocol: TDS 7.4 without TLS (PRELOGIN answers ENCRYPT_NOT_SUP; clients use
-// encrypt=disable); LOGIN7 for login "sa" (any password when
-// Options.Password is empty), with the login database; SQLBatch and RPC
+// Protocol: TDS 7.4, without TLS unless Options.Certificate is set
+// (PRELOGIN then answers ENCRYPT_NOT_SUP; see "TLS" below); LOGIN7 for
+// login "sa" (any password when Options.Password is empty) and
+// Options.Logins, with the login database; SQLBatch and RPC
 // sp_executesql (by name or id 10) with typed parameters (nvarchar, varchar,
 // int/bigint/smallint/tinyint, bit, float/real, decimal/numeric, datetime,
 // smalldatetime, datetime2, datetimeoffset, date, uniqueidentifier,
@@ -245,8 +246,8 @@
 // change, an hour wrong after it. What real servers put there is not
 // documented: this is the simulator's model of "not to be trusted".
 // MajorVersion 15 (SQL Server 2019) leaves the column out and reports
-// 15.x in SERVERPROPERTY('ProductVersion'/'ProductMajorVersion'); nothing
-// else changes with the version.
+// 15.x in SERVERPROPERTY('ProductVersion'/'ProductMajorVersion'); what
+// else changes with the version is under "Versions" below.
 //
 // sys.database_recovery_status.recovery_fork_guid, "the current recovery
 // fork on which the database is currently active", is NULL while a database
@@ -318,12 +319,244 @@
 // both. The key credential writes a block blob (the real server a page
 // blob). MAXTRANSFERSIZE on S3 is not refused without COMPRESSION.
 //
+// # Files added on the primary
+//
+// ALTER DATABASE x ADD FILE (NAME = n, FILENAME = 'path'[, SIZE = …,
+// MAXSIZE = …, FILEGROWTH = …])[, (…)] [TO FILEGROUP fg], ADD LOG FILE
+// (…) and REMOVE FILE n are understood. NAME and FILENAME are literals (no
+// variables, as in T-SQL); the file's directory must exist (5133 then 5009
+// "One or more files listed in the statement could not be found or could
+// not be initialized."), its path must be no other file's on this server
+// (5170 "Cannot create file '…' because it already exists…", 5009), its
+// logical name new in the database (1828); TO FILEGROUP names PRIMARY or a
+// filegroup the database's files already use (5014 otherwise: sqlsim has no
+// ADD FILEGROUP). REMOVE FILE of the primary data or log file is 5020, of
+// an unknown one 5041, and succeeds with 5044 (the simulator's files hold no
+// data, so every file is empty). Each change writes a log record, so a log
+// backup carries it: RESTORE FILELISTONLY of a log backup lists the
+// database's files as of the backup plus those the backup's log range
+// removes, with CreateLSN (0 for the files CREATE DATABASE made) and
+// DropLSN (NULL unless removed); sys.master_files has create_lsn (NULL for
+// the first files) and is visible for RESTORING and STANDBY databases.
+// RESTORE LOG creates the files the log adds — those in the backup's list
+// that the database does not have and that were created after its redo
+// point — at the backup's physical path unless MOVE names another, and
+// refuses as for a full: 5133 and 3156 when the directory does not exist
+// on this host, 1834 and 3156 when another database here has a file at
+// that path, each then 3119 and 3013; a MOVE naming a file not in the
+// backup is 3234, 3119, 3013. It drops the files the log removes. Sources:
+// ALTER DATABASE File and Filegroup Options
+// (https://learn.microsoft.com/sql/t-sql/statements/alter-database-transact-sql-file-and-filegroup-options);
+// RESTORE (Transact-SQL), whose RESTORE LOG syntax takes the general WITH
+// options, MOVE among them, and "RESTORE LOG can include a file list to
+// allow for creation of files during roll forward. This is used when the
+// log backup contains log records written when a file was added to the
+// database" (https://learn.microsoft.com/sql/t-sql/statements/restore-statements-transact-sql);
+// RESTORE FILELISTONLY's CreateLSN and DropLSN columns
+// (https://learn.microsoft.com/sql/t-sql/statements/restore-statements-filelistonly-transact-sql);
+// sys.master_files (https://learn.microsoft.com/sql/relational-databases/system-catalog-views/sys-master-files-transact-sql);
+// errors 1828, 5009, 5014, 5020, 5041, 5044, 5133, 5170 in Database Engine
+// events and errors. The simulator's best knowledge, not documented: that
+// a file the log adds and removes again needs a valid place too (its
+// creation is redone), and a MOVE of a file the database already has on
+// RESTORE LOG, which it refuses with an sqlsim error.
+//
+// # Versions
+//
+// A backup records the major version of the server that took it
+// (Options.MajorVersion): HEADERONLY's SoftwareVersionMajor,
+// SoftwareVersionBuild, DatabaseVersion (904 for 2019, 957 for 2022) and
+// CompatibilityLevel. RESTORE DATABASE|LOG of a backup from a newer major
+// version fails with 3169 "The database was backed up on a server running
+// version 16.00.4135. That version is incompatible with this server, which
+// is running version 15.00.4355. Either restore the database on a server
+// that supports the backup, or use a backup that is compatible with this
+// server." then 3013. A backup from an older version restores, and the
+// database is upgraded when it is recovered; until then STANDBY is refused
+// with 3180 (state 2) "This backup cannot be restored using WITH STANDBY
+// because a database upgrade is needed. Reissue the RESTORE without WITH
+// STANDBY." then 3013: on RESTORE DATABASE or LOG of such a backup, and on
+// RESTORE … WITH STANDBY of a database restored from one. NORECOVERY and
+// RECOVERY work. Sources: RESTORE (Transact-SQL), Compatibility support,
+// "No SQL Server backup can be restored to an earlier version of SQL
+// Server than the version on which the backup was created", and a database
+// of an earlier version is upgraded automatically when restored
+// (https://learn.microsoft.com/sql/t-sql/statements/restore-statements-transact-sql);
+// RESTORE Arguments, STANDBY, "STANDBY is also not allowed when a
+// database upgrade is necessary"
+// (https://learn.microsoft.com/sql/t-sql/statements/restore-statements-arguments-transact-sql);
+// the texts of 3169 and 3180 in Database Engine events and errors
+// (https://learn.microsoft.com/sql/relational-databases/errors-events/database-engine-events-and-errors-3000-to-3999,
+// https://learn.microsoft.com/sql/relational-databases/errors-events/mssqlserver-3169-database-engine-error),
+// with 3180's state as a public repro shows it (SQL Server 2014 backup on
+// 2017: "Msg 3180, Level 16, State 2"), and the version format of 3169 as
+// SMO reports it ("… running version 14.00.1000 … running version
+// 13.00.4224"). That a log restore WITH STANDBY onto a database still to be
+// upgraded is refused as well is the simulator's stricter reading.
+//
+// # Logins and permissions
+//
+// sa (Options.Password) is sysadmin. Options.Logins adds logins, each with
+// fixed server roles (sysadmin, dbcreator, processadmin), server
+// permissions (CREATE ANY DATABASE, VIEW SERVER STATE, ALTER ANY
+// CONNECTION, ALTER ANY DATABASE, VIEW ANY DEFINITION) and fixed database
+// roles per database (db_owner, db_backupoperator, db_datareader); a
+// wrong password or an unknown login is 18456. Each statement checks what
+// SQL Server checks, with its numbers and words (severity 14):
+//   - BACKUP DATABASE / BACKUP LOG: sysadmin, db_owner or db_backupoperator
+//     in the database, else 262 "BACKUP DATABASE permission denied in
+//     database 'x'." then 3013 ("BACKUP DATABASE and BACKUP LOG permissions
+//     default to members of the sysadmin fixed server role and the db_owner
+//     and db_backupoperator fixed database roles",
+//     https://learn.microsoft.com/sql/t-sql/statements/backup-transact-sql#permissions).
+//   - RESTORE HEADERONLY, FILELISTONLY, LABELONLY, VERIFYONLY: CREATE
+//     DATABASE permission (CREATE ANY DATABASE, dbcreator), else 262
+//     "CREATE DATABASE permission denied in database 'master'." then 3013
+//     ("in SQL Server 2008 (10.0.x) and later versions these statements
+//     require CREATE DATABASE permission",
+//     https://learn.microsoft.com/sql/t-sql/statements/restore-statements-for-restoring-recovering-and-managing-backups-transact-sql).
+//   - RESTORE DATABASE / LOG (and WITH RECOVERY): a database that does not
+//     exist needs CREATE DATABASE (262); one that exists needs sysadmin,
+//     dbcreator or its owner — the login whose CREATE or RESTORE created it
+//     — else 3110 "User does not have permission to RESTORE database 'x'."
+//     (db_owner does not count: "members of the db_owner fixed database
+//     role do not have RESTORE permissions",
+//     https://learn.microsoft.com/sql/t-sql/statements/restore-statements-transact-sql#permissions).
+//   - KILL: ALTER ANY CONNECTION (sysadmin, processadmin), else 6102 "User
+//     does not have permission to use the KILL statement."
+//     (https://learn.microsoft.com/sql/t-sql/language-elements/kill-transact-sql#permissions).
+//   - msdb.dbo.backupset, backupmediafamily, restorehistory: sysadmin or
+//     db_owner/db_datareader in msdb, else 229 "The SELECT permission was
+//     denied on the object 'backupset', database 'msdb', schema 'dbo'."
+//     (guest, enabled in msdb, has no SELECT on them: the stricter reading,
+//     the docs of these tables name no permission).
+//   - sys.master_files: rows only with CREATE DATABASE, ALTER ANY DATABASE
+//     or VIEW ANY DEFINITION; without, no rows and no error ("The minimum
+//     permissions that are required to see the corresponding row are CREATE
+//     DATABASE, ALTER ANY DATABASE, or VIEW ANY DEFINITION",
+//     https://learn.microsoft.com/sql/relational-databases/system-catalog-views/sys-master-files-transact-sql#permissions).
+//   - CREATE DATABASE: CREATE ANY DATABASE (262); DROP and ALTER DATABASE:
+//     sysadmin, dbcreator, ALTER ANY DATABASE or db_owner (3701, 5011).
+//
+// sys.databases and sys.database_recovery_status are visible to every
+// login (VIEW ANY DATABASE is granted to public by default). Who sees which
+// sessions in sys.dm_exec_sessions (VIEW SERVER STATE) is not modelled
+// here. CREATE LOGIN, GRANT and ALTER ROLE are not parsed: logins come from
+// Options.
+//
+// # TLS
+//
+// With Options.Certificate the server negotiates encryption as MS-TDS's
+// PRELOGIN table says (2.2.6.5, ENCRYPTION: ENCRYPT_OFF 0, ENCRYPT_ON 1,
+// ENCRYPT_NOT_SUP 2, ENCRYPT_REQ 3,
+// https://learn.microsoft.com/openspecs/windows_protocols/ms-tds/60f56408-0188-4cd5-8b90-25c6f2423868):
+// a client that is off (go-mssqldb's encrypt=false, or encrypt unset) gets
+// ENCRYPT_OFF and only its LOGIN7 travels encrypted, then the connection
+// is plain; a client that is on (encrypt=true) gets ENCRYPT_ON and
+// everything is encrypted; a client that cannot encrypt (encrypt=disable)
+// gets ENCRYPT_NOT_SUP. Options.ForceEncryption answers ENCRYPT_REQ to all
+// (everything encrypted) and cuts off the client that cannot encrypt after
+// its answer ("Connection terminated" in the spec's table). Without a
+// certificate every client gets ENCRYPT_NOT_SUP (real servers make a
+// self-signed one at startup; the simulator does not). In TDS 7.x the TLS
+// handshake travels inside PRELOGIN packets (type 0x12), one TDS message
+// per flight, and the TLS records go bare on the TCP connection afterwards
+// (go-mssqldb's tds.go connect, tlsHandshakeConn and passthroughConn); TLS
+// 1.2 at most there. A client that starts with a TLS handshake record
+// (0x16) speaks TDS 8.0 (encrypt=strict, SQL Server 2022): TLS first, ALPN
+// "tds/8.0", then PRELOGIN and LOGIN7 inside it
+// (https://learn.microsoft.com/sql/relational-databases/security/networking/tds-8);
+// Options.Strict refuses every other client, as Force Strict Encryption
+// does. NewTestCertificate makes a CA and a certificate for tests; clients
+// name the CA with certificate=.
+//
+// # Readers
+//
+// Who holds a database: a session whose current database it is, and a
+// session elsewhere (in master, say) that read it by a three-part name
+// ([db].dbo.drs_probe) inside a transaction that is still open (BEGIN
+// TRAN[SACTION] … COMMIT | ROLLBACK [TRAN[SACTION] | WORK]; the simulator
+// counts transactions and nothing else about them, and
+// sys.dm_exec_sessions.open_transaction_count shows the count). Such a
+// session appears in master in sys.dm_exec_sessions.database_id, yet a
+// RESTORE of the database it read fails with 3101 until its transaction
+// ends: SQL Server keeps a shared lock on a database a transaction touched
+// (sys.dm_tran_locks, resource_type DATABASE,
+// https://learn.microsoft.com/sql/relational-databases/system-dynamic-management-views/sys-dm-tran-locks-transact-sql);
+// holding it to the end of the transaction (not only of the statement) is
+// the stricter reading. A statement outside a transaction holds nothing
+// once it ends.
+//
+// KILL takes time (Server.SetKillDelay): the session rolls back, stays in
+// sys.dm_exec_sessions and keeps holding its databases until the delay has
+// passed, then its connection is closed; KILL itself returns at once
+// ("KILL … can take a long time … to roll back", KILL (Transact-SQL),
+// https://learn.microsoft.com/sql/t-sql/language-elements/kill-transact-sql).
+// A RESTORE meanwhile fails with 3101; the killed session's next request
+// gets 596 "Cannot continue the execution because the session is in the
+// kill state." (severity 21) and its connection ends; a second KILL of it
+// answers message 6120 (rollback in progress; the simulator's best
+// knowledge of the text, as WITH STATUSONLY reports it).
+//
+// VIEW SERVER STATE (Server.DenyViewServerState): without it
+// sys.dm_exec_sessions shows a session only its own row, with no error,
+// so a KILL loop over it silently finds nobody ("Everyone can see their own
+// session information"; VIEW SERVER STATE to see all,
+// https://learn.microsoft.com/sql/relational-databases/system-dynamic-management-views/sys-dm-exec-sessions-transact-sql).
+// The login sa is sysadmin and holds it in truth; the switch stands in
+// for a login without it until logins have their own permissions.
+//
+// ALTER DATABASE x SET SINGLE_USER | RESTRICTED_USER | MULTI_USER [WITH
+// ROLLBACK IMMEDIATE | ROLLBACK AFTER n [SECONDS] | NO_WAIT]
+// (https://learn.microsoft.com/sql/t-sql/statements/alter-database-transact-sql-set-options,
+// "Set a Database to Single-user Mode",
+// https://learn.microsoft.com/sql/relational-databases/databases/set-a-database-to-single-user-mode):
+// with other sessions using the database, ROLLBACK IMMEDIATE ends them (as
+// KILL does, with its delay) and returns only once they are gone; ROLLBACK
+// AFTER n waits n seconds for them to leave, then does the same; NO_WAIT
+// fails at once with 5070 "Database state cannot be changed while other
+// users are using the database '…'"; without a clause it waits for them
+// (an attention stops it). The new access applies before the wait, so
+// nobody enters a SINGLE_USER database meanwhile. MULTI_USER needs nobody
+// out, but a SINGLE_USER database another session is in refuses any
+// change without ROLLBACK with 5064 ("… The database is in single-user
+// mode, and a user is currently connected to it."). A SINGLE_USER database
+// lets one session in: another USE, three-part read or login naming it
+// gets 924 "Database '…' is already open and can only have one user at a
+// time." (at login, then 4060 and 18456). The session that ran the ALTER
+// from master does not take the slot: the one user may be anyone, which is
+// why tools run the ALTER and the RESTORE in one batch
+// (https://github.com/dataplat/dbatools/issues/468). RESTRICTED_USER
+// admits sysadmin, dbcreator and db_owner, and sa is sysadmin, so it
+// admits everyone here. Refused: a database RESTORING, 5052 "ALTER
+// DATABASE is not permitted while a database is in the Restoring state.";
+// a missing one, 5011; a system database, 5058; each followed by 5069
+// "ALTER DATABASE statement failed." A database in STANDBY accepts it:
+// trimble-oss/sql-log-shipping-service sets SINGLE_USER WITH ROLLBACK
+// AFTER n on a database where DATABASEPROPERTYEX(…, 'IsInStandBy') = 1 in
+// the batch that restores it (LogShipping.cs, KillUserConnections). A
+// RESTORE of a backup gives the database the user access it brings
+// (MULTI_USER here: the simulator does not record the primary's), so a
+// standby set SINGLE_USER is MULTI_USER again after its next RESTORE LOG …
+// WITH STANDBY, as users of sp_DatabaseRestore found
+// (https://github.com/BrentOzarULTD/SQL-Server-First-Responder-Kit/issues/2275);
+// RESTORE … WITH RECOVERY without a backup, and BACKUP LOG … WITH
+// NORECOVERY, keep what was set. sys.databases.user_access and
+// user_access_desc show it.
+//
+// RESTORE DATABASE x WITH NORECOVERY without FROM takes a STANDBY database
+// back to RESTORING (it needs the database alone, 3101), as a log restore
+// onto a standby does first; trimble-oss/sql-log-shipping-service sends it
+// right after the ALTER so that readers cannot reconnect while logs are
+// restored (its pull request 33). WITH STANDBY = … makes it readable again.
+//
 // # What it does not model
 //
-// Transactions, other tables, UPDATE/DELETE, differential/file/filegroup
+// Transactions (beyond their count, see Readers), other tables, UPDATE/DELETE, differential/file/filegroup
 // backups, several backup sets or stripes per device (an existing file needs
 // INIT or FORMAT), striping across DISK devices, STOPATMARK/STOPBEFOREMARK,
-// page blobs and virtual-host S3 URLs (see "Backups to URL"), encryption, real data pages (page counts in messages are invented), TLS,
+// page blobs and virtual-host S3 URLs (see "Backups to URL"), encryption,
+// real data pages (page counts in messages are invented),
 // Windows/Kerberos logins, MARS, system database backups. Some edge-case
 // texts (3118 for a log restore onto a missing database, 3153) are the
 // simulator's best knowledge of SQL Server's. A runtime error ends the batch (SQL Server continues after some

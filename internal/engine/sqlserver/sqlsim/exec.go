@@ -30,6 +30,8 @@ func (x *execCtx) exec(st stmt) (result, *sqlError) {
 		return x.execDropDB(s)
 	case *alterRecoveryStmt:
 		return x.execAlterRecovery(s)
+	case *alterFileStmt:
+		return x.execAlterFile(s)
 	case *insertStmt:
 		return x.execInsert(s)
 	case *backupStmt:
@@ -44,6 +46,10 @@ func (x *execCtx) exec(st stmt) (result, *sqlError) {
 		return x.execDropCredential(s)
 	case *killStmt:
 		return x.execKill(s)
+	case *alterAccessStmt:
+		return x.execAlterAccess(s)
+	case *tranStmt:
+		return x.execTran(s)
 	case *waitforStmt:
 		return x.execWaitfor(s)
 	case *setStmt:
@@ -154,6 +160,8 @@ func (x *execCtx) typeOf(e expr, sc *scope) (sqlType, bool, *sqlError) {
 			return tDateTime, false, nil
 		case "SYSUTCDATETIME", "SYSDATETIME":
 			return sqlType{k: kDateTime2, scale: 7}, false, nil
+		case "HAS_PERMS_BY_NAME", "IS_SRVROLEMEMBER": // perms.go
+			return tInt, true, nil
 		}
 		return sqlType{}, false, newErr(195, 15, "'%s' is not a recognized built-in function name.", e.name)
 	}
@@ -313,6 +321,10 @@ func (x *execCtx) evalFunc(f *funcExpr, sc *scope) (value, *sqlError) {
 		return value{t: sqlType{k: kDateTime2, scale: 7}, v: srv.local(srv.clock())}, nil
 	case "SYSUTCDATETIME":
 		return value{t: sqlType{k: kDateTime2, scale: 7}, v: srv.clock().UTC()}, nil
+	case "HAS_PERMS_BY_NAME":
+		return x.hasPermsByName(args)
+	case "IS_SRVROLEMEMBER":
+		return x.isSrvRoleMember(args)
 	}
 	return value{}, newErr(195, 15, "'%s' is not a recognized built-in function name.", f.name)
 }
@@ -716,6 +728,9 @@ func (x *execCtx) execUse(s *useStmt) (result, *sqlError) {
 	srv := x.s.srv
 	srv.mu.Lock()
 	name, err := srv.openableDB(s.db)
+	if d := srv.st.db(name); err == nil && d != nil && !sameName(x.s.curDB, name) {
+		err = srv.admitLocked(x.s, d)
+	}
 	old := x.s.curDB
 	if err == nil {
 		x.s.curDB = name
@@ -761,6 +776,9 @@ func (x *execCtx) execCreateDB(s *createDBStmt) (result, *sqlError) {
 		// 123 characters" (CREATE DATABASE); its error is not modelled.
 		return result{}, errUnsupported("database name %q is %d UTF-16 code units; without a logical log file name it may have 123", name, n)
 	}
+	if !x.s.who.canCreateDatabase() {
+		return result{}, errPermDenied("CREATE DATABASE", "master")
+	}
 	srv := x.s.srv
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
@@ -771,6 +789,7 @@ func (x *execCtx) execCreateDB(s *createDBStmt) (result, *sqlError) {
 	d := &database{
 		Name:       name,
 		ID:         srv.st.NextDatabaseID,
+		Owner:      x.s.who.ownerName(),
 		State:      "ONLINE",
 		Recovery:   "FULL",
 		CreateDate: now,
@@ -792,14 +811,13 @@ func (x *execCtx) execCreateDB(s *createDBStmt) (result, *sqlError) {
 	return result{}, nil
 }
 
-// othersUsing lists other sessions whose current database is name.
+// othersUsing lists the other sessions using database name (see
+// usersOfLocked).
 // Callers hold srv.mu.
 func (x *execCtx) othersUsing(name string) []int {
 	var ids []int
-	for id, ss := range x.s.srv.sessions {
-		if ss != x.s && strings.EqualFold(ss.curDB, name) {
-			ids = append(ids, id)
-		}
+	for _, ss := range x.s.srv.usersOfLocked(name, x.s) {
+		ids = append(ids, ss.spid)
 	}
 	sort.Ints(ids)
 	return ids
@@ -818,6 +836,10 @@ func (x *execCtx) execDropDB(s *dropDBStmt) (result, *sqlError) {
 			return result{}, newErr(3708, 16, "Cannot drop the database '%s' because it is a system database.", name)
 		}
 		d := srv.st.db(name)
+		if d != nil && !x.s.who.canAlter(d.Name) {
+			srv.mu.Unlock()
+			return result{}, errCannotDrop(name)
+		}
 		if d == nil {
 			srv.mu.Unlock()
 			if s.ifExists {
@@ -850,7 +872,7 @@ func (x *execCtx) execAlterRecovery(s *alterRecoveryStmt) (result, *sqlError) {
 		return result{}, errSystemDB("ALTER DATABASE", name)
 	}
 	d := srv.st.db(name)
-	if d == nil {
+	if d == nil || !x.s.who.canAlter(d.Name) {
 		return result{}, newErr(5011, 14, "User does not have permission to alter database '%s', the database does not exist, or the database is not in a state that allows access checks.", name).
 			then(newErr(5069, 16, "ALTER DATABASE statement failed."))
 	}
@@ -1015,6 +1037,9 @@ func (x *execCtx) execKill(s *killStmt) (result, *sqlError) {
 		return result{}, errSyntax(v.display())
 	}
 	id := toInt64(v)
+	if perr := x.denyKill(); perr != nil {
+		return result{}, perr
+	}
 	srv := x.s.srv
 	srv.mu.Lock()
 	if int(id) == x.s.spid {
@@ -1026,9 +1051,12 @@ func (x *execCtx) execKill(s *killStmt) (result, *sqlError) {
 		srv.mu.Unlock()
 		return result{}, errKillNoSession(id)
 	}
-	delete(srv.sessions, int(id))
+	already := target.ending != nil
+	srv.endSessionLocked(target)
 	srv.mu.Unlock()
-	target.conn.Close()
+	if already {
+		x.emitInfo(info(6120, 0, "SPID %d: transaction rollback in progress. Estimated rollback completion: 0%%. Estimated time remaining: 0 seconds.", id))
+	}
 	srv.logf("sqlsim: session %d killed by session %d", id, x.s.spid)
 	return result{}, nil
 }

@@ -152,7 +152,12 @@ func lex(src string) ([]token, *sqlError) {
 				for k < len(rs) && isIdentPart(rs[k]) {
 					k++
 				}
-				return nil, errSyntax(string(rs[i:k]))
+				switch strings.ToUpper(string(rs[j:k])) {
+				case "KB", "MB", "GB", "TB":
+					// A file size (SIZE = 8MB): the number, then the unit.
+				default:
+					return nil, errSyntax(string(rs[i:k]))
+				}
 			}
 			tok.kind, tok.text = tkNumber, string(rs[i:j])
 			i = j

@@ -62,6 +62,15 @@ type database struct {
 	// lost): the database is left RESTORING with nothing to roll forward
 	// until that backup set is restored again or a full replaces it (4319).
 	Interrupted string `json:"interrupted,omitempty"`
+	// UpgradeFrom is, while RESTORING/STANDBY, the older major version the
+	// restored backups were taken on (0: this server's): recovery upgrades
+	// the database, so STANDBY is refused (3180) until then.
+	UpgradeFrom int `json:"upgrade_from,omitempty"`
+	// Owner is the login that created the database (CREATE DATABASE, or a
+	// RESTORE that created it); "" is sa. The owner may restore over it.
+	Owner string `json:"owner,omitempty"`
+	// UserAccess is SINGLE_USER or RESTRICTED_USER; "" is MULTI_USER.
+	UserAccess string `json:"user_access,omitempty"`
 }
 
 type fork struct {
@@ -76,6 +85,11 @@ type dbFile struct {
 	FileID    int    `json:"file_id"`
 	FileGroup string `json:"filegroup,omitempty"`
 	Size      int64  `json:"size_bytes"`
+	// CreateLSN is the LSN of the ALTER DATABASE … ADD FILE that created
+	// the file ("" for the files CREATE DATABASE made: 0 in FILELISTONLY);
+	// DropLSN that of its REMOVE FILE, set only in a log backup's list.
+	CreateLSN string `json:"create_lsn,omitempty"`
+	DropLSN   string `json:"drop_lsn,omitempty"`
 }
 
 type row struct {
@@ -91,6 +105,9 @@ type logRec struct {
 	// RESTORE LOG … WITH STOPAT compares. Zero in files written before it
 	// was kept, which count as before any STOPAT.
 	Time time.Time `json:"time,omitzero"`
+	// File, when set, makes this a file record (ALTER DATABASE … ADD FILE
+	// or REMOVE FILE) instead of an inserted row.
+	File *fileRec `json:"file,omitempty"`
 }
 
 type backupSetRow struct {

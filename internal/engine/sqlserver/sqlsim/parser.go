@@ -373,6 +373,13 @@ func (p *parser) statement() (stmt, *sqlError) {
 		if err != nil {
 			return nil, err
 		}
+		if p.isKw(p.peek(), "ADD") || p.isKw(p.peek(), "REMOVE") {
+			return p.alterFile(n)
+		}
+		if p.isKw(p.peek(), "SET") && isAccessWord(p.peekAt(1)) {
+			p.i++
+			return p.alterAccess(n)
+		}
 		if !p.acceptKw("SET") || !p.acceptKw("RECOVERY") {
 			p.i = start
 			return nil, p.notUnderstood()
@@ -393,6 +400,8 @@ func (p *parser) statement() (stmt, *sqlError) {
 			}
 		}
 		return &alterRecoveryStmt{name: n, model: model}, nil
+	case "BEGIN", "COMMIT", "ROLLBACK":
+		return p.tranStmt()
 	case "INSERT":
 		return p.insertStmt()
 	case "BACKUP":
@@ -454,7 +463,7 @@ func (p *parser) atStatementEnd() bool {
 	}
 	if t.kind == tkIdent {
 		switch strings.ToUpper(t.text) {
-		case "SELECT", "USE", "CREATE", "DROP", "ALTER", "INSERT", "BACKUP", "RESTORE", "KILL", "WAITFOR", "SET", "EXEC", "EXECUTE", "DBCC":
+		case "SELECT", "USE", "CREATE", "DROP", "ALTER", "INSERT", "BACKUP", "RESTORE", "KILL", "WAITFOR", "SET", "EXEC", "EXECUTE", "DBCC", "BEGIN", "COMMIT":
 			return true
 		}
 	}

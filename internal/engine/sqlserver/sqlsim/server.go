@@ -1,6 +1,7 @@
 package sqlsim
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/big"
@@ -68,6 +69,19 @@ type Options struct {
 	// larger MAXTRANSFERSIZE.
 	URLMaxChunks int64
 	URLBlobLimit int64
+	// Logins are logins besides sa, each with its roles and permissions
+	// (perms.go); statements check them as SQL Server does.
+	Logins []Login
+	// Certificate, when set, lets clients encrypt (tls.go): TLS inside
+	// PRELOGIN for TDS 7.x (the login only, or everything, as negotiated)
+	// and TLS before PRELOGIN for TDS 8.0 (encrypt=strict). Without it the
+	// server answers ENCRYPT_NOT_SUP.
+	Certificate *tls.Certificate
+	// ForceEncryption answers ENCRYPT_REQ to every client: one that
+	// cannot encrypt (encrypt=disable) is cut off.
+	ForceEncryption bool
+	// Strict accepts TDS 8.0 clients only (Force Strict Encryption).
+	Strict bool
 }
 
 // Product identity reported by @@VERSION, SERVERPROPERTY and LOGINACK.
@@ -95,6 +109,10 @@ type Server struct {
 	space    map[string]int64  // LimitSpace: free bytes by directory
 	dropped  []DroppedDatabase // DROP DATABASE, for Dropped
 	fatal    []fatalFault      // FailFatal's armed errors, first first
+	// killDelay and noViewServerState: SetKillDelay, DenyViewServerState
+	// (readers.go).
+	killDelay         time.Duration
+	noViewServerState bool
 
 	// SetStall's mode; stallChanged is closed and replaced at each change.
 	stallMu      sync.Mutex
@@ -129,6 +147,12 @@ func Start(opts Options) (*Server, error) {
 	}
 	if opts.MajorVersion != 15 && opts.MajorVersion != 16 {
 		return nil, fmt.Errorf("sqlsim: MajorVersion %d is not 15 or 16", opts.MajorVersion)
+	}
+	if err := checkLogins(opts.Logins); err != nil {
+		return nil, err
+	}
+	if opts.Certificate == nil && (opts.ForceEncryption || opts.Strict) {
+		return nil, errors.New("sqlsim: ForceEncryption and Strict need a Certificate")
 	}
 	loc, err := time.LoadLocation(opts.TimeZone)
 	if err != nil {

@@ -3,6 +3,7 @@ package sqlsim
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -12,8 +13,13 @@ import (
 // session is one client connection (one SPID).
 type session struct {
 	srv  *Server
-	conn net.Conn
+	conn net.Conn // the TCP connection (closed to end the session)
 	out  *packetWriter
+	// rw is what requests are read from: conn, or TLS over it (tls.go);
+	// base is conn with the byte read to tell TLS from TDS given back.
+	rw     io.ReadWriter
+	base   net.Conn
+	strict bool // TDS 8.0: TLS from the first byte
 
 	// set at login, read-only afterwards
 	spid      int
@@ -23,6 +29,7 @@ type session struct {
 	loginDB   string
 	loginTime time.Time
 	tdsVer    uint32
+	who       *principal // the login and what it may do (perms.go)
 
 	// curDB is the current database; guarded by srv.mu (others read it).
 	curDB string
@@ -36,6 +43,14 @@ type session struct {
 	attnWake    chan struct{}
 	gone        chan struct{} // closed when the connection's reader ends
 
+	// ending is closed when a KILL or ROLLBACK that began ending the
+	// session is done (readers.go); nil while nobody ends it. tran is the
+	// open transaction count; held the databases (lower case) it touched by
+	// three-part names. All three guarded by srv.mu.
+	ending chan struct{}
+	tran   int
+	held   map[string]bool
+
 	// killed is set when the session ended its own connection (a fatal
 	// error, FailFatal): nothing more is sent.
 	killed bool
@@ -45,6 +60,7 @@ func newSession(srv *Server, c net.Conn) *session {
 	return &session{
 		srv:      srv,
 		conn:     c,
+		rw:       c,
 		out:      &packetWriter{w: c, size: 4096},
 		attnWake: make(chan struct{}, 1),
 		gone:     make(chan struct{}),
@@ -63,7 +79,9 @@ func (s *session) serve() {
 	}
 	defer func() {
 		s.srv.mu.Lock()
-		if s.srv.sessions[s.spid] == s {
+		// A session being killed stays until its rollback is done, even
+		// when its client has gone (readers.go).
+		if s.srv.sessions[s.spid] == s && s.ending == nil {
 			delete(s.srv.sessions, s.spid)
 		}
 		s.srv.mu.Unlock()
@@ -78,7 +96,7 @@ func (s *session) serve() {
 		defer close(msgs)
 		defer close(s.gone)
 		for {
-			typ, status, payload, err := readMessage(s.conn)
+			typ, status, payload, err := readMessage(s.rw)
 			if err != nil {
 				return
 			}
@@ -106,24 +124,49 @@ func (s *session) serve() {
 	}
 }
 
-// handshake answers PRELOGIN and LOGIN7; false ends the connection.
+// handshake answers PRELOGIN (and the TLS it negotiates, tls.go) and
+// LOGIN7; false ends the connection.
 func (s *session) handshake() bool {
-	typ, _, payload, err := readMessage(s.conn)
+	rw, ok := s.startTLS()
+	if !ok {
+		return false
+	}
+	s.rw, s.out.w = rw, rw
+	typ, _, payload, err := readMessage(s.rw)
 	if err != nil {
 		return false
 	}
-	// A frozen server accepts TCP (the kernel does) but answers nothing.
-	if !s.srv.hold(StallAll, nil) {
-		return false
-	}
 	if typ == pktPrelogin {
-		s.out.write(preloginReply())
+		reply, mode := encryptOn, encNone // TDS 8.0: TLS is already there
+		if !s.strict {
+			client := encryptOff
+			if v := preloginOption(payload, 1); len(v) == 1 {
+				client = v[0]
+			}
+			reply, mode = s.srv.negotiate(client)
+		}
+		s.out.write(preloginReply(reply))
 		if s.out.flush(true) != nil {
 			return false
 		}
-		typ, _, payload, err = readMessage(s.conn)
+		if mode == encRefuse {
+			s.srv.logf("sqlsim: a client that does not encrypt (encrypt=disable) at a server that forces encryption: connection closed")
+			return false
+		}
+		if mode == encLogin || mode == encFull {
+			tc, ok := s.preloginHandshake()
+			if !ok {
+				return false
+			}
+			s.rw, s.out.w = tc, tc
+		}
+		typ, _, payload, err = readMessage(s.rw)
 		if err != nil {
 			return false
+		}
+		if mode == encLogin {
+			// Only LOGIN7 was encrypted; the rest is plain.
+			s.rw, s.out.w = s.base, s.base
 		}
 	}
 	if !s.srv.hold(StallAll, nil) {
@@ -136,14 +179,14 @@ func (s *session) handshake() bool {
 	return s.login(payload)
 }
 
-func preloginReply() []byte {
+func preloginReply(encryption byte) []byte {
 	type opt struct {
 		tok  byte
 		data []byte
 	}
 	opts := []opt{
 		{0, []byte{16, 0, 0x10, 0x27, 0, 0}}, // VERSION 16.0.4135
-		{1, []byte{2}},                       // ENCRYPTION: ENCRYPT_NOT_SUP
+		{1, []byte{encryption}},              // ENCRYPTION (tls.go)
 		{2, []byte{0}},                       // INSTOPT
 		{3, []byte{}},                        // THREADID
 		{4, []byte{0}},                       // MARS off
@@ -212,7 +255,7 @@ func (s *session) login(payload []byte) bool {
 	ps = min(max(ps, 512), 32767)
 	s.out.size = ps
 	s.tdsVer = l.tdsVersion
-	if s.tdsVer > 0x74000004 {
+	if s.tdsVer > 0x74000004 || s.tdsVer == 0x08000000 { // TDS 8.0 is 7.4's tokens over TLS
 		s.tdsVer = 0x74000004
 	}
 	fail := func(e *sqlError) bool {
@@ -223,8 +266,8 @@ func (s *session) login(payload []byte) bool {
 		_ = s.out.flush(true)
 		return false
 	}
-	pwOK := s.srv.opts.Password == "" || l.password == s.srv.opts.Password
-	if !strings.EqualFold(l.user, "sa") || !pwOK {
+	who := s.srv.authenticate(l.user, l.password)
+	if who == nil {
 		s.srv.logf("sqlsim: login failed for user %q", l.user)
 		return fail(errLoginFailed(l.user))
 	}
@@ -239,13 +282,19 @@ func (s *session) login(payload []byte) bool {
 		return false
 	}
 	canonical, dberr := s.srv.openableDB(dbName)
+	if d := s.srv.st.db(canonical); dberr == nil && d != nil {
+		if e := s.srv.admitLocked(s, d); e != nil {
+			s.srv.mu.Unlock()
+			return fail(e.then(errLoginDB(dbName)).then(errLoginFailed(l.user)))
+		}
+	}
 	if dberr != nil {
 		s.srv.mu.Unlock()
 		return fail(errLoginDB(dbName).then(errLoginFailed(l.user)))
 	}
 	s.spid = s.srv.nextSPID
 	s.srv.nextSPID++
-	s.user, s.host, s.app = "sa", l.host, l.app
+	s.user, s.host, s.app, s.who = who.name, l.host, l.app, who
 	s.loginDB = canonical
 	s.curDB = canonical
 	s.loginTime = s.srv.now()
@@ -303,6 +352,10 @@ func (s *session) handle(m inMsg) error {
 	if !s.srv.hold(StallRequests, s.gone) {
 		return errGone
 	}
+	if m.typ != pktAttention && s.beingKilled() {
+		s.fatalError(errKillState())
+		return errGone
+	}
 	if m.typ == pktAttention {
 		s.attnMu.Lock()
 		answered := s.attnAcked > 0
@@ -322,6 +375,7 @@ func (s *session) handle(m inMsg) error {
 		s.srv.mu.Lock()
 		old := s.curDB
 		s.curDB = s.loginDB
+		s.tran, s.held = 0, nil // sp_reset_connection rolls back
 		s.srv.mu.Unlock()
 		s.nocount = false
 		s.out.write(resetAckToken())

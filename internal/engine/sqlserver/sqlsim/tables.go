@@ -68,6 +68,12 @@ func (x *execCtx) resolveTable(o objName) (*relation, *sqlError) {
 	}
 	if strings.EqualFold(dbn, "msdb") {
 		switch lowerObj {
+		case "backupset", "backupmediafamily", "restorehistory":
+			if err := x.denyMsdb(lowerObj); err != nil {
+				return nil, err
+			}
+		}
+		switch lowerObj {
 		case "backupset":
 			return x.msdbBackupSet(), nil
 		case "backupmediafamily":
@@ -84,6 +90,9 @@ func (x *execCtx) resolveTable(o objName) (*relation, *sqlError) {
 		}
 		if d.State == "RESTORING" {
 			return nil, errDBRestoring(d.Name)
+		}
+		if err := x.touchLocked(d); err != nil {
+			return nil, err
 		}
 		return probeRelation(d), nil
 	}
@@ -123,6 +132,7 @@ type dbView struct {
 	chain     string
 	redo      string
 	files     []dbFile
+	access    string // database.UserAccess
 }
 
 func (x *execCtx) allDBs() []dbView {
@@ -140,7 +150,7 @@ func (x *execCtx) allDBs() []dbView {
 	for _, d := range dbs {
 		v := dbView{name: d.Name, id: d.ID, state: d.State, recovery: d.Recovery, standby: d.Standby,
 			readOnly: d.ReadOnly, created: timeVal(d.CreateDate), guid: d.GUID, family: d.FamilyGUID,
-			fork: d.currentFork().ID, files: d.Files}
+			fork: d.currentFork().ID, files: d.Files, access: d.UserAccess}
 		if len(d.Forks) > 0 {
 			v.firstFork = d.Forks[0].ID
 		}
@@ -223,10 +233,11 @@ func (x *execCtx) sysDatabases() *relation {
 		if d.recovery != "SIMPLE" && d.chain != "" {
 			reuse = "LOG_BACKUP"
 		}
+		access, accessDesc := userAccessOf(d.access)
 		r.rows = append(r.rows, []value{
 			strVal(d.name), intVal(int64(d.id)), null(tInt), d.created,
 			{t: tTinyInt, v: int64(160)}, strVal("SQL_Latin1_General_CP1_CI_AS"),
-			{t: tTinyInt, v: int64(0)}, strVal("MULTI_USER"),
+			{t: tTinyInt, v: access}, strVal(accessDesc),
 			bitVal(d.readOnly), {t: tTinyInt, v: stateCode(d.state)}, strVal(d.state),
 			bitVal(d.standby), {t: tTinyInt, v: recoveryModelCode(d.recovery)}, strVal(d.recovery),
 			strVal(reuse),
@@ -248,10 +259,15 @@ func (x *execCtx) sysMasterFiles() *relation {
 		col("state", tTinyInt, true),
 		col("state_desc", tNVarChar(60), true),
 		col("size", tInt, false),
+		col("create_lsn", tLSN, true),
+		col("drop_lsn", tLSN, true),
 		col("redo_start_lsn", tLSN, true),
 		col("redo_target_lsn", tLSN, true),
 		col("backup_lsn", tLSN, true),
 	}}
+	if !x.s.who.seesAllFiles() {
+		return r // no rows, no error (perms.go)
+	}
 	for _, d := range x.allDBs() {
 		for _, f := range d.files {
 			typ, desc, space := int64(0), "ROWS", int64(1)
@@ -266,7 +282,7 @@ func (x *execCtx) sysMasterFiles() *relation {
 				intVal(int64(d.id)), intVal(int64(f.FileID)), null(tGUID),
 				{t: tTinyInt, v: typ}, strVal(desc), intVal(space), strVal(f.Logical),
 				{t: tNVarChar(260), v: f.Physical}, {t: tTinyInt, v: stateCode(d.state)}, strVal(d.state),
-				intVal(f.Size / 8192), redo, null(tLSN), null(tLSN),
+				intVal(f.Size / 8192), optLSN(f.CreateLSN), null(tLSN), redo, null(tLSN), null(tLSN),
 			})
 		}
 	}
@@ -306,10 +322,14 @@ func (x *execCtx) dmExecSessions() *relation {
 		col("status", tNVarChar(30), false),
 		col("is_user_process", tBit, false),
 		col("database_id", tSmallInt, false),
+		col("open_transaction_count", tInt, false),
 	}}
 	ids := make([]int, 0, len(srv.sessions))
-	for id := range srv.sessions {
-		ids = append(ids, id)
+	for id, ss := range srv.sessions {
+		// Without VIEW SERVER STATE a session sees only its own row.
+		if ss == x.s || x.s.seesAllSessions() {
+			ids = append(ids, id)
+		}
 	}
 	sort.Ints(ids)
 	for _, id := range ids {
@@ -326,7 +346,7 @@ func (x *execCtx) dmExecSessions() *relation {
 		}
 		r.rows = append(r.rows, []value{
 			{t: tSmallInt, v: int64(id)}, timeVal(ss.loginTime), strVal(ss.host), strVal(ss.app),
-			strVal(ss.user), strVal(status), bitVal(true), {t: tSmallInt, v: dbid},
+			strVal(ss.user), strVal(status), bitVal(true), {t: tSmallInt, v: dbid}, intVal(int64(ss.tran)),
 		})
 	}
 	return r
