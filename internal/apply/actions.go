@@ -73,6 +73,7 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 		Compression: p.Compression, Credential: p.Credential, NoRecovery: a.TailLog, DisconnectUsers: a.Disconnect}, x.progress(a))
 	completed := x.r.Now().UTC() // before the read-back, which takes as long as the file is big
 	if err != nil {
+		err = x.abortFailedUploads(ctx, folder, p, a.Database, key, err)
 		if a.TailLog && errors.Is(err, engine.ErrInUse) {
 			return "", fmt.Errorf("%w; sessions are using %q on primary %q: stop the applications, or run promote -planned with -disconnect-users to end them; nothing was changed", err, a.Database, p.Name)
 		}

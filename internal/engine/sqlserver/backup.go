@@ -21,12 +21,14 @@ import (
 // Backup takes a full or log backup:
 //
 //	[ALTER DATABASE [db] SET SINGLE_USER WITH ROLLBACK IMMEDIATE;  a tail-log backup with DisconnectUsers (readers.go)]
-//	BACKUP DATABASE|LOG [db] TO DISK|URL = N'path' WITH CHECKSUM[, COMPRESSION], FORMAT, INIT[, COPY_ONLY][, NORECOVERY][, CREDENTIAL = N'…'][, BACKUP_OPTIONS = N'…'], STATS = 10
+//	BACKUP DATABASE|LOG [db] TO DISK = N'path' WITH CHECKSUM[, COMPRESSION], FORMAT, INIT[, COPY_ONLY][, NORECOVERY], STATS = 10
+//	BACKUP DATABASE|LOG [db] TO URL = N'url' WITH CHECKSUM[, COMPRESSION], FORMAT[, MAXTRANSFERSIZE = 4194304, BLOCKSIZE = 65536][, COPY_ONLY][, NORECOVERY][, CREDENTIAL = N'…'][, BACKUP_OPTIONS = N'…'], STATS = 10
 //
-// and reads the file's header back (RESTORE HEADERONLY). FORMAT, INIT
-// overwrite a file, so a disk path that already holds a backup is refused
-// (wrapping fs.ErrExist) rather than overwritten: that file's log would be
-// lost from the chain.
+// and reads the file's header back (RESTORE HEADERONLY). FORMAT (and INIT
+// on disk) overwrite, so a path or URL that already holds a backup is
+// refused (wrapping fs.ErrExist) rather than overwritten: that file's log
+// would be lost from the chain. A URL takes no INIT (appending to a blob is
+// not possible; FORMAT alone overwrites): see urlBackupOptions.
 func (s *session) Backup(ctx context.Context, req engine.BackupRequest, progress engine.Progress) (artifact.Header, error) {
 	verb := "backup database"
 	if req.Kind == artifact.Log {
@@ -53,8 +55,16 @@ func (s *session) Backup(ctx context.Context, req engine.BackupRequest, progress
 				return err
 			}
 		}
-		if !d.url {
-			old, _, err := s.headerOnly(ctx, c, d, "")
+		if d.url {
+			if err := checkCredential(ctx, c, d, req.Credential); err != nil {
+				return err
+			}
+			if err := checkURLSize(ctx, c, d, req.Database, req.Kind == artifact.Log); err != nil {
+				return err
+			}
+		}
+		{
+			old, _, err := s.headerOnly(ctx, c, d, req.Credential)
 			switch {
 			case err == nil:
 				return fmt.Errorf("%w: it holds a %s backup of %s (LSN %s to %s); drsctl never overwrites a backup file",
@@ -103,8 +113,10 @@ func backupStatement(req engine.BackupRequest, d device) string {
 		opts = append(opts, "COMPRESSION")
 	}
 	opts = append(opts, "FORMAT")
-	if !d.s3 {
-		opts = append(opts, "INIT") // S3 takes FORMAT only
+	if d.url {
+		opts = append(opts, urlBackupOptions(d, req.Credential)...)
+	} else {
+		opts = append(opts, "INIT")
 	}
 	if req.CopyOnly {
 		opts = append(opts, "COPY_ONLY")
@@ -161,11 +173,7 @@ type queryer interface {
 // as the server's local wall clock (the caller converts them: times.go);
 // set is the BackupSetGUID.
 func (s *session) headerOnly(ctx context.Context, q queryer, d device, credential string) (h artifact.Header, set string, err error) {
-	stmt := "RESTORE HEADERONLY FROM " + d.clause()
-	if opts := d.urlOptions(credential, ""); len(opts) > 0 {
-		stmt += " WITH " + strings.Join(opts, ", ")
-	}
-	row, err := firstRow(ctx, q, stmt)
+	row, err := firstRow(ctx, q, infoStatement("HEADERONLY", d, credential))
 	if err != nil {
 		return h, "", err
 	}
@@ -174,6 +182,16 @@ func (s *session) headerOnly(ctx context.Context, q queryer, d device, credentia
 	}
 	h, err = row.header()
 	return h, row.guid("BackupSetGUID"), err
+}
+
+// infoStatement is RESTORE HEADERONLY|FILELISTONLY FROM the device, with
+// what a URL needs (credential, S3 region).
+func infoStatement(what string, d device, credential string) string {
+	stmt := "RESTORE " + what + " FROM " + d.clause()
+	if opts := d.urlOptions(credential, "RESTORE_OPTIONS"); len(opts) > 0 {
+		stmt += " WITH " + strings.Join(opts, ", ")
+	}
+	return stmt
 }
 
 // ---- result rows by column name ----
@@ -382,9 +400,11 @@ func (d device) clause() string {
 
 // urlOptions are the WITH options a URL device needs. SQL Server finds a
 // credential named after the URL's container or bucket (SAS, S3 access
-// key) by itself; any other credential name is passed as CREDENTIAL. An
-// s3:// URL on an AWS regional endpoint gets its region through
-// BACKUP_OPTIONS/RESTORE_OPTIONS (optionsName; none when empty).
+// key) by itself; any other credential name (a storage-account-key
+// credential, for Azure page blobs) is passed as CREDENTIAL. An s3:// URL
+// on an AWS regional endpoint gets its region through BACKUP_OPTIONS or
+// RESTORE_OPTIONS (optionsName) — RESTORE HEADERONLY and FILELISTONLY
+// included, which sign their requests too.
 func (d device) urlOptions(credential, optionsName string) []string {
 	if !d.url {
 		return nil
@@ -399,6 +419,20 @@ func (d device) urlOptions(credential, optionsName string) []string {
 		}
 	}
 	return out
+}
+
+// urlBackupOptions are a URL backup's transfer options. An Azure block blob
+// (a SAS credential, found by the container's name) holds 50,000 blocks of
+// MAXTRANSFERSIZE: 4 MB blocks (the largest) and a 64 KB BLOCKSIZE, as
+// Microsoft recommends, make that ≈195 GB instead of ≈48 GB at the 1 MB
+// default. A storage-account-key credential (CREDENTIAL =) writes a page
+// blob, which takes neither. S3 keeps its 10 MB default part size
+// (10,000 parts: ≈97 GB per URL); changing it would need COMPRESSION.
+func urlBackupOptions(d device, credential string) []string {
+	if d.s3 || (credential != "" && !credentialMatches(credential, d.path)) {
+		return nil
+	}
+	return []string{"MAXTRANSFERSIZE = 4194304", "BLOCKSIZE = 65536"}
 }
 
 // credentialMatches reports whether a credential named name is the one SQL

@@ -80,6 +80,9 @@ func (s *session) Drill(ctx context.Context, req engine.DrillRequest, progress e
 			return err
 		}
 		full := deviceOf(req.Backups[0].ServerPath)
+		if err := checkCredential(ctx, c, full, req.Credential); err != nil {
+			return err
+		}
 		files, err := fileList(ctx, c, full, req.Credential)
 		if err != nil {
 			return err

@@ -50,6 +50,9 @@ func (s *session) Restore(ctx context.Context, req engine.RestoreRequest, progre
 		if _, err := c.ExecContext(ctx, "USE [master]"); err != nil {
 			return err
 		}
+		if err := checkCredential(ctx, c, d, req.Credential); err != nil {
+			return err
+		}
 		moves, err := restoreMoves(ctx, c, req, d)
 		if err != nil {
 			return err
@@ -144,11 +147,7 @@ type backupFile struct {
 }
 
 func fileList(ctx context.Context, q queryer, d device, credential string) ([]backupFile, error) {
-	stmt := "RESTORE FILELISTONLY FROM " + d.clause()
-	if opts := d.urlOptions(credential, ""); len(opts) > 0 {
-		stmt += " WITH " + strings.Join(opts, ", ")
-	}
-	rows, err := allRows(ctx, q, stmt)
+	rows, err := allRows(ctx, q, infoStatement("FILELISTONLY", d, credential))
 	if err != nil {
 		return nil, err
 	}

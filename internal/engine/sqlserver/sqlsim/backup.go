@@ -182,10 +182,6 @@ func (x *execCtx) devicePath(d device) (string, *sqlError) {
 	return toString(v), nil
 }
 
-func urlDeviceErr(path string) *sqlError {
-	return errDeviceOpen(path, "50(The request is not supported. sqlsim has no URL backup)")
-}
-
 func (x *execCtx) execBackup(s *backupStmt) (result, *sqlError) {
 	op := "BACKUP DATABASE"
 	allowed := backupOptions
@@ -207,7 +203,7 @@ func (x *execCtx) execBackup(s *backupStmt) (result, *sqlError) {
 		return result{}, err
 	}
 	if s.device.kind == "URL" {
-		return result{}, urlDeviceErr(path).terminating(op)
+		return x.execBackupURL(s, op, name, path, o, start)
 	}
 	srv := x.s.srv
 	srv.mu.Lock()
@@ -229,7 +225,7 @@ func (x *execCtx) execBackup(s *backupStmt) (result, *sqlError) {
 		srv.mu.Unlock()
 		return result{}, verr.terminating(op)
 	}
-	h, files, berr := x.takeBackup(d, s.log, path, o, start)
+	h, files, berr := x.takeBackup(d, s.log, path, o, start, nil)
 	srv.mu.Unlock()
 	if berr != nil {
 		return result{}, berr.terminating(op)
@@ -270,6 +266,9 @@ func (x *execCtx) checkBackup(log bool, name, path string, o *opts) (*database, 
 			}
 		}
 	}
+	if path == "" {
+		return d, nil // a URL: url.go checks it
+	}
 	if err := checkDir(path); err != nil {
 		return nil, errDeviceOpen(path, "3(The system cannot find the path specified.)")
 	}
@@ -286,8 +285,9 @@ func (x *execCtx) checkBackup(log bool, name, path string, o *opts) (*database, 
 
 func pagesFor(rows int) int64 { return 328 + int64(rows)/40 }
 
-// takeBackup writes the backup file and records it; callers hold srv.mu.
-func (x *execCtx) takeBackup(d *database, log bool, path string, o *opts, start time.Time) (*bakHeader, []dbFile, *sqlError) {
+// takeBackup writes the backup file (to disk at path, or with write when
+// set) and records it; callers hold srv.mu.
+func (x *execCtx) takeBackup(d *database, log bool, path string, o *opts, start time.Time, write func(*bakHeader, []byte) *sqlError) (*bakHeader, []dbFile, *sqlError) {
 	srv := x.s.srv
 	copyOnly := o.has("COPY_ONLY")
 	h := &bakHeader{
@@ -392,8 +392,16 @@ func (x *execCtx) takeBackup(d *database, log bool, path string, o *opts, start 
 	if err != nil {
 		return nil, nil, errUnsupported("encoding the backup: %v", err)
 	}
-	werr := srv.takeSpace(path, int64(len(data)))
-	if werr == nil {
+	if write != nil {
+		if err := write(h, data); err != nil {
+			return nil, nil, err
+		}
+	}
+	var werr error
+	if write == nil {
+		werr = srv.takeSpace(path, int64(len(data)))
+	}
+	if werr == nil && write == nil {
 		if werr = writeFileAtomic(path, data); werr != nil {
 			srv.takeSpace(path, -int64(len(data)))
 		}
@@ -501,9 +509,6 @@ func (x *execCtx) execRestore(s *restoreStmt) (result, *sqlError) {
 		if err != nil {
 			return result{}, err
 		}
-		if s.device.kind == "URL" {
-			return result{}, urlDeviceErr(path).terminating(op)
-		}
 		if v, ok := o.vals["FILE"]; ok && toInt64(v) != 1 {
 			return result{}, errFileID(toInt64(v), path).terminating(op)
 		}
@@ -515,7 +520,7 @@ func (x *execCtx) execRestore(s *restoreStmt) (result, *sqlError) {
 	}
 	switch s.what {
 	case "HEADERONLY", "FILELISTONLY", "LABELONLY":
-		h, _, rerr := readBackupFile(path, false)
+		h, _, rerr := x.readDevice(s.device, path, o, false)
 		if rerr != nil {
 			return result{}, rerr.terminating(op)
 		}
@@ -534,7 +539,7 @@ func (x *execCtx) execRestore(s *restoreStmt) (result, *sqlError) {
 		}
 		return result{cmd: cmdSelect, count: true, rows: uint64(len(rows))}, nil
 	case "VERIFYONLY":
-		h, _, rerr := readBackupFile(path, true)
+		h, _, rerr := x.readDevice(s.device, path, o, true)
 		if rerr != nil {
 			return result{}, rerr.terminating(op)
 		}
@@ -598,7 +603,7 @@ func (x *execCtx) execRestore(s *restoreStmt) (result, *sqlError) {
 	if serr != nil {
 		return result{}, serr.terminating(op)
 	}
-	h, p, rerr := readBackupFile(path, true)
+	h, p, rerr := x.readDevice(s.device, path, o, true)
 	if rerr != nil {
 		return result{}, rerr.terminating(op)
 	}

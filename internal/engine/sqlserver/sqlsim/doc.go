@@ -256,6 +256,69 @@
 // https://learn.microsoft.com/sql/relational-databases/system-catalog-views/sys-database-recovery-status-transact-sql);
 // a new fork begins at CREATE DATABASE and at every recovery.
 //
+// # Backups to URL
+//
+// BACKUP … TO URL and RESTORE … FROM URL (HEADERONLY, FILELISTONLY,
+// LABELONLY, VERIFYONLY, DATABASE, LOG) write and read real object stores:
+// Azure Blob Storage for https:// URLs and S3-compatible storage for s3://
+// URLs (path style, s3://host:port/bucket/key). The objects hold the same
+// bytes the simulator writes to DISK; a backup to several URLs (up to 64,
+// 3205 beyond) is a striped media set, the file cut in as many pieces, each
+// behind a small stripe header naming the media set and its family number.
+// What the real server does and the simulator follows:
+//   - Credentials (CREATE CREDENTIAL / DROP CREDENTIAL, sys.credentials;
+//     15151 dropping one that does not exist; 15025 creating one that
+//     exists, the simulator's choice of number and words). Azure block blobs use a
+//     credential "named exactly after the container URL" with IDENTITY =
+//     'SHARED ACCESS SIGNATURE' and the SAS token (no leading '?') as
+//     SECRET, found by name, never passed as CREDENTIAL =; CREDENTIAL =
+//     names the legacy storage-account-key credential (IDENTITY = the
+//     account, SECRET = the key), one URL only. A SAS credential named in
+//     CREDENTIAL = is taken for a key and fails to authenticate (3201,
+//     "Operating system error 86"). S3 uses a credential whose name
+//     prefixes the URL (s3://host:port/bucket) with IDENTITY = 'S3 Access
+//     Key', SECRET = 'access key id:secret key'; CREDENTIAL = is refused
+//     (3032). The longest name that prefixes the URL at a '/' wins. No
+//     credential: 3201 "Operating system error 50(The request is not
+//     supported.)", the error the S3 troubleshooting page shows for a
+//     malformed URL or missing bucket
+//     (https://learn.microsoft.com/sql/relational-databases/backup-restore/sql-server-backup-to-url-s3-compatible-object-storage-best-practices-and-troubleshooting;
+//     https://learn.microsoft.com/sql/relational-databases/backup-restore/sql-server-backup-to-url;
+//     the credential table in https://techcommunity.microsoft.com/t5/DataCAT/SQL-Server-Backup-to-URL-a-cheat-sheet/ba-p/346358).
+//     A missing object on RESTORE is 3201 with error 2, as for a file.
+//   - "Appending to existing blobs isn't supported": INIT/NOINIT are
+//     refused (3032, the stricter reading: the pages say to use FORMAT),
+//     and a URL that already holds an object is refused without FORMAT
+//     (3271 … "(409) Conflict"; the words after the status are the
+//     simulator's). FORMAT overwrites.
+//   - Sizes: an Azure block blob holds 50,000 blocks of MAXTRANSFERSIZE
+//     (multiples of 64 KB up to 4 MB, 1 MB by default: ≈195 GB per blob at
+//     4 MB, "up to 64 blobs … ~12 TB" in the cheat sheet above); an S3
+//     object 10,000 parts of MAXTRANSFERSIZE (5 MB to 20 MB, 10 MB by
+//     default: "the maximum supported size of a single file is the result
+//     of 10,000 parts * MAXTRANSFERSIZE … stripe up to 64 URLs",
+//     https://learn.microsoft.com/sql/relational-databases/backup-restore/sql-server-backup-to-url-s3-compatible-object-storage).
+//     Past it the write fails with 3202 "… 1117(The request could not be
+//     performed because of an I/O device error.)". The size judged is the
+//     backup's BackupSize (HEADERONLY), not the simulator's few bytes;
+//     Options.URLMaxChunks and URLBlobLimit lower the blocks or bytes one
+//     URL may hold so tests can need striping or a larger MAXTRANSFERSIZE. A
+//     MAXTRANSFERSIZE out of range is refused (50000: the real number and
+//     words were not found). A failed S3 backup leaves its multipart upload
+//     incomplete, neither completed nor aborted, as the real connector does.
+//   - A striped media set restores only with all its families: 3132 "The
+//     media set has N media families but only M are provided. All members
+//     must be provided."; in any order. backupmediafamily gets one row per
+//     URL with device_type 9.
+//   - BACKUP_OPTIONS/RESTORE_OPTIONS {"s3": {"region": "…"}} set the region
+//     the S3 requests are signed for (us-east-1 when absent).
+//
+// Deviations: "s3:// URLs always assume the underlying protocol is https"
+// and Azure URLs are https; the test environment's Azurite and S3 server
+// speak http, so Options.URLPlainHTTP makes the simulator use http for
+// both. The key credential writes a block blob (the real server a page
+// blob). MAXTRANSFERSIZE on S3 is not refused without COMPRESSION.
+//
 // # Files added on the primary
 //
 // ALTER DATABASE x ADD FILE (NAME = n, FILENAME = 'path'[, SIZE = …,
@@ -514,9 +577,9 @@
 //
 // Transactions (beyond their count, see Readers), other tables, UPDATE/DELETE, differential/file/filegroup
 // backups, several backup sets or stripes per device (an existing file needs
-// INIT or FORMAT), STOPATMARK/STOPBEFOREMARK, backups TO URL (Azure or
-// S3: always 3201 "Operating system error 50 … sqlsim has no URL backup"),
-// encryption, real data pages (page counts in messages are invented),
+// INIT or FORMAT), striping across DISK devices, STOPATMARK/STOPBEFOREMARK,
+// page blobs and virtual-host S3 URLs (see "Backups to URL"), encryption,
+// real data pages (page counts in messages are invented),
 // Windows/Kerberos logins, MARS, system database backups. Some edge-case
 // texts (3118 for a log restore onto a missing database, 3153) are the
 // simulator's best knowledge of SQL Server's. A runtime error ends the batch (SQL Server continues after some

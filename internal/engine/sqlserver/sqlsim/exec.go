@@ -40,6 +40,10 @@ func (x *execCtx) exec(st stmt) (result, *sqlError) {
 		return x.execRestore(s)
 	case *checkDBStmt:
 		return x.execCheckDB(s)
+	case *createCredentialStmt:
+		return x.execCreateCredential(s)
+	case *dropCredentialStmt:
+		return x.execDropCredential(s)
 	case *killStmt:
 		return x.execKill(s)
 	case *alterAccessStmt:

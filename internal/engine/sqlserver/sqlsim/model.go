@@ -22,6 +22,7 @@ type state struct {
 	BackupSets           []*backupSetRow   `json:"backupset"`
 	MediaFamilies        []*mediaFamilyRow `json:"backupmediafamily"`
 	RestoreHistory       []*restoreHistRow `json:"restorehistory"`
+	Credentials          []*credential     `json:"credentials,omitempty"` // url.go
 }
 
 const stateVersion = 1

@@ -115,6 +115,9 @@ type option struct {
 type device struct {
 	kind string // DISK or URL
 	path expr
+	// more are the other devices of a striped media set (URL only: see
+	// url.go), in the order written.
+	more []expr
 }
 
 type backupStmt struct {
@@ -321,6 +324,9 @@ func (p *parser) statement() (stmt, *sqlError) {
 		}
 		return &useStmt{db: name}, nil
 	case "CREATE":
+		if p.isKw(p.peekAt(1), "CREDENTIAL") {
+			return p.createCredentialStmt()
+		}
 		if !p.isKw(p.peekAt(1), "DATABASE") {
 			return nil, p.notUnderstood()
 		}
@@ -334,6 +340,9 @@ func (p *parser) statement() (stmt, *sqlError) {
 		}
 		return &createDBStmt{name: n}, nil
 	case "DROP":
+		if p.isKw(p.peekAt(1), "CREDENTIAL") {
+			return p.dropCredentialStmt()
+		}
 		if !p.isKw(p.peekAt(1), "DATABASE") {
 			return nil, p.notUnderstood()
 		}
@@ -925,10 +934,22 @@ func (p *parser) device() (device, *sqlError) {
 	if err != nil {
 		return device{}, err
 	}
-	if p.isPunct(p.peek(), ",") && (p.isKw(p.peekAt(1), "DISK") || p.isKw(p.peekAt(1), "URL")) {
-		return device{}, errUnsupported("striped backups (several devices) are not supported")
+	d := device{kind: k, path: e}
+	for p.isPunct(p.peek(), ",") && (p.isKw(p.peekAt(1), "DISK") || p.isKw(p.peekAt(1), "URL")) {
+		if k != "URL" || !p.isKw(p.peekAt(1), "URL") {
+			return device{}, errUnsupported("striped backups are supported only across URL devices")
+		}
+		p.i += 2
+		if err := p.expectPunct("="); err != nil {
+			return device{}, err
+		}
+		e, err := p.expr()
+		if err != nil {
+			return device{}, err
+		}
+		d.more = append(d.more, e)
 	}
-	return device{kind: k, path: e}, nil
+	return d, nil
 }
 
 func (p *parser) options() ([]option, *sqlError) {

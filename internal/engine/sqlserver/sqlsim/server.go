@@ -56,6 +56,19 @@ type Options struct {
 	// UnknownTimeZone records msdb.dbo.backupset.time_zone as 127
 	// ("unknown", as the documentation allows) instead of the offset.
 	UnknownTimeZone bool
+	// URLPlainHTTP makes BACKUP TO URL and RESTORE FROM URL talk plain
+	// http to the host the URL names (https:// and s3:// URLs alike), for
+	// the test environment's Azurite and S3 servers. The real server only
+	// speaks https (doc.go, "Backups to URL").
+	URLPlainHTTP bool
+	// URLMaxChunks, when positive, is how many blocks (Azure, 50,000 on
+	// the real server) or parts (S3, 10,000) of MAXTRANSFERSIZE one URL of
+	// a backup may hold; URLBlobLimit, when positive, caps its bytes. A
+	// backup's size is its HEADERONLY BackupSize (about 2.7 MB for a small
+	// database). Tests lower them to make a backup need striping or a
+	// larger MAXTRANSFERSIZE.
+	URLMaxChunks int64
+	URLBlobLimit int64
 	// Logins are logins besides sa, each with its roles and permissions
 	// (perms.go); statements check them as SQL Server does.
 	Logins []Login

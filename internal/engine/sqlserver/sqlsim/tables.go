@@ -58,6 +58,8 @@ func (x *execCtx) resolveTable(o objName) (*relation, *sqlError) {
 			return x.sysRecoveryStatus(), nil
 		case "dm_exec_sessions":
 			return x.dmExecSessions(), nil
+		case "credentials":
+			return x.sysCredentials(), nil
 		}
 		return nil, errInvalidObject(o.text)
 	}
