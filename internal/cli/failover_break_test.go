@@ -882,3 +882,46 @@ func TestBreak_SwitchoverRecoverFailedAfterTail(t *testing.T) {
 	}
 	w.restoresInOrder(w.west, "west")
 }
+
+// Promote a second time, after the first worked: "already promoted" only
+// when the promoted database still stands there. Replaced by someone's copy
+// since, dropped since, or its server not answering, a failover must not be
+// told all is well (found by scenario seed 9087).
+func TestBreak_PromoteAgainAfterTheDatabaseChanged(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(w *ww)
+		code   int
+		says   string
+	}{
+		{"still there", func(w *ww) {}, 0, "already promoted"},
+		{"replaced by a copy", func(w *ww) {
+			qa := w.drv.Server("qa")
+			qa.Create("Sales", "5000")
+			p := filepath.Join(w.dir, "qa.bak")
+			if _, err := qa.BackupOutOfBandFull(context.Background(), "Sales", p); err != nil {
+				w.t.Fatal(err)
+			}
+			w.east.Drop("Sales")
+			if err := w.east.RestoreByHand(context.Background(), engine.RestoreRequest{Database: "Sales", Kind: artifact.Full, ServerPath: p, Mode: engine.NoRecovery}); err != nil {
+				w.t.Fatal(err)
+			}
+		}, 1, "drsctl did not seed it"},
+		{"dropped", func(w *ww) { w.east.Drop("Sales") }, 1, "has been dropped there since"},
+		{"server not answering", func(w *ww) { w.east.FailNext("observe", "Sales", false, errLost) }, 1, "whether it is still there is unknown"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := shipped(t, wwOpts{}, 1)
+			w.prim.SetDown(true)
+			if code := w.promote(cli.PromoteOptions{Target: "east", AutoApprove: true}); code != 0 {
+				t.Fatalf("first promote: exit %d", code)
+			}
+			tc.change(w)
+			w.tick(time.Minute)
+			code := w.promote(cli.PromoteOptions{Target: "east", AutoApprove: true})
+			if code != tc.code || !strings.Contains(w.out, tc.says) {
+				t.Errorf("promote again: exit %d, want %d saying %q:\n%s", code, tc.code, tc.says, w.out)
+			}
+		})
+	}
+}

@@ -145,6 +145,29 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 		return
 	}
 	if led != nil && led.PromotedAt != nil {
+		// Promoted before: nothing to do, if what stands there is still
+		// what was promoted. Replaced since (a copy restored under its
+		// name) or dropped, "already promoted" would tell the operator in
+		// a failover that the database is there when it is not.
+		to := b.obs.Targets[t.Name]
+		if to == nil || to.Err != "" {
+			// The ledger alone cannot say the database still stands there.
+			fail(fmt.Sprintf("database %q on target %q was promoted at %s, but its server did not answer: whether it is still there is unknown", d.name, t.Name, fmtTime(*led.PromotedAt)),
+				"Run promote again once the target's server answers.")
+			return
+		}
+		if b.obs.Refreshed {
+			switch o := to.Databases[d.name]; {
+			case o == nil || o.State == engine.Absent:
+				fail(fmt.Sprintf("cannot promote %q on target %q: it was promoted at %s and has been dropped there since", d.name, t.Name, fmtTime(*led.PromotedAt)),
+					"There is no database to bring online. The next apply seeds it again as a standby, as the configuration asks.")
+				return
+			case o.LastRestore != nil && !restoredFromDestination(t, o):
+				b.foreign(d, t, o)
+				b.dropTail(d)
+				return
+			}
+		}
 		b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q was already promoted at %s", d.name, t.Name, fmtTime(*led.PromotedAt)), "Nothing to do.")
 		b.dropTail(d)
 		return
