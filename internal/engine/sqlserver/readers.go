@@ -169,10 +169,8 @@ func runExclusive(ctx context.Context, c *sql.Conn, lost <-chan struct{}, x excl
 // leaves it RESTORING, which the next restore continues from; the
 // restore's own error is the one reported.
 func unpark(ctx context.Context, c *sql.Conn, lost <-chan struct{}, database, undo string) {
-	select {
-	case <-lost:
+	if gone(ctx, lost) {
 		return
-	default:
 	}
 	if a, err := readAccess(ctx, c, database); err != nil || a.state != "RESTORING" {
 		return
@@ -182,10 +180,8 @@ func unpark(ctx context.Context, c *sql.Conn, lost <-chan struct{}, database, un
 
 // multiUser sets an ONLINE database left SINGLE_USER back to MULTI_USER.
 func multiUser(ctx context.Context, c *sql.Conn, lost <-chan struct{}, database string) error {
-	select {
-	case <-lost:
-		return nil // the statement's own error says the connection went
-	default:
+	if gone(ctx, lost) {
+		return nil // the statement's own error says why
 	}
 	a, err := readAccess(ctx, c, database)
 	if err != nil || a.state != "ONLINE" || a.user != "SINGLE_USER" {
@@ -196,4 +192,18 @@ func multiUser(ctx context.Context, c *sql.Conn, lost <-chan struct{}, database 
 		return fmt.Errorf("%s is left SINGLE_USER (only one session may use it); %s: %w", quoteIdent(database), stmt, err)
 	}
 	return nil
+}
+
+// gone: the connection was lost, or the run was cancelled (a runner
+// stopped). Nothing more is sent then: a cancelled statement's connection
+// may still wait for the server to acknowledge the attention, and a query
+// on it blocks until the server answers, which a silent server never does
+// (the runner would never stop). The next run repairs what is left.
+func gone(ctx context.Context, lost <-chan struct{}) bool {
+	select {
+	case <-lost:
+		return true
+	default:
+	}
+	return ctx.Err() != nil
 }
