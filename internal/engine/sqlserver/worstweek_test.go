@@ -3,6 +3,7 @@ package sqlserver
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -146,4 +147,43 @@ func TestWorstWeek_PromoteARestoringDatabase(t *testing.T) {
 		t.Fatalf("user_access_desc %q, want MULTI_USER", got)
 	}
 	insert(t, f.target, "Sales", 10)
+}
+
+// Restores that fail with disconnect_users (the standby is parked in
+// RESTORING first): a damaged log, a missing file, the same log twice
+// (its reply lost: 4326, ErrAlreadyRestored). Each leaves a readable
+// STANDBY, MULTI_USER, where it was, and the next log follows.
+func TestWorstWeek_FailedRestoresWithDisconnectUsers(t *testing.T) {
+	f, _, target := standbyWithLogs(t)
+	f.restore(t, target, restoreDisconnecting(f, "1.trn"))
+	at := standbyOf(t, target, "Sales").RedoLSN
+
+	b, err := os.ReadFile(f.path("2.trn"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(f.path("2-damaged.trn"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		file string
+		want error
+	}{
+		{"2-damaged.trn", engine.ErrDamaged},
+		{"no-such.trn", engine.ErrDamaged},
+		{"1.trn", engine.ErrAlreadyRestored},
+	} {
+		parkedReader(t, withDatabase(f.targetDSN, "Sales"), "SELECT COUNT(*) FROM dbo.drs_probe")
+		err := target.Restore(context.Background(), restoreDisconnecting(f, c.file), engine.NoProgress)
+		if !errors.Is(err, c.want) {
+			t.Fatalf("restore %s: %v, want %v", c.file, err, c.want)
+		}
+		wantReadableStandby(t, f, target, 1)
+		if got := standbyOf(t, target, "Sales").RedoLSN; got.Cmp(at) != 0 {
+			t.Fatalf("after the failed restore of %s the standby stands at %s, want %s", c.file, got, at)
+		}
+	}
+	f.restore(t, target, restoreDisconnecting(f, "2.trn"))
+	wantReadableStandby(t, f, target, 2)
 }
