@@ -187,3 +187,40 @@ func TestWorstWeek_FailedRestoresWithDisconnectUsers(t *testing.T) {
 	f.restore(t, target, restoreDisconnecting(f, "2.trn"))
 	wantReadableStandby(t, f, target, 2)
 }
+
+// A planned switchover's tail-log backup with DisconnectUsers, stopped
+// (Ctrl-C: the context cancelled) after SET SINGLE_USER, while the BACKUP
+// runs and the server has not yet answered the attention. Nothing else
+// repairs a primary (it is not drsctl's to keep: its backups never touch
+// its user access), so the production database would stay SINGLE_USER,
+// one session at a time, until someone noticed. It must be MULTI_USER
+// when Backup returns.
+func TestWorstWeek_StoppedTailLogBackupLeavesThePrimaryMultiUser(t *testing.T) {
+	f, primary, _ := standbyWithLogs(t)
+	parkedReader(t, withDatabase(f.primaryDSN, "Sales"), "SELECT COUNT(*) FROM dbo.drs_probe")
+	f.sims[0].SetStall(sqlsim.StallLongOps)
+	defer f.sims[0].SetStall(sqlsim.StallNone)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := primary.Backup(ctx, engine.BackupRequest{Database: "Sales", Kind: artifact.Log,
+			ServerPath: f.path("tail.trn"), NoRecovery: true, DisconnectUsers: true}, engine.NoProgress)
+		done <- err
+	}()
+	for f.sims[0].Stalled() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a cancelled tail-log backup reported success")
+		}
+		t.Logf("cancelled: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("the cancelled tail-log backup has not returned after a minute")
+	}
+	if got := userAccessOf(t, f.primary, "Sales"); got != "MULTI_USER" {
+		t.Fatalf("the primary is left %s after a stopped tail-log backup", got)
+	}
+}
