@@ -26,12 +26,18 @@ type sqlHarness struct {
 
 const hostile = "Sales]; DROP DATABASE x; --"
 
-func newSQLHarness(t *testing.T) *sqlHarness {
+// newSQLHarness starts the simulators; each option adjusts a simulator's
+// Options by its name (primary, east, west).
+func newSQLHarness(t *testing.T, options ...func(name string, o *sqlsim.Options)) *sqlHarness {
 	h := &harness{t: t, dir: t.TempDir(), clock: time.Now().UTC()}
 	h.engines = wiring.Engines()
 	start := func(name string) *sqlsim.Server {
-		s, err := sqlsim.Start(sqlsim.Options{Addr: "127.0.0.1:0", DataDir: filepath.Join(h.dir, name+"-sim"), Name: strings.ToUpper(name),
-			LSNBase: "98765432109876543210000"})
+		o := sqlsim.Options{Addr: "127.0.0.1:0", DataDir: filepath.Join(h.dir, name+"-sim"), Name: strings.ToUpper(name),
+			LSNBase: "98765432109876543210000"}
+		for _, opt := range options {
+			opt(name, &o)
+		}
+		s, err := sqlsim.Start(o)
 		if err != nil {
 			t.Fatal(err)
 		}

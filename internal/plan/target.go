@@ -345,7 +345,7 @@ func (b *builder) standing(d *dbPlan, t *config.Target, led *state.TargetDatabas
 					// was interrupted, or the server's restore history was
 					// cleaned up. Nothing is restored over what drsctl cannot
 					// place.
-					b.problem(Error, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q is %s but the server reports no position for it", d.name, t.Name, o.RawState),
+					b.problem(Error, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q is %s but the server reports no position for it", d.name, t.Name, standbyWords(o)),
 						"drsctl restores nothing over a database it cannot place (an interrupted restore by hand, or restore history cleaned up on the server). Drop it on the target to have it seeded again.")
 					b.rpo(d, t, nil, "the server reports no position for it")
 					return standing{leave: true}
@@ -758,4 +758,14 @@ func (b *builder) rpo(d *dbPlan, t *config.Target, through *node, unknown string
 		s.Breach = true
 	}
 	b.p.RPO = append(b.p.RPO, s)
+}
+
+// standbyWords names a target database's state for an operator: a STANDBY
+// database is ONLINE to SQL Server (read-only), which alone reads as
+// "recovered".
+func standbyWords(o *engine.StandbyDatabase) string {
+	if o.State == engine.Standby {
+		return "in STANDBY (read-only, " + o.RawState + ")"
+	}
+	return o.RawState
 }

@@ -80,7 +80,7 @@ func (s *session) Backup(ctx context.Context, req engine.BackupRequest, progress
 		// A tail-log backup (NORECOVERY) needs the database alone; it is
 		// left RESTORING, where MULTI_USER cannot be set (readers.go).
 		if err := runExclusive(ctx, c, lost, exclusive{database: req.Database, stmt: backupStatement(req, d),
-			disconnect: req.DisconnectUsers && req.NoRecovery, primary: true}, progress); err != nil {
+			disconnect: req.DisconnectUsers && req.NoRecovery, primary: true, repairOn: s.db}, progress); err != nil {
 			return err
 		}
 		after, err := readClock(ctx, c)

@@ -70,7 +70,61 @@ func restoreMoves(ctx context.Context, c *sql.Conn, req engine.RestoreRequest, d
 			return nil, errors.New("the server reports no default data or log path (SERVERPROPERTY('InstanceDefaultDataPath'/'InstanceDefaultLogPath')) to put the database's files in; set the target's data_dir and log_dir")
 		}
 	}
-	return planMoves(req.Database, files, dataDir, logDir), nil
+	moves := planMoves(req.Database, files, dataDir, logDir)
+	taken, err := otherDatabasesFiles(ctx, c, req.Database)
+	if err != nil {
+		return nil, err
+	}
+	return apart(req.Database, files, moves, taken), nil
+}
+
+// queryAllFiles lists the files of every database on the target, to set
+// aside those of the database restored (DB_ID, NULL when it is absent).
+const (
+	queryAllFiles = `SELECT database_id, physical_name FROM sys.master_files`
+	queryDBID     = `SELECT DB_ID(@p1)`
+)
+
+func otherDatabasesFiles(ctx context.Context, q *sql.Conn, database string) (map[string]bool, error) {
+	var self sql.NullInt64
+	if err := q.QueryRowContext(ctx, queryDBID, database).Scan(&self); err != nil {
+		return nil, err
+	}
+	rows, err := allRows(ctx, q, queryAllFiles)
+	if err != nil {
+		return nil, err
+	}
+	taken := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		if id, _ := r.int("database_id"); self.Valid && id == self.Int64 {
+			continue
+		}
+		taken[strings.ToLower(r.string("physical_name"))] = true
+	}
+	return taken, nil
+}
+
+// apart renames a move whose file another database on the target already
+// has: <database>_<logical> does not tell the database from the logical
+// name, so [Sales] with a file 2024_Archive and [Sales_2024] with a file
+// Archive both come to Sales_2024_Archive.ndf, and the second restore
+// would fail (1834) on every attempt. Such a file gets the hash of its
+// database and logical name too, as a name cut or changed does. Paths are
+// compared without case (Windows).
+func apart(database string, files []backupFile, moves []move, taken map[string]bool) []move {
+	for i, m := range moves {
+		if !taken[strings.ToLower(m.to)] {
+			continue
+		}
+		for _, f := range files {
+			if f.logical != m.logical {
+				continue
+			}
+			dir := m.to[:strings.LastIndexAny(m.to, `/\`)]
+			moves[i].to = joinServerPath(dir, hashedName(database, f))
+		}
+	}
+	return moves
 }
 
 // dbFileRow is one row of sys.master_files.

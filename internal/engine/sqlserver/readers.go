@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/drsctl/drsctl/internal/engine"
 )
@@ -71,7 +72,10 @@ import (
 // locked out: after every attempt the engine reads user_access_desc and
 // sets MULTI_USER back on an ONLINE database it set to SINGLE_USER, and on
 // a standby or a database being recovered (drsctl's to keep) whatever set
-// it, so the next run repairs what an interrupted one left.
+// it, so the next run repairs what an interrupted one left. Nothing later
+// repairs a primary, so when a tail-log backup's run is stopped or loses
+// its connection after the ALTER, MULTI_USER is set back at once on
+// another connection (multiUserElsewhere).
 const queryAccess = `SELECT state_desc, is_in_standby, user_access_desc FROM sys.databases WHERE name = @p1`
 
 // disconnectAttempts bounds how often a statement with DisconnectUsers is
@@ -98,6 +102,10 @@ type exclusive struct {
 	// taken back to RESTORING before the backup is opened, and made a
 	// standby again with this undo file if the restore fails.
 	undo string
+	// repairOn, for a primary: a pool the user access is set back through
+	// when the run was stopped or lost its connection after SET
+	// SINGLE_USER (see multiUserElsewhere).
+	repairOn *sql.DB
 }
 
 type access struct {
@@ -157,6 +165,11 @@ func runExclusive(ctx context.Context, c *sql.Conn, lost <-chan struct{}, x excl
 				return rerr
 			}
 		}
+		if err != nil && single && x.primary && x.repairOn != nil && gone(ctx, lost) {
+			if rerr := multiUserElsewhere(ctx, x.repairOn, x.database); rerr != nil {
+				err = fmt.Errorf("%w; %v", err, rerr)
+			}
+		}
 		if err != nil && x.disconnect && attempt < disconnectAttempts && hasNumber(err, errExclusive) {
 			continue
 		}
@@ -169,10 +182,8 @@ func runExclusive(ctx context.Context, c *sql.Conn, lost <-chan struct{}, x excl
 // leaves it RESTORING, which the next restore continues from; the
 // restore's own error is the one reported.
 func unpark(ctx context.Context, c *sql.Conn, lost <-chan struct{}, database, undo string) {
-	select {
-	case <-lost:
+	if gone(ctx, lost) {
 		return
-	default:
 	}
 	if a, err := readAccess(ctx, c, database); err != nil || a.state != "RESTORING" {
 		return
@@ -182,10 +193,8 @@ func unpark(ctx context.Context, c *sql.Conn, lost <-chan struct{}, database, un
 
 // multiUser sets an ONLINE database left SINGLE_USER back to MULTI_USER.
 func multiUser(ctx context.Context, c *sql.Conn, lost <-chan struct{}, database string) error {
-	select {
-	case <-lost:
-		return nil // the statement's own error says the connection went
-	default:
+	if gone(ctx, lost) {
+		return nil // the statement's own error says why
 	}
 	a, err := readAccess(ctx, c, database)
 	if err != nil || a.state != "ONLINE" || a.user != "SINGLE_USER" {
@@ -194,6 +203,57 @@ func multiUser(ctx context.Context, c *sql.Conn, lost <-chan struct{}, database 
 	stmt := "ALTER DATABASE " + quoteIdent(database) + " SET MULTI_USER"
 	if err := run(ctx, c, lost, stmt, engine.NoProgress); err != nil {
 		return fmt.Errorf("%s is left SINGLE_USER (only one session may use it); %s: %w", quoteIdent(database), stmt, err)
+	}
+	return nil
+}
+
+// gone: the connection was lost, or the run was cancelled (a runner
+// stopped). Nothing more is sent then: a cancelled statement's connection
+// may still wait for the server to acknowledge the attention, and a query
+// on it blocks until the server answers, which a silent server never does
+// (the runner would never stop). The next run repairs what is left.
+func gone(ctx context.Context, lost <-chan struct{}) bool {
+	select {
+	case <-lost:
+		return true
+	default:
+	}
+	return ctx.Err() != nil
+}
+
+// repairTimeout bounds the repair of a primary's user access after a
+// stopped run.
+const repairTimeout = 30 * time.Second
+
+// multiUserElsewhere sets a primary that a stopped or disconnected run
+// left SINGLE_USER (after its ALTER, before the tail-log backup ended)
+// back to MULTI_USER, on another connection and past the run's
+// cancellation: the run's own connection may wait for the server's
+// attention ack, and nothing later repairs a primary (its backups never
+// touch its user access; only a standby is drsctl's to keep), so its
+// applications would be held to one session at a time until someone
+// noticed.
+func multiUserElsewhere(ctx context.Context, pool *sql.DB, database string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), repairTimeout)
+	defer cancel()
+	stmt := "ALTER DATABASE " + quoteIdent(database) + " SET MULTI_USER"
+	fail := func(err error) error {
+		return fmt.Errorf("%s may be left SINGLE_USER (only one session may use it): run %s on the server: %w", quoteIdent(database), stmt, err)
+	}
+	c, err := pool.Conn(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	defer c.Close()
+	a, err := readAccess(ctx, c, database)
+	if err != nil {
+		return fail(err)
+	}
+	if a.state != "ONLINE" || a.user != "SINGLE_USER" {
+		return nil
+	}
+	if _, err := c.ExecContext(ctx, stmt); err != nil {
+		return fail(err)
 	}
 	return nil
 }

@@ -199,6 +199,28 @@ func planMoves(database string, files []backupFile, dataDir, logDir string) []mo
 // unique again with a hash of the database and logical names: `a/b` and
 // `a\b` would otherwise both restore onto a_b_….
 func movedName(database string, f backupFile) string {
+	raw := database + "_" + f.logical
+	name := sanitizeFileName(raw)
+	if r := []rune(name); len(r) > 100 || name != raw {
+		return hashedName(database, f)
+	}
+	return name + sanitizeFileName(fileExt(f))
+}
+
+// hashedName is movedName made unique with a hash of the database and
+// logical names (cut to 90 characters before it).
+func hashedName(database string, f backupFile) string {
+	r := []rune(sanitizeFileName(database + "_" + f.logical))
+	if len(r) > 90 {
+		r = r[:90]
+	}
+	sum := sha256.Sum256([]byte(database + "\x00" + f.logical))
+	return string(r) + "_" + hex.EncodeToString(sum[:4]) + sanitizeFileName(fileExt(f))
+}
+
+// fileExt is the physical file's extension, or .mdf, .ndf, .ldf by kind
+// when it has none.
+func fileExt(f backupFile) string {
 	base := f.physical
 	if i := strings.LastIndexAny(base, `/\`); i >= 0 {
 		base = base[i+1:]
@@ -217,16 +239,7 @@ func movedName(database string, f backupFile) string {
 			ext = ".ndf"
 		}
 	}
-	raw := database + "_" + f.logical
-	name := sanitizeFileName(raw)
-	if r := []rune(name); len(r) > 100 || name != raw {
-		if len(r) > 90 {
-			r = r[:90]
-		}
-		sum := sha256.Sum256([]byte(database + "\x00" + f.logical))
-		name = string(r) + "_" + hex.EncodeToString(sum[:4])
-	}
-	return name + sanitizeFileName(ext)
+	return ext
 }
 
 func sanitizeFileName(s string) string {

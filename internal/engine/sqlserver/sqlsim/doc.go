@@ -596,4 +596,10 @@
 // (StepDelay, WAITFOR DELAY) stay in real time. Server.BackupHistory and
 // Server.RestoreHistory return msdb's backupset and restorehistory rows
 // without T-SQL.
+//
+// Server.DeleteBackupHistory empties backupset, backupmediafamily and
+// restorehistory, as msdb.dbo.sp_delete_backuphistory with an
+// @oldest_date of now does (a maintenance plan's History Cleanup Task
+// runs it on a schedule), leaving the databases as they are
+// (https://learn.microsoft.com/sql/relational-databases/system-stored-procedures/sp-delete-backuphistory-transact-sql).
 package sqlsim
