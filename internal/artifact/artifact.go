@@ -88,6 +88,9 @@ type Header struct {
 	// FamilyGUID identifies the database's recovery path; a backup from another
 	// family can never continue a chain.
 	FamilyGUID string
+	// Stripes is how many files (URLs) the backup was striped across, named
+	// by StripePath; 0 when it is one file.
+	Stripes int
 }
 
 // Continues reports whether log backup next can be restored right after prev
