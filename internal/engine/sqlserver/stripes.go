@@ -162,3 +162,14 @@ func gib(n int64) string {
 	}
 	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 }
+
+// SetURLBytesForTesting makes the engine size one URL (Azure and S3 alike)
+// at n bytes until the returned function restores the real limits, so
+// tests elsewhere (the end-to-end tests, against a simulator whose own
+// limit is lowered to match) can need striping with a small database. Not
+// for use outside tests.
+func SetURLBytesForTesting(n int64) (restore func()) {
+	a, s := azureURLBytes, s3URLBytes
+	azureURLBytes, s3URLBytes = n, n
+	return func() { azureURLBytes, s3URLBytes = a, s }
+}
