@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/drsctl/drsctl/internal/artifact"
 	"github.com/drsctl/drsctl/internal/engine"
@@ -60,6 +61,20 @@ func TestBackup_StripedAcrossURLs(t *testing.T) {
 				t.Fatalf("full backup header: %d stripes, want 3", fh.Stripes)
 			}
 			urls := artifact.StripePaths(full, 3)
+			// msdb's history: one record, the first family's URL, three stripes.
+			obs, err := p.ObservePrimary(ctx, []string{"Sales"}, fh.Start.Add(-time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var recs []engine.BackupRecord
+			for _, r := range obs[0].Backups {
+				if r.LastLSN == fh.LastLSN && r.Kind == artifact.Full {
+					recs = append(recs, r)
+				}
+			}
+			if len(recs) != 1 || recs[0].Path != full || recs[0].Stripes != 3 {
+				t.Errorf("history of the striped full: %+v, want one record of %s with 3 stripes", recs, full)
+			}
 			if _, err := s.Describe(ctx, full); !hasNumber(err, errStripeMissing) {
 				t.Errorf("HEADERONLY of the first stripe alone: %v, want 3132 (the backup is really striped)", err)
 			}

@@ -306,6 +306,11 @@
 //     MAXTRANSFERSIZE out of range is refused (50000: the real number and
 //     words were not found). A failed S3 backup leaves its multipart upload
 //     incomplete, neither completed nor aborted, as the real connector does.
+//   - A striped backup is "written across the devices in equal chunks"
+//     (https://learn.microsoft.com/previous-versions/sql/sql-server-2005/ms134980(v=sql.90)),
+//     side by side: when it outgrows its URLs every family's write fails,
+//     and on S3 each leaves its multipart upload incomplete (the stricter
+//     reading; the 3202 names the first URL).
 //   - A striped media set restores only with all its families: 3132 "The
 //     media set has N media families but only M are provided. All members
 //     must be provided."; in any order. backupmediafamily gets one row per
