@@ -70,7 +70,8 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 		}
 	}
 	h, err := s.Backup(ctx, engine.BackupRequest{Database: a.Database, Kind: kind, ServerPath: serverPath,
-		Compression: p.Compression, Credential: p.Credential, NoRecovery: a.TailLog, DisconnectUsers: a.Disconnect}, x.progress(a))
+		Compression: p.Compression, Credential: p.Credential, NoRecovery: a.TailLog, DisconnectUsers: a.Disconnect,
+		MaxStripes: artifact.MaxStripes}, x.progress(a))
 	completed := x.r.Now().UTC() // before the read-back, which takes as long as the file is big
 	if err != nil {
 		err = x.abortFailedUploads(ctx, folder, p, a.Database, key, err)
@@ -85,13 +86,24 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 		return "", fmt.Errorf("the server wrote %s but drsctl cannot read it at %s (%s): check that backup_folder %q's url and server_path name the same place: %w",
 			serverPath, blob.Redact(p.Folder.URL), key, p.Folder.Name, err)
 	}
+	// A backup striped across several URLs (engine.BackupRequest.MaxStripes):
+	// each stripe is read back and recorded with the artifact.
+	var more []state.Stripe
+	for i := 2; i <= h.Stripes; i++ {
+		k := artifact.StripePath(key, i, h.Stripes)
+		n, sk, err := blob.Checksum(ctx, folder, k)
+		if err != nil {
+			return "", fmt.Errorf("the server wrote %s striped across %d URLs but drsctl cannot read stripe %d at %s: %w", serverPath, h.Stripes, i, k, err)
+		}
+		more = append(more, state.Stripe{Key: k, Size: n, SHA256: sk})
+	}
 	failpoint.Hit(failpoint.BackupBeforeRecord)
 	err = x.commit(ctx, func(st *state.State) error {
 		db := st.Database(p.Name, a.Database)
 		if a.Observed != nil {
 			db.RecoveryModel, db.CreatedAt, db.Identity = a.Observed.RecoveryModel, a.Observed.CreatedAt, a.Observed.Identity
 		}
-		db.Add(&state.Artifact{ID: file, Header: h, Key: key, Size: size, SHA256: sum, NewFork: a.NewFork, Completed: completed})
+		db.Add(&state.Artifact{ID: file, Header: h, Key: key, Size: size, SHA256: sum, NewFork: a.NewFork, Completed: completed, More: more})
 		if a.NewFork {
 			db.Restart = ""
 		}
@@ -148,13 +160,22 @@ func (x *execution) adopt(ctx context.Context, a *plan.Action) error {
 	if err != nil {
 		return fmt.Errorf("read %s in backup folder %q: %w", a.Adopted.Key, p.Folder.Name, err)
 	}
+	var more []state.Stripe
+	for i := 2; i <= a.Adopted.Header.Stripes; i++ {
+		k := artifact.StripePath(a.Adopted.Key, i, a.Adopted.Header.Stripes)
+		n, sk, err := blob.Checksum(ctx, folder, k)
+		if err != nil {
+			return fmt.Errorf("read stripe %d of %d of %s in backup folder %q: %w", i, a.Adopted.Header.Stripes, a.Adopted.Key, p.Folder.Name, err)
+		}
+		more = append(more, state.Stripe{Key: k, Size: n, SHA256: sk})
+	}
 	failpoint.Hit(failpoint.AdoptBeforeRecord)
 	return x.commit(ctx, func(st *state.State) error {
 		db := st.Database(p.Name, a.Database)
 		if db.Artifact(a.Artifact) != nil {
 			return fmt.Errorf("artifact %s is already in the state", a.Artifact)
 		}
-		db.Add(&state.Artifact{ID: a.Artifact, Header: a.Adopted.Header, Key: a.Adopted.Key, Size: size, SHA256: sum, OutOfBand: true, NewFork: a.NewFork})
+		db.Add(&state.Artifact{ID: a.Artifact, Header: a.Adopted.Header, Key: a.Adopted.Key, Size: size, SHA256: sum, OutOfBand: true, NewFork: a.NewFork, More: more})
 		if a.NewFork {
 			db.Restart = ""
 		}
@@ -191,8 +212,12 @@ func (x *execution) ship(ctx context.Context, batch []*plan.Action) []*Outcome {
 	if err != nil {
 		return fail(err)
 	}
-	var sinks []blob.Sink
-	var live []*Outcome
+	type dest struct {
+		o *Outcome
+		b blobBucket
+		t *config.Target
+	}
+	var live []dest
 	for i, a := range batch {
 		t, err := x.target(a)
 		if err != nil {
@@ -204,70 +229,92 @@ func (x *execution) ship(ctx context.Context, batch []*plan.Action) []*Outcome {
 			outs[i].Err = err
 			continue
 		}
-		sinks = append(sinks, blob.Sink{Bucket: b, Key: art.Key, PartSize: t.Destination.PartSize, Concurrency: t.Destination.Concurrency, ExpectSHA256: art.SHA256})
-		live = append(live, outs[i])
+		live = append(live, dest{o: outs[i], b: b, t: t})
 	}
-	if len(sinks) == 0 {
-		return outs
-	}
-	r, err := blob.NewReader(ctx, folder, art.Key)
-	if err != nil {
-		return fail(fmt.Errorf("open %s in backup folder %q: %w", art.Key, p.Folder.Name, err))
-	}
-	defer r.Close()
-	report := func(written int64) {
-		pct := 100
-		if art.Size > 0 {
-			pct = int(written * 100 / art.Size)
-		}
-		for _, o := range live {
-			x.r.Reporter.Progress(o.Action, pct, fmt.Sprintf("%d of %d bytes", written, art.Size))
-		}
-	}
-	size, sum, results, err := blob.Ship(ctx, r, sinks, report)
-	if err == nil && sum != "" && (size != art.Size || sum != art.SHA256) {
-		// The folder's file is not what was backed up: every copy of it
-		// would be damaged. The ledger says so, and the next plan works
-		// around it (another full, another path) instead of failing here
-		// every run. (An empty sum: every sink failed before the end, so
-		// the source was not read whole and proves nothing; a shorter
-		// file read whole is damaged too.)
-		damaged := fmt.Errorf("the backup folder's copy of %s is damaged: it reads as %d bytes with SHA-256 %s, but was %d bytes with %s when it was taken; nothing was shipped, and it will not be used again: the next apply works around it (with a new full backup if a target needs one). Find what changed it (a cleanup job, a failing disk)",
-			art.ID, size, sum, art.Size, art.SHA256)
-		if cerr := x.commit(ctx, func(st *state.State) error {
-			if cur := st.LookupDatabase(a0.Primary, a0.Database).Artifact(art.ID); cur != nil {
-				now := x.r.Now().UTC()
-				cur.DamagedAt = &now
+	// Every file of the artifact (each stripe of a striped backup), in
+	// turn: a destination that fails one gets no more, and its copy is
+	// recorded only once it has them all.
+	total, done := art.TotalSize(), int64(0)
+	files := art.Files()
+	for fi, f := range files {
+		var sinks []blob.Sink
+		var now []dest
+		for _, d := range live {
+			if d.o.Err == nil {
+				sinks = append(sinks, blob.Sink{Bucket: d.b, Key: f.Key, PartSize: d.t.Destination.PartSize, Concurrency: d.t.Destination.Concurrency, ExpectSHA256: f.SHA256})
+				now = append(now, d)
 			}
-			return nil
-		}); cerr != nil {
-			damaged = errors.Join(damaged, cerr)
 		}
-		return fail(damaged)
-	}
-	for i, res := range results {
-		o := live[i]
-		if res.Err != nil {
-			o.Err = res.Err
-			if t, terr := x.target(o.Action); terr == nil && errors.Is(res.Err, syscall.ENOSPC) {
-				// The driver's words name a temporary file; say which place is full.
-				o.Err = fmt.Errorf("no space left on device at %s (target %q's destination): %w", blob.Redact(t.Destination.URL), t.Name, res.Err)
+		if len(sinks) == 0 {
+			return outs
+		}
+		what := art.ID
+		if len(files) > 1 {
+			what = fmt.Sprintf("stripe %d of %d of %s (%s)", fi+1, len(files), art.ID, f.Key)
+		}
+		r, err := blob.NewReader(ctx, folder, f.Key)
+		if err != nil {
+			return fail(fmt.Errorf("open %s in backup folder %q: %w", f.Key, p.Folder.Name, err))
+		}
+		report := func(written int64) {
+			pct := 100
+			if total > 0 {
+				pct = int((done + written) * 100 / total)
 			}
+			for _, d := range now {
+				x.r.Reporter.Progress(d.o.Action, pct, fmt.Sprintf("%d of %d bytes", done+written, total))
+			}
+		}
+		size, sum, results, err := blob.Ship(ctx, r, sinks, report)
+		r.Close()
+		done += f.Size
+		if err == nil && sum != "" && (size != f.Size || sum != f.SHA256) {
+			// The folder's file is not what was backed up: every copy of it
+			// would be damaged. The ledger says so, and the next plan works
+			// around it (another full, another path) instead of failing here
+			// every run. (An empty sum: every sink failed before the end, so
+			// the source was not read whole and proves nothing; a shorter
+			// file read whole is damaged too.)
+			damaged := fmt.Errorf("the backup folder's copy of %s is damaged: it reads as %d bytes with SHA-256 %s, but was %d bytes with %s when it was taken; nothing was shipped, and it will not be used again: the next apply works around it (with a new full backup if a target needs one). Find what changed it (a cleanup job, a failing disk)",
+				what, size, sum, f.Size, f.SHA256)
+			if cerr := x.commit(ctx, func(st *state.State) error {
+				if cur := st.LookupDatabase(a0.Primary, a0.Database).Artifact(art.ID); cur != nil {
+					now := x.r.Now().UTC()
+					cur.DamagedAt = &now
+				}
+				return nil
+			}); cerr != nil {
+				damaged = errors.Join(damaged, cerr)
+			}
+			return fail(damaged)
+		}
+		for i, res := range results {
+			o := now[i].o
+			switch {
+			case res.Err != nil:
+				o.Err = res.Err
+				if errors.Is(res.Err, syscall.ENOSPC) {
+					// The driver's words name a temporary file; say which place is full.
+					o.Err = fmt.Errorf("no space left on device at %s (target %q's destination): %w", blob.Redact(now[i].t.Destination.URL), now[i].t.Name, res.Err)
+				}
+			case res.SHA256 != f.SHA256 || res.Size != f.Size:
+				o.Err = fmt.Errorf("shipped %d bytes of %s with SHA-256 %s, the ledger says %d bytes, %s: the backup folder's copy changed", res.Size, what, res.SHA256, f.Size, f.SHA256)
+			}
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+	for _, d := range live {
+		if d.o.Err != nil {
 			continue
 		}
-		if res.SHA256 != art.SHA256 || res.Size != art.Size {
-			o.Err = fmt.Errorf("shipped %d bytes with SHA-256 %s, the ledger says %d bytes, %s: the backup folder's copy changed", res.Size, res.SHA256, art.Size, art.SHA256)
-			continue
-		}
-		a := o.Action
+		a := d.o.Action
 		failpoint.Hit(failpoint.ShipBeforeRecord)
-		o.Err = x.commit(ctx, func(st *state.State) error {
-			x.recordCopy(st, a, art, res.Size, res.SHA256, x.r.Now().UTC())
+		d.o.Err = x.commit(ctx, func(st *state.State) error {
+			x.recordCopy(st, a, art, art.Size, art.SHA256, x.r.Now().UTC())
 			return nil
 		})
-	}
-	if err != nil {
-		return fail(err)
 	}
 	return outs
 }
@@ -305,8 +352,20 @@ func (x *execution) verify(ctx context.Context, a *plan.Action) error {
 	if err != nil {
 		return err
 	}
-	size, sum, err := blob.Checksum(ctx, b, art.Key)
-	if err == nil && (size == art.Size && sum == art.SHA256) {
+	// Every file of a striped artifact, the others first: the copy is
+	// whole only with all of them (one missing or damaged is the copy
+	// missing or damaged, shipped again whole).
+	files := art.Files()
+	bad := files[0]
+	var size int64
+	var sum string
+	for _, f := range append(files[1:], files[0]) {
+		bad = f
+		if size, sum, err = blob.Checksum(ctx, b, f.Key); err != nil || size != f.Size || sum != f.SHA256 {
+			break
+		}
+	}
+	if err == nil && (size == bad.Size && sum == bad.SHA256) {
 		// Remember when the verified copy was last modified: a later change
 		// shows at refresh without reading the copy again.
 		var mod time.Time
@@ -329,17 +388,17 @@ func (x *execution) verify(ctx context.Context, a *plan.Action) error {
 	damaged := err == nil
 	if damaged {
 		err = fmt.Errorf("copy at %s is damaged: %d bytes with SHA-256 %s, want %d bytes with %s; it will be shipped again",
-			path.Join(blob.Redact(t.Destination.URL), art.Key), size, sum, art.Size, art.SHA256)
+			path.Join(blob.Redact(t.Destination.URL), bad.Key), size, sum, bad.Size, bad.SHA256)
 		// Out of the way, so the next plan ships it rather than verifying
 		// the same damaged bytes again.
-		if derr := b.Delete(ctx, art.Key); derr != nil && !blob.IsNotExist(derr) {
+		if derr := b.Delete(ctx, bad.Key); derr != nil && !blob.IsNotExist(derr) {
 			err = errors.Join(err, fmt.Errorf("delete the damaged copy: %w", derr))
 		}
 	} else if blob.IsNotExist(err) {
 		damaged = true // gone is as bad as damaged: shipped again
-		err = fmt.Errorf("copy at %s is missing; it will be shipped again", path.Join(blob.Redact(t.Destination.URL), art.Key))
+		err = fmt.Errorf("copy at %s is missing; it will be shipped again", path.Join(blob.Redact(t.Destination.URL), bad.Key))
 	} else {
-		err = fmt.Errorf("read copy at %s: %w; it will be verified again", path.Join(blob.Redact(t.Destination.URL), art.Key), err)
+		err = fmt.Errorf("read copy at %s: %w; it will be verified again", path.Join(blob.Redact(t.Destination.URL), bad.Key), err)
 	}
 	if cerr := x.commit(ctx, func(st *state.State) error {
 		td := st.TargetDatabase(a.Target, a.Database)
@@ -409,7 +468,7 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 	if a.Mode == string(config.RestoreStandby) {
 		mode = engine.StandbyMode
 	}
-	req := engine.RestoreRequest{Database: a.Database, Kind: art.Kind, ServerPath: blob.ServerPath(t.Destination.ServerPath, art.Key),
+	req := engine.RestoreRequest{Database: a.Database, Kind: art.Kind, ServerPath: blob.ServerPath(t.Destination.ServerPath, art.Key), Stripes: art.Stripes,
 		Mode: mode, Replace: a.Replace, DisconnectUsers: t.DisconnectUsers, Credential: t.Destination.Credential}
 	if mode == engine.StandbyMode && t.DataDir != "" {
 		// Without data_dir the engine places it where only that server
@@ -628,8 +687,14 @@ func (x *execution) prune(ctx context.Context, a *plan.Action) error {
 	if err := x.fencePrune(ctx, p, a, art, b, where); err != nil {
 		return err
 	}
-	if err := b.Delete(ctx, art.Key); err != nil && !blob.IsNotExist(err) {
-		return fmt.Errorf("delete %s from %s: %w", art.Key, where, err)
+	// Every stripe of a striped artifact, the first last: a prune cut
+	// short leaves the first, which the ledger still records, and the next
+	// plan prunes again (deleting what is already gone is no error).
+	files := art.Files()
+	for _, f := range append(files[1:], files[0]) {
+		if err := b.Delete(ctx, f.Key); err != nil && !blob.IsNotExist(err) {
+			return fmt.Errorf("delete %s from %s: %w", f.Key, where, err)
+		}
 	}
 	failpoint.Hit(failpoint.PruneBeforeRecord)
 	return x.commit(ctx, func(st *state.State) error {
@@ -706,9 +771,18 @@ func (x *execution) ledgerKey(a *plan.Action) string {
 	defer x.mu.Unlock()
 	if a.Target != "" {
 		if td := x.st.LookupTargetDatabase(a.Target, a.Database); td != nil {
+			db := x.st.LookupDatabase(a.Primary, a.Database)
 			for id, c := range td.Copies {
 				if c != nil && c.Key == a.Key {
 					return id
+				}
+				// A stripe of a copy is part of it, never an orphan.
+				if art := db.Artifact(id); c != nil && art != nil && art.Stripes > 1 {
+					for i := 2; i <= art.Stripes; i++ {
+						if artifact.StripePath(c.Key, i, art.Stripes) == a.Key {
+							return id
+						}
+					}
 				}
 			}
 		}
@@ -716,8 +790,13 @@ func (x *execution) ledgerKey(a *plan.Action) string {
 	}
 	if db := x.st.LookupDatabase(a.Primary, a.Database); db != nil {
 		for _, art := range db.Artifacts {
-			if art != nil && art.Key == a.Key && art.PrunedAt == nil {
-				return art.ID
+			if art == nil || art.PrunedAt != nil {
+				continue
+			}
+			for _, f := range art.Files() {
+				if f.Key == a.Key {
+					return art.ID
+				}
 			}
 		}
 	}

@@ -181,7 +181,7 @@ func (x *execution) drill(ctx context.Context, t *config.Target, o DrillOptions,
 		if err := x.verify(ctx, a); err != nil {
 			return res, fmt.Errorf("nothing was restored: %w", err)
 		}
-		req.Backups = append(req.Backups, engine.DrillBackup{Kind: art.Kind, ServerPath: blob.ServerPath(t.Destination.ServerPath, art.Key), Finish: art.Finish})
+		req.Backups = append(req.Backups, engine.DrillBackup{Kind: art.Kind, ServerPath: blob.ServerPath(t.Destination.ServerPath, art.Key), Stripes: art.Stripes, Finish: art.Finish})
 	}
 	s, err := x.session(ctx, "target", t.Name, t.Primary.Engine, t.Connection)
 	if err != nil {

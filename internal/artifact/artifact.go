@@ -88,6 +88,11 @@ type Header struct {
 	// FamilyGUID identifies the database's recovery path; a backup from another
 	// family can never continue a chain.
 	FamilyGUID string
+	// Stripes is how many files (URLs) the backup was striped across, named
+	// by StripePath; 0 when it is one file (and then left out of JSON, so
+	// plans that carry headers read and write as before); -1 in a server's
+	// history for a backup striped across files named otherwise.
+	Stripes int `json:",omitempty"`
 }
 
 // Continues reports whether log backup next can be restored right after prev

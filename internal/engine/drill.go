@@ -41,6 +41,9 @@ type DrillRequest struct {
 type DrillBackup struct {
 	Kind       artifact.Kind
 	ServerPath string
+	// Stripes is how many files the backup was striped across, ServerPath
+	// the first (RestoreRequest.Stripes).
+	Stripes int
 	// Finish is when the backup finished (UTC, from the ledger). With the
 	// backup's own header it tells the clock of the server that wrote the
 	// log, which a point in time (STOPAT) is measured against.

@@ -181,6 +181,12 @@ type BackupRequest struct {
 	// make it fail with ErrInUse unless DisconnectUsers ends them first.
 	NoRecovery      bool
 	DisconnectUsers bool
+	// MaxStripes is how many URLs the caller can carry a backup across
+	// (artifact.StripePath names them after ServerPath, the first). A URL
+	// backup sized for more than one URL is striped across as many as it
+	// needs up to this; 0 or 1: refused instead, before it starts. The
+	// header returned says how many were written (Header.Stripes).
+	MaxStripes int
 }
 
 // RecoverRequest asks to bring a standby database online.
@@ -196,7 +202,11 @@ type RestoreRequest struct {
 	Database   string
 	Kind       artifact.Kind
 	ServerPath string
-	Mode       RestoreMode
+	// Stripes is how many files the backup was striped across (its
+	// Header.Stripes): ServerPath is the first, artifact.StripePath names
+	// the others. 0 or 1: one file.
+	Stripes int
+	Mode    RestoreMode
 	// UndoFile is the STANDBY undo file. Empty: the engine puts it where
 	// only that server writes (SQL Server: its default data directory).
 	UndoFile string

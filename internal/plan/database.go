@@ -184,8 +184,10 @@ func (b *builder) buildNodes(d *dbPlan, fo *StorageObservation) {
 		case !d.folderKnown:
 			n.src = srcUnknown
 		case fo != nil:
-			if _, ok := fo.Objects[a.Key]; !ok {
-				n.src = srcMissing
+			for _, f := range a.Files() {
+				if _, ok := fo.Objects[f.Key]; !ok {
+					n.src = srcMissing // a striped backup needs every stripe
+				}
 			}
 		}
 		d.c.nodes = append(d.c.nodes, n)
@@ -207,8 +209,15 @@ func (b *builder) adopt(d *dbPlan, fo *StorageObservation, oob []engine.BackupRe
 	for i, r := range oob {
 		key, under := keyFromServerPath(d.p.Folder.ServerPath, r.Path)
 		inFolder := false
-		if under && fo != nil {
-			_, inFolder = fo.Objects[key]
+		if under && fo != nil && r.Stripes >= 0 {
+			// A striped backup is there only with every stripe; one striped
+			// across files drsctl does not name (Stripes -1) is not.
+			inFolder = true
+			for _, k := range artifact.StripePaths(key, r.Stripes) {
+				if _, ok := fo.Objects[k]; !ok {
+					inFolder = false
+				}
+			}
 		}
 		overwritten := lastTo[strings.ToLower(r.Path)] != i
 		switch {

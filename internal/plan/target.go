@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/drsctl/drsctl/internal/artifact"
@@ -22,7 +23,7 @@ type targetView struct {
 func (b *builder) targetHas(d *dbPlan, tv targetView) func(*node) (have, string) {
 	return func(n *node) (have, string) {
 		if tv.led != nil && n.id != "" {
-			if cp := tv.led.Copies[n.id]; cp != nil && b.copyDrift(tv.dest, cp) == "" {
+			if cp := tv.led.Copies[n.id]; cp != nil && b.copyDrift(tv.dest, cp, n.art) == "" {
 				return haveCopy, ""
 			}
 		}
@@ -592,7 +593,7 @@ func (d *dbPlan) heldChain(b *builder, tv targetView) []*node {
 	}
 	held := func(n *node) bool {
 		cp := tv.led.Copies[n.id]
-		return n.id != "" && cp != nil && cp.VerifiedAt != nil && b.copyDrift(tv.dest, cp) == ""
+		return n.id != "" && cp != nil && cp.VerifiedAt != nil && b.copyDrift(tv.dest, cp, n.art) == ""
 	}
 	var best []*node
 	for _, f := range d.c.fulls[d.c.newest] {
@@ -629,7 +630,7 @@ func (b *builder) shipAll(d *dbPlan, tv targetView, want []*node, seed *node) ma
 		}
 		shipReason := ""
 		switch {
-		case cp == nil && n.art != nil && tv.dest != nil && tv.dest.Objects[n.art.Key].Size == n.art.Size && n.art.Size > 0:
+		case cp == nil && n.art != nil && tv.dest != nil && allListed(tv.dest, n.art) && n.art.Size > 0:
 			// A complete-looking copy the ledger does not record: a ship
 			// whose run was killed before it wrote it down. Proving it is
 			// cheaper than shipping it again.
@@ -645,7 +646,7 @@ func (b *builder) shipAll(d *dbPlan, tv targetView, want []*node, seed *node) ma
 		case cp == nil:
 			shipReason = "not at the destination yet"
 		default:
-			if why := b.copyDrift(tv.dest, cp); why != "" {
+			if why := b.copyDrift(tv.dest, cp, n.art); why != "" {
 				shipReason = why
 				b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("%s at target %q's destination: %s", n.id, t.Name, why), "It is shipped again and verified before any restore uses it.")
 			}
@@ -700,18 +701,47 @@ func (b *builder) damaged(d *dbPlan, tv targetView, skip []*node) []*node {
 		if n.id == "" || planned[n] || n.src != srcOK || expired(n) {
 			continue // an expired copy is pruned, not repaired
 		}
-		if cp, ok := tv.led.Copies[n.id]; ok && b.copyDrift(tv.dest, cp) != "" {
+		if cp, ok := tv.led.Copies[n.id]; ok && b.copyDrift(tv.dest, cp, n.art) != "" {
 			out = append(out, n)
 		}
 	}
 	return out
 }
 
+// allListed reports whether a storage listing holds every file of art
+// (each stripe of a striped backup), each of the recorded size.
+func allListed(o *StorageObservation, art *state.Artifact) bool {
+	for _, f := range art.Files() {
+		if obj, ok := o.Objects[f.Key]; !ok || obj.Size != f.Size {
+			return false
+		}
+	}
+	return true
+}
+
 // copyDrift says how the copy at a destination differs from what the ledger
-// recorded ("" when it does not, or when storage was not asked).
-func (b *builder) copyDrift(dest *StorageObservation, cp *state.Copy) string {
+// recorded ("" when it does not, or when storage was not asked). A striped
+// artifact's copy is whole only with every stripe there, of its size: one
+// missing or changed is the whole copy missing or changed (shipped again,
+// never restored from in part).
+func (b *builder) copyDrift(dest *StorageObservation, cp *state.Copy, art *state.Artifact) string {
 	if dest == nil {
 		return ""
+	}
+	if art != nil {
+		// (Their modification times are not compared: the first file's
+		// is, and every stripe is read again before a restore uses them.)
+		for i, f := range art.More {
+			key := artifact.StripePath(cp.Key, i+2, art.Stripes)
+			switch obj, ok := dest.Objects[key]; {
+			case !ok:
+				return fmt.Sprintf("stripe %s of the copy is missing from the destination", path.Base(key))
+			case obj.Size != f.Size:
+				return fmt.Sprintf("stripe %s of the copy has %d bytes, the ledger says %d", path.Base(key), obj.Size, f.Size)
+			case obj.SHA256 != "" && !strings.EqualFold(obj.SHA256, f.SHA256):
+				return fmt.Sprintf("stripe %s of the copy has another checksum than the ledger's", path.Base(key))
+			}
+		}
 	}
 	obj, ok := dest.Objects[cp.Key]
 	switch {

@@ -59,6 +59,7 @@ func (a *Artifact) clone() *Artifact {
 	c := *a // artifact.Header holds only values
 	c.PrunedAt = cloneTime(a.PrunedAt)
 	c.DamagedAt = cloneTime(a.DamagedAt)
+	c.More = append([]Stripe(nil), a.More...)
 	return &c
 }
 

@@ -80,6 +80,32 @@ type Artifact struct {
 	// (zero for adopted backups). The finish time in the header is the
 	// server's clock; RPO never trusts a finish later than Completed.
 	Completed time.Time
+	// More are the files after the first (Key, Size, SHA256) of a backup
+	// striped across several (Header.Stripes of them, named by
+	// artifact.StripePath after Key). The artifact is whole only with all
+	// of them: each is shipped, verified and pruned with it.
+	More []Stripe
+}
+
+// Stripe is one file of a striped artifact.
+type Stripe struct {
+	Key    string
+	Size   int64
+	SHA256 string
+}
+
+// Files are the artifact's files: Key first, then its other stripes.
+func (a *Artifact) Files() []Stripe {
+	return append([]Stripe{{Key: a.Key, Size: a.Size, SHA256: a.SHA256}}, a.More...)
+}
+
+// TotalSize is the size of all the artifact's files.
+func (a *Artifact) TotalSize() int64 {
+	n := a.Size
+	for _, s := range a.More {
+		n += s.Size
+	}
+	return n
 }
 
 // Target is the ledger of one target.

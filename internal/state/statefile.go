@@ -21,44 +21,46 @@ import (
 // version" and adds an entry to upgrades.
 
 // fileVersion is the version this drsctl writes and the newest it reads.
-const fileVersion = 3
+const fileVersion = 4
 
 // upgrades[v] rewrites a version-v state file as version v+1. Reading an
 // older file applies them in turn until it is at fileVersion, and only then
-// decodes it into fileV3 (or whatever the current struct is then). Each
+// decodes it into fileV4 (or whatever the current struct is then). Each
 // function decodes its own version with its own (frozen) struct, so an old
 // upgrade never changes when the current format does.
 var upgrades = map[int]func(raw []byte) ([]byte, error){
 	1: upgradeV1, // statefile_v1.go
 	2: upgradeV2, // statefile_v2.go
+	3: upgradeV3, // statefile_v3.go
 }
 
-// fileV3 is version 3 of the state file, the current one (versions 1 and 2
-// are frozen in statefile_v1.go and statefile_v2.go). Field order here is the key order in the
+// fileV4 is version 4 of the state file, the current one (versions 1 to 3
+// are frozen in statefile_v1.go, statefile_v2.go and statefile_v3.go). Field order here is the key order in the
 // file; maps are written with sorted keys. Version 2 added identity,
 // new_fork, completed and seeding; version 3 added promoted_how,
-// promoted_lsn, reprotect_at and the drills; all optional.
-type fileV3 struct {
+// promoted_lsn, reprotect_at and the drills; version 4 added an artifact's
+// stripes; all optional.
+type fileV4 struct {
 	Version   int                       `json:"version"`
 	Lineage   string                    `json:"lineage"`
 	Serial    uint64                    `json:"serial"`
-	Primaries map[string]*filePrimaryV3 `json:"primaries"`
-	Targets   map[string]*fileTargetV3  `json:"targets"`
+	Primaries map[string]*filePrimaryV4 `json:"primaries"`
+	Targets   map[string]*fileTargetV4  `json:"targets"`
 }
 
-type filePrimaryV3 struct {
-	Databases map[string]*fileDatabaseV3 `json:"databases"`
+type filePrimaryV4 struct {
+	Databases map[string]*fileDatabaseV4 `json:"databases"`
 }
 
-type fileDatabaseV3 struct {
+type fileDatabaseV4 struct {
 	RecoveryModel string            `json:"recovery_model"`
 	CreatedAt     string            `json:"created_at"`
 	Identity      string            `json:"identity,omitempty"`
 	Restart       string            `json:"restart,omitempty"`
-	Artifacts     []*fileArtifactV3 `json:"artifacts"`
+	Artifacts     []*fileArtifactV4 `json:"artifacts"`
 }
 
-type fileArtifactV3 struct {
+type fileArtifactV4 struct {
 	ID                string `json:"id"`
 	Kind              string `json:"kind"`
 	Database          string `json:"database"`
@@ -78,26 +80,35 @@ type fileArtifactV3 struct {
 	DamagedAt         string `json:"damaged_at,omitempty"`
 	NewFork           bool   `json:"new_fork,omitempty"`
 	Completed         string `json:"completed,omitempty"`
+	// Stripes are the files after the first (key, size, sha256 above) of
+	// a backup striped across several.
+	Stripes []*fileStripeV4 `json:"stripes,omitempty"`
 }
 
-type fileTargetV3 struct {
-	Databases map[string]*fileTargetDatabaseV3 `json:"databases"`
+type fileStripeV4 struct {
+	Key    string `json:"key"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
 }
 
-type fileTargetDatabaseV3 struct {
+type fileTargetV4 struct {
+	Databases map[string]*fileTargetDatabaseV4 `json:"databases"`
+}
+
+type fileTargetDatabaseV4 struct {
 	SeededFrom  string                 `json:"seeded_from"`
 	Seeding     string                 `json:"seeding,omitempty"`
-	Copies      map[string]*fileCopyV3 `json:"copies"`
-	Restored    *fileRestoreV3         `json:"restored,omitempty"`
+	Copies      map[string]*fileCopyV4 `json:"copies"`
+	Restored    *fileRestoreV4         `json:"restored,omitempty"`
 	PromotedAt  string                 `json:"promoted_at,omitempty"`
 	PromotedHow string                 `json:"promoted_how,omitempty"`
 	PromotedLSN string                 `json:"promoted_lsn,omitempty"`
 	ReprotectAt string                 `json:"reprotect_at,omitempty"`
-	LastDrill   *fileDrillV3           `json:"last_drill,omitempty"`
+	LastDrill   *fileDrillV4           `json:"last_drill,omitempty"`
 	DrillOKAt   string                 `json:"drill_ok_at,omitempty"`
 }
 
-type fileDrillV3 struct {
+type fileDrillV4 struct {
 	At         string `json:"at"`
 	DurationMS int64  `json:"duration_ms"`
 	Artifact   string `json:"artifact"`
@@ -108,7 +119,7 @@ type fileDrillV3 struct {
 	Error      string `json:"error,omitempty"`
 }
 
-type fileCopyV3 struct {
+type fileCopyV4 struct {
 	Key        string `json:"key"`
 	Size       int64  `json:"size"`
 	SHA256     string `json:"sha256"`
@@ -117,7 +128,7 @@ type fileCopyV3 struct {
 	ModTime    string `json:"mod_time,omitempty"`
 }
 
-type fileRestoreV3 struct {
+type fileRestoreV4 struct {
 	Artifact string `json:"artifact"`
 	Kind     string `json:"kind"`
 	LastLSN  string `json:"last_lsn"`
@@ -167,7 +178,7 @@ func Write(s *State, w io.Writer) error {
 // decode checks the version, upgrades raw to version current and decodes it
 // strictly. current and ups are parameters so the upgrade chain can be tested
 // with versions that do not exist yet.
-func decode(raw []byte, current int, ups map[int]func([]byte) ([]byte, error)) (*fileV3, error) {
+func decode(raw []byte, current int, ups map[int]func([]byte) ([]byte, error)) (*fileV4, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, errors.New("state file is empty")
 	}
@@ -201,7 +212,7 @@ func decode(raw []byte, current int, ups map[int]func([]byte) ([]byte, error)) (
 		}
 		raw = next
 	}
-	var f fileV3
+	var f fileV4
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
@@ -268,7 +279,7 @@ func jsonKind(t reflect.Type) string {
 
 // fromFile turns the decoded file into the domain, validating as it goes.
 // Every error names the address of the object at fault.
-func fromFile(f *fileV3) (*State, error) {
+func fromFile(f *fileV4) (*State, error) {
 	if f.Lineage == "" {
 		return nil, errors.New("state file has no lineage")
 	}
@@ -330,7 +341,7 @@ func fromFile(f *fileV3) (*State, error) {
 	return s, nil
 }
 
-func artifactFromFile(fa *fileArtifactV3) (*Artifact, error) {
+func artifactFromFile(fa *fileArtifactV4) (*Artifact, error) {
 	a := &Artifact{
 		ID:        fa.ID,
 		Key:       fa.Key,
@@ -378,10 +389,19 @@ func artifactFromFile(fa *fileArtifactV3) (*Artifact, error) {
 			return nil, fmt.Errorf("completed: %w", err)
 		}
 	}
+	for i, fs := range fa.Stripes {
+		if err := checkStripe(fs, i); err != nil {
+			return nil, err
+		}
+		a.More = append(a.More, Stripe{Key: fs.Key, Size: fs.Size, SHA256: fs.SHA256})
+	}
+	if len(a.More) > 0 {
+		a.Stripes = len(a.More) + 1
+	}
 	return a, nil
 }
 
-func targetDatabaseFromFile(fd *fileTargetDatabaseV3) (*TargetDatabase, error) {
+func targetDatabaseFromFile(fd *fileTargetDatabaseV4) (*TargetDatabase, error) {
 	d := &TargetDatabase{SeededFrom: fd.SeededFrom, Seeding: fd.Seeding, Copies: map[string]*Copy{}}
 	var err error
 	for id, fc := range fd.Copies {
@@ -455,22 +475,22 @@ func targetDatabaseFromFile(fd *fileTargetDatabaseV3) (*TargetDatabase, error) {
 
 // toFile turns the domain into the current file version. It applies the
 // same checks as fromFile so that Write never produces an unreadable file.
-func toFile(s *State) (*fileV3, error) {
+func toFile(s *State) (*fileV4, error) {
 	if s == nil {
 		return nil, errors.New("encode state: no state")
 	}
 	if s.Lineage == "" {
 		return nil, errors.New("encode state: the state has no lineage")
 	}
-	f := &fileV3{
+	f := &fileV4{
 		Version:   fileVersion,
 		Lineage:   s.Lineage,
 		Serial:    s.Serial,
-		Primaries: map[string]*filePrimaryV3{},
-		Targets:   map[string]*fileTargetV3{},
+		Primaries: map[string]*filePrimaryV4{},
+		Targets:   map[string]*fileTargetV4{},
 	}
 	for pname, p := range s.Primaries {
-		fp := &filePrimaryV3{Databases: map[string]*fileDatabaseV3{}}
+		fp := &filePrimaryV4{Databases: map[string]*fileDatabaseV4{}}
 		if p != nil {
 			for dname, d := range p.Databases {
 				fd, err := databaseToFile(d)
@@ -483,7 +503,7 @@ func toFile(s *State) (*fileV3, error) {
 		f.Primaries[pname] = fp
 	}
 	for tname, t := range s.Targets {
-		ft := &fileTargetV3{Databases: map[string]*fileTargetDatabaseV3{}}
+		ft := &fileTargetV4{Databases: map[string]*fileTargetDatabaseV4{}}
 		if t != nil {
 			for dname, d := range t.Databases {
 				fd, err := targetDatabaseToFile(d)
@@ -498,17 +518,17 @@ func toFile(s *State) (*fileV3, error) {
 	return f, nil
 }
 
-func databaseToFile(d *Database) (*fileDatabaseV3, error) {
+func databaseToFile(d *Database) (*fileDatabaseV4, error) {
 	if d == nil {
 		d = &Database{}
 	}
 	var tf timeFormatter
-	fd := &fileDatabaseV3{
+	fd := &fileDatabaseV4{
 		RecoveryModel: d.RecoveryModel,
 		CreatedAt:     tf.time("created_at", d.CreatedAt),
 		Identity:      d.Identity,
 		Restart:       d.Restart,
-		Artifacts:     []*fileArtifactV3{},
+		Artifacts:     []*fileArtifactV4{},
 	}
 	if tf.err != nil {
 		return nil, tf.err
@@ -534,7 +554,7 @@ func databaseToFile(d *Database) (*fileDatabaseV3, error) {
 	return fd, nil
 }
 
-func artifactToFile(a *Artifact) (*fileArtifactV3, error) {
+func artifactToFile(a *Artifact) (*fileArtifactV4, error) {
 	if !a.Kind.Valid() {
 		return nil, fmt.Errorf("unknown artifact kind %q", a.Kind)
 	}
@@ -544,7 +564,7 @@ func artifactToFile(a *Artifact) (*fileArtifactV3, error) {
 		}
 	}
 	var tf timeFormatter
-	fa := &fileArtifactV3{
+	fa := &fileArtifactV4{
 		ID:                a.ID,
 		Kind:              string(a.Kind),
 		Database:          a.Database,
@@ -567,21 +587,31 @@ func artifactToFile(a *Artifact) (*fileArtifactV3, error) {
 	if !a.Completed.IsZero() {
 		fa.Completed = tf.time("completed", a.Completed)
 	}
+	if a.Stripes > 1 != (len(a.More) > 0) || len(a.More) > 0 && a.Stripes != len(a.More)+1 {
+		return nil, fmt.Errorf("striped across %d files but %d recorded after the first", a.Stripes, len(a.More))
+	}
+	for i, st := range a.More {
+		fs := &fileStripeV4{Key: st.Key, Size: st.Size, SHA256: st.SHA256}
+		if err := checkStripe(fs, i); err != nil {
+			return nil, err
+		}
+		fa.Stripes = append(fa.Stripes, fs)
+	}
 	if tf.err != nil {
 		return nil, tf.err
 	}
 	return fa, nil
 }
 
-func targetDatabaseToFile(d *TargetDatabase) (*fileTargetDatabaseV3, error) {
+func targetDatabaseToFile(d *TargetDatabase) (*fileTargetDatabaseV4, error) {
 	if d == nil {
 		d = &TargetDatabase{}
 	}
 	var tf timeFormatter
-	fd := &fileTargetDatabaseV3{
+	fd := &fileTargetDatabaseV4{
 		SeededFrom:  d.SeededFrom,
 		Seeding:     d.Seeding,
-		Copies:      map[string]*fileCopyV3{},
+		Copies:      map[string]*fileCopyV4{},
 		PromotedAt:  tf.optTime("promoted_at", d.PromotedAt),
 		PromotedHow: d.PromotedHow,
 		PromotedLSN: string(d.PromotedLSN),
@@ -598,7 +628,7 @@ func targetDatabaseToFile(d *TargetDatabase) (*fileTargetDatabaseV3, error) {
 		if dr.Duration < 0 {
 			return nil, fmt.Errorf("last_drill: negative duration %s", dr.Duration)
 		}
-		fd.LastDrill = &fileDrillV3{
+		fd.LastDrill = &fileDrillV4{
 			At:         tf.time("last_drill: at", dr.At),
 			DurationMS: dr.Duration.Milliseconds(),
 			Artifact:   dr.Artifact,
@@ -616,7 +646,7 @@ func targetDatabaseToFile(d *TargetDatabase) (*fileTargetDatabaseV3, error) {
 			return nil, fmt.Errorf("copy %q is nil", id)
 		}
 		var ctf timeFormatter
-		fd.Copies[id] = &fileCopyV3{
+		fd.Copies[id] = &fileCopyV4{
 			Key:        c.Key,
 			Size:       c.Size,
 			SHA256:     c.SHA256,
@@ -637,7 +667,7 @@ func targetDatabaseToFile(d *TargetDatabase) (*fileTargetDatabaseV3, error) {
 		if _, err := parseLSN(string(r.LastLSN)); err != nil {
 			return nil, fmt.Errorf("restored: last_lsn: %w", err)
 		}
-		fd.Restored = &fileRestoreV3{
+		fd.Restored = &fileRestoreV4{
 			Artifact: r.Artifact,
 			Kind:     string(r.Kind),
 			LastLSN:  string(r.LastLSN),
@@ -649,6 +679,17 @@ func targetDatabaseToFile(d *TargetDatabase) (*fileTargetDatabaseV3, error) {
 		return nil, tf.err
 	}
 	return fd, nil
+}
+
+// checkStripe refuses a stripe without a key, or null.
+func checkStripe(fs *fileStripeV4, i int) error {
+	if fs == nil {
+		return fmt.Errorf("stripes[%d] is null", i)
+	}
+	if fs.Key == "" || fs.SHA256 == "" || fs.Size < 0 {
+		return fmt.Errorf("stripes[%d] needs a key, a size and a sha256", i)
+	}
+	return nil
 }
 
 // checkPromotedHow refuses a promotion kind this drsctl does not know.

@@ -18,13 +18,26 @@ import (
 	"github.com/drsctl/drsctl/internal/artifact"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/golden_v3.json")
+var update = flag.Bool("update", false, "rewrite testdata/golden_v4.json")
 
 func ptime(t time.Time) *time.Time { return &t }
 
 // fullState has every field of every type set, LSNs beyond 2^63 and times in
 // a zone other than UTC with fractional seconds.
 func fullState() *State {
+	s := fullStateV3()
+	full := s.Database("sales", "Sales").Artifacts[0]
+	full.Stripes = 3
+	full.More = []Stripe{
+		{Key: "sales/Sales/Sales_full_20261125T045500Z.s02of03.bak", Size: 123456789000, SHA256: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"},
+		{Key: "sales/Sales/Sales_full_20261125T045500Z.s03of03.bak", Size: 123456788999, SHA256: "fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9"},
+	}
+	return s
+}
+
+// fullStateV3 has every field version 3 of the file knows set: it is
+// testdata/golden_v3.json, and fullState without the stripes version 4 added.
+func fullStateV3() *State {
 	s := fullStateV2()
 	cet := time.FixedZone("CET", 3600)
 	t0 := time.Date(2026, 11, 25, 4, 55, 0, 0, time.UTC)
@@ -129,7 +142,7 @@ func TestWrite_golden(t *testing.T) {
 	if err := Write(fullState(), &buf); err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "golden_v3.json")
+	golden := filepath.Join("testdata", "golden_v4.json")
 	if *update {
 		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
@@ -196,7 +209,7 @@ var badFixtures = []struct {
 	want []string
 }{
 	{"truncated.json", []string{"truncated", "byte offset"}},
-	{"wrong_version.json", []string{"state file version 7 is newer than this drsctl understands (3); upgrade drsctl"}},
+	{"wrong_version.json", []string{"state file version 7 is newer than this drsctl understands (4); upgrade drsctl"}},
 	{"bad_lsn.json", []string{`primary.sales.database["Sales"].artifact["Sales_log_20261125T050000Z.trn"]`, "last_lsn", `"98765x"`, "not a decimal number"}},
 	{"no_lineage.json", []string{"state file has no lineage"}},
 	{"not_json.json", []string{"not valid JSON", "line 1, column 1 (byte offset 0)"}},
@@ -261,12 +274,12 @@ func TestRead_upgradesV1(t *testing.T) {
 	if err := Write(got, &buf); err != nil {
 		t.Fatal(err)
 	}
-	want := bytes.Replace(raw, []byte("{\n  \"version\": 1,"), []byte("{\n  \"version\": 3,"), 1)
+	want := bytes.Replace(raw, []byte("{\n  \"version\": 1,"), []byte("{\n  \"version\": 4,"), 1)
 	if bytes.Equal(want, raw) {
 		t.Fatal("golden_v1.json does not begin with version 1")
 	}
 	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
-		t.Errorf("Write(Read(golden_v1)) is not golden_v1 relabelled as version 3 (-want +got):\n%s", diff)
+		t.Errorf("Write(Read(golden_v1)) is not golden_v1 relabelled as version 4 (-want +got):\n%s", diff)
 	}
 }
 
@@ -288,12 +301,53 @@ func TestRead_upgradesV2(t *testing.T) {
 	if err := Write(got, &buf); err != nil {
 		t.Fatal(err)
 	}
-	want := bytes.Replace(raw, []byte("{\n  \"version\": 2,"), []byte("{\n  \"version\": 3,"), 1)
+	want := bytes.Replace(raw, []byte("{\n  \"version\": 2,"), []byte("{\n  \"version\": 4,"), 1)
 	if bytes.Equal(want, raw) {
 		t.Fatal("golden_v2.json does not begin with version 2")
 	}
 	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
-		t.Errorf("Write(Read(golden_v2)) is not golden_v2 relabelled as version 3 (-want +got):\n%s", diff)
+		t.Errorf("Write(Read(golden_v2)) is not golden_v2 relabelled as version 4 (-want +got):\n%s", diff)
+	}
+}
+
+// A version 3 file (drsctl before striping) is upgraded: every artifact
+// reads as one file, and it is written back as version 4 without stripes.
+func TestRead_upgradesV3(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "golden_v3.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(fullStateV3(), got); diff != "" {
+		t.Errorf("Read(golden_v3) (-want +got):\n%s", diff)
+	}
+	for _, a := range got.Database("sales", "Sales").Artifacts {
+		if fs := a.Files(); len(fs) != 1 || fs[0].Key != a.Key || a.TotalSize() != a.Size {
+			t.Errorf("%s after the upgrade: files %+v, total %d; want one file, its key", a.ID, fs, a.TotalSize())
+		}
+	}
+	var buf bytes.Buffer
+	if err := Write(got, &buf); err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Replace(raw, []byte("{\n  \"version\": 3,"), []byte("{\n  \"version\": 4,"), 1)
+	if bytes.Equal(want, raw) {
+		t.Fatal("golden_v3.json does not begin with version 3")
+	}
+	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
+		t.Errorf("Write(Read(golden_v3)) is not golden_v3 relabelled as version 4 (-want +got):\n%s", diff)
+	}
+	// A version-3 file carrying stripes is refused: version 3 had none.
+	var full bytes.Buffer
+	if err := Write(fullState(), &full); err != nil {
+		t.Fatal(err)
+	}
+	v3 := bytes.Replace(full.Bytes(), []byte(`"version": 4,`), []byte(`"version": 3,`), 1)
+	if _, err := Read(bytes.NewReader(v3)); err == nil || !strings.Contains(err.Error(), `unknown field "stripes"`) {
+		t.Errorf("a version-3 file with stripes: %v, want it refused", err)
 	}
 }
 
@@ -314,7 +368,7 @@ func TestRead_v2WithV3FieldIsRefused(t *testing.T) {
 			if err := Write(s, &buf); err != nil {
 				t.Fatal(err)
 			}
-			raw := bytes.Replace(buf.Bytes(), []byte(`"version": 3,`), []byte(`"version": 2,`), 1)
+			raw := bytes.Replace(buf.Bytes(), []byte(`"version": 4,`), []byte(`"version": 2,`), 1)
 			got, err := Read(bytes.NewReader(raw))
 			if err == nil {
 				t.Fatalf("Read succeeded: %+v", got)
@@ -377,7 +431,7 @@ func TestRead_v1WithV2FieldIsRefused(t *testing.T) {
 			if err := Write(s, &buf); err != nil {
 				t.Fatal(err)
 			}
-			raw := bytes.Replace(buf.Bytes(), []byte(`"version": 3,`), []byte(`"version": 1,`), 1)
+			raw := bytes.Replace(buf.Bytes(), []byte(`"version": 4,`), []byte(`"version": 1,`), 1)
 			got, err := Read(bytes.NewReader(raw))
 			if err == nil {
 				t.Fatalf("Read succeeded: %+v", got)
@@ -398,12 +452,12 @@ func TestRead_newerVersionIsRefused(t *testing.T) {
 	if err := Write(fullState(), &buf); err != nil {
 		t.Fatal(err)
 	}
-	raw := bytes.Replace(buf.Bytes(), []byte(`"version": 3,`), []byte(`"version": 4,`), 1)
+	raw := bytes.Replace(buf.Bytes(), []byte(`"version": 4,`), []byte(`"version": 5,`), 1)
 	s, err := Read(bytes.NewReader(raw))
 	if err == nil {
 		t.Fatalf("Read succeeded: %+v", s)
 	}
-	if want := "state file version 4 is newer than this drsctl understands (3); upgrade drsctl"; !strings.Contains(err.Error(), want) {
+	if want := "state file version 5 is newer than this drsctl understands (4); upgrade drsctl"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not mention %q", err, want)
 	}
 }
@@ -549,6 +603,10 @@ func TestWrite_keys(t *testing.T) {
 		".primaries.*.databases.*.artifacts[].sha256",
 		".primaries.*.databases.*.artifacts[].size",
 		".primaries.*.databases.*.artifacts[].start",
+		".primaries.*.databases.*.artifacts[].stripes",
+		".primaries.*.databases.*.artifacts[].stripes[].key",
+		".primaries.*.databases.*.artifacts[].stripes[].sha256",
+		".primaries.*.databases.*.artifacts[].stripes[].size",
 		".primaries.*.databases.*.created_at",
 		".primaries.*.databases.*.identity",
 		".primaries.*.databases.*.recovery_model",

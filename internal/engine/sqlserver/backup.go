@@ -59,19 +59,13 @@ func (s *session) Backup(ctx context.Context, req engine.BackupRequest, progress
 			if err := checkCredential(ctx, c, d, req.Credential); err != nil {
 				return err
 			}
-			if err := checkURLSize(ctx, c, d, req.Database, req.Kind == artifact.Log); err != nil {
+			var err error
+			if d, err = urlDevice(ctx, c, d, req); err != nil {
 				return err
 			}
 		}
-		{
-			old, _, err := s.headerOnly(ctx, c, d, req.Credential)
-			switch {
-			case err == nil:
-				return fmt.Errorf("%w: it holds a %s backup of %s (LSN %s to %s); drsctl never overwrites a backup file",
-					fs.ErrExist, old.Kind, quoteIdent(old.Database), old.FirstLSN, old.LastLSN)
-			case !hasNumber(err, errDeviceOpen):
-				return err
-			}
+		if err := s.refuseOverwrite(ctx, c, d, req.Credential); err != nil {
+			return err
 		}
 		before, err := readClock(ctx, c)
 		if err != nil {
@@ -92,6 +86,9 @@ func (s *session) Backup(ctx context.Context, req engine.BackupRequest, progress
 			return err
 		}
 		h.Start, h.Finish, err = backupTimes(ctx, c, set, d.path, h, before, after)
+		if len(d.stripes) > 1 {
+			h.Stripes = len(d.stripes)
+		}
 		return err
 	})
 	if err != nil {
@@ -101,6 +98,29 @@ func (s *session) Backup(ctx context.Context, req engine.BackupRequest, progress
 		return artifact.Header{}, fmt.Errorf("%s: the file's header describes a %s backup of %s", target, h.Kind, quoteIdent(h.Database))
 	}
 	return h, nil
+}
+
+// refuseOverwrite refuses a backup to a file or URL (any stripe) that
+// already holds a backup, whole or one stripe of one (3132 alone).
+func (s *session) refuseOverwrite(ctx context.Context, c *sql.Conn, d device, credential string) error {
+	paths := d.stripes
+	if len(paths) == 0 {
+		paths = []string{d.path}
+	}
+	for _, p := range paths {
+		one := deviceOf(p)
+		old, _, err := s.headerOnly(ctx, c, one, credential)
+		switch {
+		case err == nil:
+			return fmt.Errorf("%w: %s holds a %s backup of %s (LSN %s to %s); drsctl never overwrites a backup file",
+				fs.ErrExist, p, old.Kind, quoteIdent(old.Database), old.FirstLSN, old.LastLSN)
+		case hasNumber(err, errStripeMissing):
+			return fmt.Errorf("%w: %s holds one stripe of a striped backup; drsctl never overwrites a backup file", fs.ErrExist, p)
+		case !hasNumber(err, errDeviceOpen):
+			return err
+		}
+	}
+	return nil
 }
 
 func backupStatement(req engine.BackupRequest, d device) string {
@@ -382,6 +402,9 @@ type device struct {
 	path string
 	url  bool
 	s3   bool
+	// stripes are the URLs of a striped backup, path the first (stripes.go);
+	// nil for one file.
+	stripes []string
 }
 
 func deviceOf(path string) device {
@@ -390,10 +413,14 @@ func deviceOf(path string) device {
 	return device{path: path, url: s3 || strings.HasPrefix(l, "https://"), s3: s3}
 }
 
-// clause is DISK = N'…' or URL = N'…'.
+// clause is DISK = N'…' or URL = N'…'[, URL = N'…']… (every stripe).
 func (d device) clause() string {
 	if d.url {
-		return "URL = " + quoteString(d.path)
+		urls := []string{"URL = " + quoteString(d.path)}
+		for _, u := range d.stripes[min(1, len(d.stripes)):] {
+			urls = append(urls, "URL = "+quoteString(u))
+		}
+		return strings.Join(urls, ", ")
 	}
 	return "DISK = " + quoteString(d.path)
 }

@@ -79,7 +79,7 @@ func (s *session) Drill(ctx context.Context, req engine.DrillRequest, progress e
 		if _, err := c.ExecContext(ctx, "USE [master]"); err != nil {
 			return err
 		}
-		full := deviceOf(req.Backups[0].ServerPath)
+		full := stripedDevice(req.Backups[0].ServerPath, req.Backups[0].Stripes)
 		if err := checkCredential(ctx, c, full, req.Credential); err != nil {
 			return err
 		}
@@ -199,7 +199,7 @@ func (s *session) stopAtOffset(ctx context.Context, q queryer, req engine.DrillR
 	if last.Finish.IsZero() {
 		return s.serverOffset(ctx)
 	}
-	h, _, err := s.headerOnly(ctx, q, deviceOf(last.ServerPath), req.Credential)
+	h, _, err := s.headerOnly(ctx, q, stripedDevice(last.ServerPath, last.Stripes), req.Credential)
 	if err != nil {
 		return 0, err
 	}
@@ -219,7 +219,7 @@ func (s *session) stopAtOffset(ctx context.Context, q queryer, req engine.DrillR
 // point in time was asked for).
 func drillRestoreStatement(req engine.DrillRequest, i int, moves []move, offset time.Duration) string {
 	b := req.Backups[i]
-	d := deviceOf(b.ServerPath)
+	d := stripedDevice(b.ServerPath, b.Stripes)
 	last := i == len(req.Backups)-1
 	stmt := "RESTORE DATABASE "
 	if b.Kind == artifact.Log {

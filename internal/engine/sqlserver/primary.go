@@ -27,14 +27,14 @@ const (
 	queryBackups = `SELECT bs.backup_set_id, bs.type, bs.first_lsn, bs.last_lsn, bs.checkpoint_lsn, bs.database_backup_lsn, ` +
 		`bs.backup_start_date, bs.backup_finish_date, bs.time_zone, bs.is_copy_only, bs.family_guid, bs.database_name, mf.physical_device_name ` +
 		`FROM msdb.dbo.backupset AS bs JOIN msdb.dbo.backupmediafamily AS mf ON mf.media_set_id = bs.media_set_id ` +
-		`WHERE bs.database_name = @p1 AND bs.backup_finish_date >= @p2 ORDER BY bs.backup_set_id`
+		`WHERE bs.database_name = @p1 AND bs.backup_finish_date >= @p2 ORDER BY bs.backup_set_id, mf.family_sequence_number`
 	// The same, of one backup family only: DROP DATABASE leaves msdb's
 	// history, so a database dropped and created again under its name
 	// finds the old one's backups there, which are not its own.
 	queryFamilyBackups = `SELECT bs.backup_set_id, bs.type, bs.first_lsn, bs.last_lsn, bs.checkpoint_lsn, bs.database_backup_lsn, ` +
 		`bs.backup_start_date, bs.backup_finish_date, bs.time_zone, bs.is_copy_only, bs.family_guid, bs.database_name, mf.physical_device_name ` +
 		`FROM msdb.dbo.backupset AS bs JOIN msdb.dbo.backupmediafamily AS mf ON mf.media_set_id = bs.media_set_id ` +
-		`WHERE bs.database_name = @p1 AND bs.backup_finish_date >= @p2 AND bs.family_guid = @p3 ORDER BY bs.backup_set_id`
+		`WHERE bs.database_name = @p1 AND bs.backup_finish_date >= @p2 AND bs.family_guid = @p3 ORDER BY bs.backup_set_id, mf.family_sequence_number`
 )
 
 // sinceMargin widens ObservePrimary's msdb filter, in local time, past any
@@ -105,6 +105,12 @@ func (s *session) observePrimary(ctx context.Context, name string, since time.Ti
 	}
 	defer rows.Close()
 	seen := map[int64]bool{}
+	// A striped backup has a row per media family, the first first: its
+	// record is the first's path, with Stripes counting them when they
+	// are named as drsctl names stripes (artifact.StripePath); a set
+	// striped otherwise has Stripes -1 (drsctl cannot adopt it).
+	var striped *engine.BackupRecord
+	var stripeNames []string
 	for rows.Next() {
 		var (
 			id                                      int64
@@ -119,8 +125,19 @@ func (s *session) observePrimary(ctx context.Context, name string, since time.Ti
 			return db, err
 		}
 		if seen[id] {
-			continue // another media family of a striped backup
+			// another media family of a striped backup
+			if striped != nil {
+				stripeNames = append(stripeNames, path.String)
+				striped.Stripes = len(stripeNames)
+				for i, p := range stripeNames {
+					if artifact.StripePath(stripeNames[0], i+1, len(stripeNames)) != p {
+						striped.Stripes = -1
+					}
+				}
+			}
+			continue
 		}
+		striped, stripeNames = nil, []string{path.String}
 		seen[id] = true
 		var kind artifact.Kind
 		switch typ.String {
@@ -170,6 +187,7 @@ func (s *session) observePrimary(ctx context.Context, name string, since time.Ti
 			*f.dst = l
 		}
 		db.Backups = append(db.Backups, engine.BackupRecord{Header: h, Path: path.String})
+		striped = &db.Backups[len(db.Backups)-1]
 	}
 	return db, rows.Err()
 }

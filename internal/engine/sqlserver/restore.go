@@ -38,7 +38,7 @@ func (s *session) Restore(ctx context.Context, req engine.RestoreRequest, progre
 	case req.Mode != engine.NoRecovery && req.Mode != engine.StandbyMode:
 		return fmt.Errorf("%s: unknown restore mode %q", target, req.Mode)
 	}
-	d := deviceOf(req.ServerPath)
+	d := stripedDevice(req.ServerPath, req.Stripes)
 	if req.Mode == engine.StandbyMode && req.UndoFile == "" {
 		undo, err := s.defaultUndoFile(ctx, req.Database)
 		if err != nil {

@@ -306,6 +306,11 @@
 //     MAXTRANSFERSIZE out of range is refused (50000: the real number and
 //     words were not found). A failed S3 backup leaves its multipart upload
 //     incomplete, neither completed nor aborted, as the real connector does.
+//   - A striped backup is "written across the devices in equal chunks"
+//     (https://learn.microsoft.com/previous-versions/sql/sql-server-2005/ms134980(v=sql.90)),
+//     side by side: when it outgrows its URLs every family's write fails,
+//     and on S3 each leaves its multipart upload incomplete (the stricter
+//     reading; the 3202 names the first URL).
 //   - A striped media set restores only with all its families: 3132 "The
 //     media set has N media families but only M are provided. All members
 //     must be provided."; in any order. backupmediafamily gets one row per
@@ -318,6 +323,27 @@
 // speak http, so Options.URLPlainHTTP makes the simulator use http for
 // both. The key credential writes a block blob (the real server a page
 // blob). MAXTRANSFERSIZE on S3 is not refused without COMPRESSION.
+//
+// # Log space
+//
+// sys.dm_db_log_space_usage has one row for the session's current database
+// (a three-part name does not change which: the stricter reading) with
+// database_id, total_log_size_in_bytes (the log files' allocated size),
+// used_log_space_in_bytes, used_log_space_in_percent and
+// log_space_in_bytes_since_last_backup, "the amount of space used since
+// the last log backup" (SQL Server 2014 and later): here the pages the
+// next log backup would carry. It needs VIEW SERVER STATE (SQL Server 2022
+// names it VIEW SERVER PERFORMANCE STATE, which VIEW SERVER STATE covers);
+// without it 300 "VIEW SERVER STATE permission was denied on object
+// 'server', database 'master'." then 297 "The user does not have permission
+// to perform this action."
+// (https://learn.microsoft.com/sql/relational-databases/system-dynamic-management-views/sys-dm-db-log-space-usage-transact-sql).
+//
+// An added file's SIZE = n[KB|MB|GB|TB] ("the default is MB") is its size
+// in sys.master_files (8 MB when absent), so a large pre-allocated log file
+// can be modelled
+// (https://learn.microsoft.com/sql/t-sql/statements/create-database-transact-sql,
+// "size").
 //
 // # Files added on the primary
 //

@@ -1,6 +1,7 @@
 package sqlsim
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -30,6 +31,7 @@ type alterFileStmt struct {
 // variables there.
 type fileSpec struct {
 	logical, physical string
+	size              int64 // SIZE in bytes; 0: the simulator's 8 MB
 }
 
 // alterFile parses what follows ALTER DATABASE x when it is ADD [LOG] FILE
@@ -122,10 +124,15 @@ func (p *parser) fileSpec() (fileSpec, *sqlError) {
 			if v.kind != tkNumber {
 				return f, p.near(v)
 			}
+			unit := int64(1 << 20) // "The default is MB"
 			if u := p.peek(); u.kind == tkIdent && (strings.EqualFold(u.text, "KB") || strings.EqualFold(u.text, "MB") || strings.EqualFold(u.text, "GB") || strings.EqualFold(u.text, "TB")) {
+				unit = map[string]int64{"KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}[strings.ToUpper(u.text)]
 				p.i++
 			} else if key == "FILEGROWTH" && p.isPunct(u, "%") {
 				p.i++
+			}
+			if n, err := strconv.ParseInt(v.text, 10, 64); key == "SIZE" && err == nil {
+				f.size = n * unit
 			}
 		default:
 			return f, p.near(t)
@@ -200,6 +207,9 @@ func (x *execCtx) execAlterFile(s *alterFileStmt) (result, *sqlError) {
 				then(newErr(5009, 16, "One or more files listed in the statement could not be found or could not be initialized."))
 		}
 		f := dbFile{Logical: sp.logical, Physical: sp.physical, Type: "D", FileGroup: fg, Size: 8 << 20}
+		if sp.size > 0 {
+			f.Size = sp.size
+		}
 		if s.log {
 			f.Type, f.FileGroup = "L", ""
 		}

@@ -60,6 +60,8 @@ func (x *execCtx) resolveTable(o objName) (*relation, *sqlError) {
 			return x.dmExecSessions(), nil
 		case "credentials":
 			return x.sysCredentials(), nil
+		case "dm_db_log_space_usage":
+			return x.dmDBLogSpaceUsage()
 		}
 		return nil, errInvalidObject(o.text)
 	}

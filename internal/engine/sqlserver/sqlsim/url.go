@@ -374,12 +374,16 @@ func (x *execCtx) writeURLs(set *urlSet, h *bakHeader, data []byte) *sqlError {
 	ctx, cancel := context.WithTimeout(context.Background(), urlTimeout)
 	defer cancel()
 	tooBig := !set.fits(h.BackupSize, x.s.srv.opts)
+	// Every family is written, a failed one stopping none of the others
+	// (the server writes them side by side): a striped backup that fails
+	// leaves each family's upload incomplete on S3 (doc.go).
+	var first *sqlError
 	for i, part := range splitStripes(data, len(set.stores)) {
-		if err := set.stores[i].write(ctx, part, set.xfer, tooBig); err != nil {
-			return err
+		if err := set.stores[i].write(ctx, part, set.xfer, tooBig); err != nil && first == nil {
+			first = err
 		}
 	}
-	return nil
+	return first
 }
 
 // readURLs reads a media set back.
