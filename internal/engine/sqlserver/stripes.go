@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/drsctl/drsctl/internal/artifact"
 	"github.com/drsctl/drsctl/internal/engine"
@@ -19,8 +20,8 @@ import (
 // one URL is refused before it starts, rather than failing with 3202
 // after hours of writing.
 var (
-	azureURLBytes int64 = 50000 * 4 << 20
-	s3URLBytes    int64 = 10000 * 10 << 20
+	azureURLBytes = newLimit(50000 * 4 << 20)
+	s3URLBytes    = newLimit(10000 * 10 << 20)
 )
 
 // errStripeMissing is 3132: "The media set has N media families but only M
@@ -65,9 +66,9 @@ func urlStripes(ctx context.Context, c *sql.Conn, d device, database string, log
 	if bytes == 0 {
 		return 1, 0, nil
 	}
-	limit := azureURLBytes
+	limit := azureURLBytes.Load()
 	if d.s3 {
-		limit = s3URLBytes
+		limit = s3URLBytes.Load()
 	}
 	est := bytes + bytes/10 + headerAllowance
 	return max(1, (est+limit-1)/limit), bytes, nil
@@ -126,9 +127,9 @@ func urlDevice(ctx context.Context, c *sql.Conn, d device, req engine.BackupRequ
 	if err != nil || need <= 1 {
 		return d, err
 	}
-	what, limit := "an Azure block blob holds about %s (50,000 blocks of 4 MB)", azureURLBytes
+	what, limit := "an Azure block blob holds about %s (50,000 blocks of 4 MB)", azureURLBytes.Load()
 	if d.s3 {
-		what, limit = "an S3 object holds about %s (10,000 parts of 10 MB)", s3URLBytes
+		what, limit = "an S3 object holds about %s (10,000 parts of 10 MB)", s3URLBytes.Load()
 	}
 	files := "files take"
 	if req.Kind == artifact.Log {
@@ -169,7 +170,14 @@ func gib(n int64) string {
 // limit is lowered to match) can need striping with a small database. Not
 // for use outside tests.
 func SetURLBytesForTesting(n int64) (restore func()) {
-	a, s := azureURLBytes, s3URLBytes
-	azureURLBytes, s3URLBytes = n, n
-	return func() { azureURLBytes, s3URLBytes = a, s }
+	a, s := azureURLBytes.Swap(n), s3URLBytes.Swap(n)
+	return func() { azureURLBytes.Store(a); s3URLBytes.Store(s) }
+}
+
+// newLimit is a per-URL size limit, atomic so a test lowering it never
+// races a backup sizing itself in another goroutine.
+func newLimit(n int64) *atomic.Int64 {
+	v := new(atomic.Int64)
+	v.Store(n)
+	return v
 }

@@ -16,9 +16,7 @@ import (
 
 // lowerURLLimits makes the engine size one URL at n bytes, for the test.
 func lowerURLLimits(t *testing.T, n int64) {
-	old := [2]int64{azureURLBytes, s3URLBytes}
-	azureURLBytes, s3URLBytes = n, n
-	t.Cleanup(func() { azureURLBytes, s3URLBytes = old[0], old[1] })
+	t.Cleanup(SetURLBytesForTesting(n))
 }
 
 // TestBackup_StripedAcrossURLs: a full whose estimate (8 MB of data files,

@@ -132,8 +132,7 @@ func TestBackup_ToURL(t *testing.T) {
 // old engine ran it, to fail at the end with 3202 on a real server).
 func TestBackup_ToURLTooLargeForOneURL(t *testing.T) {
 	s3Base, azBase, creds := cloudPlaces(t)
-	defer func(a, s int64) { azureURLBytes, s3URLBytes = a, s }(azureURLBytes, s3URLBytes)
-	azureURLBytes, s3URLBytes = 4<<20, 4<<20 // the simulator's database files take 8 MB
+	defer SetURLBytesForTesting(4 << 20)() // the simulator's database files take 8 MB
 	srv, err := sqlsim.Start(sqlsim.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Logf: t.Logf, URLPlainHTTP: true})
 	if err != nil {
 		t.Fatal(err)
