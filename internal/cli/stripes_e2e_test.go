@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/drsctl/drsctl/internal/artifact"
 	"github.com/drsctl/drsctl/internal/cli"
 	"github.com/drsctl/drsctl/internal/engine/sqlserver"
@@ -176,80 +174,5 @@ target "east" {
 				t.Errorf("stripe %s still in the %s after its retention: %v, %v", f.Key, what, ok, err)
 			}
 		}
-	}
-}
-
-// TestSQLServer_FailedStripedS3BackupLeavesNoIncompleteUpload: a backup
-// striped across three S3 URLs that fails (each URL holds less than its
-// share: 3202) leaves a multipart upload per stripe; drsctl aborts them
-// all, not only the first's (the old code left the other two until they
-// were a day old).
-func TestSQLServer_FailedStripedS3BackupLeavesNoIncompleteUpload(t *testing.T) {
-	env := testenv.Lookup(t, "DRSCTL_TEST_S3_ENDPOINT", "DRSCTL_TEST_S3_ACCESS_KEY", "DRSCTL_TEST_S3_SECRET_KEY",
-		"DRSCTL_TEST_AZURE_DOMAIN", "DRSCTL_TEST_AZURE_ACCOUNT", "DRSCTL_TEST_AZURE_KEY")
-	useTestStorageCredentials(t, env)
-	t.Cleanup(sqlserver.SetURLBytesForTesting(4 << 20))
-	unique := fmt.Sprintf("drsctl-smpu-%d", time.Now().UnixNano())
-	s3q := url.Values{"endpoint": {env["DRSCTL_TEST_S3_ENDPOINT"]}, "use_path_style": {"true"}, "region": {"us-east-1"}, "disable_https": {"true"}}
-	folderURL := "s3://" + unique + "/share?" + s3q.Encode()
-	azURL := "azblob://" + unique + "/x?" + url.Values{"protocol": {"http"}, "domain": {env["DRSCTL_TEST_AZURE_DOMAIN"]}}.Encode()
-	s3b, _ := createBucketAndContainer(t, folderURL, azURL)
-	var c *s3.Client
-	if !s3b.As(&c) {
-		t.Fatal("no s3 client")
-	}
-	bucketURL := "s3://" + strings.TrimPrefix(env["DRSCTL_TEST_S3_ENDPOINT"], "http://") + "/" + unique
-	h := &harness{t: t, dir: t.TempDir(), clock: time.Now().UTC()}
-	h.engines = wiring.Engines()
-	prim, err := sqlsim.Start(sqlsim.Options{Addr: "127.0.0.1:0", DataDir: filepath.Join(h.dir, "primary-sim"), Name: "PRIMARY",
-		URLPlainHTTP: true, URLBlobLimit: 512 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { prim.Close() })
-	sh := &sqlHarness{harness: h, primary: prim, east: prim, west: prim}
-	if err := sh.exec(prim, fmt.Sprintf("CREATE CREDENTIAL [%s] WITH IDENTITY = 'S3 Access Key', SECRET = '%s:%s'",
-		bucketURL, env["DRSCTL_TEST_S3_ACCESS_KEY"], env["DRSCTL_TEST_S3_SECRET_KEY"])); err != nil {
-		t.Fatal(err)
-	}
-	cfg := fmt.Sprintf(`
-backup_folder "cloud" {
-  url         = %[2]q
-  server_path = %[3]q
-}
-primary "sales" {
-  engine        = "sqlserver"
-  connection    = env("PRIMARY_DSN")
-  databases     = ["Sales"]
-  backup_folder = backup_folder.cloud
-  full_backup { every = "24h" }
-  log_backup { every = "1s" }
-  rpo = "1h"
-}
-target "vault" {
-  primary = primary.sales
-  kind    = "copy_only"
-  destination { url = "file://%[1]s/vault" }
-}
-`, h.dir, folderURL, bucketURL+"/share")
-	if err := os.WriteFile(filepath.Join(h.dir, "main.drs.hcl"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := sh.exec(prim, "CREATE DATABASE [Sales]"); err != nil {
-		t.Fatal(err)
-	}
-	if code := sh.apply(); code == 0 {
-		t.Fatal("apply succeeded; each stripe should have outgrown the lowered URL limit")
-	}
-	out := h.stderr.String() + h.stdout.String()
-	if !strings.Contains(out, "3202") {
-		t.Errorf("apply output does not carry the server's 3202")
-	}
-	ups, err := c.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &unique})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range ups.Uploads {
-		t.Errorf("incomplete multipart upload left in the backup folder's bucket: %s", *u.Key)
 	}
 }

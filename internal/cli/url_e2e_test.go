@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/drsctl/drsctl/internal/engine/sqlserver"
 	"github.com/drsctl/drsctl/internal/engine/sqlserver/sqlsim"
 	"github.com/drsctl/drsctl/internal/testenv"
 	"github.com/drsctl/drsctl/internal/wiring"
@@ -177,13 +178,26 @@ func containerSAS(t *testing.T, env map[string]string, container string) string 
 
 // TestSQLServer_FailedS3BackupLeavesNoIncompleteUpload: a primary whose
 // backup folder is S3 (the server backs up TO URL) fails a backup that
-// outgrows the URL (the simulator's limit lowered); SQL Server's S3
-// connector leaves the multipart upload incomplete, and drsctl aborts it.
+// outgrows its URLs (the simulator's limit lowered); SQL Server's S3
+// connector leaves a multipart upload incomplete per URL, and drsctl
+// aborts them all: for one URL, and for a backup striped across three
+// (the old code left the other two until they were a day old).
 func TestSQLServer_FailedS3BackupLeavesNoIncompleteUpload(t *testing.T) {
+	t.Run("one URL", func(t *testing.T) { failedS3Backup(t, "drsctl-mpu", 1<<20) })
+	t.Run("three stripes", func(t *testing.T) {
+		t.Cleanup(sqlserver.SetURLBytesForTesting(4 << 20))
+		failedS3Backup(t, "drsctl-smpu", 512<<10)
+	})
+}
+
+// failedS3Backup: an apply whose backup to an S3 backup folder fails with
+// 3202 (each URL holds blobLimit bytes at most) leaves no incomplete
+// multipart upload in the bucket.
+func failedS3Backup(t *testing.T, prefix string, blobLimit int64) {
 	env := testenv.Lookup(t, "DRSCTL_TEST_S3_ENDPOINT", "DRSCTL_TEST_S3_ACCESS_KEY", "DRSCTL_TEST_S3_SECRET_KEY",
 		"DRSCTL_TEST_AZURE_DOMAIN", "DRSCTL_TEST_AZURE_ACCOUNT", "DRSCTL_TEST_AZURE_KEY")
 	useTestStorageCredentials(t, env)
-	unique := fmt.Sprintf("drsctl-mpu-%d", time.Now().UnixNano())
+	unique := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
 	s3q := url.Values{"endpoint": {env["DRSCTL_TEST_S3_ENDPOINT"]}, "use_path_style": {"true"}, "region": {"us-east-1"}, "disable_https": {"true"}}
 	folderURL := "s3://" + unique + "/share?" + s3q.Encode()
 	azURL := "azblob://" + unique + "/x?" + url.Values{"protocol": {"http"}, "domain": {env["DRSCTL_TEST_AZURE_DOMAIN"]}}.Encode()
@@ -192,19 +206,12 @@ func TestSQLServer_FailedS3BackupLeavesNoIncompleteUpload(t *testing.T) {
 	if !s3b.As(&c) {
 		t.Fatal("no s3 client")
 	}
-	uploads := func() int {
-		out, err := c.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &unique})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(out.Uploads)
-	}
 	bucketURL := "s3://" + strings.TrimPrefix(env["DRSCTL_TEST_S3_ENDPOINT"], "http://") + "/" + unique
 
 	h := &harness{t: t, dir: t.TempDir(), clock: time.Now().UTC()}
 	h.engines = wiring.Engines()
 	prim, err := sqlsim.Start(sqlsim.Options{Addr: "127.0.0.1:0", DataDir: filepath.Join(h.dir, "primary-sim"), Name: "PRIMARY",
-		URLPlainHTTP: true, URLBlobLimit: 1 << 20})
+		URLPlainHTTP: true, URLBlobLimit: blobLimit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,8 +253,12 @@ target "vault" {
 	if !strings.Contains(h.stderr.String()+h.stdout.String(), "3202") {
 		t.Errorf("apply output does not carry the server's 3202")
 	}
-	if n := uploads(); n != 0 {
-		t.Errorf("incomplete multipart uploads left in the backup folder's bucket: %d, want 0 (aborted)", n)
+	ups, err := c.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &unique})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range ups.Uploads {
+		t.Errorf("incomplete multipart upload left in the backup folder's bucket: %s", *u.Key)
 	}
 }
 
