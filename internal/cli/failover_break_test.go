@@ -925,3 +925,47 @@ func TestBreak_PromoteAgainAfterTheDatabaseChanged(t *testing.T) {
 		})
 	}
 }
+
+// A switchover to west, then the operator changes their mind and brings
+// the old primary back ONLINE by hand (RESTORE WITH RECOVERY): a new
+// recovery fork begins where the tail-log backup ended, and the primary's
+// log chain carries on from there. East, standing at that point, keeps
+// following it: no full restarts the chain, nothing is seeded again, and a
+// failover to east later restores what the primary wrote since (found by
+// scenario seed 11020, where the failover lost seven hours it could reach).
+func TestBreak_SwitchoverUndoneByRecoveringThePrimary(t *testing.T) {
+	w := shipped(t, wwOpts{}, 2)
+	w.tick(time.Minute)
+	if code := w.promote(cli.PromoteOptions{Target: "west", Planned: true, AutoApprove: true}); code != 0 {
+		t.Fatalf("switchover: exit %d", code)
+	}
+	if info, _ := w.prim.Database("Sales"); info.State != engine.Restoring {
+		t.Fatalf("the primary is %s after the switchover, want RESTORING", info.State)
+	}
+	w.prim.RecoverByHand("Sales")
+	fullsBefore := fullRestores(w.east)
+	for range 3 {
+		w.tick(16 * time.Minute)
+		w.insert(1)
+		w.run()
+		if strings.Contains(w.out, "restarted") || strings.Contains(w.out, "recreated") {
+			t.Fatalf("a recovery that carries the chain on was taken for a restart:\n%s", w.out)
+		}
+	}
+	if n := fullRestores(w.east); n != fullsBefore {
+		t.Errorf("east was seeded again (%d full restores, was %d)", n, fullsBefore)
+	}
+	for _, a := range w.state().Primaries["sales"].Databases["Sales"].Artifacts {
+		if a.NewFork {
+			t.Errorf("%s was recorded as restarting the chain", a.ID)
+		}
+	}
+	w.prim.SetDown(true)
+	if code := w.promote(cli.PromoteOptions{Target: "east", AutoApprove: true}); code != 0 {
+		t.Fatalf("failover to east: exit %d", code)
+	}
+	if got, want := w.east.Rows("Sales"), w.prim.Rows("Sales"); !slices.Equal(got, want) {
+		t.Errorf("east after the failover holds %v, want the primary's %v", got, want)
+	}
+	w.restoresInOrder(w.east, "east")
+}

@@ -468,3 +468,37 @@ func TestPromote_PlannedWarnsOfReadersBeforeItAsks(t *testing.T) {
 		t.Errorf("warned with disconnect_users set:\n%s", out)
 	}
 }
+
+// A switchover to west is undone on the primary by hand (RESTORE DATABASE
+// … WITH RECOVERY of the database the tail-log backup left RESTORING). SQL
+// Server begins a new recovery fork there, so the database's identity
+// (recovery_fork_guid) changes, but its log chain (last_log_backup_lsn)
+// carries on from the tail-log backup: east keeps following it with no
+// full and no reseed.
+func TestPromote_SwitchoverUndoneOnThePrimaryCarriesTheChainOn(t *testing.T) {
+	h := seeded(t)
+	h.insert(h.primary, "Sales", 2)
+	code, out := h.promote(cli.PromoteOptions{Target: "west", Databases: []string{"Sales"}, Planned: true, DisconnectUsers: true, AutoApprove: true})
+	if code != 0 {
+		t.Fatalf("switchover exit %d\n%s", code, out)
+	}
+	if err := h.exec(h.primary, "RESTORE DATABASE [Sales] WITH RECOVERY"); err != nil {
+		t.Fatal(err)
+	}
+	restoresBefore := h.ledger().LookupTargetDatabase("east", "Sales").SeededFrom
+	h.insert(h.primary, "Sales", 3)
+	waitLogDue()
+	if code := h.apply(); code != 0 {
+		t.Fatalf("apply after the primary was recovered by hand: exit %d\n%s", code, h.stdout.String()+h.stderr.String())
+	}
+	out = h.stdout.String() + h.stderr.String()
+	if strings.Contains(out, "recreated") || strings.Contains(out, "restarted") {
+		t.Errorf("the recovery was taken for a new chain:\n%s", out)
+	}
+	if got := h.ledger().LookupTargetDatabase("east", "Sales").SeededFrom; got != restoresBefore {
+		t.Errorf("east was seeded again from %s (was %s)", got, restoresBefore)
+	}
+	if rows := h.rows(h.east, "Sales"); fmt.Sprint(rows) != "[1 2 3]" {
+		t.Errorf("east/Sales rows %v, want [1 2 3]", rows)
+	}
+}

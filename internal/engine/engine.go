@@ -101,6 +101,12 @@ type PrimaryDatabase struct {
 	// LogChain is false when the server has no log chain for the database (no
 	// full backup since the FULL recovery model began): BACKUP LOG would fail.
 	LogChain bool
+	// ChainLSN is where the server's log chain stands: where the next log
+	// backup begins (SQL Server: sys.database_recovery_status.
+	// last_log_backup_lsn); empty without a chain. With it the planner
+	// tells a recovery that carries the chain on (a new recovery fork at
+	// the chain's end: Identity changes, nothing restarts) from a restart.
+	ChainLSN artifact.LSN
 	// Backups are the backups the server recorded (msdb), oldest first.
 	Backups []BackupRecord
 }

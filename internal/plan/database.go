@@ -374,7 +374,7 @@ func (b *builder) fullDue(d *dbPlan) {
 	}
 	if o := d.obs; o != nil && len(d.c.nodes) > 0 && d.canBackup && d.restart == "" && !d.adoptedRestart {
 		switch {
-		case d.led != nil && recreated(d.led, o) != "":
+		case d.led != nil && recreated(d.led, o) != "" && !d.chainCarriesOn(o):
 			d.restart = recreated(d.led, o)
 		case !o.LogChain:
 			d.restart = "the server has no log chain for the database (the recovery model was switched to SIMPLE and back, or the database was restored)"
@@ -409,6 +409,23 @@ func (b *builder) fullDue(d *dbPlan) {
 // creation time that moved by a whole number of quarter hours within a day
 // is a server-local time read with another UTC offset (a daylight saving
 // change), not a new database.
+// chainCarriesOn reports whether the server's log chain goes on from the
+// end of drsctl's although the database's identity changed. Recovering a
+// database (RESTORE … WITH RECOVERY: the old primary a switchover's
+// tail-log backup left RESTORING, brought back by hand; or one restored
+// from drsctl's backups through the newest) begins a new recovery fork
+// where its log stopped, and the next log backup begins there: a standby
+// standing at that point continues on the new fork (SQL Server's recovery
+// paths), so nothing restarts and no standby is seeded again. A database
+// recreated, or restored to an older point, has its chain elsewhere.
+func (d *dbPlan) chainCarriesOn(o *engine.PrimaryDatabase) bool {
+	if !o.LogChain || o.ChainLSN.IsZero() || len(d.c.end) == 0 {
+		return false
+	}
+	end := d.c.end[d.c.newest]
+	return !end.IsZero() && o.ChainLSN.Cmp(end) == 0
+}
+
 func recreated(led *state.Database, o *engine.PrimaryDatabase) string {
 	return Recreated(led.Identity, led.CreatedAt, o)
 }

@@ -589,7 +589,7 @@ func (x *session) ObservePrimary(ctx context.Context, names []string, since time
 			continue
 		}
 		pd := engine.PrimaryDatabase{Name: n, Exists: true, State: strings.ToUpper(string(d.state)), RecoveryModel: d.model,
-			CreatedAt: d.created.Add(s.createShift), LogChain: d.chain != ""}
+			CreatedAt: d.created.Add(s.createShift), LogChain: d.chain != "", ChainLSN: d.chain}
 		// sys.database_recovery_status.recovery_fork_guid is NULL for a
 		// database that cannot start (RESTORING).
 		if !s.hideIdentity && (d.state == engine.Online || d.state == engine.Standby) && !d.torn {

@@ -82,7 +82,7 @@ func (s *session) observePrimary(ctx context.Context, name string, since time.Ti
 			db.Identity = fork.UUID.String()
 		}
 		if lsn.Valid {
-			if _, err := artifact.ParseLSN(lsn.String); err != nil {
+			if db.ChainLSN, err = artifact.ParseLSN(lsn.String); err != nil {
 				return db, fmt.Errorf("last_log_backup_lsn: %w", err)
 			}
 			db.LogChain = true
