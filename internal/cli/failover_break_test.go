@@ -969,3 +969,52 @@ func TestBreak_SwitchoverUndoneByRecoveringThePrimary(t *testing.T) {
 	}
 	w.restoresInOrder(w.east, "east")
 }
+
+// A ship of a backup no target needs (an idle database's empty log) is
+// killed after its upload and before the ledger records the copy. Once the
+// backup is pruned from the folder, the ledger must not forget it while
+// that copy is still at the destination: nothing would ever remove it
+// (found by the crash harness, seed 1 in CI).
+func TestBreak_UnrecordedCopyOfABackupNoTargetNeeds(t *testing.T) {
+	w := shipped(t, wwOpts{full: "1h", folder: `retention = "2h"`}, 1)
+	w.tick(16 * time.Minute)
+	w.mustApply("an idle database's empty log")
+	st := w.state()
+	var empty *state.Artifact
+	for _, a := range st.Primaries["sales"].Databases["Sales"].Artifacts {
+		if a.Kind == artifact.Log && a.FirstLSN == a.LastLSN {
+			empty = a
+		}
+	}
+	if empty == nil {
+		t.Fatal("no empty log backup was taken")
+	}
+	for _, tg := range []string{"east", "west", "vault"} {
+		if _, err := os.Stat(filepath.Join(w.dir, tg, filepath.FromSlash(empty.Key))); err != nil {
+			continue
+		}
+		delete(st.Targets[tg].Databases["Sales"].Copies, empty.ID) // the run was killed before it wrote the copy down
+	}
+	f, err := os.Create(filepath.Join(w.dir, "drs.state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := state.Write(st, f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for range 12 { // 3 hours: past the folder's retention
+		w.tick(16 * time.Minute)
+		w.insert(1)
+		w.run()
+	}
+	known := map[string]bool{}
+	for _, a := range w.state().Primaries["sales"].Databases["Sales"].Artifacts {
+		known[a.Key] = true
+	}
+	for _, tg := range []string{"east", "west", "vault"} {
+		if _, err := os.Stat(filepath.Join(w.dir, tg, filepath.FromSlash(empty.Key))); err == nil && !known[empty.Key] {
+			t.Errorf("%s: %s is at the destination but the ledger forgot it", tg, empty.Key)
+		}
+	}
+}

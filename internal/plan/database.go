@@ -24,6 +24,9 @@ type dbPlan struct {
 	// nothing is then read as missing from it.
 	folderKnown bool
 	canBackup   bool
+	// strays are the verify actions that record copies no ship recorded
+	// (recordStrayCopies); a prune from the backup folder waits for them.
+	strays map[*node][]string
 	// restart says why the primary's log chain restarted ("" when it did
 	// not): the next full begins a new fork.
 	restart string
@@ -95,8 +98,46 @@ func (b *builder) planDatabase(p *config.Primary, name string) {
 			b.planCopyOnly(d, t)
 		}
 	}
+	b.recordStrayCopies(d)
 	if b.prune {
 		b.planPrune(d)
+	}
+}
+
+// recordStrayCopies proves and records complete copies at a destination
+// that the ledger does not know of (a ship whose run was killed after the
+// upload, before it wrote it down) of backups the target does not need:
+// shipAll does so for what it needs. Otherwise the ledger forgets such a
+// backup once it is pruned from the folder, and its copy stays at the
+// destination for ever, an orphan no retention removes.
+func (b *builder) recordStrayCopies(d *dbPlan) {
+	for _, t := range b.cfg.TargetsOf(d.p) {
+		if !b.targetSelected(t) || !containsString(t.DatabaseNames(), d.name) {
+			continue
+		}
+		led := b.st.LookupTargetDatabase(t.Name, d.name)
+		if led != nil && led.PromotedAt != nil {
+			continue
+		}
+		dest, known := b.destination(t)
+		if !known || dest == nil {
+			continue
+		}
+		for _, n := range d.c.nodes {
+			if n.art == nil || n.id == "" || n.art.Size <= 0 || (led != nil && led.Copies[n.id] != nil) || !allListed(dest, n.art) {
+				continue
+			}
+			id := actionID(Verify, d.p.Name, d.name, t.Name, n.key())
+			if b.ids[id] {
+				continue // shipAll proves it already
+			}
+			b.add(n.ref(&Action{ID: id, Kind: Verify, Primary: d.p.Name, Database: d.name, Target: t.Name,
+				Reason: "a copy is already there (its ship was not recorded): prove it matches the backup's SHA-256 and record it"}))
+			if d.strays == nil {
+				d.strays = map[*node][]string{}
+			}
+			d.strays[n] = append(d.strays[n], id)
+		}
 	}
 }
 

@@ -30,7 +30,13 @@ func (b *builder) planPrune(d *dbPlan) {
 			default:
 				continue
 			}
-			b.add(n.ref(&Action{ID: actionID(Prune, d.p.Name, d.name, "", n.id), Kind: Prune, Primary: d.p.Name, Database: d.name, Reason: why}))
+			a := n.ref(&Action{ID: actionID(Prune, d.p.Name, d.name, "", n.id), Kind: Prune, Primary: d.p.Name, Database: d.name, Reason: why})
+			// A stray copy of it is recorded first: the ledger then keeps
+			// the backup while the copy is there, not forgetting it.
+			for _, v := range d.strays[n] {
+				a.DependsOn = appendUnique(a.DependsOn, v)
+			}
+			b.add(a)
 		}
 	}
 	for _, t := range b.cfg.TargetsOf(d.p) {
