@@ -75,7 +75,7 @@ func (l *Local) Lock(ctx context.Context, op string, timeout time.Duration) (Lea
 			why = "was left by a run that died: " + how
 		}
 		if why != "" {
-			removed, _, err := l.removeLockIf(func(cur []byte) bool { return bytes.Equal(cur, raw) })
+			removed, busy, err := l.takeOver(raw)
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("lock state: take over lock %s: %w", held.ID, err)
 			}
@@ -84,7 +84,10 @@ func (l *Local) Lock(ctx context.Context, op string, timeout time.Duration) (Lea
 				l.warnf("state lock %s (%s by %s since %s) %s; taking it over",
 					held.ID, held.Operation, held.Who, fmtLockTime(held.Created), why)
 			}
-			continue
+			if !busy {
+				continue
+			}
+			// Another run is taking it over right now: wait as for a held lock.
 		}
 		remaining := time.Until(deadline)
 		if remaining <= 0 {
@@ -208,6 +211,37 @@ func parseLock(raw []byte) (LockInfo, bool) {
 		return LockInfo{}, false
 	}
 	return info, true
+}
+
+// takeoverStale is how old a take-over mutex must be before it is judged
+// left by a run that died taking over (a take-over lasts milliseconds).
+const takeoverStale = 10 * time.Second
+
+// takeOver removes the expired lock whose content is raw, holding a
+// short-lived mutex (PATH.lock.takeover, created exclusively) while it
+// does. Without it two contenders could both judge the old lock expired:
+// the first removes it and creates its own, the second then moves that
+// new lock aside (to check it), and in that instant a third creates one:
+// two runs would hold the state. busy reports that another run holds the
+// mutex: it is taking the lock over.
+func (l *Local) takeOver(raw []byte) (removed, busy bool, err error) {
+	mutex := l.lockPath() + ".takeover"
+	f, err := os.OpenFile(mutex, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		if st, serr := os.Stat(mutex); serr == nil && time.Since(st.ModTime()) > takeoverStale {
+			l.warnf("removing %s, left by a run that died while taking the state lock over", mutex)
+			os.Remove(mutex)
+			return false, false, nil
+		}
+		return false, true, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	f.Close()
+	defer os.Remove(mutex)
+	removed, _, err = l.removeLockIf(func(cur []byte) bool { return bytes.Equal(cur, raw) })
+	return removed, false, err
 }
 
 // removeLockIf removes PATH.lock if match accepts its content, reporting
