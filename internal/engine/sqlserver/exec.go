@@ -35,7 +35,6 @@ const (
 	errRestorePage     = 3183 // RESTORE detected an error on a page
 	errBackupDamaged   = 3189 // damage to the backup set was detected
 	errMediaFamily     = 3241 // the media family on the device is incorrectly formed
-	errKillNoSession   = 6106 // not an active process ID
 	errNewerVersion    = 3169 // the backup comes from a newer SQL Server version
 	errStandbyUpgrade  = 3180 // STANDBY of a backup the restore must upgrade (older version)
 	errSingleUser      = 924  // the database is single-user and another session is in it
