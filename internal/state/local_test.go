@@ -139,7 +139,7 @@ func TestLocal_Write(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(s, got); diff != "" {
+	if diff := cmp.Diff(s, got, ignoreTrack); diff != "" {
 		t.Errorf("Read after Write (-want +got):\n%s", diff)
 	}
 	if left := leftovers(t, dir); len(left) > 0 {
