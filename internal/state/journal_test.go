@@ -289,10 +289,12 @@ func TestSnapshot_roundTrip(t *testing.T) {
 // writer's checks, so neither format can hold what the other refuses.
 func TestSnapshot_refusesWhatJSONRefuses(t *testing.T) {
 	for name, change := range map[string]func(s *State){
-		"bad kind":   func(s *State) { s.Database("sales", "Sales").Artifacts[0].Kind = "diff" },
-		"bad lsn":    func(s *State) { s.Database("sales", "Sales").Artifacts[0].LastLSN = "0x1" },
-		"year 10000": func(s *State) { s.Database("sales", "Sales").Artifacts[0].Finish = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) },
-		"promoted":   func(s *State) { s.TargetDatabase("dr_east", "Sales").PromotedHow = "magic" },
+		"bad kind": func(s *State) { s.Database("sales", "Sales").Artifacts[0].Kind = "diff" },
+		"bad lsn":  func(s *State) { s.Database("sales", "Sales").Artifacts[0].LastLSN = "0x1" },
+		"year 10000": func(s *State) {
+			s.Database("sales", "Sales").Artifacts[0].Finish = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+		},
+		"promoted": func(s *State) { s.TargetDatabase("dr_east", "Sales").PromotedHow = "magic" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := fullState()

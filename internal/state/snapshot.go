@@ -650,10 +650,13 @@ func (d *snapDecoder) targetDatabase() *TargetDatabase {
 			d.fail(fmt.Errorf("copy %q appears twice", id))
 		}
 		c := &Copy{Key: d.str(), Size: d.int(), SHA256: d.str()}
-		c.ShippedAt = d.time("copy " + id + ": shipped_at")
-		c.VerifiedAt = d.optTime("copy " + id + ": verified_at")
+		c.ShippedAt = d.time("shipped_at")
+		c.VerifiedAt = d.optTime("verified_at")
 		if d.bool() {
-			c.ModTime = d.time("copy " + id + ": mod_time")
+			c.ModTime = d.time("mod_time")
+		}
+		if d.err != nil {
+			d.err = fmt.Errorf("copy %q: %w", id, d.err)
 		}
 		td.Copies[id] = c
 	}
