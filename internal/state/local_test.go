@@ -113,7 +113,7 @@ func TestLocal_Write(t *testing.T) {
 	}
 	// The first snapshot is its own backup (the way back, with the
 	// journal, if the state file is removed).
-	if got := readFile(t, path + ".backup"); !bytes.Equal(got, readFile(t, path)) {
+	if got := readFile(t, path+".backup"); !bytes.Equal(got, readFile(t, path)) {
 		t.Errorf("first write: the backup is not the first snapshot")
 	}
 	first := readFile(t, path)
