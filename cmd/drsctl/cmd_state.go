@@ -8,11 +8,21 @@ import (
 )
 
 func init() {
-	register("state", "Inspect the state: state list, state show ADDR", func(ctx context.Context, env *cli.Env, g cli.Globals, args []string) int {
-		fs := newFlags(env, &g, "state", "state list | state show ADDR", `
+	register("state", "Inspect the state: state list, state show ADDR; state rebuild", func(ctx context.Context, env *cli.Env, g cli.Globals, args []string) int {
+		fs := newFlags(env, &g, "state", "state list | state show ADDR | state rebuild", `
 state list prints every address in the state (primaries' databases and their
 artifacts, targets' databases). state show ADDR prints one of them as JSON,
-e.g. drsctl state show 'target.dr_east.database["Sales"]'.`)
+e.g. drsctl state show 'target.dr_east.database["Sales"]'.
+
+state rebuild writes a new state when it was lost, from what the servers
+and storage hold: drsctl's backups in the backup folders (described by the
+primaries' backup history or their headers), the copies at the
+destinations (each read back and recorded only when it matches the backup
+byte for byte), and the standbys (adopted only when their server's restore
+history shows drsctl seeded them from one of its own full backups; any
+other database is left alone and never restored over). It refuses when a
+state exists: move that aside first. Every server and storage place must
+answer; nothing is written otherwise.`)
 		pos, code, ok := parse(env, &g, fs, args)
 		if !ok {
 			return code
@@ -22,8 +32,10 @@ e.g. drsctl state show 'target.dr_east.database["Sales"]'.`)
 			return env.StateList(ctx, g)
 		case len(pos) == 2 && pos[0] == "show":
 			return env.StateShow(ctx, g, pos[1])
+		case len(pos) == 1 && pos[0] == "rebuild":
+			return env.StateRebuild(ctx, g)
 		}
-		fmt.Fprintln(env.Stderr, "Error: use drsctl state list, or drsctl state show ADDR.")
+		fmt.Fprintln(env.Stderr, "Error: use drsctl state list, drsctl state show ADDR, or drsctl state rebuild.")
 		return cli.ExitError
 	})
 }
