@@ -169,7 +169,7 @@ func unobserved(cfg *config.Config, obs *plan.Observed) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("cannot rebuild the state: %s\nEvery server and every storage place must answer, or the rebuilt ledger would leave out standbys drsctl seeded and copies it made. Fix the above and run it again; nothing was written", strings.Join(errs, "; "))
+	return fmt.Errorf("cannot rebuild the state: %s\nEvery server and every storage place must answer, or the rebuilt ledger would leave out standbys drsctl seeded and copies it made. Fix the above and run it again; nothing was written.", strings.Join(errs, "; "))
 }
 
 type sum struct {
@@ -490,6 +490,10 @@ func (r *rebuilder) target(ctx context.Context, p *config.Primary, t *config.Tar
 		// would otherwise let a seed whose reply was lost claim it), and
 		// no plan restores over it.
 		tr.Verdict = fmt.Sprintf("left alone (%s): %s", standbyWords(o), why)
+		if len(copies) > 0 {
+			tr.Notes = append(tr.Notes, fmt.Sprintf("its destination holds %d copies of drsctl's backups, not recorded with it", len(copies)))
+		}
+		tr.Copies = 0
 		return
 	}
 	td := record()
@@ -526,20 +530,24 @@ func (r *rebuilder) copyOf(ctx context.Context, t *config.Target, dest *plan.Sto
 	if _, ok := dest.Objects[files[0].Key]; !ok {
 		return nil, ""
 	}
-	for _, f := range files {
+	for i, f := range files {
+		what := "the copy of " + a.ID
+		if i > 0 {
+			what = fmt.Sprintf("stripe %s of the copy of %s", path.Base(f.Key), a.ID)
+		}
 		obj, ok := dest.Objects[f.Key]
 		switch {
 		case !ok:
-			return nil, fmt.Sprintf("%s: stripe %s is missing, the copy is not recorded", a.ID, path.Base(f.Key))
+			return nil, fmt.Sprintf("%s is missing: the copy is not recorded", what)
 		case obj.Size != f.Size:
-			return nil, fmt.Sprintf("%s: %s has %d bytes, the backup %d: not recorded (shipped again)", a.ID, path.Base(f.Key), obj.Size, f.Size)
+			return nil, fmt.Sprintf("%s has %d bytes, the backup %d: not recorded", what, obj.Size, f.Size)
 		}
 		s := r.checksum(ctx, t.Destination.URL, f.Key)
 		switch {
 		case s.err != nil:
-			return nil, fmt.Sprintf("%s: %s cannot be read (%v): not recorded", a.ID, path.Base(f.Key), s.err)
+			return nil, fmt.Sprintf("%s cannot be read (%v): not recorded", what, s.err)
 		case s.size != f.Size || s.sha != f.SHA256:
-			return nil, fmt.Sprintf("%s: %s differs from the backup's bytes: not recorded (shipped again)", a.ID, path.Base(f.Key))
+			return nil, fmt.Sprintf("%s differs from the backup's bytes: not recorded", what)
 		}
 	}
 	obj := dest.Objects[a.Key]
