@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	register("state", "Inspect the state: state list, state show ADDR; state rebuild", func(ctx context.Context, env *cli.Env, g cli.Globals, args []string) int {
+	register("state", "Inspect the state (state list, state show ADDR), or rebuild a lost one (state rebuild)", func(ctx context.Context, env *cli.Env, g cli.Globals, args []string) int {
 		fs := newFlags(env, &g, "state", "state list | state show ADDR | state rebuild", `
 state list prints every address in the state (primaries' databases and their
 artifacts, targets' databases). state show ADDR prints one of them as JSON,
@@ -22,7 +22,9 @@ byte for byte), and the standbys (adopted only when their server's restore
 history shows drsctl seeded them from one of its own full backups; any
 other database is left alone and never restored over). It refuses when a
 state exists: move that aside first. Every server and storage place must
-answer; nothing is written otherwise.`)
+answer; nothing is written otherwise. It reads every backup and every copy
+once, to hash it: on a large estate that takes about as long as shipping
+them all.`)
 		pos, code, ok := parse(env, &g, fs, args)
 		if !ok {
 			return code

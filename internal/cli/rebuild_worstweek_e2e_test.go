@@ -269,3 +269,27 @@ func TestWorst_StateRebuild_PromotedAndForeign(t *testing.T) {
 		t.Errorf("%d full restores by drsctl, want the 2 first seeds only", n)
 	}
 }
+
+// TestWorst_StateRebuild_NeverOverwritesALedger: state rebuild refuses
+// where a ledger exists, even one that cannot be read, and leaves it
+// byte for byte as it was.
+func TestWorst_StateRebuild_NeverOverwritesALedger(t *testing.T) {
+	w := newWW(t, wwOpts{})
+	w.insert(1)
+	w.mustApply("seed")
+	path := filepath.Join(w.dir, "drs.state.json")
+	for _, damaged := range []bool{false, true} {
+		if damaged {
+			if err := os.WriteFile(path, []byte(`{"version": 3, "lineage": "x", "serial": 4, "prim`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := readFile(t, path)
+		if code := w.rebuild(); code != 1 || !strings.Contains(w.out, "never overwrites a ledger") || !strings.Contains(w.out, "move it aside") {
+			t.Errorf("state rebuild over a ledger (damaged %v): exit %d\n%s", damaged, code, w.out)
+		}
+		if after := readFile(t, path); after != before {
+			t.Errorf("state rebuild changed the ledger it refused (damaged %v)", damaged)
+		}
+	}
+}
