@@ -169,7 +169,7 @@ func unobserved(cfg *config.Config, obs *plan.Observed) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("cannot rebuild the state: %s\nEvery server and every storage place must answer, or the rebuilt ledger would leave out standbys drsctl seeded and copies it made. Fix the above and run it again; nothing was written.", strings.Join(errs, "; "))
+	return fmt.Errorf("cannot rebuild the state: %s\nEvery server and every storage place must answer, or the rebuilt ledger would leave out standbys drsctl seeded and copies it made. Fix the above and run it again; nothing was written", strings.Join(errs, "; "))
 }
 
 type sum struct {
@@ -186,6 +186,28 @@ type rebuilder struct {
 	rep *Report
 	// sums caches what was read, by URL and key.
 	sums map[string]sum
+	// byDB indexes each backup folder's keys by the database their file
+	// names (parsed once, not once per database).
+	byDB map[string]map[string][]string
+}
+
+// folderKeys returns a folder's keys whose file names are drsctl's, by
+// database.
+func (r *rebuilder) folderKeys(folder string, fo *plan.StorageObservation) map[string][]string {
+	if m, ok := r.byDB[folder]; ok {
+		return m
+	}
+	m := map[string][]string{}
+	for key := range fo.Objects {
+		if db, _, _, ok := r.src.Keys.ParseArtifactFile(path.Base(key)); ok {
+			m[db] = append(m[db], key)
+		}
+	}
+	if r.byDB == nil {
+		r.byDB = map[string]map[string][]string{}
+	}
+	r.byDB[folder] = m
+	return m
 }
 
 func (r *rebuilder) checksum(ctx context.Context, url, key string) sum {
@@ -242,7 +264,7 @@ func (r *rebuilder) database(ctx context.Context, p *config.Primary, db string) 
 			}
 		}
 	}
-	for key := range fo.Objects {
+	for _, key := range r.folderKeys(p.Folder.Name, fo)[db] {
 		if _, ok := byKey[key]; ok {
 			continue
 		}
