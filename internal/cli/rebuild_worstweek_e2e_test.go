@@ -293,3 +293,59 @@ func TestWorst_StateRebuild_NeverOverwritesALedger(t *testing.T) {
 		}
 	}
 }
+
+// TestWorst_StateRebuild_StandbysOnADBAsLog: the last backup the standbys
+// restored is a DBA's log written into the backup folder (adopted by the
+// lost ledger), not one of drsctl's. The rebuilt ledger does not make it
+// drsctl's; the next plan adopts it again and records the standbys there:
+// nothing is seeded again.
+func TestWorst_StateRebuild_StandbysOnADBAsLog(t *testing.T) {
+	w := newWW(t, wwOpts{})
+	w.insert(2)
+	w.mustApply("seed")
+	w.cron(1, 16*time.Minute)
+	seeds := fullRestores(w.east) + fullRestores(w.west)
+	share := filepath.Join(w.dir, "share")
+	if err := os.MkdirAll(filepath.Join(share, "manual"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.insert(1)
+	if _, err := w.prim.BackupOutOfBand(context.Background(), "Sales", filepath.Join(share, "manual", "Sales_manual_1.trn")); err != nil {
+		t.Fatal(err)
+	}
+	w.tick(5 * time.Minute) // no log due: the standbys restore the DBA's and stand on it
+	w.mustApply("the DBA's log")
+	info, _ := w.east.Database("Sales")
+	if manual := w.state().LookupTargetDatabase("east", "Sales").Restored.Artifact; manual != "Sales_manual_1.trn" {
+		t.Fatalf("east stands after %s (LSN %s), want the DBA's log", manual, info.RedoLSN)
+	}
+
+	w.loseState()
+	w.tick(time.Minute)
+	if code := w.rebuild(); code != 0 {
+		t.Fatalf("state rebuild exit %d:\n%s", code, w.out)
+	}
+	if !strings.Contains(w.out, "which no backup of drsctl's found ends at: the next plan places it") {
+		t.Errorf("the rebuild's report does not say east's position is left to the next plan:\n%s", w.out)
+	}
+	p, code := w.nextPlan()
+	if code != 0 {
+		t.Errorf("plan after the rebuild: exit %d\n%s", code, w.out)
+	}
+	noSeed(t, p, "")
+	recorded := map[string]bool{}
+	for _, a := range p.Actions {
+		if a.Kind == plan.Record && a.Artifact == "Sales_manual_1.trn" {
+			recorded[a.Target] = true
+		}
+	}
+	if !recorded["east"] || !recorded["west"] {
+		t.Errorf("the plan after the rebuild records the standbys on the DBA's log: %v; want east and west\n%s", recorded, w.out)
+	}
+	w.insert(1)
+	w.converge(4)
+	w.checkInvariants()
+	if n := fullRestores(w.east) + fullRestores(w.west); n != seeds {
+		t.Errorf("%d full restores, want still %d", n, seeds)
+	}
+}
