@@ -242,7 +242,7 @@ func lostAcks(out string, st *state.State) []string {
 		if len(f) > 1 && f[0] == "(new" {
 			return produced[db+"/"+f[1]]
 		}
-		return f[0]
+		return strings.TrimSuffix(f[0], ":")
 	}
 	for _, l := range splitLines(out) {
 		v := actionVerb(l)
@@ -482,5 +482,28 @@ func summarize(t *testing.T, trials []*trial, took time.Duration, par int) {
 		took.Round(time.Millisecond), par, (sum / time.Duration(len(trials))).Round(time.Millisecond), longest.Round(time.Millisecond))
 	if len(errs) > 0 {
 		t.Logf("runs to be killed that ended on their own with an error (the applies after converged):\n  %s", strings.Join(errs, "\n  "))
+	}
+}
+
+// TestLostAcks: the check finds an acknowledged backup, ship and restore
+// missing from a ledger, and accepts the ledger that has them.
+func TestLostAcks(t *testing.T) {
+	out := strings.Join([]string{
+		"sales/Sales: backup log: done in 10ms (Sales_log_1.trn)",
+		"sales/Sales → east: ship (new log backup): done in 5ms",
+		"sales/Sales → east: restore log (new log backup) WITH STANDBY: done in 7ms",
+		"sales/O'Brien → vault: ship O'Brien_full_0.bak: done in 3ms",
+	}, "\n")
+	st := state.New("l")
+	if lost := lostAcks(out, st); len(lost) != 4 {
+		t.Fatalf("an empty ledger lost %d of 4 acknowledged actions: %v", len(lost), lost)
+	}
+	st.Database("sales", "Sales").Add(&state.Artifact{ID: "Sales_log_1.trn", Header: artifact.Header{Kind: artifact.Log, LastLSN: "50"}})
+	st.Database("sales", "O'Brien").Add(&state.Artifact{ID: "O'Brien_full_0.bak", Header: artifact.Header{Kind: artifact.Full, LastLSN: "9"}})
+	st.TargetDatabase("east", "Sales").Copies["Sales_log_1.trn"] = &state.Copy{}
+	st.TargetDatabase("east", "Sales").Restored = &state.Restore{Artifact: "Sales_log_1.trn", LastLSN: "50"}
+	st.TargetDatabase("vault", "O'Brien").Copies["O'Brien_full_0.bak"] = &state.Copy{}
+	if lost := lostAcks(out, st); len(lost) != 0 {
+		t.Fatalf("a ledger with every action lost %v", lost)
 	}
 }
