@@ -982,3 +982,33 @@ func checkManifests(t *testing.T, dir string) {
 		})
 	}
 }
+
+// TestExamples_READMEsNameWhatToSet: each example's README names every
+// variable (or, for the workflow, every repository secret) an operator
+// must set, so that a variable added to a configuration is documented.
+func TestExamples_READMEsNameWhatToSet(t *testing.T) {
+	secret := regexp.MustCompile(`\$\{\{\s*secrets\.(\w+)\s*\}\}`)
+	for _, name := range examplesWithConfig {
+		if name == "quickstart" {
+			continue // make demo sets its variables
+		}
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(examplesDir, name)
+			readme := readFile(t, filepath.Join(dir, "README.md"))
+			want := neededEnv(t, dir)
+			if name == "github-actions" {
+				want = nil
+				for _, v := range loadWorkflow(t, filepath.Join(dir, "drsctl.yml")).Env {
+					if m := secret.FindStringSubmatch(v); m != nil {
+						want = append(want, m[1])
+					}
+				}
+			}
+			for _, v := range want {
+				if !strings.Contains(readme, "`"+v+"`") {
+					t.Errorf("examples/%s/README.md does not name `%s`, which must be set", name, v)
+				}
+			}
+		})
+	}
+}

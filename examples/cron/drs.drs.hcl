@@ -1,6 +1,6 @@
 # drsctl run by cron (drsctl.cron) or a systemd timer (drsctl-apply.timer)
 # on one host: the state is a local file in /var/lib/drsctl, which systemd's
-# StateDirectory= creates (for cron: install -d -o drsctl /var/lib/drsctl).
+# StateDirectory= creates (for cron: see README.md).
 # Change the hosts, shares and databases; secrets come from
 # /etc/drsctl/drsctl.env (see drsctl.env.example).
 
