@@ -1012,3 +1012,94 @@ func TestExamples_READMEsNameWhatToSet(t *testing.T) {
 		})
 	}
 }
+
+// The workflow's apply step, run as GitHub runs it (bash -eo pipefail), with
+// the real drsctl against SQL Server simulators, in the worst moment for
+// it: the cron host's apply slips in between the step's plan and its apply.
+// The saved plan is then stale, drsctl refuses it, and the step must plan
+// again and apply, not fail the merge; any other failure must fail the step
+// at once, not be retried as if it were stale.
+func TestExamples_GitHubActionsApplyStep_replansWhenACronRunSlipsIn(t *testing.T) {
+	wf := loadWorkflow(t, filepath.Join(examplesDir, "github-actions", "drsctl.yml"))
+	script := ""
+	for _, job := range wf.Jobs {
+		for _, st := range job.Steps {
+			if strings.Contains(st.Run, "drsctl apply ") {
+				script = st.Run
+			}
+		}
+	}
+	if script == "" {
+		t.Fatal("no step runs drsctl apply")
+	}
+	bin := drsctlBinary(t)
+
+	// run runs the step in a configuration directory, with drsctl on PATH
+	// as a wrapper that does what `before` says on the step's first apply.
+	run := func(t *testing.T, s *sims, before string) (int, string) {
+		t.Helper()
+		tools := t.TempDir()
+		wrapper := `#!/bin/sh
+if [ "$1" = apply ] && [ ! -e "$TOOLS/done" ]; then
+  : > "$TOOLS/done"
+` + before + `
+fi
+exec "$DRSCTL_BIN" "$@"
+`
+		if err := os.WriteFile(filepath.Join(tools, "drsctl"), []byte(wrapper), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		stepFile := filepath.Join(tools, "step.sh")
+		if err := os.WriteFile(stepFile, []byte(script), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", stepFile)
+		cmd.Dir = s.dir
+		cmd.Env = append(os.Environ(), "PATH="+tools+string(os.PathListSeparator)+os.Getenv("PATH"),
+			"TOOLS="+tools, "DRSCTL_BIN="+bin, "PRIMARY_DSN="+s.primary.DSN(""), "EAST_DSN="+s.east.DSN(""))
+		out, err := cmd.CombinedOutput()
+		code, sig := exitOf(t, err)
+		if sig != "" {
+			t.Fatalf("the step was killed by %s:\n%s", sig, out)
+		}
+		return code, string(out)
+	}
+
+	t.Run("a cron run between plan and apply", func(t *testing.T) {
+		s := startSims(t, 0, "Sales")
+		code, out := run(t, s, `  "$DRSCTL_BIN" apply -auto-approve -lock-timeout 1m > "$TOOLS/cron.log" 2>&1 || echo "the cron run failed" >&2`)
+		if code != 0 {
+			t.Fatalf("the step failed (exit %d):\n%s", code, out)
+		}
+		if !strings.Contains(out, plan.ErrStale.Error()) {
+			t.Fatalf("the cron run did not make the step's plan stale: the test no longer tests the race:\n%s", out)
+		}
+		if n := strings.Count(out, "Saved the plan to plan.json"); n != 2 {
+			t.Errorf("the step planned %d times, want 2 (once more after the stale refusal):\n%s", n, out)
+		}
+		if !strings.Contains(out, "planning again") {
+			t.Errorf("the step does not say why it plans again:\n%s", out)
+		}
+		// The standby was seeded once (by the cron run), not twice.
+		fulls := 0
+		for _, r := range s.east.RestoreHistory() {
+			if r.Type == "D" {
+				fulls++
+			}
+		}
+		if fulls != 1 {
+			t.Errorf("%d full restores on the standby, want 1:\n%s", fulls, out)
+		}
+	})
+
+	t.Run("a saved plan that cannot be read", func(t *testing.T) {
+		s := startSims(t, 0, "Sales")
+		code, out := run(t, s, `  echo '{' > plan.json`)
+		if code != 1 {
+			t.Fatalf("the step exited %d, want 1:\n%s", code, out)
+		}
+		if n := strings.Count(out, "Saved the plan to plan.json"); n != 1 {
+			t.Errorf("the step planned %d times, want 1: only a stale plan is planned again:\n%s", n, out)
+		}
+	})
+}
