@@ -1103,3 +1103,65 @@ exec "$DRSCTL_BIN" "$@"
 		}
 	})
 }
+
+// The crontab's entries run as cron runs them (sh -c, the output collected
+// for the mail), with the real drsctl against simulators and a stand-in for
+// logger that keeps what it is given: a good run mails nothing, and a run
+// that fails mails why.
+func TestExamples_CronEntries_mailOnlyWhatIsWrong(t *testing.T) {
+	entries := parseCronD(t, filepath.Join(examplesDir, "cron", "drsctl.cron"))
+	bin := drsctlBinary(t)
+	s := startSims(t, 0, "Sales")
+	etc := t.TempDir() // /etc/drsctl: the configuration and the secrets
+	if err := os.WriteFile(filepath.Join(etc, "main.drs.hcl"), []byte(readFile(t, filepath.Join(s.dir, "main.drs.hcl"))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	secrets := "PRIMARY_DSN='" + s.primary.DSN("") + "'\nEAST_DSN='" + s.east.DSN("") + "'\n"
+	if err := os.WriteFile(filepath.Join(etc, "drsctl.env"), []byte(secrets), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tools := t.TempDir()
+	for name, body := range map[string]string{
+		"drsctl": `exec "$DRSCTL_BIN" "$@"`,
+		"logger": `cat >> "$TOOLS/syslog"`,
+	} {
+		if err := os.WriteFile(filepath.Join(tools, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// runAll runs every entry once, as cron would at */5, and returns what
+	// cron would mail.
+	runAll := func() string {
+		t.Helper()
+		var mail strings.Builder
+		for _, e := range entries {
+			cmd := exec.Command("sh", "-c", strings.ReplaceAll(e.command, "/etc/drsctl", etc))
+			cmd.Dir = t.TempDir()
+			cmd.Env = []string{"PATH=" + tools + ":/usr/bin:/bin", "HOME=" + cmd.Dir, "TOOLS=" + tools, "DRSCTL_BIN=" + bin}
+			out, _ := cmd.CombinedOutput() // cron ignores the exit status: the mail is all there is
+			mail.Write(out)
+		}
+		return mail.String()
+	}
+	syslog := func() string {
+		b, _ := os.ReadFile(filepath.Join(tools, "syslog"))
+		return string(b)
+	}
+
+	if mail := runAll(); mail != "" {
+		t.Fatalf("a good run mails:\n%s\nsyslog:\n%s", mail, syslog())
+	}
+	if log := syslog(); !strings.Contains(log, "Apply complete") {
+		t.Errorf("the apply's output is not in syslog:\n%s", log)
+	}
+	if mail := runAll(); mail != "" {
+		t.Fatalf("a run with nothing due mails:\n%s", mail)
+	}
+	// The primary's server is gone: the operator hears of it.
+	s.primary.Close()
+	if mail := runAll(); !strings.Contains(mail, "Error:") {
+		t.Errorf("a run that cannot reach the primary mails no error:\n%q\nsyslog:\n%s", mail, syslog())
+	} else {
+		t.Logf("the mail when the primary is down:\n%s", mail)
+	}
+}
