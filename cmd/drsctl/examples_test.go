@@ -44,8 +44,14 @@ const (
 var examplesWithConfig = []string{"cron", "github-actions", "kubernetes", "quickstart", "two-site"}
 
 // dummyGetenv sets every variable env() asks for, to a value that also
-// passes where a path is expected (the quickstart's directory).
-func dummyGetenv(name string) (string, bool) { return "/dummy/" + strings.ToLower(name), true }
+// passes where a path is expected (the quickstart's directory); drsctl's
+// own variables (DRSCTL_…, test hooks included) stay unset.
+func dummyGetenv(name string) (string, bool) {
+	if strings.HasPrefix(name, "DRSCTL_") {
+		return "", false
+	}
+	return "/dummy/" + strings.ToLower(name), true
+}
 
 func noGetenv(string) (string, bool) { return "", false }
 
@@ -148,6 +154,17 @@ func TestExamples_ConfigurationsValidate(t *testing.T) {
 			if code, out, errs := runDrsctl(noGetenv, "-chdir", dir, "fmt", "-check"); code != 0 {
 				t.Errorf("drsctl fmt -check: exit %d (run drsctl -chdir examples/%s fmt)\n%s%s", code, name, out, errs)
 			}
+			// The planner takes it too: a first plan from an empty state
+			// (-refresh=false asks no server) backs up every database.
+			before := dirNames(t, dir)
+			statePath := filepath.Join(t.TempDir(), "drs.state.json")
+			code, out, errs := runDrsctl(dummyGetenv, "-chdir", dir, "-state", statePath, "plan", "-refresh=false", "-detailed-exitcode")
+			if code != cli.ExitChanges || !strings.Contains(out, "+ backup full") {
+				t.Errorf("drsctl plan -refresh=false: exit %d, want %d with full backups\n%s%s", code, cli.ExitChanges, out, errs)
+			}
+			if after := dirNames(t, dir); !slices.Equal(before, after) {
+				t.Errorf("plan left files in the example: %v, then %v", before, after)
+			}
 			// Trying an example must not leave a ledger in the clone: its
 			// state lives elsewhere, or where git ignores it.
 			loc := cfg.StateLocation()
@@ -169,6 +186,19 @@ func TestExamples_ConfigurationsValidate(t *testing.T) {
 	if code, out, errs := runDrsctl(noGetenv, "-chdir", filepath.Join(examplesDir, "github-actions"), "validate"); code != 0 {
 		t.Errorf("github-actions: drsctl validate without secrets: exit %d\n%s%s", code, out, errs)
 	}
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
 }
 
 func gitIgnored(t *testing.T, p string) bool {
