@@ -399,6 +399,9 @@ func (x *execCtx) test(preds []pred, sc *scope) (bool, *sqlError) {
 // as the full test would find it, its predecessors having held. An error
 // in an early test makes retry true: the caller joins again without early
 // tests, so that errors are those of the plain join.
+// One difference remains: ON is no longer evaluated on rows WHERE rejects,
+// so an ON that fails to evaluate there (a conversion) is no error; SQL
+// Server does not promise an order of evaluation either.
 func (x *execCtx) joinSources(s *selectStmt, early bool) (sc *scope, rows [][]value, retry bool, err *sqlError) {
 	sc = &scope{}
 	if len(s.from) == 0 {
