@@ -66,13 +66,11 @@ func (s *session) ObserveStandby(ctx context.Context, databases []string) ([]eng
 	if err != nil {
 		return nil, s.fail(ctx, "observe standby "+s.server, err)
 	}
-	out := make([]engine.StandbyDatabase, 0, len(databases))
-	for _, name := range databases {
-		db, err := s.observeStandby(ctx, name, offset)
-		if err != nil {
-			return nil, s.fail(ctx, "observe standby database "+quoteIdent(name), err)
-		}
-		out = append(out, db)
+	out, i, err := eachDatabase(ctx, databases, func(ctx context.Context, name string) (engine.StandbyDatabase, error) {
+		return s.observeStandby(ctx, name, offset)
+	})
+	if err != nil {
+		return nil, s.fail(ctx, "observe standby database "+quoteIdent(databases[i]), err)
 	}
 	return out, nil
 }
