@@ -515,7 +515,7 @@ func (l *Local) commitEntry(c *localStaged) (err error) {
 	if err := l.fail("sync", l.journalPath()); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := dataSync(f); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	if c.base.journalLen == 0 {
