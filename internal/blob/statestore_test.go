@@ -253,4 +253,3 @@ func TestRemoteState_createFaults(t *testing.T) {
 		})
 	})
 }
-
