@@ -117,7 +117,7 @@ func NewRemote(store ObjectStore, opts RemoteOptions) *Remote {
 		r.vers = buildVersion()
 	}
 	if r.compactEvery == 0 {
-		r.compactEvery = 200
+		r.compactEvery = 100
 	}
 	if r.compactBytes <= 0 {
 		r.compactBytes = 16 << 20
@@ -310,19 +310,35 @@ func (r *Remote) replay(ctx context.Context, s *State, journal []uint64) (*State
 	}
 	base := s.Serial
 	for i, j := range after {
-		if j != s.Serial+1 {
+		if j != base+uint64(i)+1 {
 			return nil, fmt.Errorf("read state %s: journal entry %s is missing, but %s is there: the ledger after serial %d cannot be read in full. Objects under %s were deleted or lost (a cleanup job or lifecycle rule?); restore them (bucket versioning, soft delete) or run drsctl state rebuild",
-				r.Describe(), journalName(s.Serial+1), journalName(j), s.Serial, r.Describe())
+				r.Describe(), journalName(base+uint64(i)+1), journalName(j), base+uint64(i), r.Describe())
 		}
+	}
+	// Fetched in parallel: one round trip each, which adds up on a real
+	// object store; applied in order.
+	raws := make([][]byte, len(after))
+	errs := make([]error, len(after))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i, j := range after {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			raws[i], errs[i] = r.store.Get(ctx, journalName(j))
+		}()
+	}
+	wg.Wait()
+	for i, j := range after {
 		name := journalName(j)
-		raw, err := r.store.Get(ctx, name)
-		if errors.Is(err, fs.ErrNotExist) {
+		if err := errs[i]; errors.Is(err, fs.ErrNotExist) {
 			return nil, errVanished
-		}
-		if err != nil {
+		} else if err != nil {
 			return nil, fmt.Errorf("read state journal entry %s%s: %w", r.where(), name, err)
 		}
-		if err := ApplyEntry(s, raw); err != nil {
+		if err := ApplyEntry(s, raws[i]); err != nil {
 			return nil, fmt.Errorf("read state %s: journal entry %s (%d of %d after snapshot serial %d): %w", r.Describe(), name, i+1, len(after), base, err)
 		}
 		if s.Serial != j {
