@@ -88,8 +88,9 @@ type RemoteOptions struct {
 	Now     func() time.Time
 	Version string
 	// CompactEvery is how many journal entries after a snapshot trigger
-	// the next one (default 200); CompactBytes how many bytes of them
-	// (default 16 MiB).
+	// the next one (default 100); CompactBytes how many bytes of them
+	// (default 16 MiB). A read replays up to twice as many entries (from
+	// the previous snapshot, when the newest is damaged).
 	CompactEvery int
 	CompactBytes int64
 	// PollMin and PollMax bound the delay between tries while Lock waits
