@@ -13,6 +13,9 @@ set -a
 set +a
 
 go vet ./...
+# Every journal write checks that replaying it gives the ledger being
+# written: a change made without the tracking accessors fails loudly.
+export DRSCTL_STATE_VERIFY=1
 # Everything under the race detector (the scenario suite runs a few
 # histories there, for races in the whole loop)...
 go test -race -count=1 -timeout 40m ./...

@@ -10,6 +10,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -345,10 +346,8 @@ func TestApply_IntoAPipeClosedAfterOneLine_stopsAndReleasesTheLock(t *testing.T)
 	if restored := len(s.east.RestoreHistory()); restored == len(s.databases) {
 		t.Errorf("every restore ran: the apply did not stop when its output closed")
 	}
-	if raw, err := os.ReadFile(s.statePath()); err == nil {
-		if _, err := state.Read(bytes.NewReader(raw)); err != nil {
-			t.Errorf("the ledger does not read after the stop: %v", err)
-		}
+	if _, err := state.NewLocal(s.statePath(), state.LocalOptions{}).Read(context.Background()); err != nil {
+		t.Errorf("the ledger does not read after the stop: %v", err)
 	}
 
 	code, out, errs := s.run(t, bin, nil, "apply", "-auto-approve")
@@ -492,13 +491,9 @@ func TestApply_FourAtOnce(t *testing.T) {
 	}
 	t.Logf("%d of %d applies waited for the lock", waited, n)
 	s.converged(t, bin)
-	raw, err := os.ReadFile(s.statePath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := state.Read(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
+	st, err := state.NewLocal(s.statePath(), state.LocalOptions{}).Read(context.Background())
+	if err != nil || st == nil {
+		t.Fatalf("read the ledger: %v", err)
 	}
 	for _, db := range s.databases {
 		if arts := st.LookupDatabase("sales", db).Artifacts; len(arts) != 1 {

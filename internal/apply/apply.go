@@ -51,6 +51,11 @@ type Outcome struct {
 // Result of a run.
 type Result struct {
 	Outcomes []*Outcome
+	// StateChanges is how many changes were recorded in the ledger,
+	// StateWrites in how many writes (fewer: group commit), and StateTime
+	// how long the writes took in all.
+	StateChanges, StateWrites int
+	StateTime                 time.Duration
 }
 
 // Count returns how many actions succeeded, failed and were skipped.
@@ -82,9 +87,15 @@ func (r *Runner) Apply(ctx context.Context, p *plan.Plan, st *state.State) (*Res
 	if par <= 0 {
 		par = DefaultParallelism
 	}
+	if !st.Tracked() {
+		st.Track() // so that each write records only what changed
+	}
 	x := &execution{r: r, st: st, plan: p, produced: map[string]string{}, sessions: map[string]*sessionEntry{}, buckets: newBuckets()}
 	defer x.close()
 	res := x.run(ctx, par)
+	x.mu.Lock()
+	res.StateChanges, res.StateWrites, res.StateTime = x.changed, x.commits, x.stateTime
+	x.mu.Unlock()
 	var merr *multierror.Error
 	for _, o := range res.Outcomes {
 		if o.Err != nil {
@@ -138,6 +149,13 @@ type execution struct {
 	st       *state.State
 	produced map[string]string // backup action ID → artifact ID
 	stateErr error
+	// changed counts the changes made to st, durable those written;
+	// commits counts the writes (group commit makes it smaller than
+	// changed).
+	changed, durable, commits int
+	stateTime                 time.Duration
+	// writeMu lets one state write run at a time.
+	writeMu sync.Mutex
 
 	sessMu   sync.Mutex
 	sessions map[string]*sessionEntry
@@ -365,21 +383,69 @@ func (x *execution) one(ctx context.Context, a *plan.Action) (string, error) {
 }
 
 // commit applies a change to the ledger and persists it before anything
-// that depends on the action may start. The write is not cancelled with the
-// apply: a completed action is always recorded.
+// that depends on the action may start: commit returns once the change is
+// durable. The write is not cancelled with the apply: a completed action is
+// always recorded.
+//
+// Actions that complete while a write is under way share the next one
+// (group commit): each applies its change at once, under x.mu, and then
+// waits for a write that covers it. Only one write runs at a time, and it
+// holds x.mu only to encode what changed, not while it reaches the disk.
 func (x *execution) commit(ctx context.Context, change func(st *state.State) error) error {
 	x.mu.Lock()
-	defer x.mu.Unlock()
 	if x.stateErr != nil {
+		defer x.mu.Unlock()
 		return x.stateErr
 	}
 	if err := change(x.st); err != nil {
+		x.mu.Unlock()
 		return err
 	}
-	if err := x.r.State.Write(context.WithoutCancel(ctx), x.st); err != nil {
+	x.changed++
+	mine := x.changed
+	stager, ok := x.r.State.(state.Stager)
+	if !ok {
+		// A Manager that cannot stage writes whole, under x.mu.
+		defer x.mu.Unlock()
+		x.commits++
+		t0 := time.Now()
+		defer func() { x.stateTime += time.Since(t0) }()
+		if err := x.r.State.Write(context.WithoutCancel(ctx), x.st); err != nil {
+			x.stateErr = fmt.Errorf("write state %s: %w (the last completed action is not recorded; no further action was started)", x.r.State.Describe(), err)
+			return x.stateErr
+		}
+		x.durable = mine
+		return nil
+	}
+	x.mu.Unlock()
+
+	x.writeMu.Lock()
+	defer x.writeMu.Unlock()
+	x.mu.Lock()
+	if x.durable >= mine || x.stateErr != nil {
+		defer x.mu.Unlock()
+		return x.stateErr // an earlier write covered this change, or failed
+	}
+	upto := x.changed
+	t0 := time.Now()
+	staged, err := stager.Stage(x.st)
+	x.mu.Unlock()
+	if err == nil {
+		if err = staged.Commit(context.WithoutCancel(ctx)); err != nil {
+			x.mu.Lock()
+			staged.Abandon()
+			x.mu.Unlock()
+		}
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.commits++
+	x.stateTime += time.Since(t0)
+	if err != nil {
 		x.stateErr = fmt.Errorf("write state %s: %w (the last completed action is not recorded; no further action was started)", x.r.State.Describe(), err)
 		return x.stateErr
 	}
+	x.durable = upto
 	return nil
 }
 

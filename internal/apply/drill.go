@@ -82,6 +82,9 @@ func (r *Runner) Drill(ctx context.Context, st *state.State, o DrillOptions) (*D
 	if r.Reporter == nil {
 		r.Reporter = discard{}
 	}
+	if !st.Tracked() {
+		st.Track()
+	}
 	x := &execution{r: r, st: st, plan: &plan.Plan{}, produced: map[string]string{}, sessions: map[string]*sessionEntry{},
 		buckets: newBuckets(), byID: map[string]*plan.Action{}}
 	defer x.close()

@@ -131,6 +131,9 @@ func (e *Env) execute(ctx context.Context, cfg *config.Config, m state.Manager, 
 		(&apply.JSON{W: e.Stdout}).Summary(summary, done, failed, skipped)
 	} else {
 		fmt.Fprintf(e.Stdout, "\n%s\n", summary)
+		if e.debug {
+			fmt.Fprintf(e.Stdout, "State: %d changes recorded in %d writes, %s in all.\n", res.StateChanges, res.StateWrites, res.StateTime.Round(time.Millisecond))
+		}
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {

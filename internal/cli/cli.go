@@ -58,6 +58,7 @@ type Env struct {
 	// Set from the global options by Configure.
 	quiet            bool          // error, warn: no per-action lines
 	progressInterval time.Duration // debug: every progress step
+	debug            bool
 	color            bool
 }
 
@@ -70,6 +71,7 @@ func (e *Env) Configure(g Globals) error {
 		e.quiet = true
 	case "debug":
 		e.progressInterval = time.Nanosecond
+		e.debug = true
 	default:
 		return fmt.Errorf("-log-level %q: use error, warn, info or debug", g.LogLevel)
 	}

@@ -119,14 +119,9 @@ func (h *harness) plan(o cli.PlanOptions) int {
 
 func (h *harness) state() *state.State {
 	h.t.Helper()
-	f, err := os.Open(filepath.Join(h.dir, "drs.state.json"))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer f.Close()
-	st, err := state.Read(f)
-	if err != nil {
-		h.t.Fatal(err)
+	st, err := state.NewLocal(filepath.Join(h.dir, "drs.state.json"), state.LocalOptions{}).Read(context.Background())
+	if err != nil || st == nil {
+		h.t.Fatalf("read the ledger: %v", err)
 	}
 	return st
 }

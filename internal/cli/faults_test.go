@@ -300,13 +300,8 @@ func (w *faultWorld) restoredInOrder(name string) {
 // server says it stands.
 func (w *faultWorld) ledgerTrue() *state.State {
 	w.t.Helper()
-	f, err := os.Open(filepath.Join(w.dir, "drs.state.json"))
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer f.Close()
-	st, err := state.Read(f)
-	if err != nil {
+	st, err := state.NewLocal(filepath.Join(w.dir, "drs.state.json"), state.LocalOptions{}).Read(context.Background())
+	if err != nil || st == nil {
 		w.t.Fatalf("the ledger does not read: %v", err)
 	}
 	for _, a := range st.LookupDatabase("sales", "Sales").Artifacts {

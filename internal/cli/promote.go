@@ -191,6 +191,7 @@ func (e *Env) Reprotect(ctx context.Context, g Globals, o ReprotectOptions) int 
 	if st.Lineage == "" {
 		st.Lineage = state.NewLineage()
 	}
+	st.Track() // the write records only these databases
 	for _, db := range dbs {
 		st.TargetDatabase(t.Name, db).ReprotectAt = &now
 	}

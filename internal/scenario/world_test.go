@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io/fs"
 	"math/rand"
@@ -330,17 +329,12 @@ func (w *world) plan() (int, string) {
 }
 
 func (w *world) state() *state.State {
-	f, err := os.Open(w.path("drs.state.json"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return state.New("")
-	}
-	if err != nil {
-		w.fail("open state: %v", err)
-	}
-	defer f.Close()
-	st, err := state.Read(f)
+	st, err := state.NewLocal(w.path("drs.state.json"), state.LocalOptions{}).Read(context.Background())
 	if err != nil {
 		w.fail("the ledger cannot be read: %v", err)
+	}
+	if st == nil {
+		return state.New("")
 	}
 	return st
 }

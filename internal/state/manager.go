@@ -174,11 +174,46 @@ func NewLineage() string { return uuid.NewString() }
 // the next run finds on the servers and storage. The CAS in Write alone is
 // not enough: the run that took the lock over may already have planned
 // from the serial this write would supersede.
-func GuardWrites(m Manager, lease Lease) Manager { return &guarded{Manager: m, lease: lease} }
+func GuardWrites(m Manager, lease Lease) Manager {
+	g := &guarded{Manager: m, lease: lease}
+	if _, ok := m.(Stager); ok {
+		return &guardedStager{g}
+	}
+	return g
+}
+
+// guardedStager is guarded for a Manager that can stage writes.
+type guardedStager struct{ *guarded }
 
 type guarded struct {
 	Manager
 	lease Lease
+}
+
+// Stage stages a write through the guard when the Manager can stage: the
+// lease is checked again at Commit, right before anything is written.
+func (g *guardedStager) Stage(s *State) (Staged, error) {
+	st := g.Manager.(Stager)
+	if err := g.lease.Valid(); err != nil {
+		return nil, fmt.Errorf("write state %s: %w", g.Describe(), err)
+	}
+	c, err := st.Stage(s)
+	if err != nil {
+		return nil, err
+	}
+	return &guardedStaged{Staged: c, g: g.guarded}, nil
+}
+
+type guardedStaged struct {
+	Staged
+	g *guarded
+}
+
+func (c *guardedStaged) Commit(ctx context.Context) error {
+	if err := c.g.lease.Valid(); err != nil {
+		return fmt.Errorf("write state %s: %w", c.g.Describe(), err)
+	}
+	return c.Staged.Commit(ctx)
 }
 
 func (g *guarded) Write(ctx context.Context, s *State) error {

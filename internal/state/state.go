@@ -22,6 +22,10 @@ type State struct {
 	Primaries map[string]*Primary
 	// Targets by configuration name.
 	Targets map[string]*Target
+
+	// track is what changed since the last journal entry, while tracked
+	// (journal.go).
+	track *changes
 }
 
 // New returns an empty state with the given lineage.
@@ -193,8 +197,16 @@ type Restore struct {
 	At       time.Time
 }
 
-// Primary returns the ledger of a primary, creating it when absent.
+// Primary returns the ledger of a primary, creating it when absent. Its
+// databases are reached through Database: a change made through the
+// Primary itself is not tracked, so the next journal entry of a tracked
+// state holds the whole ledger.
 func (s *State) Primary(name string) *Primary {
+	s.touchAll()
+	return s.primary(name)
+}
+
+func (s *State) primary(name string) *Primary {
 	p := s.Primaries[name]
 	if p == nil {
 		p = &Primary{Databases: map[string]*Database{}}
@@ -205,7 +217,8 @@ func (s *State) Primary(name string) *Primary {
 
 // Database returns the ledger of a primary's database, creating it when absent.
 func (s *State) Database(primary, database string) *Database {
-	p := s.Primary(primary)
+	s.touchDatabase(primary, database)
+	p := s.primary(primary)
 	d := p.Databases[database]
 	if d == nil {
 		d = &Database{}
@@ -216,14 +229,25 @@ func (s *State) Database(primary, database string) *Database {
 
 // LookupDatabase returns the ledger of a primary's database or nil.
 func (s *State) LookupDatabase(primary, database string) *Database {
+	s.touchDatabase(primary, database)
+	return s.lookupDatabaseQuiet(primary, database)
+}
+
+func (s *State) lookupDatabaseQuiet(primary, database string) *Database {
 	if p := s.Primaries[primary]; p != nil {
 		return p.Databases[database]
 	}
 	return nil
 }
 
-// Target returns the ledger of a target, creating it when absent.
+// Target returns the ledger of a target, creating it when absent. As with
+// Primary, changes made through it directly are not tracked.
 func (s *State) Target(name string) *Target {
+	s.touchAll()
+	return s.target(name)
+}
+
+func (s *State) target(name string) *Target {
 	t := s.Targets[name]
 	if t == nil {
 		t = &Target{Databases: map[string]*TargetDatabase{}}
@@ -235,7 +259,8 @@ func (s *State) Target(name string) *Target {
 // TargetDatabase returns the ledger of a target's database, creating it when
 // absent.
 func (s *State) TargetDatabase(target, database string) *TargetDatabase {
-	t := s.Target(target)
+	s.touchTargetDatabase(target, database)
+	t := s.target(target)
 	d := t.Databases[database]
 	if d == nil {
 		d = &TargetDatabase{Copies: map[string]*Copy{}}
@@ -249,6 +274,11 @@ func (s *State) TargetDatabase(target, database string) *TargetDatabase {
 
 // LookupTargetDatabase returns the ledger of a target's database or nil.
 func (s *State) LookupTargetDatabase(target, database string) *TargetDatabase {
+	s.touchTargetDatabase(target, database)
+	return s.lookupTargetDatabaseQuiet(target, database)
+}
+
+func (s *State) lookupTargetDatabaseQuiet(target, database string) *TargetDatabase {
 	if t := s.Targets[target]; t != nil {
 		return t.Databases[database]
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/drsctl/drsctl/internal/artifact"
 )
@@ -133,3 +134,6 @@ func TestDatabase_Add(t *testing.T) {
 		})
 	}
 }
+
+// ignoreTrack makes cmp compare ledgers, not whether they track changes.
+var ignoreTrack = cmpopts.IgnoreUnexported(State{})

@@ -147,6 +147,9 @@ func Read(r io.Reader) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read state file: %w", err)
 	}
+	if IsSnapshot(raw) {
+		return ReadSnapshot(raw)
+	}
 	f, err := decode(raw, fileVersion, upgrades)
 	if err != nil {
 		return nil, err
