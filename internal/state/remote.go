@@ -139,24 +139,25 @@ func (r *Remote) Describe() string { return r.store.Describe() }
 
 const (
 	snapshotPrefix = "snapshot-"
+	snapshotSuffix = ".snap" // the binary snapshot format (WriteSnapshot)
 	journalPrefix  = "journal-"
-	objectSuffix   = ".json"
+	objectSuffix   = ".json" // journal entries and lock objects
 )
 
 func snapshotName(serial uint64) string {
-	return fmt.Sprintf("%s%020d%s", snapshotPrefix, serial, objectSuffix)
+	return fmt.Sprintf("%s%020d%s", snapshotPrefix, serial, snapshotSuffix)
 }
 func journalName(serial uint64) string {
 	return fmt.Sprintf("%s%020d%s", journalPrefix, serial, objectSuffix)
 }
 
-// parseSerialName returns the serial of prefix<serial>.json.
-func parseSerialName(name, prefix string) (uint64, bool) {
+// parseSerialName returns the serial of prefix<serial>suffix.
+func parseSerialName(name, prefix, suffix string) (uint64, bool) {
 	rest, ok := strings.CutPrefix(name, prefix)
 	if !ok {
 		return 0, false
 	}
-	digits, ok := strings.CutSuffix(rest, objectSuffix)
+	digits, ok := strings.CutSuffix(rest, suffix)
 	if !ok || len(digits) != 20 {
 		return 0, false
 	}
@@ -164,16 +165,16 @@ func parseSerialName(name, prefix string) (uint64, bool) {
 	return n, err == nil && n > 0
 }
 
-// listSerials lists the serials of the objects named prefix<serial>.json,
-// ascending; other names under prefix are ignored.
-func (r *Remote) listSerials(ctx context.Context, prefix string) ([]uint64, error) {
+// listSerials lists the serials of the objects named
+// prefix<serial>suffix, ascending; other names under prefix are ignored.
+func (r *Remote) listSerials(ctx context.Context, prefix, suffix string) ([]uint64, error) {
 	names, err := r.store.List(ctx, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("list %s%s*: %w", r.where(), prefix, err)
 	}
 	var out []uint64
 	for _, n := range names {
-		if s, ok := parseSerialName(n, prefix); ok {
+		if s, ok := parseSerialName(n, prefix, suffix); ok {
 			out = append(out, s)
 		}
 	}
@@ -226,11 +227,11 @@ func (r *Remote) load(ctx context.Context) (*State, *remoteHead, error) {
 }
 
 func (r *Remote) loadOnce(ctx context.Context) (*State, *remoteHead, error) {
-	snaps, err := r.listSerials(ctx, snapshotPrefix)
+	snaps, err := r.listSerials(ctx, snapshotPrefix, snapshotSuffix)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read state: %w", err)
 	}
-	journal, err := r.listSerials(ctx, journalPrefix)
+	journal, err := r.listSerials(ctx, journalPrefix, objectSuffix)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read state: %w", err)
 	}
@@ -351,13 +352,49 @@ func (r *Remote) replay(ctx context.Context, s *State, journal []uint64) (*State
 }
 
 // Write creates the next journal entry (a new ledger: snapshot 1) as
-// described on Manager.Write; see Remote.
+// described on Manager.Write; see Remote. It is Stage then Commit.
 func (r *Remote) Write(ctx context.Context, s *State) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("write state %s: %w", r.Describe(), err)
 	}
+	st, err := r.stage(ctx, s)
+	if err != nil {
+		return err
+	}
+	if err := st.Commit(ctx); err != nil {
+		st.Abandon()
+		return err
+	}
+	return nil
+}
+
+var _ Stager = (*Remote)(nil)
+
+// remoteStaged is a write prepared by Stage.
+type remoteStaged struct {
+	r      *Remote
+	s      *State
+	serial uint64   // s.Serial before Stage
+	track  *changes // s's changes before Stage
+	head   *remoteHead
+	name   string
+	raw    []byte
+	// snapshot is the whole ledger at the new serial when a compaction is
+	// due with this write: encoded at Stage, since s may change before
+	// Commit.
+	snapshot []byte
+}
+
+// Stage encodes s's changes as the next journal entry and advances
+// s.Serial; Commit creates it. Actions that finish while one entry is being
+// created go into the next (group commit).
+func (r *Remote) Stage(s *State) (Staged, error) {
+	return r.stage(context.Background(), s)
+}
+
+func (r *Remote) stage(ctx context.Context, s *State) (*remoteStaged, error) {
 	if s == nil {
-		return errors.New("write state: no state")
+		return nil, errors.New("write state: no state")
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -366,40 +403,69 @@ func (r *Remote) Write(ctx context.Context, s *State) error {
 		// Not what this Remote last saw: compare with what is stored.
 		stored, sh, err := r.load(ctx)
 		if err != nil {
-			return fmt.Errorf("write state: refusing to write over a state that cannot be read: %w", err)
+			return nil, fmt.Errorf("write state: refusing to write over a state that cannot be read: %w", err)
 		}
 		if err := checkStored(r.Describe(), stored, s); err != nil {
-			return fmt.Errorf("write state: %w", err)
+			return nil, fmt.Errorf("write state: %w", err)
 		}
 		h = sh
 	}
+	st := &remoteStaged{r: r, s: s, serial: s.Serial, track: s.track, head: h}
 	next := s.Serial + 1
-	var name string
-	var raw []byte
-	if s.Serial == 0 {
-		// A new ledger is written whole.
-		cp := *s
-		cp.Serial = 1
+	whole := func() ([]byte, error) {
+		cp := *s // shallow: only Serial differs
+		cp.Serial = next
 		var buf bytes.Buffer
-		if err := Write(&cp, &buf); err != nil {
-			return fmt.Errorf("write state %s: %w", r.Describe(), err)
+		if err := WriteSnapshot(&cp, &buf); err != nil {
+			return nil, fmt.Errorf("write state %s: %w", r.Describe(), err)
 		}
-		name, raw = snapshotName(1), buf.Bytes()
-	} else {
-		var err error
-		if raw, err = EncodeEntry(s); err != nil {
-			return fmt.Errorf("write state %s: %w", r.Describe(), err)
-		}
-		name = journalName(next)
+		return buf.Bytes(), nil
 	}
+	var err error
+	if s.Serial == 0 || h == nil {
+		// A new ledger is written whole.
+		st.name = snapshotName(1)
+		if st.raw, err = whole(); err != nil {
+			return nil, err
+		}
+	} else {
+		st.name = journalName(next)
+		if st.raw, err = EncodeEntry(s); err != nil {
+			return nil, fmt.Errorf("write state %s: %w", r.Describe(), err)
+		}
+		if next-h.snap >= r.compactEvery || h.journalBytes+int64(len(st.raw)) >= r.compactBytes {
+			if st.snapshot, err = whole(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	s.Serial = next
+	s.ClearChanges()
+	return st, nil
+}
+
+// Abandon, after a failed Commit, sets s back as it was before Stage.
+func (st *remoteStaged) Abandon() {
+	st.s.Serial = st.serial
+	st.s.track = st.track
+}
+
+// Commit creates the staged entry. On error nothing this run can count on
+// was written (an entry whose reply was lost may be: the next write at
+// that serial then conflicts, and the next run reads it).
+func (st *remoteStaged) Commit(ctx context.Context) error {
+	r := st.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.head = nil // unknown until this write is settled
-	err := r.store.Create(ctx, name, raw)
+	next := st.serial + 1
+	err := r.store.Create(ctx, st.name, st.raw)
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("write state: %w", &conflictError{fmt.Sprintf(
-			"state %s: serial %d was written by another drsctl since this run read serial %d; plan again", r.Describe(), next, s.Serial)})
+			"state %s: serial %d was written by another drsctl since this run read serial %d; plan again", r.Describe(), next, st.serial)})
 	}
 	if err != nil {
-		return fmt.Errorf("write state %s%s: %w", r.where(), name, err)
+		return fmt.Errorf("write state %s%s: %w", r.where(), st.name, err)
 	}
 	// The name was free, but a name the compactions have pruned is free
 	// again: journal-N is deleted once two snapshots at or past N exist
@@ -408,53 +474,46 @@ func (r *Remote) Write(ctx context.Context, s *State) error {
 	// serial was long gone and its entry is ignored by every read. One
 	// means another run built on this very entry and compacted since: the
 	// entry is in the ledger, and this run's next write will conflict.
-	snaps, err := r.listSerials(ctx, snapshotPrefix)
+	snaps, err := r.listSerials(ctx, snapshotPrefix, snapshotSuffix)
 	if err != nil {
-		return fmt.Errorf("write state: created %s%s but could not check it against the snapshots: %w", r.where(), name, err)
+		return fmt.Errorf("write state: created %s%s but could not check it against the snapshots: %w", r.where(), st.name, err)
 	}
 	past := 0
 	for _, sn := range snaps {
-		if sn >= next && snapshotName(sn) != name {
+		if sn >= next && snapshotName(sn) != st.name {
 			past++
 		}
 	}
 	if past >= 2 {
-		if derr := r.store.Delete(ctx, name); derr != nil {
-			r.warnf("state %s: remove %s, written over a pruned serial: %v (every read ignores it)", r.Describe(), name, derr)
+		if derr := r.store.Delete(ctx, st.name); derr != nil {
+			r.warnf("state %s: remove %s, written over a pruned serial: %v (every read ignores it)", r.Describe(), st.name, derr)
 		}
 		return fmt.Errorf("write state: %w", &conflictError{fmt.Sprintf(
-			"state %s is at serial %d or later but this run read serial %d: another drsctl wrote it since; plan again", r.Describe(), snaps[len(snaps)-1], s.Serial)})
+			"state %s is at serial %d or later but this run read serial %d: another drsctl wrote it since; plan again", r.Describe(), snaps[len(snaps)-1], st.serial)})
 	}
-	s.ClearChanges()
-	s.Serial = next
-	if s.Serial == 1 {
-		r.head = &remoteHead{lineage: s.Lineage, serial: 1, snap: 1}
+	if next == 1 || st.head == nil {
+		r.head = &remoteHead{lineage: st.s.Lineage, serial: next, snap: next}
 		return nil
 	}
-	h = &remoteHead{lineage: s.Lineage, serial: next, snap: h.snap, journalBytes: h.journalBytes + int64(len(raw))}
+	h := &remoteHead{lineage: st.head.lineage, serial: next, snap: st.head.snap, journalBytes: st.head.journalBytes + int64(len(st.raw))}
 	r.head = h
-	if next-h.snap >= r.compactEvery || h.journalBytes >= r.compactBytes {
-		r.compact(ctx, s, h)
+	if st.snapshot != nil {
+		r.compact(ctx, st.snapshot, next, h)
 	}
 	return nil
 }
 
-// compact snapshots s (at h.serial) and deletes what the previous snapshot
-// covers. The write it follows is durable already: a failure here is a
-// warning, and what a failed compaction leaves, the next one removes.
-func (r *Remote) compact(ctx context.Context, s *State, h *remoteHead) {
-	var buf bytes.Buffer
-	if err := Write(s, &buf); err != nil {
-		r.warnf("state %s: compact: %v", r.Describe(), err)
-		return
-	}
-	name := snapshotName(s.Serial)
-	if err := r.store.Create(ctx, name, buf.Bytes()); err != nil && !errors.Is(err, fs.ErrExist) {
+// compact creates the snapshot at serial and deletes what the previous
+// snapshot covers. The write it follows is durable already: a failure here
+// is a warning, and what a failed compaction leaves, the next one removes.
+func (r *Remote) compact(ctx context.Context, snapshot []byte, serial uint64, h *remoteHead) {
+	name := snapshotName(serial)
+	if err := r.store.Create(ctx, name, snapshot); err != nil && !errors.Is(err, fs.ErrExist) {
 		r.warnf("state %s: write snapshot %s: %v (the journal keeps every entry; trying again at the next write)", r.Describe(), name, err)
 		return
 	}
 	prev := h.snap
-	h.snap, h.journalBytes = s.Serial, 0
+	h.snap, h.journalBytes = serial, 0
 	if err := r.prune(ctx, prev); err != nil {
 		r.warnf("state %s: remove what snapshot %s covers: %v (removed at the next compaction)", r.Describe(), snapshotName(prev), err)
 	}
@@ -465,7 +524,7 @@ func (r *Remote) compact(ctx context.Context, s *State, h *remoteHead) {
 // the journal after it stay, the way back should the newest snapshot be
 // damaged.
 func (r *Remote) prune(ctx context.Context, prev uint64) error {
-	journal, err := r.listSerials(ctx, journalPrefix)
+	journal, err := r.listSerials(ctx, journalPrefix, objectSuffix)
 	if err != nil {
 		return err
 	}
@@ -477,7 +536,7 @@ func (r *Remote) prune(ctx context.Context, prev uint64) error {
 			return err
 		}
 	}
-	snaps, err := r.listSerials(ctx, snapshotPrefix)
+	snaps, err := r.listSerials(ctx, snapshotPrefix, snapshotSuffix)
 	if err != nil {
 		return err
 	}

@@ -54,6 +54,7 @@ func TestRemote_crashAtEveryStep(t *testing.T) {
 		}
 		r := state.NewRemote(c, state.RemoteOptions{CompactEvery: every})
 		s := state.New(state.NewLineage())
+		s.Track() // entries hold what changed, as apply's do
 		for i := 1; i <= writes; i++ {
 			if err := r.Write(ctx, withModel(s, fmt.Sprintf("m%d", i))); err != nil {
 				break
@@ -111,6 +112,7 @@ func writeN(t *testing.T, store state.ObjectStore, n int) *state.State {
 	t.Helper()
 	r := state.NewRemote(store, state.RemoteOptions{CompactEvery: 3})
 	s := state.New(state.NewLineage())
+	s.Track()
 	for i := 1; i <= n; i++ {
 		if err := r.Write(context.Background(), withModel(s, fmt.Sprintf("m%d", i))); err != nil {
 			t.Fatal(err)
@@ -120,7 +122,7 @@ func writeN(t *testing.T, store state.ObjectStore, n int) *state.State {
 }
 
 func journalName(n uint64) string  { return fmt.Sprintf("journal-%020d.json", n) }
-func snapshotName(n uint64) string { return fmt.Sprintf("snapshot-%020d.json", n) }
+func snapshotName(n uint64) string { return fmt.Sprintf("snapshot-%020d.snap", n) }
 
 // A journal entry deleted from the middle (a cleanup job, a lifecycle
 // rule) is an error that says so: never a ledger silently cut short.

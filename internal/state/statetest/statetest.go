@@ -74,6 +74,7 @@ func sample(lineage, model string) *state.State {
 	s := state.New(lineage)
 	s.Database("sales", "Sales").RecoveryModel = model
 	s.TargetDatabase("dr", "Sales").SeededFrom = "full-1"
+	s.Track() // later writes are journal entries of what changed
 	return s
 }
 
