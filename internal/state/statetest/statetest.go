@@ -399,14 +399,13 @@ func Run(t *testing.T, b Backend) {
 
 	t.Run("HeartbeatKeepsALongHolder", func(t *testing.T) {
 		newRun := open(t)
-		m1, m2 := newRun(Options{}), newRun(Options{})
+		var w Warnings
+		m1, m2 := newRun(Options{}), newRun(Options{Warnf: w.Warnf})
 		lease, err := m1.Lock(ctx, "apply", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		first := lease.Info().Expires
-		var w Warnings
-		m2 = newRun(Options{Warnf: w.Warnf})
 		for deadline := time.Now().Add(4 * b.TTL); time.Now().Before(deadline); time.Sleep(b.TTL / 5) {
 			if l, err := m2.Lock(ctx, "plan", 0); err == nil {
 				l.Unlock()
