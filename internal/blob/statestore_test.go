@@ -253,3 +253,70 @@ func TestRemoteState_createFaults(t *testing.T) {
 		})
 	})
 }
+
+// One commit (one changed database) to a remote ledger of 1,000 databases
+// on versitygw: what an action's state write costs there, and that it
+// does not grow with the ledger (compare -bench with a smaller ledger).
+func BenchmarkRemoteStateWrite_S3(b *testing.B) {
+	for _, dbs := range []int{10, 1000} {
+		b.Run(fmt.Sprintf("dbs=%d", dbs), func(b *testing.B) {
+			newURL := s3StateBucketB(b)
+			ctx := context.Background()
+			store, err := dblob.OpenStateStore(ctx, newURL())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer store.Close()
+			r := state.NewRemote(store, state.RemoteOptions{})
+			s := state.New(state.NewLineage())
+			for i := range dbs {
+				s.Database("sales", fmt.Sprintf("db%05d", i)).RecoveryModel = "FULL"
+			}
+			if err := r.Write(ctx, s); err != nil {
+				b.Fatal(err)
+			}
+			s.Track()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				s.Database("sales", fmt.Sprintf("db%05d", i%dbs)).RecoveryModel = fmt.Sprint("m", i)
+				if err := r.Write(ctx, s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func s3StateBucketB(b *testing.B) func() string {
+	env := testenv.Lookup(b, "DRSCTL_TEST_S3_ENDPOINT", "DRSCTL_TEST_S3_ACCESS_KEY", "DRSCTL_TEST_S3_SECRET_KEY")
+	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": env["DRSCTL_TEST_S3_ACCESS_KEY"], "AWS_SECRET_ACCESS_KEY": env["DRSCTL_TEST_S3_SECRET_KEY"],
+		"AWS_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"} {
+		b.Setenv(k, v)
+	}
+	ctx := context.Background()
+	name := unique("drsctl-bench")
+	whole, err := dblob.Open(ctx, s3URL(name, "", env["DRSCTL_TEST_S3_ENDPOINT"]))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var client *s3.Client
+	if !whole.As(&client) {
+		b.Fatal("no *s3.Client")
+	}
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		it := whole.List(nil)
+		for {
+			o, err := it.Next(ctx)
+			if err != nil {
+				break
+			}
+			_ = whole.Delete(ctx, o.Key)
+		}
+		_, _ = client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(name)})
+		_ = whole.Close()
+	})
+	return func() string { return s3URL(name, unique("state"), env["DRSCTL_TEST_S3_ENDPOINT"]) }
+}
