@@ -26,6 +26,7 @@ require (
 	github.com/prometheus/common v0.67.5
 	github.com/vbauerster/mpb/v8 v8.16.2
 	github.com/zclconf/go-cty v1.20.0
+	go.yaml.in/yaml/v3 v3.0.5
 	gocloud.dev v0.47.0
 	golang.org/x/sys v0.48.0
 	golang.org/x/term v0.45.0

@@ -73,7 +73,7 @@ func (e *Env) Apply(ctx context.Context, g Globals, o ApplyOptions) int {
 	}
 	if !p.HasChanges() {
 		if p.HasErrors() {
-			return ExitError
+			return e.planErrors(p, "nothing else was due")
 		}
 		return ExitOK
 	}
@@ -93,7 +93,7 @@ func (e *Env) Apply(ctx context.Context, g Globals, o ApplyOptions) int {
 		return code
 	}
 	if p.HasErrors() {
-		return e.errorf("the plan reported errors (above); the rest was applied")
+		return e.planErrors(p, "the rest was applied")
 	}
 	return ExitOK
 }

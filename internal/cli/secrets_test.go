@@ -29,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/drsctl/drsctl/internal/engine/sqlserver/sqlsim"
+	"github.com/drsctl/drsctl/internal/state"
 	"github.com/drsctl/drsctl/internal/testenv"
 )
 
@@ -714,10 +715,7 @@ func (w *secretsWorld) expect(e map[string]string, want int, args ...string) sec
 // are down, each waits out the storage SDKs' retries.
 func (w *secretsWorld) expectConcurrently(e map[string]string, world string, cmds [][]string) {
 	w.t.Helper()
-	st, err := os.ReadFile(filepath.Join(w.dir, "drs.state.json"))
-	if err != nil {
-		w.t.Fatal(err)
-	}
+	st := w.stateJSON()
 	runs := make([]secretsRun, len(cmds))
 	var wg sync.WaitGroup
 	for i, args := range cmds {
@@ -862,15 +860,26 @@ func (w *secretsWorld) check(where, text string) {
 
 func (w *secretsWorld) readState() *stateView {
 	w.t.Helper()
-	b, err := os.ReadFile(filepath.Join(w.dir, "drs.state.json"))
-	if err != nil {
-		w.t.Fatal(err)
-	}
 	var st stateView
-	if err := json.Unmarshal(b, &st); err != nil {
+	if err := json.Unmarshal(w.stateJSON(), &st); err != nil {
 		w.t.Fatal(err)
 	}
 	return &st
+}
+
+// stateJSON is the whole ledger (snapshot and journal) as JSON, the form
+// state pull prints.
+func (w *secretsWorld) stateJSON() []byte {
+	w.t.Helper()
+	st, err := state.NewLocal(filepath.Join(w.dir, "drs.state.json"), state.LocalOptions{}).Read(context.Background())
+	if err != nil || st == nil {
+		w.t.Fatalf("read the ledger: %v", err)
+	}
+	var b bytes.Buffer
+	if err := state.Write(st, &b); err != nil {
+		w.t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 // stateView is the part of the state file this test reads.

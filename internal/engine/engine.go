@@ -150,6 +150,12 @@ type StandbyDatabase struct {
 	// really stands (ErrAlreadyRestored or ErrChain): a disagreement alone
 	// is never a reason to seed again.
 	ServerRedoLSN artifact.LSN
+	// SeedRestore is the newest full restore the server's history records
+	// of this incarnation of the database: the full backup it was seeded
+	// from (nil when the history has none, e.g. cleaned up). `drsctl state
+	// rebuild` adopts a standby as drsctl's only when this is one of
+	// drsctl's own full backups.
+	SeedRestore *RestoreRecord
 }
 
 // Disagrees reports whether the server gave two different positions.
@@ -164,6 +170,9 @@ type RestoreRecord struct {
 	FirstLSN artifact.LSN
 	LastLSN  artifact.LSN
 	Path     string
+	// FamilyGUID is the restored backup's family (empty when the engine
+	// does not say).
+	FamilyGUID string
 }
 
 // RestoreMode is how a standby is left after a restore.

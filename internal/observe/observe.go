@@ -36,6 +36,10 @@ type Options struct {
 	// Targets limits refresh to these targets and their primaries (-target).
 	Targets []string
 	Now     func() time.Time
+	// Since, when set, overrides how far back each primary's backup
+	// history is asked for (state rebuild: from the oldest backup its
+	// backup folder holds, there being no ledger to go by).
+	Since func(p *config.Primary) time.Time
 }
 
 // Refresh observes everything the configuration names.
@@ -75,7 +79,11 @@ func Refresh(ctx context.Context, cfg *config.Config, st *state.State, opts Opti
 			continue
 		}
 		do(func(ctx context.Context) {
-			po := observePrimary(ctx, opts.Engines, p, since(st, p, opts.Now()))
+			from := since(st, p, opts.Now())
+			if opts.Since != nil {
+				from = opts.Since(p)
+			}
+			po := observePrimary(ctx, opts.Engines, p, from)
 			mu.Lock()
 			o.Primaries[p.Name] = po
 			mu.Unlock()

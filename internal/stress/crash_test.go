@@ -13,6 +13,7 @@ import (
 
 	"github.com/drsctl/drsctl/internal/artifact"
 	"github.com/drsctl/drsctl/internal/blob"
+	"github.com/drsctl/drsctl/internal/state"
 )
 
 // trial is what one crash trial did, for the summary.
@@ -166,6 +167,15 @@ func crashTrial(t *testing.T, tr *trial) {
 	if r.killed {
 		tr.inFlight = inFlight(r.out)
 	}
+	// Every action the killed run reported done was acknowledged: it
+	// must be in the ledger as the run left it, before any other run.
+	if st, err := w.ledger(); err != nil {
+		fail("the ledger does not read after the kill: %v", err)
+		return
+	} else if lost := lostAcks(r.out, st); len(lost) > 0 {
+		fail("acknowledged actions are not in the ledger after the kill:\n  - %s", strings.Join(lost, "\n  - "))
+		return
+	}
 	if !r.killed && r.code != 0 {
 		// An action may fail (the next apply then does it): what matters is
 		// that the applies after converge. Reported in the summary.
@@ -210,6 +220,77 @@ func crashTrial(t *testing.T, tr *trial) {
 	} else if *flagShow {
 		t.Logf("seed %d, kill: %s; landed: %s\ndrsctl runs:%s", seed, tr.kill, orNone(tr.killedAt), w.transcriptText())
 	}
+}
+
+// lostAcks returns the actions a run reported done (its output's "done"
+// lines: backups with the artifact they made, ships, restores) that st
+// does not record.
+func lostAcks(out string, st *state.State) []string {
+	var lost []string
+	pruned := map[string]bool{}
+	for _, l := range splitLines(out) {
+		if actionVerb(l) == "prune" {
+			if f := strings.Fields(l); len(f) > 0 {
+				pruned[strings.TrimSuffix(f[len(f)-1], ":")] = true
+			}
+		}
+	}
+	// A backup made in the run is "(new full backup)" in the lines of the
+	// actions after it, and named in its own done line.
+	produced := map[string]string{}
+	subject := func(db string, f []string) string {
+		if len(f) > 1 && f[0] == "(new" {
+			return produced[db+"/"+f[1]]
+		}
+		return strings.TrimSuffix(f[0], ":")
+	}
+	for _, l := range splitLines(out) {
+		v := actionVerb(l)
+		if v == "" || !strings.Contains(l, ": done in ") {
+			continue
+		}
+		head, rest, _ := strings.Cut(strings.TrimPrefix(l, "sales/"), ": ")
+		db, target, _ := strings.Cut(head, " → ")
+		d := st.LookupDatabase("sales", db)
+		if v == "backup full" || v == "backup log" {
+			if i, j := strings.LastIndex(l, "("), strings.LastIndex(l, ")"); i >= 0 && j > i {
+				produced[db+"/"+strings.TrimPrefix(v, "backup ")] = l[i+1 : j]
+			}
+		}
+		switch v {
+		case "backup full", "backup log":
+			i, j := strings.LastIndex(l, "("), strings.LastIndex(l, ")")
+			if i < 0 || j < i {
+				continue
+			}
+			if id := l[i+1 : j]; d.Artifact(id) == nil {
+				lost = append(lost, l)
+			}
+		case "ship":
+			f := strings.Fields(rest)
+			id := ""
+			if len(f) > 1 {
+				id = subject(db, f[1:])
+			}
+			if id == "" || pruned[id] {
+				continue
+			}
+			if td := st.LookupTargetDatabase(target, db); td == nil || td.Copies[id] == nil {
+				lost = append(lost, l)
+			}
+		case "restore full", "restore log":
+			f := strings.Fields(rest)
+			if len(f) < 3 || subject(db, f[2:]) == "" {
+				continue
+			}
+			art := d.Artifact(subject(db, f[2:]))
+			td := st.LookupTargetDatabase(target, db)
+			if art == nil || td == nil || td.Restored == nil || td.Restored.LastLSN.Cmp(art.LastLSN) < 0 {
+				lost = append(lost, l)
+			}
+		}
+	}
+	return lost
 }
 
 // pickKill chooses when a run is killed. Half the kills land a few
@@ -401,5 +482,28 @@ func summarize(t *testing.T, trials []*trial, took time.Duration, par int) {
 		took.Round(time.Millisecond), par, (sum / time.Duration(len(trials))).Round(time.Millisecond), longest.Round(time.Millisecond))
 	if len(errs) > 0 {
 		t.Logf("runs to be killed that ended on their own with an error (the applies after converged):\n  %s", strings.Join(errs, "\n  "))
+	}
+}
+
+// TestLostAcks: the check finds an acknowledged backup, ship and restore
+// missing from a ledger, and accepts the ledger that has them.
+func TestLostAcks(t *testing.T) {
+	out := strings.Join([]string{
+		"sales/Sales: backup log: done in 10ms (Sales_log_1.trn)",
+		"sales/Sales → east: ship (new log backup): done in 5ms",
+		"sales/Sales → east: restore log (new log backup) WITH STANDBY: done in 7ms",
+		"sales/O'Brien → vault: ship O'Brien_full_0.bak: done in 3ms",
+	}, "\n")
+	st := state.New("l")
+	if lost := lostAcks(out, st); len(lost) != 4 {
+		t.Fatalf("an empty ledger lost %d of 4 acknowledged actions: %v", len(lost), lost)
+	}
+	st.Database("sales", "Sales").Add(&state.Artifact{ID: "Sales_log_1.trn", Header: artifact.Header{Kind: artifact.Log, LastLSN: "50"}})
+	st.Database("sales", "O'Brien").Add(&state.Artifact{ID: "O'Brien_full_0.bak", Header: artifact.Header{Kind: artifact.Full, LastLSN: "9"}})
+	st.TargetDatabase("east", "Sales").Copies["Sales_log_1.trn"] = &state.Copy{}
+	st.TargetDatabase("east", "Sales").Restored = &state.Restore{Artifact: "Sales_log_1.trn", LastLSN: "50"}
+	st.TargetDatabase("vault", "O'Brien").Copies["O'Brien_full_0.bak"] = &state.Copy{}
+	if lost := lostAcks(out, st); len(lost) != 0 {
+		t.Fatalf("a ledger with every action lost %v", lost)
 	}
 }

@@ -784,7 +784,21 @@ func (x *session) ObserveStandby(ctx context.Context, names []string) ([]engine.
 		if i := len(rs) - 1; i >= 0 && !rs[i].At.Before(d.created.Add(-time.Hour)) &&
 			(d.state == engine.Restoring || fams[i] == d.family) {
 			last := rs[i]
+			last.FamilyGUID = fams[i]
 			sd.LastRestore = &last
+		}
+		// The newest full restore of this database: what it was seeded
+		// from, by the same rules.
+		for i := len(rs) - 1; i >= 0; i-- {
+			if rs[i].Kind != artifact.Full {
+				continue
+			}
+			if !rs[i].At.Before(d.created.Add(-time.Hour)) && (d.state == engine.Restoring || fams[i] == d.family) {
+				seed := rs[i]
+				seed.FamilyGUID = fams[i]
+				sd.SeedRestore = &seed
+			}
+			break
 		}
 		out = append(out, sd)
 	}

@@ -17,6 +17,9 @@ const (
 		`HAS_PERMS_BY_NAME(N'master', N'DATABASE', N'CREATE DATABASE')`
 )
 
+// backupPerms is queryBackupPerms's answer for one database.
+type backupPerms struct{ id, full, log sql.NullInt64 }
+
 // Advise says what the connection's TLS settings leave open and which
 // grant the login lacks for what it will be asked to do. A check the
 // server does not answer is reported as not checked, never as a failure.
@@ -42,11 +45,18 @@ func (s *session) Advise(ctx context.Context, req engine.AdviceRequest) []engine
 			out = append(out, engine.Advice{Summary: who + " lacks CREATE DATABASE permission: every backup will fail when drsctl reads its header (RESTORE HEADERONLY, error 262)",
 				Detail: "GRANT CREATE ANY DATABASE TO " + l + ";"})
 		}
-		for _, db := range req.Databases {
-			var id, full, log sql.NullInt64
-			if err := s.db.QueryRowContext(ctx, queryBackupPerms, db).Scan(&id, &full, &log); err != nil {
-				return notChecked(err)
-			}
+		perms, failed, err := eachDatabase(ctx, req.Databases, func(ctx context.Context, db string) (backupPerms, error) {
+			var p backupPerms
+			err := s.db.QueryRowContext(ctx, queryBackupPerms, db).Scan(&p.id, &p.full, &p.log)
+			return p, err
+		})
+		if err != nil {
+			// What the databases before the one not answered lack, as when
+			// they were asked one after another.
+			perms = perms[:failed]
+		}
+		for i, p := range perms {
+			db, id, full, log := req.Databases[i], p.id, p.full, p.log
 			if !id.Valid {
 				continue // the observation says it does not exist
 			}
@@ -59,6 +69,9 @@ func (s *session) Advise(ctx context.Context, req engine.AdviceRequest) []engine
 				out = append(out, engine.Advice{Summary: who + " may not back up " + quoteIdent(db) + ": BACKUP DATABASE and BACKUP LOG will fail (error 262)",
 					Detail: grant})
 			}
+		}
+		if err != nil {
+			return notChecked(err)
 		}
 		return out
 	}

@@ -46,14 +46,11 @@ func (s *session) ObservePrimary(ctx context.Context, databases []string, since 
 	if err != nil {
 		return nil, s.fail(ctx, "observe primary "+s.server, err)
 	}
-	out := make([]engine.PrimaryDatabase, 0, len(databases))
-	for _, name := range databases {
-		target := "observe primary database " + quoteIdent(name)
-		db, err := s.observePrimary(ctx, name, since, offset)
-		if err != nil {
-			return nil, s.fail(ctx, target, err)
-		}
-		out = append(out, db)
+	out, i, err := eachDatabase(ctx, databases, func(ctx context.Context, name string) (engine.PrimaryDatabase, error) {
+		return s.observePrimary(ctx, name, since, offset)
+	})
+	if err != nil {
+		return nil, s.fail(ctx, "observe primary database "+quoteIdent(databases[i]), err)
 	}
 	return out, nil
 }

@@ -84,6 +84,8 @@ func (driver) Open(ctx context.Context, connection string) (engine.Session, erro
 		dedicatedDB: sql.OpenDB(conn),
 	}
 	s.dedicatedDB.SetMaxIdleConns(0)
+	// Observations ask about databases observeConcurrency at a time.
+	s.db.SetMaxIdleConns(observeConcurrency)
 	if err := s.db.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, redactErr(withTLSHint(cfg, s.fail(ctx, "connect to SQL Server "+s.server, err)), secrets)

@@ -48,6 +48,12 @@ const (
 		`FROM msdb.dbo.restorehistory AS rh JOIN msdb.dbo.backupset AS bs ON bs.backup_set_id = rh.backup_set_id ` +
 		`JOIN msdb.dbo.backupmediafamily AS mf ON mf.media_set_id = bs.media_set_id ` +
 		`WHERE rh.destination_database_name = @p1 ORDER BY rh.restore_history_id DESC`
+	// The newest full restore: what the database was seeded from. A
+	// striped backup has a media family row per stripe; any names it.
+	querySeedRestore = `SELECT TOP 1 rh.restore_date, bs.first_lsn, bs.last_lsn, bs.family_guid, mf.physical_device_name ` +
+		`FROM msdb.dbo.restorehistory AS rh JOIN msdb.dbo.backupset AS bs ON bs.backup_set_id = rh.backup_set_id ` +
+		`JOIN msdb.dbo.backupmediafamily AS mf ON mf.media_set_id = bs.media_set_id ` +
+		`WHERE rh.destination_database_name = @p1 AND rh.restore_type = 'D' ORDER BY rh.restore_history_id DESC`
 )
 
 // createdSlack is how much older than the database's create_date a
@@ -60,13 +66,11 @@ func (s *session) ObserveStandby(ctx context.Context, databases []string) ([]eng
 	if err != nil {
 		return nil, s.fail(ctx, "observe standby "+s.server, err)
 	}
-	out := make([]engine.StandbyDatabase, 0, len(databases))
-	for _, name := range databases {
-		db, err := s.observeStandby(ctx, name, offset)
-		if err != nil {
-			return nil, s.fail(ctx, "observe standby database "+quoteIdent(name), err)
-		}
-		out = append(out, db)
+	out, i, err := eachDatabase(ctx, databases, func(ctx context.Context, name string) (engine.StandbyDatabase, error) {
+		return s.observeStandby(ctx, name, offset)
+	})
+	if err != nil {
+		return nil, s.fail(ctx, "observe standby database "+quoteIdent(databases[i]), err)
 	}
 	return out, nil
 }
@@ -130,7 +134,7 @@ func (s *session) observeStandby(ctx context.Context, name string, offset time.D
 		if at.Before(created.Add(-createdSlack)) {
 			break // an older database of the same name: none of this one
 		}
-		rec := &engine.RestoreRecord{At: toUTC(at, offset), Kind: kind, Path: r.string("physical_device_name")}
+		rec := &engine.RestoreRecord{At: toUTC(at, offset), Kind: kind, Path: r.string("physical_device_name"), FamilyGUID: r.guid("family_guid")}
 		if rec.FirstLSN, err = r.lsn("first_lsn"); err != nil {
 			return db, err
 		}
@@ -140,6 +144,9 @@ func (s *session) observeStandby(ctx context.Context, name string, offset time.D
 		db.LastRestore = rec
 		break
 	}
+	if db.SeedRestore, err = s.seedRestore(ctx, name, created, family, offset); err != nil {
+		return db, err
+	}
 	if db.State != engine.Online {
 		db.RedoLSN = db.ServerRedoLSN
 		if db.LastRestore != nil {
@@ -147,4 +154,31 @@ func (s *session) observeStandby(ctx context.Context, name string, offset time.D
 		}
 	}
 	return db, nil
+}
+
+// seedRestore is the newest full restore of this incarnation of the
+// database (nil when none): one of another family, or from before the
+// database was created, is an older namesake's, and then this one's seed
+// is not known.
+func (s *session) seedRestore(ctx context.Context, name string, created time.Time, family mssql.NullUniqueIdentifier, offset time.Duration) (*engine.RestoreRecord, error) {
+	rows, err := allRows(ctx, s.db, querySeedRestore, name)
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	r := rows[0]
+	if family.Valid && !strings.EqualFold(r.guid("family_guid"), family.UUID.String()) {
+		return nil, nil
+	}
+	at := r.time("restore_date")
+	if at.Before(created.Add(-createdSlack)) {
+		return nil, nil
+	}
+	rec := &engine.RestoreRecord{At: toUTC(at, offset), Kind: artifact.Full, Path: r.string("physical_device_name"), FamilyGUID: r.guid("family_guid")}
+	if rec.FirstLSN, err = r.lsn("first_lsn"); err != nil {
+		return nil, err
+	}
+	if rec.LastLSN, err = r.lsn("last_lsn"); err != nil {
+		return nil, err
+	}
+	return rec, nil
 }

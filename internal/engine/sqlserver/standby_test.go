@@ -3,6 +3,7 @@ package sqlserver
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -207,5 +208,54 @@ func TestObserveStandby_RestoreInTheRepeatedHour(t *testing.T) {
 	f.restore(t, s, f.restoreRequest("Sales", artifact.Log, "l1.trn", engine.StandbyMode))
 	if got := standbyOf(t, s, "Sales"); got.RedoLSN != l1.LastLSN || got.LastRestore == nil || got.LastRestore.Kind != artifact.Log {
 		t.Fatalf("after a log restored in the repeated hour: %+v (last restore %+v), want standing at %s", got, got.LastRestore, l1.LastLSN)
+	}
+}
+
+// TestObserveStandby_SeedRestore: the standby reports the full backup it
+// was seeded from (msdb's newest full restore of this incarnation), with
+// its LSNs, file and family, however many logs were restored after it; a
+// seed again reports the new full; a database created where a restored
+// one was dropped reports none (state rebuild adopts only a standby whose
+// seed is one of drsctl's fulls).
+func TestObserveStandby_SeedRestore(t *testing.T) {
+	clock := newManualClock()
+	f := simFixture(t, simOptions{now: clock.now})
+	p, s := open(t, f.primaryDSN), open(t, f.targetDSN)
+	f.createDatabase(t, "Sales")
+	insert(t, f.primary, "Sales", 1)
+	full := f.backup(t, p, "Sales", artifact.Full, "full.bak")
+	insert(t, f.primary, "Sales", 2)
+	f.backup(t, p, "Sales", artifact.Log, "l1.trn")
+	insert(t, f.primary, "Sales", 3)
+	l2 := f.backup(t, p, "Sales", artifact.Log, "l2.trn")
+	insert(t, f.primary, "Sales", 4)
+	full2 := f.backup(t, p, "Sales", artifact.Full, "full2.bak")
+
+	f.restore(t, s, f.restoreRequest("Sales", artifact.Full, "full.bak", engine.StandbyMode))
+	f.restore(t, s, f.restoreRequest("Sales", artifact.Log, "l1.trn", engine.StandbyMode))
+	f.restore(t, s, f.restoreRequest("Sales", artifact.Log, "l2.trn", engine.StandbyMode))
+	got := standbyOf(t, s, "Sales")
+	seed := got.SeedRestore
+	if seed == nil || seed.Kind != artifact.Full || seed.FirstLSN != full.FirstLSN || seed.LastLSN != full.LastLSN ||
+		!strings.HasSuffix(seed.Path, "full.bak") || seed.FamilyGUID == "" || !strings.EqualFold(seed.FamilyGUID, full.FamilyGUID) {
+		t.Fatalf("mid-chain: seed restore %+v, want full.bak (LSN %s–%s, family %s)", seed, full.FirstLSN, full.LastLSN, full.FamilyGUID)
+	}
+	if got.LastRestore == nil || got.LastRestore.LastLSN != l2.LastLSN || !strings.EqualFold(got.LastRestore.FamilyGUID, full.FamilyGUID) {
+		t.Fatalf("mid-chain: last restore %+v, want l2 with its family", got.LastRestore)
+	}
+
+	clock.advance(time.Minute)
+	req := f.restoreRequest("Sales", artifact.Full, "full2.bak", engine.NoRecovery)
+	req.Replace = true
+	f.restore(t, s, req)
+	if got := standbyOf(t, s, "Sales"); got.SeedRestore == nil || got.SeedRestore.LastLSN != full2.LastLSN || !strings.HasSuffix(got.SeedRestore.Path, "full2.bak") {
+		t.Fatalf("seeded again: seed restore %+v, want full2.bak", got.SeedRestore)
+	}
+
+	clock.advance(time.Minute)
+	exec(t, f.target, "DROP DATABASE [Sales]")
+	exec(t, f.target, "CREATE DATABASE [Sales]")
+	if got := standbyOf(t, s, "Sales"); got.SeedRestore != nil {
+		t.Fatalf("a database created where a restored one was dropped: seed restore %+v, want none", got.SeedRestore)
 	}
 }

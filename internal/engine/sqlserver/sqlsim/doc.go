@@ -36,6 +36,10 @@
 //     @@SPID/@@VERSION/@@SERVERNAME, DB_ID(), DB_NAME(), SERVERPROPERTY(),
 //     GETDATE(), COUNT(*), MAX(), MIN(); predicates =, <>, <, <=, >, >=,
 //     IS [NOT] NULL. Columns carry SQL Server's real names and types.
+//     Joins are nested loops; WHERE's leading conjuncts are tested as soon
+//     as the sources they name are bound, and WHERE again on the joined
+//     rows, so answers and errors are those of testing the whole join
+//     (except an ON that cannot be evaluated on a row WHERE rejects).
 //   - USE; CREATE DATABASE (FULL recovery, table dbo.drs_probe(id int NOT NULL,
 //     note nvarchar(200)), files x (D) and x_log (L) under DataDir/data);
 //     DROP DATABASE [IF EXISTS]; ALTER DATABASE x SET RECOVERY

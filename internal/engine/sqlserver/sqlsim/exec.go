@@ -390,6 +390,99 @@ func (x *execCtx) test(preds []pred, sc *scope) (bool, *sqlError) {
 
 // ---- SELECT ----
 
+// joinSources binds the FROM sources and joins them (nested loops). With
+// early, WHERE's leading conjuncts are applied as soon as the sources they
+// name are bound, so that rows WHERE rejects are not joined: a SELECT over
+// msdb's history by one database does not build the product of every
+// database's history first. The full WHERE is still tested on every joined
+// row (selectRows); a leading conjunct drops a row only when it is false,
+// as the full test would find it, its predecessors having held. An error
+// in an early test makes retry true: the caller joins again without early
+// tests, so that errors are those of the plain join.
+// One difference remains: ON is no longer evaluated on rows WHERE rejects,
+// so an ON that fails to evaluate there (a conversion) is no error; SQL
+// Server does not promise an order of evaluation either.
+func (x *execCtx) joinSources(s *selectStmt, early bool) (sc *scope, rows [][]value, retry bool, err *sqlError) {
+	sc = &scope{}
+	if len(s.from) == 0 {
+		rows = [][]value{{}}
+	}
+	applied := 0 // leading WHERE conjuncts applied so far
+	for i, fi := range s.from {
+		rel, err := x.resolveTable(fi.obj)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		qual := fi.alias
+		if qual == "" {
+			qual = fi.obj.last()
+		}
+		for _, b := range sc.binds {
+			if strings.EqualFold(b.qual, qual) {
+				return nil, nil, false, newErr(1011, 16, "The correlation name '%s' is specified multiple times in a FROM clause.", qual)
+			}
+		}
+		for _, c := range rel.cols {
+			sc.binds = append(sc.binds, binding{qual: qual, name: c.name, col: c})
+		}
+		if i == 0 {
+			rows = rel.rows
+		} else {
+			var joined [][]value
+			var combo []value
+			for _, l := range rows {
+				for _, r := range rel.rows {
+					combo = append(append(combo[:0], l...), r...)
+					sc.row = combo
+					ok, err := x.test(fi.on, sc)
+					if err != nil {
+						return nil, nil, false, err
+					}
+					if ok {
+						joined = append(joined, append([]value(nil), combo...))
+					}
+				}
+			}
+			rows = joined
+			if len(rows) == 0 {
+				// still check the ON clause's names against the bindings
+				if _, err := x.checkPreds(fi.on, sc); err != nil {
+					return nil, nil, false, err
+				}
+			}
+		}
+		if !early || i == len(s.from)-1 {
+			continue
+		}
+		// The leading conjuncts whose names all resolve among the sources
+		// bound so far (a name that a later source makes ambiguous fails
+		// the full WHERE's check in any case).
+		n := applied
+		for n < len(s.where) {
+			if _, err := x.checkPreds(s.where[n:n+1], sc); err != nil {
+				break
+			}
+			n++
+		}
+		if n == applied {
+			continue
+		}
+		var kept [][]value
+		for _, r := range rows {
+			sc.row = r
+			ok, err := x.test(s.where[applied:n], sc)
+			if err != nil {
+				return nil, nil, true, nil
+			}
+			if ok {
+				kept = append(kept, r)
+			}
+		}
+		rows, applied = kept, n
+	}
+	return sc, rows, false, nil
+}
+
 func (x *execCtx) execSelect(s *selectStmt) (result, *sqlError) {
 	srv := x.s.srv
 	srv.mu.Lock()
@@ -406,53 +499,12 @@ func (x *execCtx) execSelect(s *selectStmt) (result, *sqlError) {
 
 func (x *execCtx) selectRows(s *selectStmt) ([]column, [][]value, *sqlError) {
 	// Sources and joins.
-	sc := &scope{}
-	var rows [][]value
-	if len(s.from) == 0 {
-		rows = [][]value{{}}
+	sc, rows, retry, err := x.joinSources(s, true)
+	if retry {
+		sc, rows, _, err = x.joinSources(s, false)
 	}
-	for i, fi := range s.from {
-		rel, err := x.resolveTable(fi.obj)
-		if err != nil {
-			return nil, nil, err
-		}
-		qual := fi.alias
-		if qual == "" {
-			qual = fi.obj.last()
-		}
-		for _, b := range sc.binds {
-			if strings.EqualFold(b.qual, qual) {
-				return nil, nil, newErr(1011, 16, "The correlation name '%s' is specified multiple times in a FROM clause.", qual)
-			}
-		}
-		for _, c := range rel.cols {
-			sc.binds = append(sc.binds, binding{qual: qual, name: c.name, col: c})
-		}
-		if i == 0 {
-			rows = rel.rows
-			continue
-		}
-		var joined [][]value
-		for _, l := range rows {
-			for _, r := range rel.rows {
-				combo := append(append([]value(nil), l...), r...)
-				sc.row = combo
-				ok, err := x.test(fi.on, sc)
-				if err != nil {
-					return nil, nil, err
-				}
-				if ok {
-					joined = append(joined, combo)
-				}
-			}
-		}
-		rows = joined
-		if len(rows) == 0 {
-			// still check the ON clause's names against the bindings
-			if _, err := x.checkPreds(fi.on, sc); err != nil {
-				return nil, nil, err
-			}
-		}
+	if err != nil {
+		return nil, nil, err
 	}
 	// WHERE
 	if _, err := x.checkPreds(s.where, sc); err != nil {
