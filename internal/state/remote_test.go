@@ -380,3 +380,41 @@ func TestRemote_Lease_stalledHolderRetakes(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A renewal whose reply is lost although the store created it (and the
+// store cannot tell) is no lost lock: the next try finds its own renewal
+// there and goes on with the next.
+func TestRemote_Lease_renewalReplyLost(t *testing.T) {
+	ctx := context.Background()
+	store := statetest.NewMemStore()
+	c := &statetest.Cuttable{Store: store}
+	var lost atomic.Int32
+	c.After = func(op, name string) error {
+		if op == "create" && strings.Contains(name, "-renew-") && lost.Add(1) == 1 {
+			return errors.New("connection reset after the store committed")
+		}
+		return nil
+	}
+	var w statetest.Warnings
+	const ttl = 150 * time.Millisecond
+	r := state.NewRemote(c, state.RemoteOptions{TTL: ttl, Warnf: w.Warnf})
+	lease, err := r.Lock(ctx, "apply", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := lease.Info().Expires
+	for deadline := time.Now().Add(3 * ttl); time.Now().Before(deadline); time.Sleep(ttl / 10) {
+		if err := lease.Valid(); err != nil {
+			t.Fatalf("Valid after a renewal whose reply was lost: %v\nwarnings: %s", err, w.All())
+		}
+	}
+	if !lease.Info().Expires.After(first.Add(ttl)) {
+		t.Errorf("not renewed since: expires %v, first %v\nwarnings: %s", lease.Info().Expires, first, w.All())
+	}
+	if strings.Contains(w.All(), "lost state lock") {
+		t.Errorf("warnings: %s", w.All())
+	}
+	if err := lease.Unlock(); err != nil {
+		t.Error(err)
+	}
+}

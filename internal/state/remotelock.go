@@ -465,8 +465,10 @@ func (ls *remoteLease) tryRenew() error {
 	n := ls.renewals + 1
 	err = r.store.Create(ctx, lockRenewName(ls.gen, n), raw)
 	if errors.Is(err, fs.ErrExist) {
-		ls.lost = fmt.Errorf("lost state lock %s: someone else wrote its renewal %s", ls.info.ID, lockRenewName(ls.gen, n))
-		return ls.lost
+		// Only this lease writes renewals of its generation: an earlier
+		// try committed though its reply was lost. The next try skips it.
+		ls.renewals = n
+		return fmt.Errorf("renewal %s is there already (an earlier try whose reply was lost)", lockRenewName(ls.gen, n))
 	}
 	if err != nil {
 		return err
@@ -499,6 +501,16 @@ func (ls *remoteLease) retake(ctx context.Context, start time.Time) error {
 	}
 	g := ls.gen + 1
 	err = r.store.Create(ctx, lockName(g), raw)
+	if errors.Is(err, fs.ErrExist) {
+		if cur, gerr := r.store.Get(ctx, lockName(g)); gerr == nil {
+			if info, ok := parseLock(cur); ok && info.ID == ls.info.ID {
+				// This lease's own earlier try, whose reply was lost: the
+				// generation is ours, from that try's start at the latest.
+				err, next = nil, info
+				start = info.Expires.Add(-r.ttl)
+			}
+		}
+	}
 	if errors.Is(err, fs.ErrExist) {
 		ls.lost = fmt.Errorf("lost state lock %s: it was not renewed in time and another run has taken it over (%s)", ls.info.ID, r.lockPath(g))
 		return ls.lost
