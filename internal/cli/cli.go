@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	dblob "github.com/drsctl/drsctl/internal/blob"
 	"github.com/drsctl/drsctl/internal/config"
 	"github.com/drsctl/drsctl/internal/engine"
 	"github.com/drsctl/drsctl/internal/plan"
@@ -130,18 +131,25 @@ func (e *Env) stateManager(cfg *config.Config, g Globals) (state.Manager, error)
 			base = g.Chdir
 		}
 	}
+	warnf := func(f string, a ...any) { fmt.Fprintf(e.Stderr, "Warning: "+f+"\n", a...) }
 	if scheme, _, ok := strings.Cut(loc, "://"); ok {
-		if scheme != "file" {
-			return nil, fmt.Errorf("state url %q: only local state files are supported so far (remote state in S3 or Azure Blob is planned)", loc)
+		switch scheme {
+		case "file":
+			loc = strings.TrimPrefix(loc, "file://")
+		case "s3", "azblob":
+			store, err := dblob.OpenStateStore(context.Background(), loc)
+			if err != nil {
+				return nil, err
+			}
+			return state.NewRemote(store, state.RemoteOptions{Version: e.Version, Warnf: warnf}), nil
+		default:
+			return nil, fmt.Errorf("state url %s: use s3://, azblob://, file:// or a path (for a file share, mount it and give its path)", dblob.Redact(loc))
 		}
-		loc = strings.TrimPrefix(loc, "file://")
 	}
 	if !filepath.IsAbs(loc) {
 		loc = filepath.Join(base, loc)
 	}
-	return state.NewLocal(loc, state.LocalOptions{Version: e.Version, Warnf: func(f string, a ...any) {
-		fmt.Fprintf(e.Stderr, "Warning: "+f+"\n", a...)
-	}}), nil
+	return state.NewLocal(loc, state.LocalOptions{Version: e.Version, Warnf: warnf}), nil
 }
 
 // readState reads the ledger; a missing one is a new, empty ledger.
