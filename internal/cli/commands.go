@@ -153,7 +153,7 @@ func (e *Env) StateShow(ctx context.Context, g Globals, addr string) int {
 	return ExitOK
 }
 
-// ForceUnlock runs `drsctl force-unlock ID`.
+// ForceUnlock runs `drsctl force-unlock [ID]`.
 func (e *Env) ForceUnlock(ctx context.Context, g Globals, id string) int {
 	cfg, ok := e.loadConfig(g)
 	if !ok {
