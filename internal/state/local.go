@@ -76,6 +76,9 @@ type onDisk struct {
 	journalLen, journalSize int64
 	lineage                 string
 	serial                  uint64
+	// snapSerial is the snapshot's own serial: serial is more once the
+	// journal holds entries after it.
+	snapSerial uint64
 }
 
 // LocalOptions configure a Local. The zero value is usable.
@@ -171,7 +174,7 @@ func (l *Local) read() (*State, *onDisk, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("read state %s: %w", l.path, err)
 	}
-	d := &onDisk{snapshot: fi, snapSize: int64(len(raw))}
+	d := &onDisk{snapshot: fi, snapSize: int64(len(raw)), snapSerial: s.Serial}
 	d.journalLen, d.journalSize, err = replayJournal(s, l.journalPath(), true, false)
 	if err != nil {
 		return nil, nil, err
@@ -199,6 +202,9 @@ func (l *Local) missing() error {
 	fmt.Fprintf(&b, "state file %s is missing, but what is left of a ledger is beside it: %s.\n", l.path, strings.Join(left, ", "))
 	if bs, err := l.readBackup(); err == nil {
 		fmt.Fprintf(&b, "The backup holds ledger %s at serial %d (with the journals beside it).\n", bs.Lineage, bs.Serial)
+		if last, ok := lastJournalSerial(l.journalPath()); ok && last > bs.Serial {
+			fmt.Fprintf(&b, "The journal goes on to serial %d, but the entries after serial %d cannot be replayed onto it: those commits are lost (the next plan sees what the servers and storage hold).\n", last, bs.Serial)
+		}
 		fmt.Fprintf(&b, "If the state file was removed by mistake, bring the ledger back with: drsctl state restore-backup\n")
 	} else {
 		fmt.Fprintf(&b, "The backup cannot be read (%v).\n", err)
@@ -249,6 +255,16 @@ func (l *Local) RestoreBackup(ctx context.Context) (*State, error) {
 	if err := WriteSnapshot(s, &buf); err != nil {
 		return nil, err
 	}
+	// Entries the backup cannot reach (after a gap) would follow nothing
+	// in the restored ledger and make it unreadable: the journal holding
+	// them is moved aside, and named.
+	if last, ok := lastJournalSerial(l.journalPath()); ok && last > s.Serial {
+		aside := fmt.Sprintf("%s.unreplayable-%d", l.journalPath(), s.Serial)
+		if err := os.Rename(l.journalPath(), aside); err != nil {
+			return nil, fmt.Errorf("restore state: move aside %s, whose entries after serial %d do not follow the backup: %w", l.journalPath(), s.Serial, err)
+		}
+		l.warnf("restore state: the journal goes on to serial %d, but the backup reaches only serial %d: the commits in between are lost, and the journal was kept as %s", last, s.Serial, aside)
+	}
 	if err := l.writeAtomic(l.path, buf.Bytes()); err != nil {
 		return nil, fmt.Errorf("restore state: %w", err)
 	}
@@ -256,6 +272,59 @@ func (l *Local) RestoreBackup(ctx context.Context) (*State, error) {
 	// are skipped, so the journal can stay until the next compaction.
 	l.last = nil
 	return s, nil
+}
+
+// lastJournalSerial is the serial of the last acknowledged entry of the
+// journal at path; false when it has none (or cannot be read).
+func lastJournalSerial(path string) (uint64, bool) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	lines := bytes.Split(raw, []byte("\n"))
+	for i := len(lines) - 1; i >= 0; i-- {
+		entry, ok := checkJournalLine(lines[i])
+		if !ok || i == len(lines)-1 { // the last piece has no newline: torn
+			continue
+		}
+		var head struct {
+			Serial uint64 `json:"serial"`
+		}
+		if json.Unmarshal(entry, &head) == nil {
+			return head.Serial, true
+		}
+	}
+	return 0, false
+}
+
+// backupReaches makes sure PATH.backup with PATH.backup.journal reaches
+// the serial of the snapshot PATH, before a new journal starts after it:
+// otherwise the entries appended from now on would follow a gap when read
+// after the backup, and be lost with PATH. That is the case after a state
+// file of a drsctl before the journal (whose PATH.backup is the ledger
+// before its last write), and after a whole snapshot written without an
+// entry. The snapshot is then made the backup.
+func (l *Local) backupReaches(serial uint64) error {
+	pi, err := os.Stat(l.path)
+	if err != nil {
+		return err
+	}
+	if bi, err := os.Stat(l.backupPath()); err == nil && os.SameFile(pi, bi) {
+		return nil
+	}
+	if last, ok := lastJournalSerial(l.backupJournalPath()); ok && last == serial {
+		if _, err := os.Stat(l.backupPath()); err == nil {
+			return nil
+		}
+	}
+	if err := l.linkBackup(); err != nil {
+		return err
+	}
+	// Its entries are all in the backup now (at or before its serial).
+	if err := os.Remove(l.backupJournalPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // replayJournal applies the entries of the journal at path that follow
@@ -502,6 +571,12 @@ func (l *Local) commitEntry(c *localStaged) (err error) {
 			l.last = nil // the file may hold part of the entry: look again
 		}
 	}()
+	if c.base.serial == c.base.snapSerial {
+		// The first entry after this snapshot.
+		if err := l.backupReaches(c.base.serial); err != nil {
+			return fmt.Errorf("write state backup %s: %w", l.backupPath(), err)
+		}
+	}
 	// Cut off a torn entry a killed run left, then append at the end of
 	// the acknowledged ones.
 	if c.base.journalSize != c.base.journalLen {
@@ -525,7 +600,7 @@ func (l *Local) commitEntry(c *localStaged) (err error) {
 		}
 	}
 	n := c.base.journalLen + int64(len(c.line))
-	l.last = &onDisk{snapshot: c.base.snapshot, snapSize: c.base.snapSize, journalLen: n, journalSize: n, lineage: c.s.Lineage, serial: c.serial + 1}
+	l.last = &onDisk{snapshot: c.base.snapshot, snapSize: c.base.snapSize, journalLen: n, journalSize: n, lineage: c.s.Lineage, serial: c.serial + 1, snapSerial: c.base.snapSerial}
 	return nil
 }
 
@@ -580,7 +655,7 @@ func (l *Local) commitSnapshot(c *localStaged) error {
 	}
 	fi, err := os.Stat(l.path)
 	if err == nil {
-		l.last = &onDisk{snapshot: fi, snapSize: int64(len(c.snapshot)), lineage: c.s.Lineage, serial: c.serial + 1}
+		l.last = &onDisk{snapshot: fi, snapSize: int64(len(c.snapshot)), lineage: c.s.Lineage, serial: c.serial + 1, snapSerial: c.serial + 1}
 	}
 	return nil
 }

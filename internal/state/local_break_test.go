@@ -1,0 +1,188 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestLocal_upgradedLedgerRemovedThenRestored is the operator's week after
+// an upgrade: the previous release left PATH (JSON, serial N) and
+// PATH.backup (JSON, serial N-1, the state before its last write); this
+// release appends its first entries to a new journal beside them; then a
+// cleanup job removes PATH. restore-backup must bring back every
+// acknowledged commit, and the ledger must read afterwards.
+func TestLocal_upgradedLedgerRemovedThenRestored(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "drs.state.json")
+	// The previous release: a whole JSON file per write, the one before
+	// it kept as PATH.backup.
+	old := New(NewLineage())
+	old.Serial = 6
+	old.Database("p", "db0").RecoveryModel = "FULL"
+	writeJSON(t, path+".backup", old)
+	old.Serial = 7
+	old.Database("p", "db1").RecoveryModel = "FULL"
+	writeJSON(t, path, old)
+
+	l := NewLocal(path, LocalOptions{})
+	s, err := l.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Track()
+	for i := 2; i < 5; i++ {
+		s.Database("p", fmt.Sprint("db", i)).RecoveryModel = "FULL"
+		if err := l.Write(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := jsonOf(t, s)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	l = NewLocal(path, LocalOptions{})
+	if _, err := l.Read(ctx); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("serial %d", s.Serial)) {
+		t.Fatalf("Read of the removed state: %v; want the backup named at serial %d (every acknowledged commit)", err, s.Serial)
+	}
+	got, err := l.RestoreBackup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jsonOf(t, got) != want {
+		t.Fatalf("restore-backup lost acknowledged commits: got serial %d, want %d", got.Serial, s.Serial)
+	}
+	got, err = NewLocal(path, LocalOptions{}).Read(ctx)
+	if err != nil {
+		t.Fatalf("the restored ledger cannot be read: %v", err)
+	}
+	if jsonOf(t, got) != want {
+		t.Fatalf("restored ledger reads back as serial %d, want %d", got.Serial, s.Serial)
+	}
+}
+
+func writeJSON(t *testing.T, path string, s *State) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := Write(s, &b); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLocal_wholeWriteThenEntriesThenRemoved: a whole snapshot written over
+// a journaled ledger (a state that is not tracked: a tool, an older caller)
+// and then commits as entries: the backup with its journals must still
+// reach the newest of them when PATH is removed.
+func TestLocal_wholeWriteThenEntriesThenRemoved(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "drs.state.json")
+	l := NewLocal(path, LocalOptions{})
+	s := New(NewLineage())
+	if err := l.Write(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	s.Track()
+	commit := func(i int) {
+		t.Helper()
+		s.Database("p", fmt.Sprint("db", i)).RecoveryModel = "FULL"
+		if err := l.Write(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit(0)
+	commit(1)
+	whole := s.Clone() // untracked: written whole
+	whole.Database("p", "db2").RecoveryModel = "FULL"
+	if err := l.Write(ctx, whole); err != nil {
+		t.Fatal(err)
+	}
+	s = whole
+	s.Track()
+	commit(3)
+	commit(4)
+	want := jsonOf(t, s)
+	os.Remove(path)
+	l = NewLocal(path, LocalOptions{})
+	got, err := l.RestoreBackup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jsonOf(t, got) != want {
+		t.Fatalf("restore-backup after a whole write: serial %d, want %d", got.Serial, s.Serial)
+	}
+	if _, err := NewLocal(path, LocalOptions{}).Read(ctx); err != nil {
+		t.Fatalf("the restored ledger cannot be read: %v", err)
+	}
+}
+
+// TestLocal_restoreBackupAfterAGap: a backup that does not reach the
+// journal (entries after a gap: a backup replaced by hand, or left by a
+// crash between a whole write and the next entry) restores what it can,
+// says which commits are lost, and leaves a ledger that reads: the
+// journal's unreplayable entries are moved aside, not left to make every
+// later read fail.
+func TestLocal_restoreBackupAfterAGap(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "drs.state.json")
+	var warned []string
+	l := NewLocal(path, LocalOptions{})
+	s := New(NewLineage())
+	if err := l.Write(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	s.Track()
+	s.Database("p", "db0").RecoveryModel = "FULL"
+	if err := l.Write(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 4; i++ {
+		s.Database("p", fmt.Sprint("db", i)).RecoveryModel = "FULL"
+		if err := l.Write(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The backup is an older ledger than the journal follows.
+	older := New(s.Lineage)
+	writeJSON(t, path+".backup", older)
+	os.Remove(path)
+	os.Remove(path + ".backup.journal")
+	// Drop the first entry so the journal starts after a gap.
+	raw, err := os.ReadFile(path + ".journal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".journal", raw[bytes.IndexByte(raw, '\n')+1:], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l = NewLocal(path, LocalOptions{Warnf: func(f string, a ...any) { warned = append(warned, fmt.Sprintf(f, a...)) }})
+	if _, err := l.Read(ctx); err == nil || !strings.Contains(err.Error(), "cannot be replayed") {
+		t.Fatalf("Read: %v; want the lost commits after the gap named", err)
+	}
+	got, err := l.RestoreBackup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "lost") {
+		t.Fatalf("restore-backup over a gap warned %q; want the lost commits named", warned)
+	}
+	back, err := NewLocal(path, LocalOptions{}).Read(ctx)
+	if err != nil {
+		t.Fatalf("the restored ledger cannot be read: %v", err)
+	}
+	if back.Serial != got.Serial {
+		t.Fatalf("restored serial %d reads back as %d", got.Serial, back.Serial)
+	}
+	// And it takes writes again.
+	back.Track()
+	back.Database("p", "db9").RecoveryModel = "FULL"
+	if err := NewLocal(path, LocalOptions{}).Write(ctx, back); err != nil {
+		t.Fatal(err)
+	}
+}
