@@ -54,6 +54,9 @@ type Local struct {
 	// ("read") and rewrites ("write") the lock, and fails the renewal when
 	// it returns an error. Set before Lock; it may be called concurrently.
 	renewFault func(step string) error
+	// For tests: afterSnapshotRead is called by a read between reading
+	// the snapshot and reading the journal.
+	afterSnapshotRead func()
 	// compactMin is the journal size below which it is never folded into
 	// a snapshot (compactAt); tests lower it.
 	compactMin int64
@@ -158,26 +161,59 @@ func (l *Local) backupJournalPath() string { return l.path + ".backup.journal" }
 
 // read returns the stored state (nil when there is none) and what it saw
 // of the files.
+//
+// A reader that holds no lock (status, plan -lock=false) may read while
+// another process compacts: the snapshot it read replaced, and the journal
+// that followed it moved to PATH.backup.journal (or a new one begun)
+// before it read the journal. The snapshot is the same file at the end of
+// the read when that did not happen; otherwise it reads again.
 func (l *Local) read() (*State, *onDisk, error) {
-	raw, err := os.ReadFile(l.path)
+	for try := 1; ; try++ {
+		s, d, err := l.readOnce()
+		if d == nil {
+			return s, d, err
+		}
+		if fi, serr := os.Stat(l.path); serr == nil && os.SameFile(fi, d.snapshot) {
+			return s, d, err
+		}
+		if try == 5 {
+			return nil, nil, fmt.Errorf("read state %s: it was replaced by another process %d times while being read; try again", l.path, try)
+		}
+	}
+}
+
+// readOnce reads the snapshot and the journal after it; d is nil when the
+// snapshot could not be read.
+func (l *Local) readOnce() (*State, *onDisk, error) {
+	f, err := os.Open(l.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, l.missing()
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("read state: %w", err)
 	}
-	fi, err := os.Stat(l.path)
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, nil, fmt.Errorf("read state: %w", err)
 	}
+	var buf bytes.Buffer
+	buf.Grow(int(fi.Size()) + bytes.MinRead)
+	if _, err := buf.ReadFrom(f); err != nil {
+		return nil, nil, fmt.Errorf("read state: %w", err)
+	}
+	raw := buf.Bytes()
 	s, err := Read(bytes.NewReader(raw))
 	if err != nil {
 		return nil, nil, fmt.Errorf("read state %s: %w", l.path, err)
 	}
+	if l.afterSnapshotRead != nil {
+		l.afterSnapshotRead()
+	}
 	d := &onDisk{snapshot: fi, snapSize: int64(len(raw)), snapSerial: s.Serial}
 	d.journalLen, d.journalSize, err = replayJournal(s, l.journalPath(), true, false)
 	if err != nil {
-		return nil, nil, err
+		return nil, d, err
 	}
 	d.lineage, d.serial = s.Lineage, s.Serial
 	return s, d, nil

@@ -186,3 +186,59 @@ func TestLocal_restoreBackupAfterAGap(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLocal_readWhileAnotherProcessCompacts: status (which takes no lock)
+// reads the snapshot; before it reads the journal, the apply running in
+// another process folds that journal into a new snapshot and moves it to
+// PATH.backup.journal. The reader must not answer with the old snapshot
+// alone (a ledger a whole journal behind, shown as current), nor fail with
+// an error that reads as damage: it reads the ledger again.
+func TestLocal_readWhileAnotherProcessCompacts(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "drs.state.json")
+	w := NewLocal(path, LocalOptions{})
+	w.compactMin = 1 << 30
+	s := New(NewLineage())
+	if err := w.Write(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	s.Track()
+	for i := 0; i < 5; i++ {
+		s.Database("p", fmt.Sprint("db", i)).RecoveryModel = "FULL"
+		if err := w.Write(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, then := range []string{"compact", "compact and append"} {
+		r := NewLocal(path, LocalOptions{})
+		fired := false
+		r.afterSnapshotRead = func() {
+			if fired {
+				return
+			}
+			fired = true
+			w.compactMin = 1 // the next write compacts
+			s.Database("p", "late-"+then).RecoveryModel = "FULL"
+			if err := w.Write(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			w.compactMin = 1 << 30
+			if then == "compact and append" {
+				s.Database("p", "later").RecoveryModel = "FULL"
+				if err := w.Write(ctx, s); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		got, err := r.Read(ctx)
+		if !fired {
+			t.Fatal("the test hook did not run")
+		}
+		if err != nil {
+			t.Fatalf("%s during a read: %v", then, err)
+		}
+		if got.Serial != s.Serial {
+			t.Fatalf("%s during a read: read serial %d, but serial %d was committed before the read finished", then, got.Serial, s.Serial)
+		}
+	}
+}
