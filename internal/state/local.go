@@ -541,7 +541,7 @@ func (l *Local) Stage(s *State) (Staged, error) {
 
 func (c *localStaged) Abandon() {
 	c.s.Serial = c.serial
-	c.s.track = c.track
+	c.s.track = c.track.merge(c.s.track)
 }
 
 // current is what is stored now, from the cache while the files are as

@@ -242,3 +242,48 @@ func TestLocal_readWhileAnotherProcessCompacts(t *testing.T) {
 		}
 	}
 }
+
+// TestLocal_abandonKeepsChangesMadeAfterStage is group commit's failed
+// write: apply stages a write, and while it goes to disk another action
+// records its change in the ledger (tracked after the Stage); the write
+// fails (disk full) and is abandoned. A later write must cover both
+// changes: Abandon put back the tracking of before the Stage, and with it
+// forgot the change made in between, which then never reached the
+// journal though it stays in the ledger in memory.
+func TestLocal_abandonKeepsChangesMadeAfterStage(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "drs.state.json")
+	l := NewLocal(path, LocalOptions{})
+	s := New(NewLineage())
+	if err := l.Write(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	s.Track()
+	s.Database("p", "staged").RecoveryModel = "FULL"
+	c, err := l.Stage(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Database("p", "between").RecoveryModel = "FULL" // another action, during the write
+	l.failpoint = func(step, file string) error {
+		if step == "append" {
+			return fmt.Errorf("no space left on device")
+		}
+		return nil
+	}
+	if err := c.Commit(ctx); err == nil {
+		t.Fatal("the write did not fail")
+	}
+	c.Abandon()
+	l.failpoint = nil
+	if err := l.Write(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	got, err := NewLocal(path, LocalOptions{}).Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jsonOf(t, got) != jsonOf(t, s) {
+		t.Fatalf("after an abandoned write, the next one lost a change:\n%s\nwant:\n%s", jsonOf(t, got), jsonOf(t, s))
+	}
+}
