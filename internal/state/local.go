@@ -300,6 +300,13 @@ func (l *Local) RestoreBackup(ctx context.Context) (*State, error) {
 			return nil, fmt.Errorf("restore state: move aside %s, whose entries after serial %d do not follow the backup: %w", l.journalPath(), s.Serial, err)
 		}
 		l.warnf("restore state: the journal goes on to serial %d, but the backup reaches only serial %d: the commits in between are lost, and the journal was kept as %s", last, s.Serial, aside)
+		// A serial past every one the lost ledger had: a plan saved from
+		// it is stale, never taken for a plan of this one.
+		buf.Reset()
+		s.Serial = last + 1
+		if err := WriteSnapshot(s, &buf); err != nil {
+			return nil, err
+		}
 	}
 	if err := l.writeAtomic(l.path, buf.Bytes()); err != nil {
 		return nil, fmt.Errorf("restore state: %w", err)

@@ -79,46 +79,51 @@ func writeJSON(t *testing.T, path string, s *State) {
 // TestLocal_wholeWriteThenEntriesThenRemoved: a whole snapshot written over
 // a journaled ledger (a state that is not tracked: a tool, an older caller)
 // and then commits as entries: the backup with its journals must still
-// reach the newest of them when PATH is removed.
+// reach the newest of them when PATH is removed. (Removed right after the
+// whole write, before any entry, the backup is the ledger before it, as
+// before the journal: TestLocal_Write.)
 func TestLocal_wholeWriteThenEntriesThenRemoved(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "drs.state.json")
-	l := NewLocal(path, LocalOptions{})
-	s := New(NewLineage())
-	if err := l.Write(ctx, s); err != nil {
-		t.Fatal(err)
-	}
-	s.Track()
-	commit := func(i int) {
-		t.Helper()
-		s.Database("p", fmt.Sprint("db", i)).RecoveryModel = "FULL"
+	for _, after := range []int{1, 2} {
+		ctx := context.Background()
+		path := filepath.Join(t.TempDir(), "drs.state.json")
+		l := NewLocal(path, LocalOptions{})
+		s := New(NewLineage())
 		if err := l.Write(ctx, s); err != nil {
 			t.Fatal(err)
 		}
-	}
-	commit(0)
-	commit(1)
-	whole := s.Clone() // untracked: written whole
-	whole.Database("p", "db2").RecoveryModel = "FULL"
-	if err := l.Write(ctx, whole); err != nil {
-		t.Fatal(err)
-	}
-	s = whole
-	s.Track()
-	commit(3)
-	commit(4)
-	want := jsonOf(t, s)
-	os.Remove(path)
-	l = NewLocal(path, LocalOptions{})
-	got, err := l.RestoreBackup(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if jsonOf(t, got) != want {
-		t.Fatalf("restore-backup after a whole write: serial %d, want %d", got.Serial, s.Serial)
-	}
-	if _, err := NewLocal(path, LocalOptions{}).Read(ctx); err != nil {
-		t.Fatalf("the restored ledger cannot be read: %v", err)
+		s.Track()
+		commit := func(i int) {
+			t.Helper()
+			s.Database("p", fmt.Sprint("db", i)).RecoveryModel = "FULL"
+			if err := l.Write(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		commit(0)
+		commit(1)
+		whole := s.Clone() // untracked: written whole
+		whole.Database("p", "db2").RecoveryModel = "FULL"
+		if err := l.Write(ctx, whole); err != nil {
+			t.Fatal(err)
+		}
+		s = whole
+		s.Track()
+		for i := 0; i < after; i++ {
+			commit(3 + i)
+		}
+		want := jsonOf(t, s)
+		os.Remove(path)
+		l = NewLocal(path, LocalOptions{})
+		got, err := l.RestoreBackup(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if jsonOf(t, got) != want {
+			t.Fatalf("restore-backup after a whole write and %d entries: serial %d, want %d", after, got.Serial, s.Serial)
+		}
+		if _, err := NewLocal(path, LocalOptions{}).Read(ctx); err != nil {
+			t.Fatalf("the restored ledger cannot be read: %v", err)
+		}
 	}
 }
 
@@ -178,6 +183,11 @@ func TestLocal_restoreBackupAfterAGap(t *testing.T) {
 	}
 	if back.Serial != got.Serial {
 		t.Fatalf("restored serial %d reads back as %d", got.Serial, back.Serial)
+	}
+	// The lost ledger reached serial 5: a plan saved from it must be
+	// stale against the restored one, so no serial it had is reused.
+	if got.Serial <= 5 {
+		t.Fatalf("the restored ledger has serial %d, one the lost ledger had (up to 5): a plan saved from that would be taken as current", got.Serial)
 	}
 	// And it takes writes again.
 	back.Track()
