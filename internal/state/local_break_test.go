@@ -297,3 +297,72 @@ func TestLocal_abandonKeepsChangesMadeAfterStage(t *testing.T) {
 		t.Fatalf("after an abandoned write, the next one lost a change:\n%s\nwant:\n%s", jsonOf(t, got), jsonOf(t, s))
 	}
 }
+
+// TestLocal_upgradeKilledDuringFirstCompaction: a JSON state file of the
+// previous release (with its PATH.backup one write behind) is upgraded in
+// place by the first apply of this one, which is killed at each step of
+// its first write, an entry and a compaction. The next run reads the old
+// ledger or the new one; and if PATH is then lost too, restore-backup
+// brings back exactly what that run read.
+func TestLocal_upgradeKilledDuringFirstCompaction(t *testing.T) {
+	ctx := context.Background()
+	steps := append([]struct{ step, suffix string }{}, crashSteps...)
+	steps = append(steps, struct{ step, suffix string }{"none", ""})
+	for _, c := range steps {
+		path := filepath.Join(t.TempDir(), "drs.state.json")
+		old := New(NewLineage())
+		old.Serial = 6
+		old.Database("p", "db0").RecoveryModel = "FULL"
+		writeJSON(t, path+".backup", old)
+		old.Serial = 7
+		old.Database("p", "db1").RecoveryModel = "FULL"
+		writeJSON(t, path, old)
+		before := jsonOf(t, old)
+
+		l := NewLocal(path, LocalOptions{})
+		l.compactMin = 1 // the first write compacts
+		s, err := l.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Track()
+		s.Database("p", "db2").RecoveryModel = "FULL"
+		next := s.Clone()
+		next.Serial++
+		after := jsonOf(t, next)
+		l.failpoint = func(step, file string) error {
+			if step == c.step && file == path+c.suffix {
+				panic("killed")
+			}
+			return nil
+		}
+		func() {
+			defer func() { _ = recover() }()
+			if err := l.Write(ctx, s); err != nil {
+				t.Fatalf("%s %s: %v", c.step, c.suffix, err)
+			}
+		}()
+		got, err := NewLocal(path, LocalOptions{}).Read(ctx)
+		if err != nil {
+			t.Fatalf("killed at %s%s: the next run cannot read the ledger: %v", c.step, c.suffix, err)
+		}
+		read := jsonOf(t, got)
+		if read != before && read != after {
+			t.Fatalf("killed at %s%s: the next run reads serial %d, neither the old ledger nor the new", c.step, c.suffix, got.Serial)
+		}
+		os.Remove(path)
+		back, err := NewLocal(path, LocalOptions{}).RestoreBackup(ctx)
+		if err != nil {
+			t.Fatalf("killed at %s%s, then the state file lost: %v", c.step, c.suffix, err)
+		}
+		if read == before && back.Serial == 6 {
+			// Killed before the new ledger's first entry: the files are
+			// the previous release's, whose backup is the ledger before
+			// its last write, as it always was.
+			continue
+		}
+		if jsonOf(t, back) != read {
+			t.Fatalf("killed at %s%s, then the state file lost: restore-backup gives serial %d, the ledger was at %d", c.step, c.suffix, back.Serial, got.Serial)
+		}
+	}
+}
