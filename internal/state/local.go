@@ -415,6 +415,12 @@ func replayJournal(s *State, path string, tornOK, stopAtGap bool) (valid, size i
 		if stopAtGap && head.Serial > s.Serial+1 {
 			return int64(off), int64(len(raw)), nil
 		}
+		if head.Serial > s.Serial+1 {
+			snap := strings.TrimSuffix(path, ".journal")
+			return 0, 0, fmt.Errorf("state file %s (serial %d) is older than its journal %s, which goes on from serial %d: was the state file brought back from an older copy?\n"+
+				"Bring back %s from the same copy too, or move it aside to go on from the state file as it is (the commits after serial %d are forgotten; the next plan finds its way from what the servers and storage hold), or rebuild the ledger with: drsctl state rebuild (after moving both aside)",
+				snap, s.Serial, path, head.Serial, path, s.Serial)
+		}
 		if err := ApplyEntry(s, entry); err != nil {
 			return 0, 0, fmt.Errorf("state journal %s line %d: %w", path, line, err)
 		}

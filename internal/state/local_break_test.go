@@ -366,3 +366,46 @@ func TestLocal_upgradeKilledDuringFirstCompaction(t *testing.T) {
 		}
 	}
 }
+
+// TestLocal_stateFileRestoredFromAnOlderCopy: the host's nightly file
+// backup brings back drs.state.json alone, older than the journal beside
+// it (a compaction ran since). The ledger cannot be read, and the error
+// must say why and what to do, not read as damage.
+func TestLocal_stateFileRestoredFromAnOlderCopy(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "drs.state.json")
+	l := NewLocal(path, LocalOptions{})
+	l.compactMin = 1
+	s := New(NewLineage())
+	if err := l.Write(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	s.Track()
+	nightly, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		s.Database("p", fmt.Sprint("db", i)).RecoveryModel = "FULL"
+		if err := l.Write(ctx, s); err != nil { // compacts every time
+			t.Fatal(err)
+		}
+	}
+	l.compactMin = 1 << 30
+	s.Database("p", "db9").RecoveryModel = "FULL"
+	if err := l.Write(ctx, s); err != nil { // an entry after the last snapshot
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, nightly, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewLocal(path, LocalOptions{}).Read(ctx)
+	if err == nil {
+		t.Fatal("an older state file with a newer journal read as a ledger")
+	}
+	for _, want := range []string{"older than its journal", path + ".journal", "drsctl state rebuild"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
