@@ -586,6 +586,10 @@ func (c *localStaged) Commit(ctx context.Context) error {
 	if l.last != c.base {
 		return &conflictError{fmt.Sprintf("state %s changed between staging and committing a write", l.path)}
 	}
+	if err := l.asStaged(c.base); err != nil {
+		l.last = nil
+		return err
+	}
 	if c.line != nil {
 		if err := l.commitEntry(c); err != nil {
 			return err
@@ -650,6 +654,30 @@ func (l *Local) commitEntry(c *localStaged) (err error) {
 	}
 	n := c.base.journalLen + int64(len(c.line))
 	l.last = &onDisk{snapshot: c.base.snapshot, snapSize: c.base.snapSize, journalLen: n, journalSize: n, lineage: c.s.Lineage, serial: c.serial + 1, snapSerial: c.base.snapSerial}
+	return nil
+}
+
+// asStaged is the compare step again, right before the swap: the files
+// must be as Stage saw them (base; nil: no ledger). Between the two, group
+// commit lets other actions finish, and a run that stalled past its lock's
+// expiry may find another run has taken the lock over and written: its
+// entry would overwrite that run's at the old end of the journal, or its
+// snapshot replace a newer ledger, and an acknowledged commit be lost.
+func (l *Local) asStaged(base *onDisk) error {
+	fi, err := os.Stat(l.path)
+	if base == nil {
+		if err == nil {
+			return &conflictError{fmt.Sprintf("state %s was created by another drsctl while this run was writing a new ledger: plan again", l.path)}
+		}
+		return nil
+	}
+	jsize := int64(0)
+	if ji, jerr := os.Stat(l.journalPath()); jerr == nil {
+		jsize = ji.Size()
+	}
+	if err != nil || !os.SameFile(fi, base.snapshot) || fi.Size() != base.snapshot.Size() || !fi.ModTime().Equal(base.snapshot.ModTime()) || jsize != base.journalSize {
+		return &conflictError{fmt.Sprintf("state %s was written by another drsctl while this run was writing it (did this run lose its lock?): this run's write is not recorded; plan again", l.path)}
+	}
 	return nil
 }
 

@@ -409,3 +409,46 @@ func TestLocal_stateFileRestoredFromAnOlderCopy(t *testing.T) {
 		}
 	}
 }
+
+// TestLocal_commitAfterAnotherWriterAppended: a run staged a write, then
+// lost its lease (stalled past the TTL: a VM paused, a full disk's retries)
+// while another run took the lock over and committed; the first then
+// commits what it staged. Its entry must not be written over the other's
+// (at the offset the journal had when it staged), silently dropping an
+// acknowledged commit: the commit fails.
+func TestLocal_commitAfterAnotherWriterAppended(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "drs.state.json")
+	a := NewLocal(path, LocalOptions{})
+	s := New(NewLineage())
+	if err := a.Write(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	s.Track()
+	s.Database("p", "a").RecoveryModel = "FULL"
+	staged, err := a.Stage(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewLocal(path, LocalOptions{})
+	o, err := b.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Track()
+	o.Database("p", "b").RecoveryModel = "FULL"
+	if err := b.Write(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	want := jsonOf(t, o)
+	if err := staged.Commit(ctx); err == nil {
+		t.Error("a commit staged before another process's write went through")
+	}
+	got, err := NewLocal(path, LocalOptions{}).Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jsonOf(t, got) != want {
+		t.Fatalf("the other process's acknowledged commit is gone:\n%s\nwant:\n%s", jsonOf(t, got), want)
+	}
+}
