@@ -82,6 +82,9 @@ type onDisk struct {
 	// snapSerial is the snapshot's own serial: serial is more once the
 	// journal holds entries after it.
 	snapSerial uint64
+	// json: the snapshot is a JSON state file of a drsctl before the
+	// journal.
+	json bool
 }
 
 // LocalOptions configure a Local. The zero value is usable.
@@ -210,7 +213,7 @@ func (l *Local) readOnce() (*State, *onDisk, error) {
 	if l.afterSnapshotRead != nil {
 		l.afterSnapshotRead()
 	}
-	d := &onDisk{snapshot: fi, snapSize: int64(len(raw)), snapSerial: s.Serial}
+	d := &onDisk{snapshot: fi, snapSize: int64(len(raw)), snapSerial: s.Serial, json: !IsSnapshot(raw)}
 	d.journalLen, d.journalSize, err = replayJournal(s, l.journalPath(), true, false)
 	if err != nil {
 		return nil, d, err
@@ -538,7 +541,11 @@ func (l *Local) Stage(s *State) (Staged, error) {
 		}
 		st.line = journalLine(entry)
 	}
-	if cur == nil || s.WholeEntry() || cur.journalLen+int64(len(st.line)) >= l.compactAt(cur.snapSize) {
+	// A JSON state file of a drsctl before the journal is replaced at the
+	// first write: left in place with the journal beside it, that drsctl
+	// (the binary rolled back) would read it alone, a ledger missing every
+	// commit since, where it now refuses a snapshot it cannot read.
+	if cur == nil || s.WholeEntry() || cur.json || cur.journalLen+int64(len(st.line)) >= l.compactAt(cur.snapSize) {
 		next := *s // shallow: only Serial differs
 		next.Serial = s.Serial + 1
 		var buf bytes.Buffer
@@ -653,7 +660,7 @@ func (l *Local) commitEntry(c *localStaged) (err error) {
 		}
 	}
 	n := c.base.journalLen + int64(len(c.line))
-	l.last = &onDisk{snapshot: c.base.snapshot, snapSize: c.base.snapSize, journalLen: n, journalSize: n, lineage: c.s.Lineage, serial: c.serial + 1, snapSerial: c.base.snapSerial}
+	l.last = &onDisk{snapshot: c.base.snapshot, snapSize: c.base.snapSize, journalLen: n, journalSize: n, lineage: c.s.Lineage, serial: c.serial + 1, snapSerial: c.base.snapSerial, json: c.base.json}
 	return nil
 }
 

@@ -452,3 +452,43 @@ func TestLocal_commitAfterAnotherWriterAppended(t *testing.T) {
 		t.Fatalf("the other process's acknowledged commit is gone:\n%s\nwant:\n%s", jsonOf(t, got), want)
 	}
 }
+
+// TestLocal_firstWriteAfterUpgradeLeavesNoStaleJSON: after an upgrade, the
+// first write of this release must not leave the previous release's JSON
+// state file in place with the new commits in a journal beside it: an
+// operator who rolls the binary back (the upgrade went badly) would run the
+// previous release, which reads PATH alone, on a ledger silently missing
+// every commit since the upgrade. The first write makes PATH a snapshot,
+// which the previous release refuses to read.
+func TestLocal_firstWriteAfterUpgradeLeavesNoStaleJSON(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "drs.state.json")
+	old := New(NewLineage())
+	old.Serial = 7
+	old.Database("p", "db0").RecoveryModel = "FULL"
+	writeJSON(t, path, old)
+	l := NewLocal(path, LocalOptions{})
+	s, err := l.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Track()
+	s.Database("p", "db1").RecoveryModel = "FULL"
+	if err := l.Write(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !IsSnapshot(raw) {
+		t.Fatalf("after the first write of this release, %s is still the previous release's JSON (serial 7) with serial %d in the journal beside it: a rolled-back drsctl would read a stale ledger", path, s.Serial)
+	}
+	got, err := NewLocal(path, LocalOptions{}).Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jsonOf(t, got) != jsonOf(t, s) {
+		t.Fatal("the ledger differs after the upgrade's first write")
+	}
+}
