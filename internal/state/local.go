@@ -697,6 +697,7 @@ func (l *Local) asStaged(base *onDisk) error {
 func (l *Local) commitSnapshot(c *localStaged) error {
 	l.last = nil
 	dir := filepath.Dir(l.path)
+	l.removeLeftovers()
 	if c.base == nil {
 		// A new ledger. Its directory must exist: a mistyped -state must
 		// not create one somewhere unexpected.
@@ -742,6 +743,37 @@ func (l *Local) commitSnapshot(c *localStaged) error {
 		l.last = &onDisk{snapshot: fi, snapSize: int64(len(c.snapshot)), lineage: c.s.Lineage, serial: c.serial + 1, snapSerial: c.serial + 1}
 	}
 	return nil
+}
+
+// leftoverAge is how old a temporary file of a snapshot write must be to
+// be taken for one a killed run left: a live writer holds the lock and
+// writes its file in seconds.
+const leftoverAge = 10 * time.Minute
+
+// removeLeftovers removes the temporary files of snapshot writes killed
+// before their rename (PATH.tmp-*, PATH.backup.tmp-*): each is as big as
+// the ledger, and a week of killed runs would fill the disk.
+func (l *Local) removeLeftovers() {
+	dir, base := filepath.Split(l.path)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if !strings.HasPrefix(n, base+".tmp-") && !strings.HasPrefix(n, base+".backup.tmp-") {
+			continue
+		}
+		f := filepath.Join(dir, n)
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > leftoverAge {
+			if err := os.Remove(f); err == nil {
+				l.warnf("removed %s, left by a state write that did not finish", f)
+			}
+		}
+	}
 }
 
 // linkBackup makes the current snapshot PATH.backup, atomically: a hard

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestLocal_upgradedLedgerRemovedThenRestored is the operator's week after
@@ -490,5 +491,50 @@ func TestLocal_firstWriteAfterUpgradeLeavesNoStaleJSON(t *testing.T) {
 	}
 	if jsonOf(t, got) != jsonOf(t, s) {
 		t.Fatal("the ledger differs after the upgrade's first write")
+	}
+}
+
+// TestLocal_compactionRemovesWhatKilledWritersLeft: a run killed while it
+// wrote a snapshot leaves its temporary file, as big as the ledger (100 MB
+// at 1,000 databases). A week of kills (a cron host rebooted nightly, a
+// runner's job timeout) must not fill the disk with them: the next
+// compaction removes those that are not new (a writer that is alive holds
+// the lock, and writes its file within seconds).
+func TestLocal_compactionRemovesWhatKilledWritersLeft(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "drs.state.json")
+	l := NewLocal(path, LocalOptions{})
+	s := New(NewLineage())
+	if err := l.Write(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	s.Track()
+	old := time.Now().Add(-time.Hour)
+	leftovers := []string{path + ".tmp-1234567", path + ".backup.tmp-7654321", path + ".backup.tmp-99"}
+	for _, f := range leftovers {
+		if err := os.WriteFile(f, []byte("half a snapshot"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(f, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh := path + ".tmp-555"
+	if err := os.WriteFile(fresh, []byte("being written"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l.compactMin = 1
+	s.Database("p", "db").RecoveryModel = "FULL"
+	if err := l.Write(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range leftovers {
+		if _, err := os.Stat(f); err == nil {
+			t.Errorf("%s, left by a killed write an hour ago, is still there after a compaction", filepath.Base(f))
+		}
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a temporary file written just now was removed: %v", err)
 	}
 }
