@@ -208,7 +208,11 @@ func (l *Local) readOnce() (*State, *onDisk, error) {
 	raw := buf.Bytes()
 	s, err := Read(bytes.NewReader(raw))
 	if err != nil {
-		return nil, nil, fmt.Errorf("read state %s: %w", l.path, err)
+		err = fmt.Errorf("read state %s: %w", l.path, err)
+		if bs, berr := l.readBackup(); berr == nil {
+			err = fmt.Errorf("%w\nThe backup beside it, with the journals, holds ledger %s at serial %d: move %s aside (keep it) and bring the ledger back with: drsctl state restore-backup", err, bs.Lineage, bs.Serial, l.path)
+		}
+		return nil, nil, err
 	}
 	if l.afterSnapshotRead != nil {
 		l.afterSnapshotRead()

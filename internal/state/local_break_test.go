@@ -538,3 +538,48 @@ func TestLocal_compactionRemovesWhatKilledWritersLeft(t *testing.T) {
 		t.Errorf("a temporary file written just now was removed: %v", err)
 	}
 }
+
+// TestLocal_damagedStateFileNamesTheWayBack: the state file rots (a
+// failing disk, a sync tool that truncated it). The backup with the
+// journals beside it still reaches the newest commit: the error says so
+// and names the way back, and that way gives back every commit.
+func TestLocal_damagedStateFileNamesTheWayBack(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "drs.state.json")
+	l := NewLocal(path, LocalOptions{})
+	l.compactMin = 200
+	s := New(NewLineage())
+	if err := l.Write(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	s.Track()
+	for i := 0; i < 12; i++ {
+		s.Database("p", fmt.Sprint("db", i)).RecoveryModel = "FULL"
+		if err := l.Write(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := jsonOf(t, s)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)/2] ^= 0xff
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewLocal(path, LocalOptions{}).Read(ctx)
+	if err == nil || !strings.Contains(err.Error(), "drsctl state restore-backup") || !strings.Contains(err.Error(), fmt.Sprintf("serial %d", s.Serial)) {
+		t.Fatalf("Read of a damaged state file: %v; want the way back (restore-backup) and the serial it reaches (%d)", err, s.Serial)
+	}
+	if err := os.Rename(path, path+".damaged"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := NewLocal(path, LocalOptions{}).RestoreBackup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jsonOf(t, got) != want {
+		t.Fatalf("restore-backup after a damaged state file: serial %d, want %d", got.Serial, s.Serial)
+	}
+}
