@@ -354,7 +354,7 @@ func lastJournalSerial(path string) (uint64, bool) {
 // file of a drsctl before the journal (whose PATH.backup is the ledger
 // before its last write), and after a whole snapshot written without an
 // entry. The snapshot is then made the backup.
-func (l *Local) backupReaches(serial uint64) error {
+func (l *Local) backupReaches(lineage string, serial uint64) error {
 	pi, err := os.Stat(l.path)
 	if err != nil {
 		return err
@@ -366,6 +366,9 @@ func (l *Local) backupReaches(serial uint64) error {
 		if _, err := os.Stat(l.backupPath()); err == nil {
 			return nil
 		}
+	}
+	if err := l.keepOtherLineage(lineage); err != nil {
+		return err
 	}
 	if err := l.linkBackup(); err != nil {
 		return err
@@ -637,7 +640,7 @@ func (l *Local) commitEntry(c *localStaged) (err error) {
 	}()
 	if c.base.serial == c.base.snapSerial {
 		// The first entry after this snapshot.
-		if err := l.backupReaches(c.base.serial); err != nil {
+		if err := l.backupReaches(c.base.lineage, c.base.serial); err != nil {
 			return fmt.Errorf("write state backup %s: %w", l.backupPath(), err)
 		}
 	}
@@ -712,6 +715,12 @@ func (l *Local) commitSnapshot(c *localStaged) error {
 			return fmt.Errorf("write state: %w", err)
 		}
 	} else {
+		if c.line == nil {
+			// A whole write: no entry went first to check the backup.
+			if err := l.keepOtherLineage(c.base.lineage); err != nil {
+				return fmt.Errorf("write state backup: %w", err)
+			}
+		}
 		if err := l.linkBackup(); err != nil {
 			return fmt.Errorf("write state backup: %w", err)
 		}
@@ -746,6 +755,34 @@ func (l *Local) commitSnapshot(c *localStaged) error {
 	if err == nil {
 		l.last = &onDisk{snapshot: fi, snapSize: int64(len(c.snapshot)), lineage: c.s.Lineage, serial: c.serial + 1, snapSerial: c.serial + 1}
 	}
+	return nil
+}
+
+// keepOtherLineage moves PATH.backup (and its journal) aside, to
+// PATH.backup.lineage-LINEAGE, when it is a ledger of another lineage than
+// the one about to replace it: the last copy of an old ledger (a drsctl
+// before the journal started a new ledger when PATH was removed, and kept
+// the old one there) is never overwritten.
+func (l *Local) keepOtherLineage(lineage string) error {
+	raw, err := os.ReadFile(l.backupPath())
+	if err != nil {
+		return nil // none (or unreadable: linkBackup says so)
+	}
+	b, err := Read(bytes.NewReader(raw))
+	if err != nil || b.Lineage == "" || b.Lineage == lineage {
+		return nil
+	}
+	aside := fmt.Sprintf("%s.lineage-%s", l.backupPath(), b.Lineage)
+	if _, err := os.Lstat(aside); err == nil {
+		aside = fmt.Sprintf("%s-serial-%d", aside, b.Serial)
+	}
+	if err := os.Rename(l.backupPath(), aside); err != nil {
+		return fmt.Errorf("keep the last copy of ledger %s: %w", b.Lineage, err)
+	}
+	if err := os.Rename(l.backupJournalPath(), aside+".journal"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("keep the last copy of ledger %s: %w", b.Lineage, err)
+	}
+	l.warnf("%s held ledger %s (serial %d), not this one (%s): kept as %s", l.backupPath(), b.Lineage, b.Serial, lineage, aside)
 	return nil
 }
 

@@ -583,3 +583,52 @@ func TestLocal_damagedStateFileNamesTheWayBack(t *testing.T) {
 		t.Fatalf("restore-backup after a damaged state file: serial %d, want %d", got.Serial, s.Serial)
 	}
 }
+
+// TestLocal_upgradeKeepsTheLastCopyOfAnOldLineage: with the previous
+// release, `rm drs.state.json; drsctl apply` started a new ledger and left
+// the old one's last copy as PATH.backup. This release must not overwrite
+// that copy when it makes the new ledger's snapshot the backup: it is kept
+// beside, under a name that says whose it is.
+func TestLocal_upgradeKeepsTheLastCopyOfAnOldLineage(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "drs.state.json")
+	oldLedger := New(NewLineage())
+	oldLedger.Serial = 40
+	oldLedger.Database("p", "years-of-history").RecoveryModel = "FULL"
+	writeJSON(t, path+".backup", oldLedger)
+	fresh := New(NewLineage())
+	fresh.Serial = 1
+	writeJSON(t, path, fresh)
+
+	l := NewLocal(path, LocalOptions{})
+	l.compactMin = 1 // and compactions
+	s, err := l.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Track()
+	for i := 0; i < 3; i++ {
+		s.Database("p", fmt.Sprint("db", i)).RecoveryModel = "FULL"
+		if err := l.Write(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		raw, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		if st, err := Read(bytes.NewReader(raw)); err == nil && st.Lineage == oldLedger.Lineage {
+			if !strings.Contains(e.Name(), oldLedger.Lineage) {
+				t.Errorf("the old ledger's last copy is kept as %s, a name that does not say whose it is", e.Name())
+			}
+			return
+		}
+	}
+	t.Fatalf("the last copy of ledger %s (serial 40) was overwritten by the new ledger's backup", oldLedger.Lineage)
+}
