@@ -1450,20 +1450,38 @@ func TestWorst_StateFileRestoredFromOldCopy(t *testing.T) {
 	w.tick(16 * time.Minute)
 	w.insert(1)
 	w.mustApply("a log")
+	// The nightly file backup copies the state file and its journal (with
+	// the journal, the state file alone is the ledger at its last
+	// compaction, not at the last apply).
 	statePath := filepath.Join(w.dir, "drs.state.json")
-	old, err := os.ReadFile(statePath)
-	if err != nil {
-		t.Fatal(err)
+	files := []string{statePath, statePath + ".journal"}
+	old := map[string][]byte{}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		old[f] = raw
 	}
+	oldLedger := w.state()
 	for i := 0; i < 12; i++ { // 3 hours: fulls, logs, prunes
 		w.tick(15 * time.Minute)
 		w.insert(1)
 		w.mustApply("the day goes on")
 	}
-	if err := os.WriteFile(statePath, old, 0o644); err != nil {
-		t.Fatal(err)
+	for _, f := range files {
+		os.Remove(f)
+		if old[f] != nil {
+			if err := os.WriteFile(f, old[f], 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	os.Remove(statePath + ".backup")
+	os.Remove(statePath + ".backup.journal")
+	if got := w.state(); got.Serial != oldLedger.Serial {
+		t.Fatalf("the state brought back from the old copy reads as serial %d, not the copy's %d: the test lost its point", got.Serial, oldLedger.Serial)
+	}
 	w.tick(15 * time.Minute)
 	w.insert(1)
 	w.run()

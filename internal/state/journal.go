@@ -59,6 +59,28 @@ func (s *State) ClearChanges() {
 	}
 }
 
+// merge returns the changes of t followed by those of later, tracked
+// after t was cleared (group commit: changes made while a write staged
+// with t was on its way, and failed). A record in later but not in t was
+// untouched before, so its copy in later is as the ledger last stored it.
+func (t *changes) merge(later *changes) *changes {
+	if t == nil || later == nil {
+		return t
+	}
+	t.all = t.all || later.all
+	for k, before := range later.dbs {
+		if _, ok := t.dbs[k]; !ok {
+			t.dbs[k] = before
+		}
+	}
+	for k, before := range later.tdbs {
+		if _, ok := t.tdbs[k]; !ok {
+			t.tdbs[k] = before
+		}
+	}
+	return t
+}
+
 // touchAll makes the next entry a whole snapshot.
 func (s *State) touchAll() {
 	if s.track != nil {

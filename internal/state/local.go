@@ -54,6 +54,9 @@ type Local struct {
 	// ("read") and rewrites ("write") the lock, and fails the renewal when
 	// it returns an error. Set before Lock; it may be called concurrently.
 	renewFault func(step string) error
+	// For tests: afterSnapshotRead is called by a read between reading
+	// the snapshot and reading the journal.
+	afterSnapshotRead func()
 	// compactMin is the journal size below which it is never folded into
 	// a snapshot (compactAt); tests lower it.
 	compactMin int64
@@ -76,6 +79,12 @@ type onDisk struct {
 	journalLen, journalSize int64
 	lineage                 string
 	serial                  uint64
+	// snapSerial is the snapshot's own serial: serial is more once the
+	// journal holds entries after it.
+	snapSerial uint64
+	// json: the snapshot is a JSON state file of a drsctl before the
+	// journal.
+	json bool
 }
 
 // LocalOptions configure a Local. The zero value is usable.
@@ -155,26 +164,63 @@ func (l *Local) backupJournalPath() string { return l.path + ".backup.journal" }
 
 // read returns the stored state (nil when there is none) and what it saw
 // of the files.
+//
+// A reader that holds no lock (status, plan -lock=false) may read while
+// another process compacts: the snapshot it read replaced, and the journal
+// that followed it moved to PATH.backup.journal (or a new one begun)
+// before it read the journal. The snapshot is the same file at the end of
+// the read when that did not happen; otherwise it reads again.
 func (l *Local) read() (*State, *onDisk, error) {
-	raw, err := os.ReadFile(l.path)
+	for try := 1; ; try++ {
+		s, d, err := l.readOnce()
+		if d == nil {
+			return s, d, err
+		}
+		if fi, serr := os.Stat(l.path); serr == nil && os.SameFile(fi, d.snapshot) {
+			return s, d, err
+		}
+		if try == 5 {
+			return nil, nil, fmt.Errorf("read state %s: it was replaced by another process %d times while being read; try again", l.path, try)
+		}
+	}
+}
+
+// readOnce reads the snapshot and the journal after it; d is nil when the
+// snapshot could not be read.
+func (l *Local) readOnce() (*State, *onDisk, error) {
+	f, err := os.Open(l.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, l.missing()
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("read state: %w", err)
 	}
-	fi, err := os.Stat(l.path)
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, nil, fmt.Errorf("read state: %w", err)
 	}
+	var buf bytes.Buffer
+	buf.Grow(int(fi.Size()) + bytes.MinRead)
+	if _, err := buf.ReadFrom(f); err != nil {
+		return nil, nil, fmt.Errorf("read state: %w", err)
+	}
+	raw := buf.Bytes()
 	s, err := Read(bytes.NewReader(raw))
 	if err != nil {
-		return nil, nil, fmt.Errorf("read state %s: %w", l.path, err)
+		err = fmt.Errorf("read state %s: %w", l.path, err)
+		if bs, berr := l.readBackup(); berr == nil {
+			err = fmt.Errorf("%w\nThe backup beside it, with the journals, holds ledger %s at serial %d: move %s aside (keep it) and bring the ledger back with: drsctl state restore-backup", err, bs.Lineage, bs.Serial, l.path)
+		}
+		return nil, nil, err
 	}
-	d := &onDisk{snapshot: fi, snapSize: int64(len(raw))}
+	if l.afterSnapshotRead != nil {
+		l.afterSnapshotRead()
+	}
+	d := &onDisk{snapshot: fi, snapSize: int64(len(raw)), snapSerial: s.Serial, json: !IsSnapshot(raw)}
 	d.journalLen, d.journalSize, err = replayJournal(s, l.journalPath(), true, false)
 	if err != nil {
-		return nil, nil, err
+		return nil, d, err
 	}
 	d.lineage, d.serial = s.Lineage, s.Serial
 	return s, d, nil
@@ -199,6 +245,9 @@ func (l *Local) missing() error {
 	fmt.Fprintf(&b, "state file %s is missing, but what is left of a ledger is beside it: %s.\n", l.path, strings.Join(left, ", "))
 	if bs, err := l.readBackup(); err == nil {
 		fmt.Fprintf(&b, "The backup holds ledger %s at serial %d (with the journals beside it).\n", bs.Lineage, bs.Serial)
+		if last, ok := lastJournalSerial(l.journalPath()); ok && last > bs.Serial {
+			fmt.Fprintf(&b, "The journal goes on to serial %d, but the entries after serial %d cannot be replayed onto it: those commits are lost (the next plan sees what the servers and storage hold).\n", last, bs.Serial)
+		}
 		fmt.Fprintf(&b, "If the state file was removed by mistake, bring the ledger back with: drsctl state restore-backup\n")
 	} else {
 		fmt.Fprintf(&b, "The backup cannot be read (%v).\n", err)
@@ -249,6 +298,23 @@ func (l *Local) RestoreBackup(ctx context.Context) (*State, error) {
 	if err := WriteSnapshot(s, &buf); err != nil {
 		return nil, err
 	}
+	// Entries the backup cannot reach (after a gap) would follow nothing
+	// in the restored ledger and make it unreadable: the journal holding
+	// them is moved aside, and named.
+	if last, ok := lastJournalSerial(l.journalPath()); ok && last > s.Serial {
+		aside := fmt.Sprintf("%s.unreplayable-%d", l.journalPath(), s.Serial)
+		if err := os.Rename(l.journalPath(), aside); err != nil {
+			return nil, fmt.Errorf("restore state: move aside %s, whose entries after serial %d do not follow the backup: %w", l.journalPath(), s.Serial, err)
+		}
+		l.warnf("restore state: the journal goes on to serial %d, but the backup reaches only serial %d: the commits in between are lost, and the journal was kept as %s", last, s.Serial, aside)
+		// A serial past every one the lost ledger had: a plan saved from
+		// it is stale, never taken for a plan of this one.
+		buf.Reset()
+		s.Serial = last + 1
+		if err := WriteSnapshot(s, &buf); err != nil {
+			return nil, err
+		}
+	}
 	if err := l.writeAtomic(l.path, buf.Bytes()); err != nil {
 		return nil, fmt.Errorf("restore state: %w", err)
 	}
@@ -256,6 +322,62 @@ func (l *Local) RestoreBackup(ctx context.Context) (*State, error) {
 	// are skipped, so the journal can stay until the next compaction.
 	l.last = nil
 	return s, nil
+}
+
+// lastJournalSerial is the serial of the last acknowledged entry of the
+// journal at path; false when it has none (or cannot be read).
+func lastJournalSerial(path string) (uint64, bool) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	lines := bytes.Split(raw, []byte("\n"))
+	for i := len(lines) - 1; i >= 0; i-- {
+		entry, ok := checkJournalLine(lines[i])
+		if !ok || i == len(lines)-1 { // the last piece has no newline: torn
+			continue
+		}
+		var head struct {
+			Serial uint64 `json:"serial"`
+		}
+		if json.Unmarshal(entry, &head) == nil {
+			return head.Serial, true
+		}
+	}
+	return 0, false
+}
+
+// backupReaches makes sure PATH.backup with PATH.backup.journal reaches
+// the serial of the snapshot PATH, before a new journal starts after it:
+// otherwise the entries appended from now on would follow a gap when read
+// after the backup, and be lost with PATH. That is the case after a state
+// file of a drsctl before the journal (whose PATH.backup is the ledger
+// before its last write), and after a whole snapshot written without an
+// entry. The snapshot is then made the backup.
+func (l *Local) backupReaches(lineage string, serial uint64) error {
+	pi, err := os.Stat(l.path)
+	if err != nil {
+		return err
+	}
+	if bi, err := os.Stat(l.backupPath()); err == nil && os.SameFile(pi, bi) {
+		return nil
+	}
+	if last, ok := lastJournalSerial(l.backupJournalPath()); ok && last == serial {
+		if _, err := os.Stat(l.backupPath()); err == nil {
+			return nil
+		}
+	}
+	if err := l.keepOtherLineage(lineage); err != nil {
+		return err
+	}
+	if err := l.linkBackup(); err != nil {
+		return err
+	}
+	// Its entries are all in the backup now (at or before its serial).
+	if err := os.Remove(l.backupJournalPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // replayJournal applies the entries of the journal at path that follow
@@ -302,6 +424,12 @@ func replayJournal(s *State, path string, tornOK, stopAtGap bool) (valid, size i
 		}
 		if stopAtGap && head.Serial > s.Serial+1 {
 			return int64(off), int64(len(raw)), nil
+		}
+		if head.Serial > s.Serial+1 {
+			snap := strings.TrimSuffix(path, ".journal")
+			return 0, 0, fmt.Errorf("state file %s (serial %d) is older than its journal %s, which goes on from serial %d: was the state file brought back from an older copy?\n"+
+				"Bring back %s from the same copy too, or move it aside to go on from the state file as it is (the commits after serial %d are forgotten; the next plan finds its way from what the servers and storage hold), or rebuild the ledger with: drsctl state rebuild (after moving both aside)",
+				snap, s.Serial, path, head.Serial, path, s.Serial)
 		}
 		if err := ApplyEntry(s, entry); err != nil {
 			return 0, 0, fmt.Errorf("state journal %s line %d: %w", path, line, err)
@@ -420,7 +548,11 @@ func (l *Local) Stage(s *State) (Staged, error) {
 		}
 		st.line = journalLine(entry)
 	}
-	if cur == nil || s.WholeEntry() || cur.journalLen+int64(len(st.line)) >= l.compactAt(cur.snapSize) {
+	// A JSON state file of a drsctl before the journal is replaced at the
+	// first write: left in place with the journal beside it, that drsctl
+	// (the binary rolled back) would read it alone, a ledger missing every
+	// commit since, where it now refuses a snapshot it cannot read.
+	if cur == nil || s.WholeEntry() || cur.json || cur.journalLen+int64(len(st.line)) >= l.compactAt(cur.snapSize) {
 		next := *s // shallow: only Serial differs
 		next.Serial = s.Serial + 1
 		var buf bytes.Buffer
@@ -436,7 +568,7 @@ func (l *Local) Stage(s *State) (Staged, error) {
 
 func (c *localStaged) Abandon() {
 	c.s.Serial = c.serial
-	c.s.track = c.track
+	c.s.track = c.track.merge(c.s.track)
 }
 
 // current is what is stored now, from the cache while the files are as
@@ -467,6 +599,10 @@ func (c *localStaged) Commit(ctx context.Context) error {
 	defer l.mu.Unlock()
 	if l.last != c.base {
 		return &conflictError{fmt.Sprintf("state %s changed between staging and committing a write", l.path)}
+	}
+	if err := l.asStaged(c.base); err != nil {
+		l.last = nil
+		return err
 	}
 	if c.line != nil {
 		if err := l.commitEntry(c); err != nil {
@@ -502,6 +638,12 @@ func (l *Local) commitEntry(c *localStaged) (err error) {
 			l.last = nil // the file may hold part of the entry: look again
 		}
 	}()
+	if c.base.serial == c.base.snapSerial {
+		// The first entry after this snapshot.
+		if err := l.backupReaches(c.base.lineage, c.base.serial); err != nil {
+			return fmt.Errorf("write state backup %s: %w", l.backupPath(), err)
+		}
+	}
 	// Cut off a torn entry a killed run left, then append at the end of
 	// the acknowledged ones.
 	if c.base.journalSize != c.base.journalLen {
@@ -525,7 +667,31 @@ func (l *Local) commitEntry(c *localStaged) (err error) {
 		}
 	}
 	n := c.base.journalLen + int64(len(c.line))
-	l.last = &onDisk{snapshot: c.base.snapshot, snapSize: c.base.snapSize, journalLen: n, journalSize: n, lineage: c.s.Lineage, serial: c.serial + 1}
+	l.last = &onDisk{snapshot: c.base.snapshot, snapSize: c.base.snapSize, journalLen: n, journalSize: n, lineage: c.s.Lineage, serial: c.serial + 1, snapSerial: c.base.snapSerial, json: c.base.json}
+	return nil
+}
+
+// asStaged is the compare step again, right before the swap: the files
+// must be as Stage saw them (base; nil: no ledger). Between the two, group
+// commit lets other actions finish, and a run that stalled past its lock's
+// expiry may find another run has taken the lock over and written: its
+// entry would overwrite that run's at the old end of the journal, or its
+// snapshot replace a newer ledger, and an acknowledged commit be lost.
+func (l *Local) asStaged(base *onDisk) error {
+	fi, err := os.Stat(l.path)
+	if base == nil {
+		if err == nil {
+			return &conflictError{fmt.Sprintf("state %s was created by another drsctl while this run was writing a new ledger: plan again", l.path)}
+		}
+		return nil
+	}
+	jsize := int64(0)
+	if ji, jerr := os.Stat(l.journalPath()); jerr == nil {
+		jsize = ji.Size()
+	}
+	if err != nil || !os.SameFile(fi, base.snapshot) || fi.Size() != base.snapshot.Size() || !fi.ModTime().Equal(base.snapshot.ModTime()) || jsize != base.journalSize {
+		return &conflictError{fmt.Sprintf("state %s was written by another drsctl while this run was writing it (did this run lose its lock?): this run's write is not recorded; plan again", l.path)}
+	}
 	return nil
 }
 
@@ -538,6 +704,7 @@ func (l *Local) commitEntry(c *localStaged) (err error) {
 func (l *Local) commitSnapshot(c *localStaged) error {
 	l.last = nil
 	dir := filepath.Dir(l.path)
+	l.removeLeftovers()
 	if c.base == nil {
 		// A new ledger. Its directory must exist: a mistyped -state must
 		// not create one somewhere unexpected.
@@ -548,6 +715,12 @@ func (l *Local) commitSnapshot(c *localStaged) error {
 			return fmt.Errorf("write state: %w", err)
 		}
 	} else {
+		if c.line == nil {
+			// A whole write: no entry went first to check the backup.
+			if err := l.keepOtherLineage(c.base.lineage); err != nil {
+				return fmt.Errorf("write state backup: %w", err)
+			}
+		}
 		if err := l.linkBackup(); err != nil {
 			return fmt.Errorf("write state backup: %w", err)
 		}
@@ -580,9 +753,68 @@ func (l *Local) commitSnapshot(c *localStaged) error {
 	}
 	fi, err := os.Stat(l.path)
 	if err == nil {
-		l.last = &onDisk{snapshot: fi, snapSize: int64(len(c.snapshot)), lineage: c.s.Lineage, serial: c.serial + 1}
+		l.last = &onDisk{snapshot: fi, snapSize: int64(len(c.snapshot)), lineage: c.s.Lineage, serial: c.serial + 1, snapSerial: c.serial + 1}
 	}
 	return nil
+}
+
+// keepOtherLineage moves PATH.backup (and its journal) aside, to
+// PATH.backup.lineage-LINEAGE, when it is a ledger of another lineage than
+// the one about to replace it: the last copy of an old ledger (a drsctl
+// before the journal started a new ledger when PATH was removed, and kept
+// the old one there) is never overwritten.
+func (l *Local) keepOtherLineage(lineage string) error {
+	raw, err := os.ReadFile(l.backupPath())
+	if err != nil {
+		return nil // none (or unreadable: linkBackup says so)
+	}
+	b, err := Read(bytes.NewReader(raw))
+	if err != nil || b.Lineage == "" || b.Lineage == lineage {
+		return nil
+	}
+	aside := fmt.Sprintf("%s.lineage-%s", l.backupPath(), b.Lineage)
+	if _, err := os.Lstat(aside); err == nil {
+		aside = fmt.Sprintf("%s-serial-%d", aside, b.Serial)
+	}
+	if err := os.Rename(l.backupPath(), aside); err != nil {
+		return fmt.Errorf("keep the last copy of ledger %s: %w", b.Lineage, err)
+	}
+	if err := os.Rename(l.backupJournalPath(), aside+".journal"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("keep the last copy of ledger %s: %w", b.Lineage, err)
+	}
+	l.warnf("%s held ledger %s (serial %d), not this one (%s): kept as %s", l.backupPath(), b.Lineage, b.Serial, lineage, aside)
+	return nil
+}
+
+// leftoverAge is how old a temporary file of a snapshot write must be to
+// be taken for one a killed run left: a live writer holds the lock and
+// writes its file in seconds.
+const leftoverAge = 10 * time.Minute
+
+// removeLeftovers removes the temporary files of snapshot writes killed
+// before their rename (PATH.tmp-*, PATH.backup.tmp-*): each is as big as
+// the ledger, and a week of killed runs would fill the disk.
+func (l *Local) removeLeftovers() {
+	dir, base := filepath.Split(l.path)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if !strings.HasPrefix(n, base+".tmp-") && !strings.HasPrefix(n, base+".backup.tmp-") {
+			continue
+		}
+		f := filepath.Join(dir, n)
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > leftoverAge {
+			if err := os.Remove(f); err == nil {
+				l.warnf("removed %s, left by a state write that did not finish", f)
+			}
+		}
+	}
 }
 
 // linkBackup makes the current snapshot PATH.backup, atomically: a hard
