@@ -509,7 +509,9 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 			failpoint.Hit(failpoint.RestoreLogBeforeRecord)
 			return x.commit(ctx, func(st *state.State) error {
 				td := st.TargetDatabase(a.Target, a.Database)
+				released := standsOn(td)
 				td.Restored = &state.Restore{Artifact: art.ID, Kind: art.Kind, LastLSN: art.LastLSN, Mode: a.Mode, At: x.r.Now().UTC()}
+				forgetIfGone(st, a.Primary, a.Database, released...)
 				return nil
 			})
 		case errors.Is(err, engine.ErrInUse):
@@ -536,6 +538,7 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 	}
 	return x.commit(ctx, func(st *state.State) error {
 		td := st.TargetDatabase(a.Target, a.Database)
+		released := standsOn(td)
 		td.Restored = &state.Restore{Artifact: art.ID, Kind: art.Kind, LastLSN: art.LastLSN, Mode: a.Mode, At: x.r.Now().UTC()}
 		if a.Kind == plan.RestoreFull {
 			td.SeededFrom, td.Seeding = art.ID, ""
@@ -543,6 +546,7 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 			// reprotect that allowed replacing it, are over.
 			td.PromotedAt, td.PromotedHow, td.PromotedLSN, td.ReprotectAt = nil, "", "", nil
 		}
+		forgetIfGone(st, a.Primary, a.Database, released...)
 		return nil
 	})
 }
@@ -653,6 +657,7 @@ func (x *execution) record(a *plan.Action) error {
 	}
 	return x.commit(context.Background(), func(st *state.State) error {
 		td := st.TargetDatabase(a.Target, a.Database)
+		released := standsOn(td)
 		td.Restored = &state.Restore{Artifact: a.Position.Artifact, Kind: a.Position.Kind, LastLSN: a.Position.LastLSN, Mode: string(t.RestoreMode), At: x.r.Now().UTC()}
 		if a.Seed {
 			// The seed's reply was lost, but the server stands after it:
@@ -660,6 +665,7 @@ func (x *execution) record(a *plan.Action) error {
 			td.SeededFrom, td.Seeding = a.Position.Artifact, ""
 			td.PromotedAt, td.PromotedHow, td.PromotedLSN, td.ReprotectAt = nil, "", "", nil
 		}
+		forgetIfGone(st, a.Primary, a.Database, released...)
 		return nil
 	})
 }
@@ -806,7 +812,31 @@ func (x *execution) ledgerKey(a *plan.Action) string {
 // forgetIfGone drops an artifact from the ledger once it is pruned from the
 // backup folder and no target holds a copy, stands on it or is seeding from
 // it.
-func forgetIfGone(st *state.State, primary, database, id string) {
+//
+// It runs after a prune, and after a restore moves a target off the
+// artifact it stood on (or was seeding from): a backup pruned everywhere
+// while a standby still stood on it would otherwise stay in the ledger
+// forever, one more every day.
+func forgetIfGone(st *state.State, primary, database string, ids ...string) {
+	for _, id := range ids {
+		forgetOne(st, primary, database, id)
+	}
+}
+
+// standsOn lists the artifacts a target database holds on to other than
+// by a copy: the one it stands on and the one it is seeding from.
+func standsOn(td *state.TargetDatabase) []string {
+	var ids []string
+	if td.Restored != nil {
+		ids = append(ids, td.Restored.Artifact)
+	}
+	if td.Seeding != "" {
+		ids = append(ids, td.Seeding)
+	}
+	return ids
+}
+
+func forgetOne(st *state.State, primary, database, id string) {
 	db := st.LookupDatabase(primary, database)
 	art := db.Artifact(id)
 	if art == nil || art.PrunedAt == nil {
