@@ -68,6 +68,9 @@ type Local struct {
 	// left them.
 	mu   sync.Mutex
 	last *onDisk
+	// verified is the ledger as the last verified entry leaves it
+	// (verifyJournal only).
+	verified *State
 }
 
 // onDisk identifies the ledger's files as this Local last saw them.
@@ -932,10 +935,20 @@ func syncDir(dir string) error {
 // the journal. It costs a full read per write.
 var verifyJournal = os.Getenv("DRSCTL_STATE_VERIFY") == "1"
 
+//
+// The stored ledger is read from disk once, then kept in memory as each
+// verified entry is replayed onto it (l.verified): reading it again at
+// every write made the test suite quadratic in the journal's length.
+// A replica at another lineage or serial (a failed commit, a snapshot
+// write, another writer) is read again.
 func (l *Local) verifyEntry(s *State, entry []byte) error {
-	stored, _, err := l.read()
-	if err != nil || stored == nil {
-		return fmt.Errorf("verify journal entry: %v", err)
+	stored := l.verified
+	l.verified = nil
+	if stored == nil || stored.Lineage != s.Lineage || stored.Serial != s.Serial {
+		var err error
+		if stored, _, err = l.read(); err != nil || stored == nil {
+			return fmt.Errorf("verify journal entry: %v", err)
+		}
 	}
 	if err := ApplyEntry(stored, entry); err != nil {
 		return fmt.Errorf("verify journal entry: %w", err)
@@ -947,6 +960,7 @@ func (l *Local) verifyEntry(s *State, entry []byte) error {
 	if aerr != nil || berr != nil || !bytes.Equal(a, b) {
 		return fmt.Errorf("verify journal entry: the stored ledger with the entry replayed differs from the ledger being written: a change was made without State's tracking accessors (entry %s)", entry)
 	}
+	l.verified = stored
 	return nil
 }
 
