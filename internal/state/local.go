@@ -935,7 +935,6 @@ func syncDir(dir string) error {
 // the journal. It costs a full read per write.
 var verifyJournal = os.Getenv("DRSCTL_STATE_VERIFY") == "1"
 
-//
 // The stored ledger is read from disk once, then kept in memory as each
 // verified entry is replayed onto it (l.verified): reading it again at
 // every write made the test suite quadratic in the journal's length.
