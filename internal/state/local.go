@@ -932,10 +932,10 @@ func syncDir(dir string) error {
 // checks at every journal write that the stored ledger with the new entry
 // replayed is exactly the ledger being written: a change made without the
 // accessors that track it fails the write instead of going missing from
-// the journal. It costs a full read per write.
+// the journal.
 var verifyJournal = os.Getenv("DRSCTL_STATE_VERIFY") == "1"
 
-// The stored ledger is read from disk once, then kept in memory as each
+// verifyEntry is that check. The stored ledger is read from disk once, then kept in memory as each
 // verified entry is replayed onto it (l.verified): reading it again at
 // every write made the test suite quadratic in the journal's length.
 // A replica at another lineage or serial (a failed commit, a snapshot
