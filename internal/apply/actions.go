@@ -98,7 +98,7 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 		more = append(more, state.Stripe{Key: k, Size: n, SHA256: sk})
 	}
 	failpoint.Hit(failpoint.BackupBeforeRecord)
-	err = x.commit(ctx, func(st *state.State) error {
+	err = x.finish(ctx, func(st *state.State) error {
 		db := st.Database(p.Name, a.Database)
 		if a.Observed != nil {
 			db.RecoveryModel, db.CreatedAt, db.Identity = a.Observed.RecoveryModel, a.Observed.CreatedAt, a.Observed.Identity
@@ -170,7 +170,7 @@ func (x *execution) adopt(ctx context.Context, a *plan.Action) error {
 		more = append(more, state.Stripe{Key: k, Size: n, SHA256: sk})
 	}
 	failpoint.Hit(failpoint.AdoptBeforeRecord)
-	return x.commit(ctx, func(st *state.State) error {
+	return x.finish(ctx, func(st *state.State) error {
 		db := st.Database(p.Name, a.Database)
 		if db.Artifact(a.Artifact) != nil {
 			return fmt.Errorf("artifact %s is already in the state", a.Artifact)
@@ -277,7 +277,7 @@ func (x *execution) ship(ctx context.Context, batch []*plan.Action) []*Outcome {
 			// file read whole is damaged too.)
 			damaged := fmt.Errorf("the backup folder's copy of %s is damaged: it reads as %d bytes with SHA-256 %s, but was %d bytes with %s when it was taken; nothing was shipped, and it will not be used again: the next apply works around it (with a new full backup if a target needs one). Find what changed it (a cleanup job, a failing disk)",
 				what, size, sum, f.Size, f.SHA256)
-			if cerr := x.commit(ctx, func(st *state.State) error {
+			if cerr := x.finish(ctx, func(st *state.State) error {
 				if cur := st.LookupDatabase(a0.Primary, a0.Database).Artifact(art.ID); cur != nil {
 					now := x.r.Now().UTC()
 					cur.DamagedAt = &now
@@ -311,7 +311,7 @@ func (x *execution) ship(ctx context.Context, batch []*plan.Action) []*Outcome {
 		}
 		a := d.o.Action
 		failpoint.Hit(failpoint.ShipBeforeRecord)
-		d.o.Err = x.commit(ctx, func(st *state.State) error {
+		d.o.Err = x.finish(ctx, func(st *state.State) error {
 			x.recordCopy(st, a, art, art.Size, art.SHA256, x.r.Now().UTC())
 			return nil
 		})
@@ -373,7 +373,7 @@ func (x *execution) verify(ctx context.Context, a *plan.Action) error {
 			mod = attrs.ModTime
 		}
 		failpoint.Hit(failpoint.VerifyBeforeRecord)
-		return x.commit(ctx, func(st *state.State) error {
+		return x.finish(ctx, func(st *state.State) error {
 			now := x.r.Now().UTC()
 			c := st.TargetDatabase(a.Target, a.Database).Copies[art.ID]
 			if c == nil {
@@ -400,7 +400,7 @@ func (x *execution) verify(ctx context.Context, a *plan.Action) error {
 	} else {
 		err = fmt.Errorf("read copy at %s: %w; it will be verified again", path.Join(blob.Redact(t.Destination.URL), bad.Key), err)
 	}
-	if cerr := x.commit(ctx, func(st *state.State) error {
+	if cerr := x.finish(ctx, func(st *state.State) error {
 		td := st.TargetDatabase(a.Target, a.Database)
 		if damaged {
 			delete(td.Copies, art.ID)
@@ -507,7 +507,7 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 			// gap (4305) stays an error.
 			x.r.Reporter.Progress(a, 100, fmt.Sprintf("%q on %q is already past %s (LSN %s): recorded as restored", a.Database, t.Name, art.ID, art.LastLSN))
 			failpoint.Hit(failpoint.RestoreLogBeforeRecord)
-			return x.commit(ctx, func(st *state.State) error {
+			return x.finish(ctx, func(st *state.State) error {
 				td := st.TargetDatabase(a.Target, a.Database)
 				released := standsOn(td)
 				td.Restored = &state.Restore{Artifact: art.ID, Kind: art.Kind, LastLSN: art.LastLSN, Mode: a.Mode, At: x.r.Now().UTC()}
@@ -521,7 +521,7 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 		}
 		// The server could not read the copy: perhaps it rotted since it was
 		// verified. The next plan proves it again before any restore uses it.
-		if cerr := x.commit(ctx, func(st *state.State) error {
+		if cerr := x.finish(ctx, func(st *state.State) error {
 			if c := st.TargetDatabase(a.Target, a.Database).Copies[art.ID]; c != nil {
 				c.VerifiedAt = nil
 			}
@@ -536,7 +536,7 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 	} else {
 		failpoint.Hit(failpoint.RestoreLogBeforeRecord)
 	}
-	return x.commit(ctx, func(st *state.State) error {
+	return x.finish(ctx, func(st *state.State) error {
 		td := st.TargetDatabase(a.Target, a.Database)
 		released := standsOn(td)
 		td.Restored = &state.Restore{Artifact: art.ID, Kind: art.Kind, LastLSN: art.LastLSN, Mode: a.Mode, At: x.r.Now().UTC()}
@@ -647,7 +647,7 @@ func idleAt(art *state.Artifact, at artifact.LSN) bool {
 }
 
 // record writes down where a standby was observed to stand.
-func (x *execution) record(a *plan.Action) error {
+func (x *execution) record(ctx context.Context, a *plan.Action) error {
 	if a.Position == nil {
 		return errors.New("record action without a position")
 	}
@@ -655,7 +655,7 @@ func (x *execution) record(a *plan.Action) error {
 	if err != nil {
 		return err
 	}
-	return x.commit(context.Background(), func(st *state.State) error {
+	return x.finish(ctx, func(st *state.State) error {
 		td := st.TargetDatabase(a.Target, a.Database)
 		released := standsOn(td)
 		td.Restored = &state.Restore{Artifact: a.Position.Artifact, Kind: a.Position.Kind, LastLSN: a.Position.LastLSN, Mode: string(t.RestoreMode), At: x.r.Now().UTC()}
@@ -703,7 +703,7 @@ func (x *execution) prune(ctx context.Context, a *plan.Action) error {
 		}
 	}
 	failpoint.Hit(failpoint.PruneBeforeRecord)
-	return x.commit(ctx, func(st *state.State) error {
+	return x.finish(ctx, func(st *state.State) error {
 		now := x.r.Now().UTC()
 		if a.Target != "" {
 			delete(st.TargetDatabase(a.Target, a.Database).Copies, art.ID)
@@ -910,7 +910,7 @@ func (x *execution) promote(ctx context.Context, a *plan.Action) error {
 		}
 	}
 	failpoint.Hit(failpoint.PromoteBeforeRecord)
-	return x.commit(ctx, func(st *state.State) error {
+	return x.finish(ctx, func(st *state.State) error {
 		now := x.r.Now().UTC()
 		td := st.TargetDatabase(a.Target, a.Database)
 		td.PromotedAt, td.PromotedHow, td.ReprotectAt = &now, how, nil

@@ -154,8 +154,7 @@ type execution struct {
 	// changed).
 	changed, durable, commits int
 	stateTime                 time.Duration
-	// writeMu lets one state write run at a time.
-	writeMu sync.Mutex
+	w                         *writer // nil until the first change
 
 	sessMu   sync.Mutex
 	sessions map[string]*sessionEntry
@@ -201,10 +200,16 @@ func (x *execution) run(ctx context.Context, par int) *Result {
 			ready = append(ready, a)
 		}
 	}
-	type done struct{ outs []*Outcome }
+	// An action's outcome settles once its last change is durable: only
+	// then is it reported done and do its dependents and followers start.
+	type done struct {
+		outs  []*Outcome
+		needs int // the last change it made (0: none)
+	}
 	results := make(chan done)
 	running := 0
 	sem := par
+	var unsettled []done
 	// release counts one predecessor of id as finished; id is ready when
 	// none is left.
 	release := func(id string) {
@@ -231,7 +236,7 @@ func (x *execution) run(ctx context.Context, par int) *Result {
 			release(f)
 		}
 	}
-	for len(ready) > 0 || running > 0 {
+	for len(ready) > 0 || running > 0 || len(unsettled) > 0 {
 		stopped := ctx.Err() != nil || x.failedState()
 		for !stopped && len(ready) > 0 && sem > 0 {
 			batch := []*plan.Action{ready[0]}
@@ -250,7 +255,9 @@ func (x *execution) run(ctx context.Context, par int) *Result {
 			sem--
 			running++
 			go func(batch []*plan.Action) {
-				results <- done{x.execute(ctx, batch)}
+				t := &ticket{}
+				outs := x.execute(context.WithValue(ctx, ticketKey{}, t), batch)
+				results <- done{outs, t.needs}
 			}(batch)
 		}
 		if stopped {
@@ -266,13 +273,42 @@ func (x *execution) run(ctx context.Context, par int) *Result {
 				skip(a.ID, why)
 			}
 		}
-		if running == 0 {
+		if running == 0 && len(unsettled) == 0 {
 			break
 		}
-		d := <-results
-		running--
-		sem++
-		for _, o := range d.outs {
+		x.setIdle(stopped || sem > 0 && len(ready) == 0)
+		select {
+		case d := <-results:
+			running--
+			sem++
+			unsettled = append(unsettled, d)
+		case <-x.settled():
+		}
+		x.setIdle(false)
+		x.mu.Lock()
+		durable, stateErr := x.durable, x.stateErr
+		x.mu.Unlock()
+		var now []*Outcome
+		kept := unsettled[:0]
+		for _, d := range unsettled {
+			switch {
+			case d.needs <= durable:
+			case stateErr != nil:
+				// Done on the servers, but its record is lost.
+				for _, o := range d.outs {
+					if o.Skipped == "" {
+						o.Err = errors.Join(o.Err, stateErr)
+					}
+				}
+			default:
+				kept = append(kept, d)
+				continue
+			}
+			now = append(now, d.outs...)
+		}
+		unsettled = kept
+		for _, o := range now {
+			x.report(o)
 			id := o.Action.ID
 			outcomes[id] = o
 			for _, dep := range dependents[id] {
@@ -351,13 +387,20 @@ func (x *execution) execute(ctx context.Context, batch []*plan.Action) []*Outcom
 		o.Elapsed = x.r.Now().Sub(start)
 		if why := asNotStarted(o.Err); why != "" {
 			o.Err, o.Skipped = nil, why
-			x.r.Reporter.Skipped(o.Action, why)
 			continue
 		}
 		o.Err = x.redact(o.Err)
-		x.r.Reporter.Finished(o)
 	}
 	return outs
+}
+
+// report says how an action ended, once it settled.
+func (x *execution) report(o *Outcome) {
+	if o.Skipped != "" {
+		x.r.Reporter.Skipped(o.Action, o.Skipped)
+		return
+	}
+	x.r.Reporter.Finished(o)
 }
 
 func (x *execution) one(ctx context.Context, a *plan.Action) (string, error) {
@@ -373,80 +416,13 @@ func (x *execution) one(ctx context.Context, a *plan.Action) (string, error) {
 	case plan.RestoreFull, plan.RestoreLog:
 		return "", x.restore(ctx, a)
 	case plan.Record:
-		return "", x.record(a)
+		return "", x.record(ctx, a)
 	case plan.Prune:
 		return "", x.prune(ctx, a)
 	case plan.Promote:
 		return "", x.promote(ctx, a)
 	}
 	return "", fmt.Errorf("unknown action kind %v", a.Kind)
-}
-
-// commit applies a change to the ledger and persists it before anything
-// that depends on the action may start: commit returns once the change is
-// durable. The write is not cancelled with the apply: a completed action is
-// always recorded.
-//
-// Actions that complete while a write is under way share the next one
-// (group commit): each applies its change at once, under x.mu, and then
-// waits for a write that covers it. Only one write runs at a time, and it
-// holds x.mu only to encode what changed, not while it reaches the disk.
-func (x *execution) commit(ctx context.Context, change func(st *state.State) error) error {
-	x.mu.Lock()
-	if x.stateErr != nil {
-		defer x.mu.Unlock()
-		return x.stateErr
-	}
-	if err := change(x.st); err != nil {
-		x.mu.Unlock()
-		return err
-	}
-	x.changed++
-	mine := x.changed
-	stager, ok := x.r.State.(state.Stager)
-	if !ok {
-		// A Manager that cannot stage writes whole, under x.mu.
-		defer x.mu.Unlock()
-		x.commits++
-		t0 := time.Now()
-		defer func() { x.stateTime += time.Since(t0) }()
-		if err := x.r.State.Write(context.WithoutCancel(ctx), x.st); err != nil {
-			x.stateErr = fmt.Errorf("write state %s: %w (the last completed action is not recorded; no further action was started)", x.r.State.Describe(), err)
-			return x.stateErr
-		}
-		x.durable = mine
-		return nil
-	}
-	x.mu.Unlock()
-
-	x.writeMu.Lock()
-	defer x.writeMu.Unlock()
-	x.mu.Lock()
-	if x.durable >= mine || x.stateErr != nil {
-		defer x.mu.Unlock()
-		return x.stateErr // an earlier write covered this change, or failed
-	}
-	upto := x.changed
-	t0 := time.Now()
-	staged, err := stager.Stage(x.st)
-	x.mu.Unlock()
-	if err == nil {
-		if err = staged.Commit(context.WithoutCancel(ctx)); err != nil {
-			x.mu.Lock()
-			staged.Abandon()
-			x.mu.Unlock()
-		}
-	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.commits++
-	x.stateTime += time.Since(t0)
-	if err != nil {
-		x.stateErr = fmt.Errorf("write state %s: %w (the last completed action is not recorded; no further action was started)", x.r.State.Describe(), err)
-		return x.stateErr
-	}
-	x.durable = upto
-	return nil
 }
 
 // artifactOf resolves the artifact an action works on: named, or produced

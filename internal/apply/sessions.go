@@ -50,6 +50,7 @@ func Connect(ctx context.Context, engines *engine.Registry, role, name, engineNa
 }
 
 func (x *execution) close() {
+	x.stopWriter()
 	x.sessMu.Lock()
 	defer x.sessMu.Unlock()
 	for _, e := range x.sessions {
