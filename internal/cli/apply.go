@@ -55,7 +55,23 @@ func (e *Env) Apply(ctx context.Context, g Globals, o ApplyOptions) int {
 	p := saved
 	if p != nil {
 		if err := p.CheckCurrent(st, configDigest(cfg)); err != nil {
-			return e.errorf("%s: %v", o.PlanFile, err)
+			if !movedOnRoutinely(p, st, configDigest(cfg)) {
+				return e.errorf("%s: %v", o.PlanFile, err)
+			}
+			// Cron ran since the plan was reviewed: its routine part is
+			// planned again; what the reviewer approved must still stand.
+			now, err := e.makePlan(ctx, cfg, st, o.Refresh, p.Targets)
+			if err != nil {
+				return e.errorf("%v", err)
+			}
+			if diffs := plan.StillApproved(p, now); len(diffs) > 0 {
+				return e.errorf("%s: %v: the state moved on (serial %d → %d) and the configuration's changes no longer stand as reviewed:\n  %s\nRun drsctl plan again and review it.",
+					o.PlanFile, plan.ErrStale, p.Serial, st.Serial, strings.Join(diffs, "\n  "))
+			}
+			if !o.JSON {
+				fmt.Fprintf(e.Stdout, "The state moved on since %s was made (serial %d → %d: routine runs). The configuration's changes still stand as reviewed; the routine actions are planned again:\n\n", o.PlanFile, p.Serial, st.Serial)
+			}
+			p, saved = now, nil
 		}
 	} else {
 		p, err = e.makePlan(ctx, cfg, st, o.Refresh, o.Targets)
@@ -77,7 +93,7 @@ func (e *Env) Apply(ctx context.Context, g Globals, o ApplyOptions) int {
 		}
 		return ExitOK
 	}
-	if saved == nil && !o.AutoApprove {
+	if saved == nil && o.PlanFile == "" && !o.AutoApprove {
 		if !e.Terminal {
 			return e.errorf("apply needs confirmation, and there is no terminal to ask on.\n" +
 				"Run `drsctl apply -auto-approve` (CI, cron), or save a plan with `drsctl plan -out FILE` and run `drsctl apply FILE`.")
@@ -96,6 +112,13 @@ func (e *Env) Apply(ctx context.Context, g Globals, o ApplyOptions) int {
 		return e.planErrors(p, "the rest was applied")
 	}
 	return ExitOK
+}
+
+// movedOnRoutinely says whether a saved plan was refused only because
+// other runs wrote to the ledger since: same ledger, same configuration,
+// and a plan that says which of its actions the configuration causes.
+func movedOnRoutinely(p *plan.Plan, st *state.State, digest string) bool {
+	return p.Review != nil && st != nil && p.Lineage == st.Lineage && p.Serial < st.Serial && p.ConfigDigest == digest
 }
 
 // execute runs a plan against the locked state and reports the outcome.

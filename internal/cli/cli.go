@@ -251,6 +251,11 @@ func unlock(e *Env, lease state.Lease) {
 func configDigest(cfg *config.Config) string {
 	src := map[string][]byte{}
 	for name, f := range cfg.Files {
+		// By name within the configuration's directory: a pull request's
+		// checkout and the merge's may be in different places.
+		if rel, err := filepath.Rel(cfg.Dir, name); err == nil {
+			name = filepath.ToSlash(rel)
+		}
 		src[name] = f.Bytes
 	}
 	return plan.ConfigDigest(src)

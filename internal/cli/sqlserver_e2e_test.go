@@ -212,8 +212,10 @@ func TestSQLServer_EndToEnd(t *testing.T) {
 	}
 	waitLogDue()
 	code, out := h.plan()
-	if code != 2 {
-		t.Fatalf("plan exit %d\n%s", code, out)
+	if code != 0 {
+		// A reseed repairs what happened on the servers; the configuration
+		// did not change, so -detailed-exitcode has nothing to report.
+		t.Fatalf("plan exit %d, want 0: the reseed is not the configuration's\n%s", code, out)
 	}
 	sales := section(out, `database "Sales"`)
 	if !strings.Contains(sales, "not in the backup folder") || !strings.Contains(sales, "+ backup full") || strings.Contains(sales, "restore log") {

@@ -14,7 +14,7 @@ import (
 )
 
 // FormatVersion is the version of the saved plan and JSON message formats.
-const FormatVersion = "1.2"
+const FormatVersion = "1.3"
 
 // ActionKind is what an action does. Every switch over it is exhaustive.
 type ActionKind int
@@ -83,6 +83,9 @@ type Action struct {
 	// ArtifactKind is the kind of the artifact acted on.
 	ArtifactKind artifact.Kind `json:"artifact_kind,omitempty"`
 	Reason       string        `json:"reason"`
+	// Cause is CauseConfiguration for an action a configuration change
+	// causes (see Review); empty for routine work.
+	Cause string `json:"cause,omitempty"`
 	// DependsOn lists actions that must succeed first: when one fails or
 	// does not run, this action does not run either.
 	DependsOn []string `json:"depends_on,omitempty"`
@@ -224,6 +227,9 @@ type Plan struct {
 	Actions  []*Action   `json:"actions"`
 	Problems []Problem   `json:"problems,omitempty"`
 	RPO      []RPOStatus `json:"rpo,omitempty"`
+	// Review separates what a configuration change causes from routine
+	// work; nil in plans of a drsctl before it.
+	Review *Review `json:"review,omitempty"`
 }
 
 // HasChanges reports whether the plan would do anything.

@@ -48,6 +48,11 @@ func Load(r io.Reader) (*Plan, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("read plan: more data after the plan at byte offset %d", dec.InputOffset())
 	}
+	if p.FormatVersion == "1.2" {
+		// 1.3 added what a review needs (Action.Cause, Plan.Review); a 1.2
+		// plan reads as one with none.
+		p.FormatVersion = FormatVersion
+	}
 	if p.FormatVersion != FormatVersion {
 		return nil, fmt.Errorf("read plan: format version %q, this drsctl reads %q", p.FormatVersion, FormatVersion)
 	}
@@ -332,11 +337,11 @@ func (p *Plan) CheckCurrent(st *state.State, configDigest string) error {
 	if p.Lineage != lineage {
 		return fmt.Errorf("%w: it was made from state lineage %q, the state is lineage %q; run drsctl plan again", ErrStale, p.Lineage, lineage)
 	}
+	if p.ConfigDigest != "" && configDigest != "" && p.ConfigDigest != configDigest {
+		return fmt.Errorf("%w: the configuration changed since the plan was made (or this is not the configuration it was made from); run drsctl plan again", ErrStale)
+	}
 	if p.Serial != serial {
 		return fmt.Errorf("%w: it was made from state serial %d, the state is now at serial %d (something ran since); run drsctl plan again", ErrStale, p.Serial, serial)
-	}
-	if p.ConfigDigest != "" && configDigest != "" && p.ConfigDigest != configDigest {
-		return fmt.Errorf("%w: the configuration changed since the plan was made; run drsctl plan again", ErrStale)
 	}
 	return nil
 }

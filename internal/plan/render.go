@@ -125,6 +125,7 @@ func WriteHuman(w io.Writer, p *Plan, s Style) error {
 	if !p.Refreshed {
 		ew.printf("%s\n\n", s.paint(ansiYellow, "Note: planned from the state file alone (-refresh=false); the servers and storage were not asked."))
 	}
+	writeReview(ew, p, s)
 	switch {
 	case !p.HasChanges() && p.HasErrors():
 		ew.printf("%s\n", s.paint(ansiRed, "No actions can be planned for what drsctl could not observe or decide; see the errors below."))
@@ -217,6 +218,33 @@ func WriteHuman(w io.Writer, p *Plan, s Style) error {
 	return ew.err
 }
 
+// writeReview says what the configuration causes apart from routine
+// work: with a base configuration always, otherwise when it causes any.
+func writeReview(ew *errWriter, p *Plan, s Style) {
+	r := p.Review
+	if r == nil || !r.Base && !p.HasConfigChanges() {
+		return
+	}
+	if !p.HasConfigChanges() {
+		ew.printf("%s\n", s.paint(ansiGreen, "The configuration change causes no actions and changes nothing drsctl does."))
+	} else {
+		ew.printf("%s\n", s.paint(ansiBold, "Changes the configuration causes:"))
+		for _, l := range r.Settings {
+			ew.printf("  ~ %s\n", l)
+		}
+		for _, l := range r.Causes {
+			ew.printf("  + %s\n", l)
+		}
+		for _, l := range r.Stopped {
+			ew.printf("  - no longer planned: %s\n", l)
+		}
+	}
+	if r.Routine > 0 {
+		ew.printf("Routine work, due whatever the configuration: %d action(s) (backups, ships, verifies, restores, prunes as before).\n", r.Routine)
+	}
+	ew.printf("\n")
+}
+
 func (pr Problem) where() string {
 	var parts []string
 	if pr.Primary != "" {
@@ -307,6 +335,16 @@ func WriteJSON(w io.Writer, p *Plan, version string) error {
 			view["artifact"] = r.Artifact
 		}
 		m["rpo"] = view
+		msgs = append(msgs, m)
+	}
+	if p.Review != nil {
+		text := "the configuration causes no actions"
+		if p.HasConfigChanges() {
+			text = "the configuration causes changes"
+		}
+		m := NewMessage("info", "review", text, ts)
+		m["review"] = p.Review
+		m["configuration_changes"] = p.HasConfigChanges()
 		msgs = append(msgs, m)
 	}
 	counts := map[string]int{"total": len(p.Actions)}
