@@ -79,9 +79,12 @@ func (e *Env) Apply(ctx context.Context, g Globals, o ApplyOptions) int {
 			return e.errorf("%v", err)
 		}
 	}
-	if o.JSON {
+	switch {
+	case o.JSON:
 		err = plan.WriteJSON(e.Stdout, p, e.Version)
-	} else if saved == nil {
+	case e.quiet:
+		e.sayNewWarnings(p, m) // errors are said below, every time
+	case saved == nil:
 		err = plan.WriteHuman(e.Stdout, p, e.style(g))
 	}
 	if err != nil {
@@ -91,7 +94,7 @@ func (e *Env) Apply(ctx context.Context, g Globals, o ApplyOptions) int {
 		if p.HasErrors() {
 			return e.planErrors(p, "nothing else was due")
 		}
-		return ExitOK
+		return e.quietBreaches(cfg, st, p.Targets)
 	}
 	if saved == nil && o.PlanFile == "" && !o.AutoApprove {
 		if !e.Terminal {
@@ -111,7 +114,16 @@ func (e *Env) Apply(ctx context.Context, g Globals, o ApplyOptions) int {
 	if p.HasErrors() {
 		return e.planErrors(p, "the rest was applied")
 	}
-	return ExitOK
+	return e.quietBreaches(cfg, st, p.Targets)
+}
+
+// quietBreaches: a quiet (cron) run ends by saying the RPO breaches that
+// remain, with exit 2; other runs have shown the RPO table already.
+func (e *Env) quietBreaches(cfg *config.Config, st *state.State, targets []string) int {
+	if !e.quiet {
+		return ExitOK
+	}
+	return e.breachesAfter(cfg, st, targets)
 }
 
 // movedOnRoutinely says whether a saved plan was refused only because
@@ -131,7 +143,9 @@ func (e *Env) execute(ctx context.Context, cfg *config.Config, m state.Manager, 
 	if jsonOut {
 		rep = &apply.JSON{W: e.Stdout}
 	} else {
-		fmt.Fprintln(e.Stdout)
+		if !e.quiet {
+			fmt.Fprintln(e.Stdout)
+		}
 		if e.Terminal && !e.quiet { // bars on a terminal; plain lines for logs, CI and cron
 			bars = NewBars(e.Stdout, e.color)
 			if e.Width > 0 {
@@ -152,7 +166,7 @@ func (e *Env) execute(ctx context.Context, cfg *config.Config, m state.Manager, 
 	}
 	if jsonOut {
 		(&apply.JSON{W: e.Stdout}).Summary(summary, done, failed, skipped)
-	} else {
+	} else if !e.quiet || err != nil {
 		fmt.Fprintf(e.Stdout, "\n%s\n", summary)
 		if e.debug {
 			fmt.Fprintf(e.Stdout, "State: %d changes recorded in %d writes, %s in all.\n", res.StateChanges, res.StateWrites, res.StateTime.Round(time.Millisecond))

@@ -57,6 +57,7 @@ type Env struct {
 
 	// Set from the global options by Configure.
 	quiet            bool          // error, warn: no per-action lines
+	configWarnings   []said        // a quiet run's, said once
 	progressInterval time.Duration // debug: every progress step
 	debug            bool
 	color            bool
@@ -114,7 +115,17 @@ func (e *Env) loadConfig(g Globals) (*config.Config, bool) {
 		if cfg != nil {
 			files = cfg.Files
 		}
-		config.WriteDiagnostics(e.Stderr, files, diags, 100, e.Terminal && !g.NoColor)
+		if e.quiet && !diags.HasErrors() {
+			// A quiet (cron) run says a configuration's warnings once, as
+			// the plan's (sayNewWarnings): they last as long as the file.
+			for _, d := range diags {
+				var b strings.Builder
+				config.WriteDiagnostics(&b, files, hcl.Diagnostics{d}, 100, false)
+				e.configWarnings = append(e.configWarnings, said{key: "config\x00" + d.Summary + "\x00" + fmt.Sprint(d.Subject), text: strings.TrimSpace(b.String())})
+			}
+		} else {
+			config.WriteDiagnostics(e.Stderr, files, diags, 100, e.Terminal && !g.NoColor)
+		}
 	}
 	if diags.HasErrors() || cfg == nil {
 		return nil, false

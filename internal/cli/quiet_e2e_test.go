@@ -1,0 +1,135 @@
+package cli_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drsctl/drsctl/internal/cli"
+)
+
+// quietApply is a cron run: apply -auto-approve -log-level warn.
+func (h *harness) quietApply() (int, string, string) {
+	h.t.Helper()
+	env := h.env()
+	g := h.globals()
+	g.LogLevel = "warn"
+	if err := env.Configure(g); err != nil {
+		h.t.Fatal(err)
+	}
+	code := env.Apply(context.Background(), g, cli.ApplyOptions{AutoApprove: true, Refresh: true, Parallelism: 4})
+	return code, h.stdout.String(), h.stderr.String()
+}
+
+// TestCron_SpeaksOnlyWhenSomethingIsWrong: cron mails whatever a job
+// prints. A cron run with nothing wrong prints nothing and exits 0, with
+// work done or not; a warning that persists is said by the first run that
+// sees it, not by every run; an RPO breach that remains after the run is
+// said, with exit 2; a failure is said, with exit 1.
+func TestCron_SpeaksOnlyWhenSomethingIsWrong(t *testing.T) {
+	h := newHarness(t)
+	if code := h.apply(); code != 0 {
+		t.Fatal("seed")
+	}
+	silent := func(when string) {
+		t.Helper()
+		code, out, errs := h.quietApply()
+		if code != 0 || out != "" || errs != "" {
+			t.Fatalf("%s: a cron run with nothing wrong: exit %d, stdout %q, stderr %q", when, code, out, errs)
+		}
+	}
+	h.clock = h.clock.Add(16 * time.Minute)
+	silent("log backups due")
+	if st := h.state(); len(st.LookupDatabase("sales", "Sales").Artifacts) < 2 {
+		t.Fatal("the quiet run did not take the log backup that was due")
+	}
+	h.clock = h.clock.Add(time.Minute)
+	silent("nothing due")
+
+	// A DBA's full backup outside drsctl: a warning that lasts.
+	if _, err := h.drv.Server("primary").BackupOutOfBandFull(context.Background(), "Sales", filepath.Join(t.TempDir(), "manual.bak")); err != nil {
+		t.Fatal(err)
+	}
+	h.clock = h.clock.Add(time.Minute)
+	code, out, errs := h.quietApply()
+	if code != 0 || out != "" || strings.Count(errs, "Warning:") != 1 || !strings.Contains(errs, "taken outside drsctl") {
+		t.Fatalf("the first run that sees a new warning: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	for i := 0; i < 3; i++ {
+		h.clock = h.clock.Add(5 * time.Minute)
+		silent("the same warning again")
+	}
+	// plan still shows it, every time.
+	if h.plan(cli.PlanOptions{Refresh: true}); !strings.Contains(h.stdout.String(), "taken outside drsctl") {
+		t.Fatalf("plan no longer shows the warning:\n%s", h.stdout.String())
+	}
+
+	// A restore on east fails (the primary wrote, so there is a log to
+	// restore).
+	h.drv.Server("primary").Insert("Sales", 5)
+	h.drv.Server("east").FailNext("restore", "Sales", false, errors.New("the log disk of the standby is full"))
+	h.clock = h.clock.Add(16 * time.Minute)
+	code, out, errs = h.quietApply()
+	if code != 1 || !strings.Contains(errs, "Error:") || !strings.Contains(errs, "the log disk of the standby is full") {
+		t.Fatalf("a failed restore: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	// East's server is down now: nothing can be restored there, and the
+	// run says so.
+	h.drv.Server("east").SetDown(true)
+	h.drv.Server("primary").Insert("Sales", 6)
+	h.clock = h.clock.Add(20 * time.Minute)
+	code, _, errs = h.quietApply()
+	if code == 0 || !strings.Contains(errs, `RPO breach: target "east" database "Sales"`) && !strings.Contains(errs, "Error:") {
+		t.Fatalf("a target down past its RPO: exit %d, stderr %q", code, errs)
+	}
+	t.Logf("cron mail, east down:\n%s", errs)
+}
+
+// TestCron_BreachWithNothingToDo: a restore window keeps a target's
+// restores waiting while its lag passes the RPO: the cron run has nothing
+// it can do, fails nothing, and says the breach, with exit 2.
+func TestCron_BreachWithNothingToDo(t *testing.T) {
+	h := newHarness(t)
+	if code := h.apply(); code != 0 {
+		t.Fatal("seed")
+	}
+	// From now on, east restores only 20:00-21:00 UTC (it is 08:00).
+	rewriteConfig(t, h, `  restore_mode = "standby"`, `  restore_mode = "standby"
+  restore_window {
+    from      = "20:00"
+    to        = "21:00"
+    time_zone = "UTC"
+  }`)
+	for i := 0; i < 3; i++ {
+		h.clock = h.clock.Add(16 * time.Minute)
+		h.quietApply()
+	}
+	code, out, errs := h.quietApply()
+	if code != 2 || out != "" || !strings.Contains(errs, `RPO breach: target "east" database "Sales" of primary "sales"`) || !strings.Contains(errs, "window closed") {
+		t.Fatalf("a breach the run cannot fix: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	t.Logf("cron mail, window closed:\n%s", errs)
+	if strings.Contains(errs, `target "west"`) {
+		t.Errorf("west is within its RPO and is named: %q", errs)
+	}
+}
+
+// rewriteConfig replaces old with new in the harness's configuration.
+func rewriteConfig(t *testing.T, h *harness, old, new string) {
+	t.Helper()
+	p := filepath.Join(h.dir, "main.drs.hcl")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("%q is not in the configuration", old)
+	}
+	if err := os.WriteFile(p, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
