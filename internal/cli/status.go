@@ -315,23 +315,24 @@ func writeStatusJSON(w io.Writer, r *statusReport) {
 var promLabelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
 type promSample struct {
-	labels []string // name, value, name, value…
+	labels []string // the values of the family's Labels, in order
 	value  float64
 }
 
 // promFamily writes one gauge: HELP, TYPE, then its samples, so every
 // family appears once and whole, as the format requires.
-func promFamily(w io.Writer, name, help string, samples []promSample) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name)
+func promFamily(w io.Writer, m PromMetric, samples []promSample) {
+	name := m.Name
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", name, m.Help, name)
 	for _, s := range samples {
 		var b strings.Builder
 		b.WriteString(name)
 		b.WriteByte('{')
-		for i := 0; i+1 < len(s.labels); i += 2 {
+		for i, l := range m.Labels {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			fmt.Fprintf(&b, "%s=\"%s\"", s.labels[i], promLabelEscaper.Replace(s.labels[i+1]))
+			fmt.Fprintf(&b, "%s=\"%s\"", l, promLabelEscaper.Replace(s.labels[i]))
 		}
 		b.WriteString("} ")
 		b.WriteString(strconv.FormatFloat(s.value, 'f', -1, 64))
@@ -355,21 +356,21 @@ func unixOr0(t time.Time) float64 {
 
 func writePrometheus(w io.Writer, r *statusReport) {
 	type rowFn func(targetRow) (float64, bool)
-	targetFamily := func(name, help string, f rowFn) {
+	targetFamily := func(m PromMetric, f rowFn) {
 		var ss []promSample
 		for _, t := range r.targets {
 			if v, ok := f(t); ok {
-				ss = append(ss, promSample{labels: []string{"target", t.Target, "primary", t.Primary, "database", t.Database}, value: v})
+				ss = append(ss, promSample{labels: []string{t.Target, t.Primary, t.Database}, value: v}) // targetLabels
 			}
 		}
-		promFamily(w, name, help, ss)
+		promFamily(w, m, ss)
 	}
-	backupFamily := func(name, help string, f func(plan.BackupHealth) float64) {
+	backupFamily := func(m PromMetric, f func(plan.BackupHealth) float64) {
 		var ss []promSample
 		for _, b := range r.backups {
-			ss = append(ss, promSample{labels: []string{"primary", b.Primary, "database", b.Database}, value: f(b)})
+			ss = append(ss, promSample{labels: []string{b.Primary, b.Database}, value: f(b)}) // backupLabels
 		}
-		promFamily(w, name, help, ss)
+		promFamily(w, m, ss)
 	}
 	rpo := func(f func(*plan.RPOStatus) float64) rowFn {
 		return func(t targetRow) (float64, bool) {
@@ -379,28 +380,28 @@ func writePrometheus(w io.Writer, r *statusReport) {
 			return f(t.rpo), true
 		}
 	}
-	targetFamily("drsctl_rpo_lag_seconds", "Seconds since the finish of the newest backup restored (standby) or shipped (copy_only); -1 when none.", rpo(func(r *plan.RPOStatus) float64 {
+	targetFamily(promRPOLag, rpo(func(r *plan.RPOStatus) float64 {
 		if r.Through.IsZero() {
 			return -1
 		}
 		return r.Lag.Seconds()
 	}))
-	targetFamily("drsctl_rpo_limit_seconds", "The configured RPO.", rpo(func(r *plan.RPOStatus) float64 { return r.Limit.Seconds() }))
-	targetFamily("drsctl_rpo_breach", "1 when the lag exceeds the RPO.", rpo(func(r *plan.RPOStatus) float64 { return bool01(r.Breach) }))
-	targetFamily("drsctl_promoted", "1 when the target database was promoted: it gets no more restores and has no RPO.", func(t targetRow) (float64, bool) {
+	targetFamily(promRPOLimit, rpo(func(r *plan.RPOStatus) float64 { return r.Limit.Seconds() }))
+	targetFamily(promRPOBreach, rpo(func(r *plan.RPOStatus) float64 { return bool01(r.Breach) }))
+	targetFamily(promPromoted, func(t targetRow) (float64, bool) {
 		return bool01(t.PromotedAt != nil), true
 	})
 
-	backupFamily("drsctl_log_backup_age_seconds", "Seconds since the newest backup of the primary database finished; -1 when none.", func(b plan.BackupHealth) float64 {
+	backupFamily(promBackupAge, func(b plan.BackupHealth) float64 {
 		if b.Last.IsZero() {
 			return -1
 		}
 		return b.Age.Seconds()
 	})
-	backupFamily("drsctl_log_backup_alert_after_seconds", "Age of the newest backup beyond which drsctl_log_backup_alert is 1 (log_backup alert_after); 0 when it never alerts.", func(b plan.BackupHealth) float64 {
+	backupFamily(promBackupAlertAfter, func(b plan.BackupHealth) float64 {
 		return b.AlertAfter.Seconds()
 	})
-	backupFamily("drsctl_log_backup_alert", "1 when the primary database has had no backup for longer than its threshold, or none at all.", func(b plan.BackupHealth) float64 { return bool01(b.Alert) })
+	backupFamily(promBackupAlert, func(b plan.BackupHealth) float64 { return bool01(b.Alert) })
 
 	served := func(f func(targetRow) float64) rowFn {
 		return func(t targetRow) (float64, bool) {
@@ -410,19 +411,19 @@ func writePrometheus(w io.Writer, r *statusReport) {
 			return f(t), true
 		}
 	}
-	targetFamily("drsctl_restore_age_seconds", "Seconds since the newest restore (standby) or ship (copy_only); -1 when none.", served(func(t targetRow) float64 {
+	targetFamily(promRestoreAge, served(func(t targetRow) float64 {
 		if t.Last.IsZero() {
 			return -1
 		}
 		return r.now.Sub(t.Last).Seconds()
 	}))
-	targetFamily("drsctl_restore_overdue_seconds", "Seconds a backup the target needs has waited past the newest restore (ship) and its restore_delay; 0 when nothing waits (an idle database never waits). The restore alert compares this to its threshold.", served(func(t targetRow) float64 {
+	targetFamily(promRestoreOverdue, served(func(t targetRow) float64 {
 		return t.Overdue.Seconds()
 	}))
-	targetFamily("drsctl_restore_alert_after_seconds", "Wait beyond which drsctl_restore_alert is 1 (restore_alert_after); 0 when it never alerts.", served(func(t targetRow) float64 {
+	targetFamily(promRestoreAlertAfter, served(func(t targetRow) float64 {
 		return t.AlertAfter.Seconds()
 	}))
-	targetFamily("drsctl_restore_alert", "1 when a backup has waited longer than the threshold to be restored (standby) or shipped (copy_only).", served(func(t targetRow) float64 { return bool01(t.Alert) }))
+	targetFamily(promRestoreAlert, served(func(t targetRow) float64 { return bool01(t.Alert) }))
 
 	drilled := func(f func(targetRow) float64) rowFn {
 		return func(t targetRow) (float64, bool) {
@@ -438,14 +439,14 @@ func writePrometheus(w io.Writer, r *statusReport) {
 		}
 		return *t.LastDrill
 	}
-	targetFamily("drsctl_drill_last_timestamp_seconds", "Unix time of the last restore drill; 0 when never.", drilled(func(t targetRow) float64 { return unixOr0(last(t).At) }))
-	targetFamily("drsctl_drill_last_success_timestamp_seconds", "Unix time of the last restore drill that passed; 0 when never.", drilled(func(t targetRow) float64 {
+	targetFamily(promDrillLast, drilled(func(t targetRow) float64 { return unixOr0(last(t).At) }))
+	targetFamily(promDrillLastSuccess, drilled(func(t targetRow) float64 {
 		if t.DrillOKAt == nil {
 			return 0
 		}
 		return unixOr0(*t.DrillOKAt)
 	}))
-	targetFamily("drsctl_drill_last_ok", "1 when the last restore drill passed; 0 when it failed or there was none.", drilled(func(t targetRow) float64 { return bool01(last(t).OK) }))
-	targetFamily("drsctl_drill_last_duration_seconds", "How long the last restore drill took; 0 when never.", drilled(func(t targetRow) float64 { return last(t).Duration.Seconds() }))
-	targetFamily("drsctl_drill_alert", "1 when drill_alert_after is set and no drill passed within it.", drilled(func(t targetRow) float64 { return bool01(t.DrillAlert) }))
+	targetFamily(promDrillLastOK, drilled(func(t targetRow) float64 { return bool01(last(t).OK) }))
+	targetFamily(promDrillDuration, drilled(func(t targetRow) float64 { return last(t).Duration.Seconds() }))
+	targetFamily(promDrillAlert, drilled(func(t targetRow) float64 { return bool01(t.DrillAlert) }))
 }
