@@ -18,6 +18,15 @@ type URLParam struct {
 	check func(string) string
 }
 
+// Check says what is wrong with a value of the parameter, "" when it is
+// good (or when any value is).
+func (p URLParam) Check(v string) string {
+	if p.check == nil {
+		return ""
+	}
+	return p.check(v)
+}
+
 // URLParameters lists, per scheme, the query parameters the storage drivers
 // accept (internal/blob's Open and openS3/openAzure, gocloud.dev's fileblob
 // and azureblob, internal/blob/smbblob), so that validate refuses a URL the
@@ -254,10 +263,8 @@ func checkURLDetails(u *url.URL) *urlError {
 		if len(q[k]) > 1 {
 			return &urlError{"Repeated URL parameter", fmt.Sprintf("The parameter %q is given %d times; give it once.", k, len(q[k]))}
 		}
-		if check := params[i].check; check != nil {
-			if msg := check(q[k][0]); msg != "" {
-				return &urlError{"Invalid URL parameter", fmt.Sprintf("The parameter %q of %s %s:// URL %s.", k, article(s), s, msg)}
-			}
+		if msg := params[i].Check(q[k][0]); msg != "" {
+			return &urlError{"Invalid URL parameter", fmt.Sprintf("The parameter %q of %s %s:// URL %s.", k, article(s), s, msg)}
 		}
 	}
 	return nil
