@@ -81,6 +81,8 @@ func TestValidate_URLChecks(t *testing.T) {
 			[]string{"Password in URL", "DRSCTL_SMB_PASSWORD"}, "hunter2"},
 		{"s3 keys in destination url", urlCheckCase{dest: `"s3://AKIAX:wJalr@dr-bucket/sales"`}, 23,
 			[]string{"Credentials in URL", "AWS_ACCESS_KEY_ID", "not in the URL"}, "wJalr"},
+		{"s3 keys in state url", urlCheckCase{state: `"s3://AKIAX:wJalr@state-bucket/drs"`}, 2,
+			[]string{"Credentials in URL", "AWS_SECRET_ACCESS_KEY", "plain file path"}, "wJalr"},
 		{"azblob key in state url", urlCheckCase{state: `"azblob://acct:c2VjcmV0@state/drs"`}, 2,
 			[]string{"Credentials in URL", "AZURE_STORAGE_KEY"}, "c2VjcmV0"},
 		{"file url with a password", urlCheckCase{folder: `"file://bob:hunter2@/var/backups"`}, 6,
