@@ -411,31 +411,27 @@ func (w *secretsWorld) badAuthWorld() {
 	env := w.env
 	smbAddr, share, smbUser := env["DRSCTL_TEST_SMB_ADDR"], env["DRSCTL_TEST_SMB_SHARE"], env["DRSCTL_TEST_SMB_USER"]
 	w.writeConfig(odbcDSN(w.west.Addr(), w.plant("sql west wrong password", "Pw-0e6a51;WRONG-odbc")),
-		extraStandby("north", "NORTH_DSN"), extraStandby("south", "SOUTH_DSN"), extraTarget("smbinline", "SMB_INLINE_URL"), extraTarget("s3inline", "S3_INLINE_URL"))
+		extraStandby("north", "NORTH_DSN"), extraStandby("south", "SOUTH_DSN"))
 	e := w.baseEnv()
-	inlineS3 := w.s3URL(env["DRSCTL_TEST_S3_ENDPOINT"], "inline") + "&aws_secret_access_key=" + url.QueryEscape(w.plant("s3 secret in URL query", "S3q-4d8e2f-SECRET-query"))
-	inlineS3 = strings.Replace(inlineS3, "s3://", "s3://"+url.UserPassword(w.plant("s3 access key in URL user", "AKIAURLUSER4D8E2F"), w.plant("s3 secret in URL user info", "S3u-91c3aa-SECRET-userinfo")).String()+"@", 1)
 	setAll(e, map[string]string{
 		"PRIMARY_DSN": urlDSN(w.primary.Addr(), w.plant("sql primary wrong password", "Pw-3b7c0d/WRONG@url+x")),
 		"NORTH_DSN":   adoDSN(w.east.Addr(), w.plant("sql north wrong password", "Pw-8a2f64-WRONG-ado")),
-		// A URL that does not parse: go-mssqldb's error quotes all of it.
-		"SOUTH_DSN":         "sqlserver://sa:" + w.plant("sql south password (malformed URL DSN)", "Pw-4c1d9e-MALFORMED-url") + "@" + w.east.Addr() + "0000:notaport?encrypt=disable",
+		// A string go-mssqldb cannot parse (a URL that does not parse is
+		// refused by validate: see badConfigWorld).
+		"SOUTH_DSN":         "server=127.0.0.1;port=notaport;user id=sa;password=" + w.plant("sql south password (malformed ADO DSN)", "Pw-4c1d9e-MALFORMED-ado") + ";encrypt=disable",
 		"EAST_DSN":          adoDSN(w.east.Addr(), w.plant("sql east wrong password", "Pw-2f8e7d-WRONG-ado")),
 		"WEST_SMB_URL":      (&url.URL{Scheme: "smb", User: url.User(smbUser), Host: smbAddr, Path: "/" + share + "/" + w.unique + "/west", RawQuery: "password_env=WEST_SMB_PASSWORD"}).String(),
 		"WEST_SMB_PASSWORD": w.plant("smb wrong password (password_env)", "Smb-9d04c6-WRONG-pwenv"),
 		"COPY_SMB_URL":      w.smbURL(smbAddr, share, "copy", ""),
 		"DRSCTL_SMB_USER":   smbUser, "DRSCTL_SMB_PASSWORD": w.plant("smb wrong password (DRSCTL_SMB_PASSWORD)", "Smb-1e7b2a-WRONG-env"),
-		"SMB_INLINE_URL": (&url.URL{Scheme: "smb", User: url.UserPassword(smbUser, w.plant("smb password in URL", "Smb-6f5e4d-SECRET-inurl")), Host: smbAddr,
-			Path: "/" + share + "/" + w.unique + "/inline"}).String(),
 		"S3_URL":            w.s3URL(env["DRSCTL_TEST_S3_ENDPOINT"], "sales"),
-		"S3_INLINE_URL":     inlineS3,
 		"AWS_ACCESS_KEY_ID": w.plant("s3 wrong access key id", "AKIAPLANTED7F3A9C01"), "AWS_SECRET_ACCESS_KEY": w.plant("s3 wrong secret key", "S3-7f3a9c-WRONG-secret-key"),
 		"AWS_SESSION_TOKEN":     w.plant("s3 session token", "S3tok-2c9e71-SESSION-TOKEN"),
 		"AZ_URL":                w.azURL(env["DRSCTL_TEST_AZURE_DOMAIN"]),
 		"AZURE_STORAGE_ACCOUNT": env["DRSCTL_TEST_AZURE_ACCOUNT"],
 		"AZURE_STORAGE_KEY":     w.plant("azure wrong account key", base64.StdEncoding.EncodeToString([]byte("Az-7f3a9c-WRONG-KEY-planted-by-TestSecrets"))),
 	})
-	w.mustSee = append(w.mustSee, "Login failed", "must not contain a password", "parse connection string")
+	w.mustSee = append(w.mustSee, "Login failed", "parse connection string")
 	w.failingCommands(e, "badauth")
 
 	// Azure by a SAS token that is not valid, and by a connection string
@@ -474,10 +470,13 @@ target "literal" {
 }
 `, w.plant("sql password written in the configuration", "Lit-6a5b4c-SECRET-in-file"))
 	w.writeConfig(odbcDSN(w.west.Addr(), pwWest), extraTarget("badport", "BAD_URL_1"), extraTarget("badescape", "BAD_URL_2"),
-		extraTarget("badscheme", "BAD_URL_3"), extraTarget("filehost", "BAD_URL_4"), literal)
+		extraTarget("badscheme", "BAD_URL_3"), extraTarget("filehost", "BAD_URL_4"),
+		extraTarget("smbinline", "SMB_INLINE_URL"), extraTarget("s3inline", "S3_INLINE_URL"), extraStandby("south", "SOUTH_DSN"), literal)
 	w.inputs["main.drs.hcl"] = true
 	defer delete(w.inputs, "main.drs.hcl")
 	e := w.baseEnv()
+	inlineS3 := w.s3URL(w.env["DRSCTL_TEST_S3_ENDPOINT"], "inline") + "&aws_secret_access_key=" + url.QueryEscape(w.plant("s3 secret in URL query", "S3q-4d8e2f-SECRET-query"))
+	inlineS3 = strings.Replace(inlineS3, "s3://", "s3://"+url.UserPassword(w.plant("s3 access key in URL user", "AKIAURLUSER4D8E2F"), w.plant("s3 secret in URL user info", "S3u-91c3aa-SECRET-userinfo")).String()+"@", 1)
 	setAll(e, map[string]string{
 		"PRIMARY_DSN":  urlDSN(w.primary.Addr(), pwPrimary),
 		"EAST_DSN":     adoDSN(w.east.Addr(), pwEast),
@@ -487,8 +486,16 @@ target "literal" {
 		"BAD_URL_2": "smb://user:" + w.plant("smb password in a bad URL", "Smb-3e2d1c-BADESCAPE") + "%zz@host/share",
 		"BAD_URL_3": "ftp://user:" + w.plant("password in an unsupported URL", "Ftp-5a4b3c-SECRET") + "@host/x",
 		"BAD_URL_4": "file://user:" + w.plant("password in a file URL", "File-9c8d7e-SECRET") + "@host/tmp/x",
+		// Credentials in URLs that would otherwise work: validate refuses
+		// them before anything is backed up.
+		"SMB_INLINE_URL": (&url.URL{Scheme: "smb", User: url.UserPassword(w.env["DRSCTL_TEST_SMB_USER"], w.plant("smb password in URL", "Smb-6f5e4d-SECRET-inurl")),
+			Host: w.env["DRSCTL_TEST_SMB_ADDR"], Path: "/" + w.env["DRSCTL_TEST_SMB_SHARE"] + "/" + w.unique + "/inline"}).String(),
+		"S3_INLINE_URL": inlineS3,
+		// A URL that does not parse: go-mssqldb's error would quote all of it.
+		"SOUTH_DSN": "sqlserver://sa:" + w.plant("sql south password (malformed URL DSN)", "Pw-4c1d9e-MALFORMED-url") + "@" + w.east.Addr() + "0000:notaport?encrypt=disable",
 	})
-	w.mustSee = append(w.mustSee, "Invalid URL", "Unsupported URL scheme", "Invalid file URL", "restore_mode on a copy_only target")
+	w.mustSee = append(w.mustSee, "Invalid URL", "Unsupported URL scheme", "Invalid file URL", "restore_mode on a copy_only target",
+		"must not contain a password", "Credentials in URL", "Invalid connection string")
 	for _, args := range [][]string{
 		{"validate"}, {"validate", "-json"}, {"-log-level", "debug", "plan"}, {"plan", "-json"}, {"apply", "-auto-approve"},
 		{"status"}, {"graph"}, {"show"}, {"state", "list"}, {"promote", "west", "-auto-approve"}, {"force-unlock", "x"},

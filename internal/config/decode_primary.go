@@ -73,6 +73,9 @@ func (l *loader) decodePrimary(block *hcl.Block) (*primaryDecl, hcl.Diagnostics)
 	p.Engine = engine
 
 	p.Connection, diags = l.connection(attrs["connection"], block, true, diags)
+	if bad := checkConnection(engine, p.Connection); bad != nil {
+		diags = diags.Append(bad)
+	}
 
 	dbs, set, ds := l.stringList(attrs["databases"])
 	diags = append(diags, ds...)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -31,7 +32,11 @@ func (l *loader) decodeState(block *hcl.Block) (*stateDecl, hcl.Diagnostics) {
 	}
 	d.State.URL, d.set = s, true
 	if strings.Contains(s, "://") {
-		if _, err := l.checkURL(s); err != nil {
+		u, err := l.checkURL(s)
+		if err == nil && !slices.Contains(StateSchemes, u.Scheme) {
+			err = &urlError{"Unsupported state URL scheme", fmt.Sprintf("A remote state lives in s3:// or azblob://, whose conditional writes can lock it; %s %s:// share has none. Mount the share and give the state file's path.", article(u.Scheme), u.Scheme)}
+		}
+		if err != nil {
 			diags = diags.Append(&hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  err.summary,

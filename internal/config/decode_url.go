@@ -67,10 +67,11 @@ func (l *loader) checkURL(raw string) (*url.URL, *urlError) {
 		if strings.Trim(u.Path, "/") == "" {
 			return nil, &urlError{"Invalid file URL", "A file URL must name a directory, such as file:///var/backups."}
 		}
-		return u, nil
+	} else if u.Host == "" || strings.HasPrefix(u.Host, ":") {
+		return nil, &urlError{"URL has no host", fmt.Sprintf("%s %s:// URL must name a host or bucket: %s://host/path.", capital(article(u.Scheme)), u.Scheme, u.Scheme)}
 	}
-	if u.Host == "" {
-		return nil, &urlError{"URL has no host", fmt.Sprintf("A %s URL must name a host or bucket: %s://host/path.", u.Scheme, u.Scheme)}
+	if err := checkURLDetails(u); err != nil {
+		return nil, err
 	}
 	return u, nil
 }

@@ -105,6 +105,9 @@ func (l *loader) validate(cfg *Config) hcl.Diagnostics {
 			continue
 		}
 		d.Target.Primary = pd.Primary
+		if bad := checkConnection(pd.Primary.Engine, d.Target.Connection); bad != nil {
+			diags = diags.Append(bad)
+		}
 		diags = append(diags, checkTargetAgainstPrimary(d, pd, folders)...)
 
 		if d.DestURL == nil {
