@@ -220,3 +220,40 @@ func TestFmt_PathsAndRecursive(t *testing.T) {
 		}
 	})
 }
+
+// Flags that contradict each other are refused, naming both, rather than
+// one silently winning.
+func TestContradictingFlags_AreRefused(t *testing.T) {
+	statePath := filepath.Join(t.TempDir(), "drs.state.json")
+	planFile := filepath.Join(t.TempDir(), "plan.json")
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"status", "-format", "prometheus", "-json"}, []string{"-json and -format prometheus cannot be used together"}},
+		{[]string{"status", "-json", "-format=prometheus", "-check"}, []string{"-json and -format prometheus cannot be used together"}},
+		{[]string{"apply", planFile, "-refresh=false"}, []string{"-refresh cannot be used with a saved plan", planFile}},
+		{[]string{"apply", "-refresh=true", planFile}, []string{"-refresh cannot be used with a saved plan"}},
+		{[]string{"graph", "-refresh"}, []string{"-refresh", "-plan"}},
+		{[]string{"promote", "dr_east", "-disconnect-users"}, []string{"-disconnect-users", "-planned"}},
+	} {
+		t.Run(strings.ReplaceAll(strings.Join(c.args, " "), planFile, "FILE"), func(t *testing.T) {
+			env, out, errb := testEnv()
+			code := run(context.Background(), env, append([]string{"-config", designExample, "-state", statePath}, c.args...))
+			if code != 1 {
+				t.Errorf("exit %d, want 1\n%s%s", code, out, errb)
+			}
+			if out.Len() != 0 {
+				t.Errorf("stdout: %s", out)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(errb.String(), w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errb)
+				}
+			}
+		})
+	}
+	if _, err := os.Stat(statePath); !os.IsNotExist(err) {
+		t.Error("a refused command wrote the state")
+	}
+}
