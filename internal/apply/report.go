@@ -77,6 +77,10 @@ func (l *Lines) Progress(a *plan.Action, pct int, msg string) {
 	}
 	l.last[a.ID] = now
 	l.mu.Unlock()
+	if msg == "" {
+		l.printf("%s: %d%%\n", describe(a), pct)
+		return
+	}
 	l.printf("%s: %d%% %s\n", describe(a), pct, msg)
 }
 
