@@ -12,7 +12,7 @@ import (
 // works; usage after a mistake is an error (stderr, exit 1), as Terraform
 // and Go's own tools do.
 func TestHelp_AskedForGoesToStdout(t *testing.T) {
-	for _, args := range [][]string{{"-h"}, {"-help"}, {"--help"}, {"help"}, {"plan", "-h"}, {"help", "plan"}, {"apply", "--help"}, {"help", "state"}} {
+	for _, args := range [][]string{{"-h"}, {"-help"}, {"--help"}, {"help"}, {"plan", "-h"}, {"help", "plan"}, {"apply", "--help"}, {"help", "state"}, {"help", "help"}, {"help", "-h"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			env, out, errb := testEnv()
 			if code := run(context.Background(), env, args); code != 0 {
@@ -96,8 +96,13 @@ func TestUnknownCommand_SuggestsTheNearestVerb(t *testing.T) {
 			t.Errorf("%s: %s", typed, errb)
 		}
 	}
-	// drsctl help aply is the same typo.
+	// A state subcommand too.
 	env, _, errb := testEnv()
+	if code := run(context.Background(), env, []string{"state", "lsit"}); code != 1 || !strings.Contains(errb.String(), `unknown state command "lsit". Did you mean "list"?`) {
+		t.Errorf("state lsit: exit %d, %s", code, errb)
+	}
+	// drsctl help aply is the same typo.
+	env, _, errb = testEnv()
 	if code := run(context.Background(), env, []string{"help", "aply"}); code != 1 || !strings.Contains(errb.String(), `Did you mean "apply"?`) {
 		t.Errorf("help aply: exit %d, %s", code, errb)
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -89,7 +90,7 @@ func run(ctx context.Context, env *cli.Env, args []string) int {
 	}
 	name, rest := rest[0], rest[1:]
 	if name == "help" {
-		if len(rest) > 0 {
+		if len(rest) > 0 && !slices.Contains([]string{"help", "-h", "-help", "--help"}, rest[0]) {
 			name, rest = rest[0], []string{"-help"}
 		} else {
 			usage(env.Stdout)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/drsctl/drsctl/internal/cli"
@@ -27,6 +28,13 @@ func suggest(name string) string {
 	for n := range commands {
 		names = append(names, n)
 	}
+	return nearest(name, names)
+}
+
+// nearest returns the candidate nearest to name, or "" when none is close
+// enough to be a typo of it.
+func nearest(name string, candidates []string) string {
+	names := slices.Clone(candidates)
 	sort.Strings(names) // ties go to the first in order, so the answer is stable
 	best, bestD := "", -1
 	for _, n := range names {
