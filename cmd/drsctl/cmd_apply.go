@@ -41,6 +41,10 @@ So does a closed output (drsctl apply | head), with exit code 1.`)
 				return cli.ExitError
 			}
 		}
+		if o.JSON && !o.AutoApprove && o.PlanFile == "" {
+			fmt.Fprintln(env.Stderr, "Error: -json needs -auto-approve or a saved plan (drsctl apply FILE): a question cannot be asked inside a JSON stream.")
+			return cli.ExitError
+		}
 		if o.Parallelism < 1 {
 			fmt.Fprintln(env.Stderr, "Error: -parallelism must be at least 1.")
 			return cli.ExitError

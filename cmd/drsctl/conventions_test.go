@@ -240,10 +240,12 @@ func TestContradictingFlags_AreRefused(t *testing.T) {
 		{[]string{"apply", planFile, "-refresh=false"}, []string{"-refresh cannot be used with a saved plan", planFile}},
 		{[]string{"apply", "-refresh=true", planFile}, []string{"-refresh cannot be used with a saved plan"}},
 		{[]string{"graph", "-refresh"}, []string{"-refresh", "-plan"}},
+		{[]string{"apply", "-json"}, []string{"-json needs -auto-approve or a saved plan"}},
 		{[]string{"promote", "dr_east", "-disconnect-users"}, []string{"-disconnect-users", "-planned"}},
 	} {
 		t.Run(strings.ReplaceAll(strings.Join(c.args, " "), planFile, "FILE"), func(t *testing.T) {
 			env, out, errb := testEnv()
+			env.Terminal = true // where apply would ask: the prompt must not go into a JSON stream
 			code := run(context.Background(), env, append([]string{"-config", designExample, "-state", statePath}, c.args...))
 			if code != 1 {
 				t.Errorf("exit %d, want 1\n%s%s", code, out, errb)
