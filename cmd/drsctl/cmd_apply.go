@@ -36,6 +36,14 @@ So does a closed output (drsctl apply | head), with exit code 1.`)
 		}
 		if len(pos) == 1 {
 			o.PlanFile = pos[0]
+			if isSet(fs, "refresh") {
+				fmt.Fprintf(env.Stderr, "Error: -refresh cannot be used with a saved plan: %s is applied as it was planned (plan -refresh=false -out FILE plans without refreshing).\n", pos[0])
+				return cli.ExitError
+			}
+		}
+		if o.JSON && !o.AutoApprove && o.PlanFile == "" {
+			fmt.Fprintln(env.Stderr, "Error: -json needs -auto-approve or a saved plan (drsctl apply FILE): a question cannot be asked inside a JSON stream.")
+			return cli.ExitError
 		}
 		if o.Parallelism < 1 {
 			fmt.Fprintln(env.Stderr, "Error: -parallelism must be at least 1.")

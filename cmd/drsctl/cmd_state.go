@@ -46,6 +46,12 @@ them all.`)
 		case len(pos) == 1 && pos[0] == "rebuild":
 			return env.StateRebuild(ctx, g)
 		}
+		if len(pos) > 0 {
+			if s := nearest(pos[0], []string{"list", "show", "pull", "restore-backup", "rebuild"}); s != "" && s != pos[0] {
+				fmt.Fprintf(env.Stderr, "Error: unknown state command %q. Did you mean %q?\n", pos[0], s)
+				return cli.ExitError
+			}
+		}
 		fmt.Fprintln(env.Stderr, "Error: use drsctl state list, state show ADDR, state pull, state restore-backup or state rebuild.")
 		return cli.ExitError
 	})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/drsctl/drsctl/internal/cli"
 )
@@ -27,6 +28,10 @@ any alert.`)
 			return code
 		}
 		if !noArgs(env, fs, pos) {
+			return cli.ExitError
+		}
+		if o.JSON && o.Format != "" {
+			fmt.Fprintf(env.Stderr, "Error: -json and -format %s cannot be used together: choose one output.\n", o.Format)
 			return cli.ExitError
 		}
 		return env.Status(ctx, g, o)

@@ -249,12 +249,12 @@ func parseDrsctl(t *testing.T, where string, cmd simpleCommand) drsctlLine {
 		t.Fatalf("%s: %q: no drsctl command after the global options (%v)", where, cmd.argv, err)
 	}
 	verb := top.Arg(0)
-	code, _, stderr := runDrsctl(noGetenv, append(slices.Clone(args), "-h")...)
-	if code != 0 || !strings.Contains(stderr, "Usage: drsctl "+verb) {
-		t.Fatalf("%s: drsctl refuses %q (exit %d):\n%s", where, cmd.argv, code, stderr)
+	code, help, stderr := runDrsctl(noGetenv, append(slices.Clone(args), "-h")...)
+	if code != 0 || !strings.Contains(help, "Usage: drsctl "+verb) {
+		t.Fatalf("%s: drsctl refuses %q (exit %d):\n%s%s", where, cmd.argv, code, help, stderr)
 	}
 	valueFlags := map[string]bool{}
-	for _, m := range usageFlag.FindAllStringSubmatch(stderr, -1) {
+	for _, m := range usageFlag.FindAllStringSubmatch(help, -1) {
 		valueFlags[m[1]] = m[2] != ""
 	}
 	l := drsctlLine{verb: verb, flags: map[string]string{}, cmd: cmd}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -73,23 +74,23 @@ func mainCode() int {
 func run(ctx context.Context, env *cli.Env, args []string) int {
 	var g cli.Globals
 	fs := flag.NewFlagSet("drsctl", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
 	addGlobals(fs, &g)
-	fs.Usage = func() { usage(env.Stderr) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cli.ExitOK
-		}
-		return cli.ExitError
+	showVersion := fs.Bool("version", false, "print the version")
+	fs.Usage = func() { usage(fs.Output()) }
+	if code, ok := parseFlags(env, fs, args); !ok {
+		return code
 	}
 	rest := fs.Args()
+	if *showVersion {
+		return commands["version"].run(ctx, env, g, rest)
+	}
 	if len(rest) == 0 {
 		usage(env.Stderr)
 		return cli.ExitError
 	}
 	name, rest := rest[0], rest[1:]
 	if name == "help" {
-		if len(rest) > 0 {
+		if len(rest) > 0 && !slices.Contains([]string{"help", "-h", "-help", "--help"}, rest[0]) {
 			name, rest = rest[0], []string{"-help"}
 		} else {
 			usage(env.Stdout)
@@ -98,11 +99,28 @@ func run(ctx context.Context, env *cli.Env, args []string) int {
 	}
 	c, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(env.Stderr, "Error: unknown command %q.\n\n", name)
-		usage(env.Stderr)
-		return cli.ExitError
+		return unknownCommand(env, name)
 	}
 	return c.run(ctx, env, g, rest)
+}
+
+// parseFlags parses args into fs: help asked for (-h, -help) goes to
+// stdout with exit 0, a wrong flag and the usage to stderr with exit 1.
+func parseFlags(env *cli.Env, fs *flag.FlagSet, args []string) (int, bool) {
+	var buf strings.Builder
+	fs.SetOutput(&buf)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(env.Stdout)
+		fs.Usage()
+		return cli.ExitOK, false
+	case err != nil:
+		fmt.Fprint(env.Stderr, buf.String())
+		return cli.ExitError, false
+	}
+	fs.SetOutput(env.Stderr)
+	return 0, true
 }
 
 // configured applies the global options once a verb has parsed its flags.
@@ -137,6 +155,8 @@ Global options (before or after the command):
   -state FILE     use this state file instead of the state block's
   -no-color       no colors in output
   -log-level L    error, warn, info or debug (default info)
+  -version        print the version (as drsctl version does)
+  -help           print this help
 
 Run "drsctl <command> -help" for a command's options.
 `+exitCodes)
@@ -154,7 +174,6 @@ func addGlobals(fs *flag.FlagSet, g *cli.Globals) {
 // ends with the exit codes.
 func newFlags(env *cli.Env, g *cli.Globals, name, synopsis, about string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
 	addGlobals(fs, g)
 	fs.Usage = func() {
 		w := fs.Output()
@@ -170,11 +189,8 @@ func newFlags(env *cli.Env, g *cli.Globals, name, synopsis, about string) *flag.
 func parse(env *cli.Env, g *cli.Globals, fs *flag.FlagSet, args []string) ([]string, int, bool) {
 	var positional []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, cli.ExitOK, false
-			}
-			return nil, cli.ExitError, false
+		if code, ok := parseFlags(env, fs, args); !ok {
+			return nil, code, false
 		}
 		args = fs.Args()
 		if len(args) == 0 {

@@ -91,12 +91,12 @@ func TestDesignExample_PlanWithNothingDueExitsZero(t *testing.T) {
 
 func TestEveryCommandHasHelpWithExitCodes(t *testing.T) {
 	for name := range commands {
-		env, _, errb := testEnv()
+		env, out, _ := testEnv()
 		if code := run(context.Background(), env, []string{name, "-help"}); code != 0 {
 			t.Errorf("%s -help: exit %d", name, code)
 		}
-		if !strings.Contains(errb.String(), "Exit codes:") || !strings.Contains(errb.String(), "Usage: drsctl "+name) {
-			t.Errorf("%s -help lacks usage or exit codes:\n%s", name, errb)
+		if !strings.Contains(out.String(), "Exit codes:") || !strings.Contains(out.String(), "Usage: drsctl "+name) {
+			t.Errorf("%s -help lacks usage or exit codes:\n%s", name, out)
 		}
 	}
 }

@@ -131,13 +131,7 @@ func listErrors(es []error) string {
 	return s
 }
 
-func describe(a *plan.Action) string {
-	s := fmt.Sprintf("%s/%s", a.Primary, a.Database)
-	if a.Target != "" {
-		s += " → " + a.Target
-	}
-	return s + ": " + a.Verb()
-}
+func describe(a *plan.Action) string { return a.Describe() }
 
 const skipCancelled = "not started: apply was interrupted"
 

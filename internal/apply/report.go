@@ -77,6 +77,10 @@ func (l *Lines) Progress(a *plan.Action, pct int, msg string) {
 	}
 	l.last[a.ID] = now
 	l.mu.Unlock()
+	if msg == "" {
+		l.printf("%s: %d%%\n", describe(a), pct)
+		return
+	}
 	l.printf("%s: %d%% %s\n", describe(a), pct, msg)
 }
 
@@ -123,11 +127,11 @@ func (j *JSON) Started(a *plan.Action) {
 }
 
 func (j *JSON) Progress(a *plan.Action, pct int, msg string) {
-	j.emit("info", "apply_progress", fmt.Sprintf("%s: %d%%", describe(a), pct), map[string]any{"id": a.ID, "percent": pct, "detail": msg})
+	j.emit("info", "apply_progress", fmt.Sprintf("%s: %d%%", describe(a), pct), map[string]any{"id": a.ID, "action": ref(a), "percent": pct, "detail": msg})
 }
 
 func (j *JSON) Finished(o *Outcome) {
-	f := map[string]any{"id": o.Action.ID, "elapsed_seconds": o.Elapsed.Seconds()}
+	f := map[string]any{"id": o.Action.ID, "action": ref(o.Action), "elapsed_seconds": o.Elapsed.Seconds()}
 	if o.Artifact != "" {
 		f["artifact"] = o.Artifact
 	}
@@ -140,7 +144,22 @@ func (j *JSON) Finished(o *Outcome) {
 }
 
 func (j *JSON) Skipped(a *plan.Action, why string) {
-	j.emit("warn", "apply_skipped", describe(a)+": "+why, map[string]any{"id": a.ID, "reason": why})
+	j.emit("warn", "apply_skipped", describe(a)+": "+why, map[string]any{"id": a.ID, "action": ref(a), "reason": why})
+}
+
+// actionRef names an action in the messages after apply_start, which
+// carries the whole action: enough to tell which target a progress, result
+// or skip concerns without joining on the ID.
+type actionRef struct {
+	ID       string          `json:"id"`
+	Kind     plan.ActionKind `json:"kind"`
+	Primary  string          `json:"primary"`
+	Database string          `json:"database"`
+	Target   string          `json:"target,omitempty"`
+}
+
+func ref(a *plan.Action) actionRef {
+	return actionRef{ID: a.ID, Kind: a.Kind, Primary: a.Primary, Database: a.Database, Target: a.Target}
 }
 
 // Summary emits the closing message of an apply.

@@ -30,32 +30,6 @@ func (e *Env) Validate(g Globals, jsonOut bool) int {
 	return ExitOK
 }
 
-// Fmt runs `drsctl fmt`.
-func (e *Env) Fmt(g Globals, check, diff bool) int {
-	results, diags := config.Format(g.configPath(), !check, diff)
-	if len(diags) > 0 {
-		config.WriteDiagnostics(e.Stderr, nil, diags, 100, false)
-		if diags.HasErrors() {
-			return ExitError
-		}
-	}
-	changed := false
-	for _, r := range results {
-		if !r.Changed {
-			continue
-		}
-		changed = true
-		fmt.Fprintln(e.Stdout, r.Path)
-		if diff && r.Diff != "" {
-			fmt.Fprintln(e.Stdout, r.Diff)
-		}
-	}
-	if check && changed {
-		return ExitFormat
-	}
-	return ExitOK
-}
-
 // Show runs `drsctl show [FILE]`: a saved plan, or the state.
 func (e *Env) Show(ctx context.Context, g Globals, file string, jsonOut bool) int {
 	if file != "" {

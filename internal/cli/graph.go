@@ -39,17 +39,29 @@ func (e *Env) Graph(ctx context.Context, g Globals, o GraphOptions) int {
 	if err != nil {
 		return e.errorf("%v", err)
 	}
-	fmt.Fprintln(e.Stdout, "digraph drsctl {\n  rankdir = LR;\n  node [shape = box];")
+	writePlanGraph(e.Stdout, p)
+	return ExitOK
+}
+
+// writePlanGraph draws the plan's actions, each labelled with what it does
+// and where ("ship (new full backup)" over "sales/Sales → east"), and their
+// dependencies. Names are quoted as DOT strings (not Go's %q, whose \u and
+// \x escapes DOT does not know).
+func writePlanGraph(w io.Writer, p *plan.Plan) {
+	fmt.Fprintln(w, "digraph drsctl {\n  rankdir = LR;\n  node [shape = box];")
 	for _, a := range p.Actions {
-		fmt.Fprintf(e.Stdout, "  %q [label = %q];\n", a.ID, a.Target+" "+a.Verb())
+		where := a.Primary + "/" + a.Database
+		if a.Target != "" {
+			where += " → " + a.Target
+		}
+		fmt.Fprintf(w, "  %s [label = %s];\n", dotLabel(a.ID), dotLabel(a.Verb(), where))
 	}
 	for _, a := range p.Actions {
 		for _, d := range a.DependsOn {
-			fmt.Fprintf(e.Stdout, "  %q -> %q;\n", d, a.ID)
+			fmt.Fprintf(w, "  %s -> %s;\n", dotLabel(d), dotLabel(a.ID))
 		}
 	}
-	fmt.Fprintln(e.Stdout, "}")
-	return ExitOK
+	fmt.Fprintln(w, "}")
 }
 
 // dotEscaper quotes text inside a DOT string: a backslash would otherwise

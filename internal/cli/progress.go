@@ -118,6 +118,7 @@ func (b *Bars) start() {
 
 // println prints a line above the bars (at the next redraw).
 func (b *Bars) println(s string) {
+	s = strings.ReplaceAll(s, doneMark, "\uFFFD") // only a finished bar's row holds it
 	b.mu.Lock()
 	if b.stopped || (b.closed && b.p == nil) {
 		defer b.mu.Unlock()
@@ -203,14 +204,27 @@ func (b *Bars) addBar(r *barRow) {
 		mpb.BarWidth(l.bar),
 		mpb.BarFillerMiddleware(func(base mpb.BarFiller) mpb.BarFiller {
 			return mpb.BarFillerFunc(func(w io.Writer, st decor.Statistics) error {
+				if r.done.Load() {
+					// mpb draws an aborted bar once more before it drops
+					// it, in the frame that prints its done line: the
+					// console leaves marked rows out.
+					_, err := io.WriteString(w, doneMark)
+					return err
+				}
 				st.Total, st.Current = 100, r.pct.Load()
 				return base.Fill(w, st)
 			})
 		}),
 		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
+			if r.done.Load() {
+				return ""
+			}
 			return fit(r.label, int(b.label.Load()))
 		})),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
+			if r.done.Load() {
+				return ""
+			}
 			s := fmt.Sprintf("%3d%%", r.pct.Load())
 			if m := r.msg.Load(); m != nil && *m != "" {
 				if w := l.rest - int(b.label.Load()); w > 0 {
@@ -312,9 +326,32 @@ type console struct {
 func (c *console) IsTerminal() bool               { return true }
 func (c *console) GetTermSize() (int, int, error) { return c.width, c.height, nil }
 
+// doneMark marks the row of a bar whose action has finished (a Unicode
+// noncharacter: no text drsctl prints holds it).
+const doneMark = "\uFDD0"
+
 // Flush writes the buffer (lines printed since the last redraw, then the
 // bars) over the previous bars; lines is how many bar rows it ends with.
+// Rows of finished actions are left out: their done line is printed, the
+// bar must not be drawn under it.
 func (c *console) Flush(lines int) error {
+	if b := c.Bytes(); bytes.Contains(b, []byte(doneMark)) {
+		var kept []byte
+		for len(b) > 0 {
+			row := b
+			if i := bytes.IndexByte(b, '\n'); i >= 0 {
+				row = b[:i+1]
+			}
+			b = b[len(row):]
+			if bytes.Contains(row, []byte(doneMark)) {
+				lines--
+				continue
+			}
+			kept = append(kept, row...)
+		}
+		c.Reset()
+		c.Write(kept)
+	}
 	err := c.write()
 	c.rows = lines
 	return err

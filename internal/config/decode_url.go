@@ -118,8 +118,8 @@ func (l *loader) serverPath(attr *hcl.Attribute, u *url.URL, required bool, bloc
 		diags = diags.Append(&hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Missing server_path",
-			Detail: fmt.Sprintf("This %s block's url is a %s:// URL, so the database server needs its own way to reach the place: set server_path "+
-				`to a local path, a UNC path such as \\server\share\dir, or a URL for BACKUP/RESTORE … URL. Only a file:// url may omit it.`, block.Type, u.Scheme),
+			Detail: fmt.Sprintf("This %s block's url is %s URL, so the database server needs its own way to reach the place: set server_path "+
+				`to a local path, a UNC path such as \\server\share\dir, or a URL for BACKUP/RESTORE … URL. Only a file:// url may omit it.`, block.Type, schemeWithArticle(u.Scheme)),
 			Subject: block.DefRange.Ptr(),
 		})
 	}

@@ -30,6 +30,12 @@ func Format(path string, write bool, diff bool) ([]FormatResult, hcl.Diagnostics
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	return formatFiles(files, write, diff)
+}
+
+// formatFiles formats each file in turn; see Format.
+func formatFiles(files []string, write bool, diff bool) ([]FormatResult, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
 	var results []FormatResult
 	for _, name := range files {
 		src, err := os.ReadFile(name)

@@ -245,7 +245,8 @@ type RestoreRequest struct {
 // Progress receives progress of long operations. Implementations must be
 // safe for concurrent use.
 type Progress interface {
-	// Step reports percent done (0–100) and the server's words for it.
+	// Step reports percent done (0–100) and what the server said beyond
+	// the percentage (empty when it said nothing more).
 	Step(percent int, message string)
 }
 

@@ -146,7 +146,7 @@ func (a *Action) check(byID map[string]*Action) error {
 		if onTarget {
 			return fmt.Errorf("a %s action needs a target", a.Kind)
 		}
-		return fmt.Errorf("a %s action acts on the primary, not on target %q", a.Kind, a.Target)
+		return fmt.Errorf("action kind %s acts on the primary, not on target %q", a.Kind, a.Target)
 	}
 	if a.ArtifactKind != "" && !a.ArtifactKind.Valid() {
 		return fmt.Errorf("unknown artifact kind %q", a.ArtifactKind)

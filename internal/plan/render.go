@@ -311,7 +311,7 @@ func WriteJSON(w io.Writer, p *Plan, version string) error {
 	ts := p.CreatedAt
 	msgs := []Message{VersionMessage(version, ts)}
 	for _, a := range p.Actions {
-		m := NewMessage("info", "planned_action", fmt.Sprintf("%s/%s: %s", a.Primary, a.Database, a.Verb()), ts)
+		m := NewMessage("info", "planned_action", a.Describe(), ts)
 		m["action"] = a
 		msgs = append(msgs, m)
 	}

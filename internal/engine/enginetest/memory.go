@@ -704,7 +704,7 @@ func (s *Server) backupLocked(req engine.BackupRequest, progress engine.Progress
 		// Tail-log backup: the database is left RESTORING where the log ends.
 		d.state, d.readOnly, d.redo = engine.Restoring, false, h.LastLSN
 	}
-	progress.Step(100, "100 percent processed.")
+	progress.Step(100, "")
 	s.history = append(s.history, engine.BackupRecord{Header: h, Path: req.ServerPath})
 	return h, nil
 }
@@ -938,7 +938,7 @@ func (s *Server) restoreLocked(ctx context.Context, req engine.RestoreRequest, p
 	s.restoreFamily[req.Database] = append(s.restoreFamily[req.Database], h.FamilyGUID)
 	s.history = append(s.history, engine.BackupRecord{Header: h, Path: req.ServerPath})
 	ev.Done = true
-	progress.Step(100, "100 percent processed.")
+	progress.Step(100, "")
 	return after
 }
 

@@ -230,7 +230,13 @@ func run(ctx context.Context, c *sql.Conn, lost <-chan struct{}, stmt string, pr
 		switch m := retmsg.Message(loopCtx).(type) {
 		case sqlexp.MsgNotice:
 			if e, ok := m.Message.(mssql.Error); ok && e.Number == msgPercent {
-				progress.Step(percentOf(e.Message), e.Message)
+				// "N percent processed." says no more than N: no words,
+				// or apply's lines read "10% 10 percent processed.".
+				if n := percentOf(e.Message); n >= 0 {
+					progress.Step(n, "")
+				} else {
+					progress.Step(n, e.Message)
+				}
 			}
 		case sqlexp.MsgError:
 			var me mssql.Error
