@@ -161,7 +161,7 @@ func TestPullRequestWorkflow_reviewedChangeGone(t *testing.T) {
 	w.cron()
 	code = w.env().Apply(context.Background(), w.g(w.main), cli.ApplyOptions{PlanFile: planFile, Refresh: true})
 	out := w.stdout.String() + w.stderr.String()
-	if code != 1 || !strings.Contains(out, "no longer stand as reviewed") || !strings.Contains(out, `reviewed, and no longer planned: restore full Sales_full_`) || !strings.Contains(out, `database "Sales" on target "west"`) {
+	if code != 1 || !strings.Contains(out, "no longer stand as reviewed") || !strings.Contains(out, `reviewed, and no longer planned: sales/Sales → west: restore full Sales_full_`) {
 		t.Fatalf("a reviewed plan whose seed was done meanwhile: exit %d\n%s", code, out)
 	}
 }

@@ -250,15 +250,6 @@ func (a *Action) ReviewKey() string {
 	return k
 }
 
-// Describe says what a configuration action does, for a refusal.
-func (a *Action) Describe() string {
-	s := fmt.Sprintf("%s of primary %q database %q", a.Verb(), a.Primary, a.Database)
-	if a.Target != "" {
-		s += fmt.Sprintf(" on target %q", a.Target)
-	}
-	return s
-}
-
 // StillApproved checks a saved plan's reviewed changes against a plan made
 // now from the same configuration and the ledger as routine runs left it:
 // every action the reviewer approved must still be planned (the part of

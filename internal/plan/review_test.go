@@ -101,7 +101,7 @@ func TestReview_StillApproved(t *testing.T) {
 	}
 	// A REPLACE that nobody reviewed.
 	replace := &Plan{Actions: []*Action{now.Actions[0], {ID: "r3", Kind: RestoreFull, Primary: "p", Database: "d", Target: "east", Seed: true, Replace: true}}}
-	if d := StillApproved(saved, replace); len(d) != 1 || !strings.Contains(d[0], "now also planned, and not in the reviewed plan") || !strings.Contains(d[0], `target "east"`) {
+	if d := StillApproved(saved, replace); len(d) != 1 || !strings.Contains(d[0], "now also planned, and not in the reviewed plan") || !strings.Contains(d[0], "p/d → east: restore full") {
 		t.Errorf("an unreviewed REPLACE: %q", d)
 	}
 }
