@@ -60,7 +60,7 @@ func (e *Env) Apply(ctx context.Context, g Globals, o ApplyOptions) int {
 			}
 			// Cron ran since the plan was reviewed: its routine part is
 			// planned again; what the reviewer approved must still stand.
-			now, err := e.makePlan(ctx, cfg, st, o.Refresh, p.Targets)
+			now, err := e.makePlan(ctx, cfg, st, p.Refreshed, p.Targets)
 			if err != nil {
 				return e.errorf("%v", err)
 			}
