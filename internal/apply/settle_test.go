@@ -38,7 +38,7 @@ func (p plainDisk) Lock(ctx context.Context, op string, ttl time.Duration) (stat
 	return p.c.Lock(ctx, op, ttl)
 }
 func (p plainDisk) ForceUnlock(ctx context.Context, id string) error { return p.c.ForceUnlock(ctx, id) }
-func (p plainDisk) Describe() string                                { return p.c.Describe() }
+func (p plainDisk) Describe() string                                 { return p.c.Describe() }
 
 // hanging delays one write (a volume that stalls, a remote that does not
 // answer for a while) on top of capturing.
