@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,8 +111,8 @@ func (c *settleCheck) Skipped(a *plan.Action, _ string) {
 // one that fails (the disk full), and an interrupt (SIGINT) at a random
 // moment. Whatever happens: no action starts before every action it waits
 // for is reported, an action reported done has its record on disk, every
-// action is reported exactly once, Apply returns promptly once the stall
-// is over, the ledger on disk is the last one written, and no goroutine
+// action is reported exactly once, an interrupted Apply returns promptly
+// (once the stall is over), the ledger on disk is the last one written, and no goroutine
 // is left behind. Replay one history with -run 'SettleModel/seed=N'.
 func TestApply_SettleModel(t *testing.T) {
 	for seed := int64(1); seed <= 60; seed++ {
@@ -154,17 +155,23 @@ func settleTrial(t *testing.T, seed int64) {
 		par := 1 + rng.Intn(8)
 		r := &apply.Runner{Config: cfg, Engines: reg, State: m, Parallelism: par, Reporter: ev, Now: func() time.Time { return at }}
 		ctx, cancel := context.WithCancel(context.Background())
+		var cancelled atomic.Int64 // when the interrupt came (UnixNano)
 		if cancelAfter > 0 && round == 1 {
-			time.AfterFunc(cancelAfter, cancel)
+			time.AfterFunc(cancelAfter, func() { cancelled.Store(time.Now().UnixNano()); cancel() })
 		}
 		before := runtime.NumGoroutine()
-		t0 := time.Now()
 		res, err := r.Apply(ctx, p, st)
-		took := time.Since(t0)
+		returned := time.Now()
 		interrupted := ctx.Err() != nil
 		cancel()
-		if limit := 3*time.Second + hang.hang; took > limit {
-			t.Errorf("round %d (plain %v, %d slots): apply took %s for %d actions", round, plain, par, took, len(p.Actions))
+		// Interrupted, apply writes what completed and returns: it waits
+		// for the actions under way (milliseconds here) and at most one
+		// stalled write, never for a commit delay with nothing to do. (A
+		// generous bound: the machine is shared and -race is slow.)
+		if at := cancelled.Load(); at != 0 {
+			if took := returned.Sub(time.Unix(0, at)); took > 5*time.Second+hang.hang {
+				t.Errorf("round %d (plain %v, %d slots): apply returned %s after the interrupt", round, plain, par, took)
+			}
 		}
 		done, _, _ := res.Count()
 		if done != ev.done {
@@ -188,7 +195,7 @@ func settleTrial(t *testing.T, seed int64) {
 		// The writer, its timers' wake-ups and every action are gone
 		// once Apply returns (a wake-up armed for later may still fire
 		// once, within maxCommitDelay).
-		deadline := time.Now().Add(2 * time.Second)
+		deadline := time.Now().Add(5 * time.Second)
 		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
