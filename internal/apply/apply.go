@@ -149,6 +149,9 @@ type execution struct {
 	changed, durable, commits int
 	stateTime                 time.Duration
 	w                         *writer // nil until the first change
+	// idle: the scheduler has a free slot and nothing to start, so the
+	// changes it waits for are written at once.
+	idle bool
 
 	sessMu   sync.Mutex
 	sessions map[string]*sessionEntry

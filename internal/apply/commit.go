@@ -171,7 +171,7 @@ func (x *execution) writeDue() bool {
 	if x.stateErr != nil || x.changed == w.queued {
 		return false
 	}
-	if w.waiting > 0 || w.idle || w.closing {
+	if w.waiting > 0 || x.idle || w.closing {
 		return true
 	}
 	wait := min(max(writeShare*w.last, minCommitDelay), maxCommitDelay) - time.Since(w.since)
@@ -197,9 +197,11 @@ func (x *execution) writeDue() bool {
 func (x *execution) setIdle(idle bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.w != nil && x.w.idle != idle {
-		x.w.idle = idle
-		x.w.cond.Broadcast()
+	if x.idle != idle {
+		x.idle = idle
+		if x.w != nil {
+			x.w.cond.Broadcast()
+		}
 	}
 }
 

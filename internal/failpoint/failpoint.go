@@ -54,8 +54,10 @@ const (
 	AdoptBeforeRecord = "adopt-before-record"
 	// ShipBeforeRecord: the copy is complete at one target's destination
 	// (under its final name); the ledger does not record it. Hit once per
-	// destination of the fan-out, before each one's ledger write: @2 stops
-	// with the first destination recorded and the second not.
+	// destination of the fan-out, before each one's record: @2 stops with
+	// the first destination's record made (in memory; it may not be on disk
+	// yet, as a finished action's record waits to share a write) and the
+	// second's not.
 	ShipBeforeRecord = "ship-before-record"
 	// VerifyBeforeRecord: the copy at the destination was read back and
 	// matched; the ledger does not say it is verified.
