@@ -336,6 +336,7 @@ type ghWorkflow struct {
 }
 
 type ghTrigger struct {
+	Types    []string `yaml:"types"`
 	Branches []string `yaml:"branches"`
 	Paths    []string `yaml:"paths"`
 }
@@ -394,6 +395,60 @@ func modulePath(t *testing.T) (module, goVersion string) {
 	return module, goVersion
 }
 
+// literalPrefix is a name up to its first expansion ($VAR, ${{ … }}): the
+// part on which two steps that spell the same name differently (the upload
+// with ${{ github.event.pull_request.head.sha }}, the download with $head)
+// must agree.
+func literalPrefix(s string) string {
+	if i := strings.Index(s, "$"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// ghArtifact is an artifact a step uploads or downloads: its name as
+// written, and the workspace path of its file (upload) or directory
+// (download).
+type ghArtifact struct{ name, path string }
+
+// ghDownloads returns the artifacts a step downloads: an
+// actions/download-artifact step, or gh run download in its shell (stepWD
+// is the step's working directory within the workspace).
+func ghDownloads(t *testing.T, where, stepWD string, st ghStep) []ghArtifact {
+	t.Helper()
+	var out []ghArtifact
+	if strings.HasPrefix(st.Uses, "actions/download-artifact@") {
+		name, _ := st.With["name"].(string)
+		dir, _ := st.With["path"].(string)
+		out = append(out, ghArtifact{name: name, path: path.Clean(dir)})
+	}
+	cmds, err := shellCommands(st.Run)
+	if err != nil {
+		t.Fatalf("%s: %v", where, err)
+	}
+	for _, c := range cmds {
+		if len(c.argv) < 3 || c.argv[0] != "gh" || c.argv[1] != "run" || c.argv[2] != "download" {
+			continue
+		}
+		a := ghArtifact{path: stepWD}
+		for i := 3; i+1 < len(c.argv); i++ {
+			switch c.argv[i] {
+			case "-n", "--name":
+				i++
+				a.name = c.argv[i]
+			case "-D", "--dir":
+				i++
+				a.path = path.Join(stepWD, c.argv[i])
+			}
+		}
+		if a.name == "" {
+			t.Errorf("%s: gh run download %q names no artifact (-n NAME): it downloads every artifact of the run, each in a directory of its own", where, c.argv[3:])
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
 func TestExamples_GitHubActionsWorkflow(t *testing.T) {
 	dir := filepath.Join(examplesDir, "github-actions")
 	p := filepath.Join(dir, "drsctl.yml")
@@ -402,8 +457,12 @@ func TestExamples_GitHubActionsWorkflow(t *testing.T) {
 	if wf.On.PullRequest == nil {
 		t.Error("no pull_request trigger: pull requests are not planned")
 	}
-	if wf.On.Push == nil || !slices.Contains(wf.On.Push.Branches, "main") {
-		t.Error("no push trigger on main: merges are not applied")
+	// Merges are applied on the push to main, or on the pull request's
+	// closed event (then the jobs must tell a merge from a plan).
+	onPush := wf.On.Push != nil && slices.Contains(wf.On.Push.Branches, "main")
+	onMerged := wf.On.PullRequest != nil && slices.Contains(wf.On.PullRequest.Types, "closed")
+	if !onPush && !onMerged {
+		t.Error("neither a push trigger on main nor pull_request types [closed]: merges are not applied")
 	}
 	wd := wf.Defaults.Run.WorkingDirectory
 	if wd == "" {
@@ -415,24 +474,52 @@ func TestExamples_GitHubActionsWorkflow(t *testing.T) {
 		}
 	}
 	// Every variable the configuration and its storage need comes from a
-	// secret.
+	// secret; every repository variable the workflow reads is in the
+	// README.
 	for _, name := range neededEnv(t, dir) {
 		if v := wf.Env[name]; !strings.Contains(v, "${{ secrets.") {
 			t.Errorf("env %s is %q: set it from a repository secret (${{ secrets.… }})", name, v)
 		}
 	}
+	readme := readFile(t, filepath.Join(dir, "README.md"))
+	for _, m := range regexp.MustCompile(`\$\{\{\s*vars\.(\w+)\s*\}\}`).FindAllStringSubmatch(readFile(t, p), -1) {
+		if !strings.Contains(readme, "`"+m[1]+"`") {
+			t.Errorf("the workflow reads the repository variable %s, which README.md does not name (`%s`)", m[1], m[1])
+		}
+	}
 
 	module, goVersion := modulePath(t)
 	var planJob, applyJob string
+	var planOuts, baseConfigs []string // workspace paths, in the plan job
+	uploads := map[string][]ghArtifact{}
+	// reviewedApply are the saved plans a job applies that it did not
+	// write: each must be downloaded from what the plan job uploaded.
+	type reviewedApply struct {
+		where, file string
+		downloads   []ghArtifact // downloaded by then, in the job
+		fallback    bool         // the step then plans -out and applies that
+		grepsStale  bool
+	}
+	var reviewed []reviewedApply
 	for name, job := range wf.Jobs {
 		var lines []drsctlLine
+		var downloads []ghArtifact
 		installed, validated := false, false
 		for i, st := range job.Steps {
 			where := name + " step " + strconv.Itoa(i+1) + " " + st.Name
+			stepWD := wd
+			if st.WorkingDirectory != "" {
+				stepWD = st.WorkingDirectory
+			}
 			if st.Uses != "" && strings.HasPrefix(st.Uses, "actions/setup-go@") {
 				if v, _ := st.With["go-version"].(string); v == "" || !strings.HasPrefix(goVersion, v) {
 					t.Errorf("%s: go-version %q does not give Go %s, which go.mod needs", where, v, goVersion)
 				}
+			}
+			if strings.HasPrefix(st.Uses, "actions/upload-artifact@") {
+				n, _ := st.With["name"].(string)
+				f, _ := st.With["path"].(string)
+				uploads[name] = append(uploads[name], ghArtifact{name: n, path: path.Clean(f)})
 			}
 			cmds, err := shellCommands(st.Run)
 			if err != nil {
@@ -449,7 +536,17 @@ func TestExamples_GitHubActionsWorkflow(t *testing.T) {
 					installed = true
 				}
 			}
-			for _, l := range drsctlCommands(t, where, st.Run) {
+			if dl := ghDownloads(t, where, stepWD, st); len(dl) > 0 {
+				if job.Permissions["actions"] != "read" && job.Permissions["actions"] != "write" {
+					t.Errorf("%s: downloads an artifact of another run, but job %s's permissions give no actions: read", where, name)
+				}
+				if strings.Contains(st.Run, "gh ") && st.Env["GH_TOKEN"] == "" && job.Env["GH_TOKEN"] == "" && wf.Env["GH_TOKEN"] == "" {
+					t.Errorf("%s: runs gh without GH_TOKEN", where)
+				}
+				downloads = append(downloads, dl...)
+			}
+			stepLines := drsctlCommands(t, where, st.Run)
+			for li, l := range stepLines {
 				if !installed {
 					t.Errorf("%s: drsctl %s runs before drsctl is installed", where, l.verb)
 				}
@@ -467,10 +564,18 @@ func TestExamples_GitHubActionsWorkflow(t *testing.T) {
 							t.Errorf("%s: the plan's output is not saved for the comment", where)
 						} else if !slices.ContainsFunc(job.Steps[i+1:], func(s ghStep) bool {
 							script, _ := s.With["script"].(string)
-							return strings.HasPrefix(s.Uses, "actions/github-script@") && strings.Contains(script, path.Join(wd, l.cmd.stdout)) ||
+							return strings.HasPrefix(s.Uses, "actions/github-script@") && strings.Contains(script, path.Join(stepWD, l.cmd.stdout)) ||
 								strings.Contains(s.Run, "gh pr comment") && strings.Contains(s.Run, l.cmd.stdout)
 						}) {
-							t.Errorf("%s: no later step posts %s as a pull-request comment", where, path.Join(wd, l.cmd.stdout))
+							t.Errorf("%s: no later step posts %s as a pull-request comment", where, path.Join(stepWD, l.cmd.stdout))
+						}
+						if out := l.flags["out"]; out == "" {
+							t.Errorf("%s: the reviewed plan is not saved (-out FILE) for the merge to apply", where)
+						} else {
+							planOuts = append(planOuts, path.Join(stepWD, out))
+						}
+						if bc := l.flags["base-config"]; bc != "" {
+							baseConfigs = append(baseConfigs, path.Join(stepWD, bc))
 						}
 					}
 				case "apply":
@@ -481,13 +586,32 @@ func TestExamples_GitHubActionsWorkflow(t *testing.T) {
 					if _, ok := l.flags["auto-approve"]; ok {
 						t.Errorf("%s: apply of a saved plan needs no -auto-approve", where)
 					}
-					if !slices.ContainsFunc(lines, func(p drsctlLine) bool { return p.verb == "plan" && p.flags["out"] == l.positional[0] }) {
-						t.Errorf("%s: applies %s, which no earlier plan -out in this job wrote", where, l.positional[0])
+					// The fallback on a stale plan matches drsctl's message.
+					greps, grepsStale := false, false
+					for _, c := range cmds {
+						if path.Base(c.argv[0]) == "grep" {
+							greps = true
+							grepsStale = grepsStale || slices.ContainsFunc(c.argv[1:], func(a string) bool { return strings.Contains(a, plan.ErrStale.Error()) })
+						}
 					}
-					// The retry on a stale plan matches drsctl's message.
-					if strings.Contains(st.Run, "grep") && !strings.Contains(st.Run, plan.ErrStale.Error()) {
+					if greps && !grepsStale {
 						t.Errorf("%s: greps for a stale plan, but drsctl says %q", where, plan.ErrStale.Error())
 					}
+					file := l.positional[0]
+					if slices.ContainsFunc(lines, func(p drsctlLine) bool { return p.verb == "plan" && p.flags["out"] == file }) {
+						break
+					}
+					// Not planned here: the reviewed plan, downloaded; on a
+					// stale refusal, the step plans and applies instead.
+					r := reviewedApply{where: where, file: path.Join(stepWD, file), downloads: slices.Clone(downloads), grepsStale: grepsStale}
+					for _, pl := range stepLines[li+1:] {
+						if pl.verb == "plan" && pl.flags["out"] != "" && slices.ContainsFunc(stepLines[li+1:], func(a drsctlLine) bool {
+							return a.verb == "apply" && slices.Equal(a.positional, []string{pl.flags["out"]})
+						}) {
+							r.fallback = true
+						}
+					}
+					reviewed = append(reviewed, r)
 				}
 				if l.verb == "plan" || l.verb == "apply" {
 					if l.flags["lock-timeout"] == "" {
@@ -508,15 +632,73 @@ func TestExamples_GitHubActionsWorkflow(t *testing.T) {
 	if !strings.Contains(pj.If, "github.event_name == 'pull_request'") {
 		t.Errorf("job %s plans but does not run on pull requests only (if: %q)", planJob, pj.If)
 	}
+	if onMerged && !strings.Contains(pj.If, "closed") {
+		t.Errorf("job %s plans on a pull request's closed event too (if: %q): a merged pull request is applied, not planned", planJob, pj.If)
+	}
 	if pj.Permissions["pull-requests"] != "write" {
 		t.Errorf("job %s cannot comment: permissions pull-requests is %q", planJob, pj.Permissions["pull-requests"])
 	}
+
+	// The plan job checks out the pull request, then its base beside it
+	// (a checkout cleans the workspace it is given, so the base comes
+	// second), and compares with the base's configuration.
+	head, base, baseDir := -1, -1, ""
+	for i, st := range pj.Steps {
+		if !strings.HasPrefix(st.Uses, "actions/checkout@") {
+			continue
+		}
+		ref, _ := st.With["ref"].(string)
+		dir, _ := st.With["path"].(string)
+		switch {
+		case dir == "" && ref == "":
+			head = i
+		case dir != "" && strings.Contains(ref, "github.event.pull_request.base.sha"):
+			base, baseDir = i, path.Clean(dir)
+		}
+	}
+	switch {
+	case head < 0:
+		t.Errorf("job %s does not check out the pull request (actions/checkout without ref or path)", planJob)
+	case base < 0:
+		t.Errorf("job %s does not check out the pull request's base (actions/checkout with ref: ${{ github.event.pull_request.base.sha }} and a path)", planJob)
+	case base < head:
+		t.Errorf("job %s checks out the base (step %d) before the pull request (step %d), whose checkout cleans the workspace", planJob, base+1, head+1)
+	}
+	if len(baseConfigs) == 0 {
+		t.Errorf("job %s never plans with -base-config: routine work due anyway counts as the change's", planJob)
+	}
+	for _, bc := range baseConfigs {
+		if baseDir != "" && bc != path.Join(baseDir, wd) {
+			t.Errorf("job %s: plan -base-config is %s in the workspace, the base's configuration is %s", planJob, bc, path.Join(baseDir, wd))
+		}
+	}
+	// The reviewed plan is kept: uploaded, per pull-request head.
+	var kept []ghArtifact
+	for _, out := range planOuts {
+		i := slices.IndexFunc(uploads[planJob], func(a ghArtifact) bool { return a.path == out })
+		if i < 0 {
+			t.Errorf("job %s: the plan it saves (%s) is not uploaded (actions/upload-artifact with path: %s): the merge cannot apply what was reviewed", planJob, out, out)
+			continue
+		}
+		a := uploads[planJob][i]
+		if !strings.Contains(a.name, "github.event.pull_request.head.sha") || literalPrefix(a.name) == "" {
+			t.Errorf("job %s: the plan's artifact is named %q: name it after the pull request's head (a prefix and ${{ github.event.pull_request.head.sha }}), so that the merge finds the plan of what it merges", planJob, a.name)
+		}
+		kept = append(kept, a)
+	}
+
 	if applyJob == "" {
 		t.Fatal("no job runs drsctl apply")
 	}
 	aj := wf.Jobs[applyJob]
-	if !strings.Contains(aj.If, "refs/heads/main") {
+	if onPush && !strings.Contains(aj.If, "refs/heads/main") {
 		t.Errorf("job %s applies but is not limited to main (if: %q)", applyJob, aj.If)
+	}
+	if !onPush && !strings.Contains(aj.If, "github.event.pull_request.merged == true") {
+		t.Errorf("job %s applies on a closed pull request that may not be merged (if: %q)", applyJob, aj.If)
+	}
+	if aj.Environment == "" {
+		t.Errorf("job %s applies outside an environment: no place for required reviewers and production secrets", applyJob)
 	}
 	c := aj.Concurrency
 	if c == nil {
@@ -526,6 +708,28 @@ func TestExamples_GitHubActionsWorkflow(t *testing.T) {
 		t.Errorf("job %s: no fixed concurrency group: two applies could run at once", applyJob)
 	} else if c.CancelInProgress == nil || *c.CancelInProgress {
 		t.Errorf("job %s: concurrency cancel-in-progress must be false: an apply is never cut short for the next", applyJob)
+	}
+	// The merge applies the reviewed plan, downloaded from the plan job's
+	// artifact; refused as stale, it plans and applies main instead.
+	if len(reviewed) == 0 {
+		t.Errorf("job %s never applies the reviewed plan: every apply is of a plan made at merge time", applyJob)
+	}
+	for _, r := range reviewed {
+		from := slices.IndexFunc(r.downloads, func(d ghArtifact) bool {
+			return slices.ContainsFunc(kept, func(k ghArtifact) bool {
+				return literalPrefix(d.name) == literalPrefix(k.name) && strings.Contains(d.name, "$") &&
+					path.Join(d.path, path.Base(k.path)) == r.file
+			})
+		})
+		if from < 0 {
+			t.Errorf("%s: applies %s, which no earlier plan -out in this job wrote and no earlier step downloaded from the artifact the plan job uploaded (%v; downloaded: %v)", r.where, r.file, kept, r.downloads)
+		}
+		if !r.grepsStale {
+			t.Errorf("%s: applies the reviewed plan, and a refusal as stale (%q) fails the merge: grep for it and fall back", r.where, plan.ErrStale.Error())
+		}
+		if !r.fallback {
+			t.Errorf("%s: no fallback after the reviewed plan: the step must plan -out FILE and apply FILE when it is refused as stale", r.where)
+		}
 	}
 }
 
