@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
@@ -1250,93 +1251,390 @@ func TestExamples_READMEsNameWhatToSet(t *testing.T) {
 	}
 }
 
-// The workflow's apply step, run as GitHub runs it (bash -eo pipefail), with
-// the real drsctl against SQL Server simulators, in the worst moment for
-// it: the cron host's apply slips in between the step's plan and its apply.
-// The saved plan is then stale, drsctl refuses it, and the step must plan
-// again and apply, not fail the merge; any other failure must fail the step
-// at once, not be retried as if it were stale.
-func TestExamples_GitHubActionsApplyStep_replansWhenACronRunSlipsIn(t *testing.T) {
-	wf := loadWorkflow(t, filepath.Join(examplesDir, "github-actions", "drsctl.yml"))
-	script := ""
-	for _, job := range wf.Jobs {
-		for _, st := range job.Steps {
-			if strings.Contains(st.Run, "drsctl apply ") {
-				script = st.Run
-			}
-		}
-	}
-	if script == "" {
-		t.Fatal("no step runs drsctl apply")
-	}
-	bin := drsctlBinary(t)
+// ghWorld is a repository and its GitHub for the workflow's steps, run as
+// GitHub runs them (bash -eo pipefail, in the step's working directory,
+// ${{ … }} evaluated, outputs read back from $GITHUB_OUTPUT), with the real
+// drsctl against SQL Server simulators and a stand-in for gh that serves
+// the artifacts the plan job uploaded, as GitHub would. The cron host
+// applies the configuration deployed to it (etc/), every few minutes.
+type ghWorld struct {
+	t         *testing.T
+	wf        *ghWorkflow
+	s         *sims
+	root      string
+	tools     string // drsctl and gh
+	artifacts string // artifacts/NAME/FILE
+	// main is main's configuration, what the cron host runs; pr adds the
+	// vault, a copy-only target.
+	main, pr string
+	headSHA  string
+}
 
-	// run runs the step in a configuration directory, with drsctl on PATH
-	// as a wrapper that does what `before` says on the step's first apply.
-	run := func(t *testing.T, s *sims, before string) (int, string) {
-		t.Helper()
-		tools := t.TempDir()
-		wrapper := `#!/bin/sh
-if [ "$1" = apply ] && [ ! -e "$TOOLS/done" ]; then
-  : > "$TOOLS/done"
-` + before + `
+const ghPRHead = "0123456789abcdef0123456789abcdef01234567"
+
+func newGHWorld(t *testing.T) *ghWorld {
+	t.Helper()
+	w := &ghWorld{t: t, wf: loadWorkflow(t, filepath.Join(examplesDir, "github-actions", "drsctl.yml")),
+		s: startSims(t, 0, "Sales"), root: t.TempDir(), tools: t.TempDir(), headSHA: ghPRHead}
+	w.artifacts = filepath.Join(w.root, "artifacts")
+	// Log backups every second: each cron run has routine work to do,
+	// and moves the state on.
+	cfg := strings.Replace(readFile(t, filepath.Join(w.s.dir, "main.drs.hcl")), `log_backup { every = "15m" }`, `log_backup { every = "1s" }`, 1)
+	if !strings.Contains(cfg, `every = "1s"`) {
+		t.Fatal("the simulators' configuration no longer has log_backup { every = \"15m\" }")
+	}
+	w.main = fmt.Sprintf("state {\n  url = \"file://%s/drs.state.json\"\n}\n", filepath.ToSlash(w.root)) + cfg
+	w.pr = w.main + fmt.Sprintf(`
+target "vault" {
+  primary = primary.sales
+  kind    = "copy_only"
+  destination { url = "file://%s/vault" }
+}
+`, filepath.ToSlash(w.root))
+	w.deploy(w.main)
+	gh := `#!/bin/sh
+# gh, as far as the workflow uses it: the pull request a commit merged, its
+# run and the run's artifacts.
+echo "gh $*" >> "$TOOLS/gh.log"
+case "$1 $2" in
+"api repos/$GITHUB_REPOSITORY/commits/$GITHUB_SHA/pulls") printf '%s\n' "$GH_PR_HEAD" ;;
+"run list")
+  case " $* " in *" --workflow drsctl.yml "*) ;; *) echo "gh stand-in: runs of another workflow: gh $*" >&2; exit 2 ;; esac
+  case " $* " in *" --event pull_request "*) ;; *) echo "gh stand-in: runs of any event: gh $*" >&2; exit 2 ;; esac
+  if [ -n "$GH_PR_HEAD" ]; then
+    case " $* " in *" --commit $GH_PR_HEAD "*) echo 4242 ;; esac
+  fi ;;
+"run download")
+  shift 2; run=$1; shift; name=; dir=.
+  while [ $# -gt 0 ]; do
+    case $1 in -n|--name) name=$2; shift ;; -D|--dir) dir=$2; shift ;; esac
+    shift
+  done
+  if [ "$run" != 4242 ] || [ -z "$name" ] || [ ! -d "$ARTIFACTS/$name" ]; then
+    echo "no valid artifacts found to download" >&2; exit 1
+  fi
+  cp -R "$ARTIFACTS/$name/." "$dir/" ;;
+*) echo "gh stand-in: unexpected gh $*" >&2; exit 2 ;;
+esac
+`
+	if err := os.WriteFile(filepath.Join(w.tools, "gh"), []byte(gh), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// drsctl, and a cron run just before the apply of $CRON_BEFORE_APPLY.
+	wrapper := `#!/bin/sh
+if [ -n "$CRON_BEFORE_APPLY" ] && [ "$1 $2" = "apply $CRON_BEFORE_APPLY" ] && [ ! -e "$TOOLS/cron-ran" ]; then
+  : > "$TOOLS/cron-ran"
+  sleep 1.1
+  "$DRSCTL_BIN" -chdir "$CRON_DIR" apply -auto-approve -lock-timeout 1m -no-color > "$TOOLS/cron.log" 2>&1 || echo "the cron run failed" >&2
 fi
 exec "$DRSCTL_BIN" "$@"
 `
-		if err := os.WriteFile(filepath.Join(tools, "drsctl"), []byte(wrapper), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		stepFile := filepath.Join(tools, "step.sh")
-		if err := os.WriteFile(stepFile, []byte(script), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", stepFile)
-		cmd.Dir = s.dir
-		cmd.Env = append(os.Environ(), "PATH="+tools+string(os.PathListSeparator)+os.Getenv("PATH"),
-			"TOOLS="+tools, "DRSCTL_BIN="+bin, "PRIMARY_DSN="+s.primary.DSN(""), "EAST_DSN="+s.east.DSN(""))
-		out, err := cmd.CombinedOutput()
-		code, sig := exitOf(t, err)
-		if sig != "" {
-			t.Fatalf("the step was killed by %s:\n%s", sig, out)
-		}
-		return code, string(out)
+	if err := os.WriteFile(filepath.Join(w.tools, "drsctl"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
 	}
+	return w
+}
 
-	t.Run("a cron run between plan and apply", func(t *testing.T) {
-		s := startSims(t, 0, "Sales")
-		code, out := run(t, s, `  "$DRSCTL_BIN" apply -auto-approve -lock-timeout 1m > "$TOOLS/cron.log" 2>&1 || echo "the cron run failed" >&2`)
-		if code != 0 {
-			t.Fatalf("the step failed (exit %d):\n%s", code, out)
+// checkout writes a workspace: the configuration in drs/ (and a base in
+// base/drs/ when given).
+func (w *ghWorld) checkout(name, cfg, base string) string {
+	w.t.Helper()
+	ws := filepath.Join(w.root, name)
+	for d, c := range map[string]string{"drs": cfg, "base/drs": base} {
+		if c == "" {
+			continue
 		}
-		if !strings.Contains(out, plan.ErrStale.Error()) {
-			t.Fatalf("the cron run did not make the step's plan stale: the test no longer tests the race:\n%s", out)
+		if err := os.MkdirAll(filepath.Join(ws, d), 0o755); err != nil {
+			w.t.Fatal(err)
 		}
-		if n := strings.Count(out, "Saved the plan to plan.json"); n != 2 {
-			t.Errorf("the step planned %d times, want 2 (once more after the stale refusal):\n%s", n, out)
+		if err := os.WriteFile(filepath.Join(ws, d, "main.drs.hcl"), []byte(c), 0o644); err != nil {
+			w.t.Fatal(err)
 		}
-		if !strings.Contains(out, "planning again") {
-			t.Errorf("the step does not say why it plans again:\n%s", out)
+	}
+	return ws
+}
+
+// deploy puts a configuration on the cron host, as the merge job's last
+// step does.
+func (w *ghWorld) deploy(cfg string) {
+	w.t.Helper()
+	w.checkout("etc", cfg, "")
+}
+
+// cron is one run of the cron host's entry (drsctl apply -auto-approve on
+// the deployed configuration).
+func (w *ghWorld) cron() string {
+	w.t.Helper()
+	time.Sleep(1100 * time.Millisecond) // a log backup falls due
+	code, stdout, stderr := w.s.run(w.t, drsctlBinary(w.t), nil, "-chdir", filepath.Join(w.root, "etc", "drs"), "apply", "-auto-approve", "-lock-timeout", "1m", "-no-color")
+	if code != 0 {
+		w.t.Fatalf("the cron run failed (exit %d):\n%s%s", code, stdout, stderr)
+	}
+	return stdout
+}
+
+var ghExpr = regexp.MustCompile(`\$\{\{\s*([^}]*?)\s*\}\}`)
+
+// eval replaces ${{ … }} with what the test's GitHub gives it; an
+// expression it does not know fails the test, rather than running the step
+// with a value GitHub would not give.
+func (w *ghWorld) eval(s string, outputs map[string]string) string {
+	w.t.Helper()
+	return ghExpr.ReplaceAllStringFunc(s, func(m string) string {
+		e := ghExpr.FindStringSubmatch(m)[1]
+		switch {
+		case e == "github.event.pull_request.head.sha":
+			return w.headSHA
+		case e == "github.token":
+			return "gh-token"
+		case strings.HasPrefix(e, "steps."):
+			return outputs[strings.Replace(strings.TrimPrefix(e, "steps."), ".outputs.", ".", 1)]
 		}
-		// The standby was seeded once (by the cron run), not twice.
-		fulls := 0
-		for _, r := range s.east.RestoreHistory() {
-			if r.Type == "D" {
-				fulls++
+		w.t.Fatalf("the test does not know the workflow's expression %s", m)
+		return ""
+	})
+}
+
+// runJob runs the steps of a job that have `want` in their shell (and
+// emulates its actions/upload-artifact steps) in a workspace, and returns
+// the last step's exit code and everything the steps printed. A step that
+// fails ends the job, as on GitHub.
+func (w *ghWorld) runJob(ws string, want func(ghStep) bool, env ...string) (int, string, map[string]string) {
+	w.t.Helper()
+	var job *ghJob
+	for _, j := range w.wf.Jobs {
+		if slices.ContainsFunc(j.Steps, want) {
+			job = j
+		}
+	}
+	if job == nil {
+		w.t.Fatal("no job has the steps the test runs")
+	}
+	outputs := map[string]string{}
+	var all strings.Builder
+	for i, st := range job.Steps {
+		if strings.HasPrefix(st.Uses, "actions/upload-artifact@") {
+			name, file := w.eval(st.With["name"].(string), outputs), st.With["path"].(string)
+			dst := filepath.Join(w.artifacts, name)
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				w.t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dst, path.Base(file)), []byte(readFile(w.t, filepath.Join(ws, file))), 0o644); err != nil {
+				w.t.Fatal(err)
+			}
+			continue
+		}
+		if st.Run == "" || !want(st) {
+			continue
+		}
+		dir := w.wf.Defaults.Run.WorkingDirectory
+		if st.WorkingDirectory != "" {
+			dir = st.WorkingDirectory
+		}
+		stepFile := filepath.Join(w.t.TempDir(), "step.sh")
+		outFile := filepath.Join(w.t.TempDir(), "github_output")
+		for f, b := range map[string]string{stepFile: st.Run, outFile: ""} {
+			if err := os.WriteFile(f, []byte(b), 0o644); err != nil {
+				w.t.Fatal(err)
 			}
 		}
-		if fulls != 1 {
-			t.Errorf("%d full restores on the standby, want 1:\n%s", fulls, out)
+		cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", stepFile)
+		cmd.Dir = filepath.Join(ws, dir)
+		cmd.Env = append(os.Environ(), "PATH="+w.tools+string(os.PathListSeparator)+os.Getenv("PATH"),
+			"TOOLS="+w.tools, "ARTIFACTS="+w.artifacts, "GITHUB_OUTPUT="+outFile,
+			"DRSCTL_BIN="+drsctlBinary(w.t), "CRON_DIR="+filepath.Join(w.root, "etc", "drs"),
+			"GITHUB_REPOSITORY=acme/drs", "GITHUB_SHA=fedcba9876543210fedcba9876543210fedcba98", "GH_PR_HEAD="+w.headSHA,
+			"PRIMARY_DSN="+w.s.primary.DSN(""), "EAST_DSN="+w.s.east.DSN(""))
+		for k, v := range st.Env {
+			cmd.Env = append(cmd.Env, k+"="+w.eval(v, outputs))
+		}
+		cmd.Env = append(cmd.Env, env...)
+		out, err := cmd.CombinedOutput()
+		all.Write(out)
+		code, sig := exitOf(w.t, err)
+		if sig != "" {
+			w.t.Fatalf("step %d %s was killed by %s:\n%s", i+1, st.Name, sig, all.String())
+		}
+		for _, line := range strings.Split(readFile(w.t, outFile), "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok && st.ID != "" {
+				outputs[st.ID+"."+k] = v
+			}
+		}
+		if code != 0 {
+			return code, all.String(), outputs
+		}
+	}
+	return 0, all.String(), outputs
+}
+
+// planPR runs the pull request's plan job: its plan step and the upload.
+func (w *ghWorld) planPR(name, cfg string) (string, map[string]string) {
+	w.t.Helper()
+	ws := w.checkout(name, cfg, w.main)
+	code, out, outputs := w.runJob(ws, func(s ghStep) bool { return strings.Contains(s.Run, "drsctl plan -base-config") })
+	if code != 0 {
+		w.t.Fatalf("the pull request's plan step failed (exit %d):\n%s", code, out)
+	}
+	return readFile(w.t, filepath.Join(ws, "drs", "plan.txt")), outputs
+}
+
+// merge runs the merge's apply job on main's new configuration: the
+// download of the reviewed plan and the apply.
+func (w *ghWorld) merge(name, cfg string, env ...string) (int, string) {
+	w.t.Helper()
+	ws := w.checkout(name, cfg, "")
+	code, out, _ := w.runJob(ws, func(s ghStep) bool {
+		return strings.Contains(s.Run, "gh run download") || strings.Contains(s.Run, "drsctl apply")
+	}, env...)
+	return code, out
+}
+
+// vaultFulls counts the full backups shipped to the vault (their .bak
+// files; each has a manifest beside it).
+func (w *ghWorld) vaultFulls() int {
+	w.t.Helper()
+	n := 0
+	filepath.WalkDir(filepath.Join(w.root, "vault"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(d.Name(), "_full_") && strings.HasSuffix(d.Name(), ".bak") {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+// The pull-request workflow from end to end: a pull request adds the
+// vault; its plan says so (exit 2) apart from the routine work, and is kept;
+// cron applies main meanwhile; the merge applies the reviewed plan, and
+// the cron host, given the configuration after it, does nothing twice.
+func TestExamples_GitHubActionsWorkflow_reviewedPlanAppliesAfterCron(t *testing.T) {
+	w := newGHWorld(t)
+	w.cron()
+
+	// A pull request that changes nothing drsctl does, while a log backup
+	// is due: exit 0.
+	time.Sleep(1100 * time.Millisecond)
+	txt, outputs := w.planPR("pr-comment", w.main+"\n# a comment\n")
+	if outputs["plan.exitcode"] != "0" || !strings.Contains(txt, "backup log") {
+		t.Errorf("a pull request that changes nothing, with a log backup due: exit code %q, want 0:\n%s", outputs["plan.exitcode"], txt)
+	}
+
+	w.headSHA = ghPRHead
+	txt, outputs = w.planPR("pr", w.pr)
+	if outputs["plan.exitcode"] != "2" {
+		t.Errorf("the pull request adding the vault: exit code %q, want 2:\n%s", outputs["plan.exitcode"], txt)
+	}
+	t.Logf("plan.txt:\n%s", txt)
+	for _, want := range []string{"Changes the configuration causes:", `target "vault" is added`, `target "vault":`} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("the pull request's plan does not say %q:\n%s", want, txt)
+		}
+	}
+	saved := readFile(t, filepath.Join(w.artifacts, "drsctl-plan-"+ghPRHead, "plan.json"))
+	for _, secret := range []string{w.s.primary.DSN(""), w.s.east.DSN(""), "sa:sqlsim"} {
+		if strings.Contains(saved, secret) {
+			t.Errorf("the plan kept as an artifact (readable by anyone who reads the repository) holds a connection string")
+		}
+	}
+
+	// Cron runs main twice before the merge.
+	w.cron()
+	w.cron()
+
+	code, out := w.merge("merge", w.pr)
+	if code != 0 || !strings.Contains(out, "still stand as reviewed") || strings.Contains(out, "::warning") || strings.Contains(out, "main.json") {
+		t.Fatalf("the merge did not apply the reviewed plan after cron ran (exit %d):\n%s", code, out)
+	}
+	if n := w.vaultFulls(); n != 1 {
+		t.Errorf("%d full backups in the vault after the merge, want 1:\n%s", n, out)
+	}
+	// The configuration reaches the cron host after the apply: its runs
+	// go on with routine work only.
+	w.deploy(w.pr)
+	w.cron()
+	if n := w.vaultFulls(); n != 1 {
+		t.Errorf("%d full backups in the vault after cron ran the merged configuration, want 1", n)
+	}
+}
+
+// The merge when the reviewed plan no longer stands: drsctl refuses it as
+// stale, the job says why in a warning and applies main instead; nothing
+// is done twice. Any other failure fails the job.
+func TestExamples_GitHubActionsWorkflow_mergeFallsBack(t *testing.T) {
+	t.Run("cron got the merged configuration first", func(t *testing.T) {
+		w := newGHWorld(t)
+		w.cron()
+		w.planPR("pr", w.pr)
+		w.deploy(w.pr) // a cron host that pulls main itself
+		w.cron()
+		if n := w.vaultFulls(); n != 1 {
+			t.Fatalf("cron did not seed the vault: %d full backups there", n)
+		}
+		code, out := w.merge("merge", w.pr)
+		if code != 0 {
+			t.Fatalf("the merge failed (exit %d):\n%s", code, out)
+		}
+		for _, want := range []string{"::warning", plan.ErrStale.Error(), "reviewed, and no longer planned", "Saved the plan to main.json"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the merge's output does not say %q:\n%s", want, out)
+			}
+		}
+		if n := w.vaultFulls(); n != 1 {
+			t.Errorf("%d full backups in the vault, want 1: the seed was done twice:\n%s", n, out)
 		}
 	})
-
-	t.Run("a saved plan that cannot be read", func(t *testing.T) {
-		s := startSims(t, 0, "Sales")
-		code, out := run(t, s, `  echo '{' > plan.json`)
-		if code != 1 {
-			t.Fatalf("the step exited %d, want 1:\n%s", code, out)
+	t.Run("another merge came between", func(t *testing.T) {
+		w := newGHWorld(t)
+		w.cron()
+		w.planPR("pr", w.pr)
+		w.cron()
+		// main is the pull request and another change (rpo).
+		code, out := w.merge("merge", strings.Replace(w.pr, `rpo = "1h"`, `rpo = "2h"`, 1))
+		if code != 0 {
+			t.Fatalf("the merge failed (exit %d):\n%s", code, out)
 		}
-		if n := strings.Count(out, "Saved the plan to plan.json"); n != 1 {
-			t.Errorf("the step planned %d times, want 1: only a stale plan is planned again:\n%s", n, out)
+		for _, want := range []string{"::warning", "the configuration changed since the plan was made", "Saved the plan to main.json"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the merge's output does not say %q:\n%s", want, out)
+			}
+		}
+		if n := w.vaultFulls(); n != 1 {
+			t.Errorf("%d full backups in the vault after the fallback, want 1:\n%s", n, out)
+		}
+	})
+	t.Run("a cron run between the fallback's plan and its apply", func(t *testing.T) {
+		w := newGHWorld(t)
+		w.cron()
+		w.planPR("pr", w.pr)
+		code, out := w.merge("merge", strings.Replace(w.pr, `rpo = "1h"`, `rpo = "2h"`, 1), "CRON_BEFORE_APPLY=main.json")
+		if code != 0 || !strings.Contains(out, "Saved the plan to main.json") || !strings.Contains(out, "The state moved on since main.json was made") {
+			t.Fatalf("the fallback with a cron run before its apply: exit %d\n%s", code, out)
+		}
+		if log := readFile(t, filepath.Join(w.tools, "cron.log")); !strings.Contains(log, "Apply complete") {
+			t.Fatalf("the cron run between did nothing, so the test no longer tests the race:\n%s", log)
+		}
+		if n := w.vaultFulls(); n != 1 {
+			t.Errorf("%d full backups in the vault, want 1:\n%s", n, out)
+		}
+	})
+	t.Run("a push not merged from a pull request", func(t *testing.T) {
+		w := newGHWorld(t)
+		w.cron()
+		code, out := w.merge("merge", w.pr, "GH_PR_HEAD=")
+		if code != 0 || !strings.Contains(out, "::notice::") || !strings.Contains(out, "Saved the plan to main.json") || w.vaultFulls() != 1 {
+			t.Fatalf("a direct push: exit %d, vault fulls %d, want main planned and applied:\n%s", code, w.vaultFulls(), out)
+		}
+	})
+	t.Run("a reviewed plan that cannot be read", func(t *testing.T) {
+		w := newGHWorld(t)
+		w.cron()
+		w.planPR("pr", w.pr)
+		if err := os.WriteFile(filepath.Join(w.artifacts, "drsctl-plan-"+ghPRHead, "plan.json"), []byte("{"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out := w.merge("merge", w.pr)
+		if code != 1 || strings.Contains(out, "main.json") {
+			t.Fatalf("the merge exited %d, want 1 without planning main: only a stale plan falls back:\n%s", code, out)
 		}
 	})
 }
