@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
@@ -336,6 +337,7 @@ type ghWorkflow struct {
 }
 
 type ghTrigger struct {
+	Types    []string `yaml:"types"`
 	Branches []string `yaml:"branches"`
 	Paths    []string `yaml:"paths"`
 }
@@ -394,6 +396,60 @@ func modulePath(t *testing.T) (module, goVersion string) {
 	return module, goVersion
 }
 
+// literalPrefix is a name up to its first expansion ($VAR, ${{ … }}): the
+// part on which two steps that spell the same name differently (the upload
+// with ${{ github.event.pull_request.head.sha }}, the download with $head)
+// must agree.
+func literalPrefix(s string) string {
+	if i := strings.Index(s, "$"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// ghArtifact is an artifact a step uploads or downloads: its name as
+// written, and the workspace path of its file (upload) or directory
+// (download).
+type ghArtifact struct{ name, path string }
+
+// ghDownloads returns the artifacts a step downloads: an
+// actions/download-artifact step, or gh run download in its shell (stepWD
+// is the step's working directory within the workspace).
+func ghDownloads(t *testing.T, where, stepWD string, st ghStep) []ghArtifact {
+	t.Helper()
+	var out []ghArtifact
+	if strings.HasPrefix(st.Uses, "actions/download-artifact@") {
+		name, _ := st.With["name"].(string)
+		dir, _ := st.With["path"].(string)
+		out = append(out, ghArtifact{name: name, path: path.Clean(dir)})
+	}
+	cmds, err := shellCommands(st.Run)
+	if err != nil {
+		t.Fatalf("%s: %v", where, err)
+	}
+	for _, c := range cmds {
+		if len(c.argv) < 3 || c.argv[0] != "gh" || c.argv[1] != "run" || c.argv[2] != "download" {
+			continue
+		}
+		a := ghArtifact{path: stepWD}
+		for i := 3; i+1 < len(c.argv); i++ {
+			switch c.argv[i] {
+			case "-n", "--name":
+				i++
+				a.name = c.argv[i]
+			case "-D", "--dir":
+				i++
+				a.path = path.Join(stepWD, c.argv[i])
+			}
+		}
+		if a.name == "" {
+			t.Errorf("%s: gh run download %q names no artifact (-n NAME): it downloads every artifact of the run, each in a directory of its own", where, c.argv[3:])
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
 func TestExamples_GitHubActionsWorkflow(t *testing.T) {
 	dir := filepath.Join(examplesDir, "github-actions")
 	p := filepath.Join(dir, "drsctl.yml")
@@ -402,8 +458,12 @@ func TestExamples_GitHubActionsWorkflow(t *testing.T) {
 	if wf.On.PullRequest == nil {
 		t.Error("no pull_request trigger: pull requests are not planned")
 	}
-	if wf.On.Push == nil || !slices.Contains(wf.On.Push.Branches, "main") {
-		t.Error("no push trigger on main: merges are not applied")
+	// Merges are applied on the push to main, or on the pull request's
+	// closed event (then the jobs must tell a merge from a plan).
+	onPush := wf.On.Push != nil && slices.Contains(wf.On.Push.Branches, "main")
+	onMerged := wf.On.PullRequest != nil && slices.Contains(wf.On.PullRequest.Types, "closed")
+	if !onPush && !onMerged {
+		t.Error("neither a push trigger on main nor pull_request types [closed]: merges are not applied")
 	}
 	wd := wf.Defaults.Run.WorkingDirectory
 	if wd == "" {
@@ -415,24 +475,52 @@ func TestExamples_GitHubActionsWorkflow(t *testing.T) {
 		}
 	}
 	// Every variable the configuration and its storage need comes from a
-	// secret.
+	// secret; every repository variable the workflow reads is in the
+	// README.
 	for _, name := range neededEnv(t, dir) {
 		if v := wf.Env[name]; !strings.Contains(v, "${{ secrets.") {
 			t.Errorf("env %s is %q: set it from a repository secret (${{ secrets.… }})", name, v)
 		}
 	}
+	readme := readFile(t, filepath.Join(dir, "README.md"))
+	for _, m := range regexp.MustCompile(`\$\{\{\s*vars\.(\w+)\s*\}\}`).FindAllStringSubmatch(readFile(t, p), -1) {
+		if !strings.Contains(readme, "`"+m[1]+"`") {
+			t.Errorf("the workflow reads the repository variable %s, which README.md does not name (`%s`)", m[1], m[1])
+		}
+	}
 
 	module, goVersion := modulePath(t)
 	var planJob, applyJob string
+	var planOuts, baseConfigs []string // workspace paths, in the plan job
+	uploads := map[string][]ghArtifact{}
+	// reviewedApply are the saved plans a job applies that it did not
+	// write: each must be downloaded from what the plan job uploaded.
+	type reviewedApply struct {
+		where, file string
+		downloads   []ghArtifact // downloaded by then, in the job
+		fallback    bool         // the step then plans -out and applies that
+		grepsStale  bool
+	}
+	var reviewed []reviewedApply
 	for name, job := range wf.Jobs {
 		var lines []drsctlLine
+		var downloads []ghArtifact
 		installed, validated := false, false
 		for i, st := range job.Steps {
 			where := name + " step " + strconv.Itoa(i+1) + " " + st.Name
+			stepWD := wd
+			if st.WorkingDirectory != "" {
+				stepWD = st.WorkingDirectory
+			}
 			if st.Uses != "" && strings.HasPrefix(st.Uses, "actions/setup-go@") {
 				if v, _ := st.With["go-version"].(string); v == "" || !strings.HasPrefix(goVersion, v) {
 					t.Errorf("%s: go-version %q does not give Go %s, which go.mod needs", where, v, goVersion)
 				}
+			}
+			if strings.HasPrefix(st.Uses, "actions/upload-artifact@") {
+				n, _ := st.With["name"].(string)
+				f, _ := st.With["path"].(string)
+				uploads[name] = append(uploads[name], ghArtifact{name: n, path: path.Clean(f)})
 			}
 			cmds, err := shellCommands(st.Run)
 			if err != nil {
@@ -449,7 +537,17 @@ func TestExamples_GitHubActionsWorkflow(t *testing.T) {
 					installed = true
 				}
 			}
-			for _, l := range drsctlCommands(t, where, st.Run) {
+			if dl := ghDownloads(t, where, stepWD, st); len(dl) > 0 {
+				if job.Permissions["actions"] != "read" && job.Permissions["actions"] != "write" {
+					t.Errorf("%s: downloads an artifact of another run, but job %s's permissions give no actions: read", where, name)
+				}
+				if strings.Contains(st.Run, "gh ") && st.Env["GH_TOKEN"] == "" && job.Env["GH_TOKEN"] == "" && wf.Env["GH_TOKEN"] == "" {
+					t.Errorf("%s: runs gh without GH_TOKEN", where)
+				}
+				downloads = append(downloads, dl...)
+			}
+			stepLines := drsctlCommands(t, where, st.Run)
+			for li, l := range stepLines {
 				if !installed {
 					t.Errorf("%s: drsctl %s runs before drsctl is installed", where, l.verb)
 				}
@@ -467,10 +565,18 @@ func TestExamples_GitHubActionsWorkflow(t *testing.T) {
 							t.Errorf("%s: the plan's output is not saved for the comment", where)
 						} else if !slices.ContainsFunc(job.Steps[i+1:], func(s ghStep) bool {
 							script, _ := s.With["script"].(string)
-							return strings.HasPrefix(s.Uses, "actions/github-script@") && strings.Contains(script, path.Join(wd, l.cmd.stdout)) ||
+							return strings.HasPrefix(s.Uses, "actions/github-script@") && strings.Contains(script, path.Join(stepWD, l.cmd.stdout)) ||
 								strings.Contains(s.Run, "gh pr comment") && strings.Contains(s.Run, l.cmd.stdout)
 						}) {
-							t.Errorf("%s: no later step posts %s as a pull-request comment", where, path.Join(wd, l.cmd.stdout))
+							t.Errorf("%s: no later step posts %s as a pull-request comment", where, path.Join(stepWD, l.cmd.stdout))
+						}
+						if out := l.flags["out"]; out == "" {
+							t.Errorf("%s: the reviewed plan is not saved (-out FILE) for the merge to apply", where)
+						} else {
+							planOuts = append(planOuts, path.Join(stepWD, out))
+						}
+						if bc := l.flags["base-config"]; bc != "" {
+							baseConfigs = append(baseConfigs, path.Join(stepWD, bc))
 						}
 					}
 				case "apply":
@@ -481,13 +587,32 @@ func TestExamples_GitHubActionsWorkflow(t *testing.T) {
 					if _, ok := l.flags["auto-approve"]; ok {
 						t.Errorf("%s: apply of a saved plan needs no -auto-approve", where)
 					}
-					if !slices.ContainsFunc(lines, func(p drsctlLine) bool { return p.verb == "plan" && p.flags["out"] == l.positional[0] }) {
-						t.Errorf("%s: applies %s, which no earlier plan -out in this job wrote", where, l.positional[0])
+					// The fallback on a stale plan matches drsctl's message.
+					greps, grepsStale := false, false
+					for _, c := range cmds {
+						if path.Base(c.argv[0]) == "grep" {
+							greps = true
+							grepsStale = grepsStale || slices.ContainsFunc(c.argv[1:], func(a string) bool { return strings.Contains(a, plan.ErrStale.Error()) })
+						}
 					}
-					// The retry on a stale plan matches drsctl's message.
-					if strings.Contains(st.Run, "grep") && !strings.Contains(st.Run, plan.ErrStale.Error()) {
+					if greps && !grepsStale {
 						t.Errorf("%s: greps for a stale plan, but drsctl says %q", where, plan.ErrStale.Error())
 					}
+					file := l.positional[0]
+					if slices.ContainsFunc(lines, func(p drsctlLine) bool { return p.verb == "plan" && p.flags["out"] == file }) {
+						break
+					}
+					// Not planned here: the reviewed plan, downloaded; on a
+					// stale refusal, the step plans and applies instead.
+					r := reviewedApply{where: where, file: path.Join(stepWD, file), downloads: slices.Clone(downloads), grepsStale: grepsStale}
+					for _, pl := range stepLines[li+1:] {
+						if pl.verb == "plan" && pl.flags["out"] != "" && slices.ContainsFunc(stepLines[li+1:], func(a drsctlLine) bool {
+							return a.verb == "apply" && slices.Equal(a.positional, []string{pl.flags["out"]})
+						}) {
+							r.fallback = true
+						}
+					}
+					reviewed = append(reviewed, r)
 				}
 				if l.verb == "plan" || l.verb == "apply" {
 					if l.flags["lock-timeout"] == "" {
@@ -508,15 +633,73 @@ func TestExamples_GitHubActionsWorkflow(t *testing.T) {
 	if !strings.Contains(pj.If, "github.event_name == 'pull_request'") {
 		t.Errorf("job %s plans but does not run on pull requests only (if: %q)", planJob, pj.If)
 	}
+	if onMerged && !strings.Contains(pj.If, "closed") {
+		t.Errorf("job %s plans on a pull request's closed event too (if: %q): a merged pull request is applied, not planned", planJob, pj.If)
+	}
 	if pj.Permissions["pull-requests"] != "write" {
 		t.Errorf("job %s cannot comment: permissions pull-requests is %q", planJob, pj.Permissions["pull-requests"])
 	}
+
+	// The plan job checks out the pull request, then its base beside it
+	// (a checkout cleans the workspace it is given, so the base comes
+	// second), and compares with the base's configuration.
+	head, base, baseDir := -1, -1, ""
+	for i, st := range pj.Steps {
+		if !strings.HasPrefix(st.Uses, "actions/checkout@") {
+			continue
+		}
+		ref, _ := st.With["ref"].(string)
+		dir, _ := st.With["path"].(string)
+		switch {
+		case dir == "" && ref == "":
+			head = i
+		case dir != "" && strings.Contains(ref, "github.event.pull_request.base.sha"):
+			base, baseDir = i, path.Clean(dir)
+		}
+	}
+	switch {
+	case head < 0:
+		t.Errorf("job %s does not check out the pull request (actions/checkout without ref or path)", planJob)
+	case base < 0:
+		t.Errorf("job %s does not check out the pull request's base (actions/checkout with ref: ${{ github.event.pull_request.base.sha }} and a path)", planJob)
+	case base < head:
+		t.Errorf("job %s checks out the base (step %d) before the pull request (step %d), whose checkout cleans the workspace", planJob, base+1, head+1)
+	}
+	if len(baseConfigs) == 0 {
+		t.Errorf("job %s never plans with -base-config: routine work due anyway counts as the change's", planJob)
+	}
+	for _, bc := range baseConfigs {
+		if baseDir != "" && bc != path.Join(baseDir, wd) {
+			t.Errorf("job %s: plan -base-config is %s in the workspace, the base's configuration is %s", planJob, bc, path.Join(baseDir, wd))
+		}
+	}
+	// The reviewed plan is kept: uploaded, per pull-request head.
+	var kept []ghArtifact
+	for _, out := range planOuts {
+		i := slices.IndexFunc(uploads[planJob], func(a ghArtifact) bool { return a.path == out })
+		if i < 0 {
+			t.Errorf("job %s: the plan it saves (%s) is not uploaded (actions/upload-artifact with path: %s): the merge cannot apply what was reviewed", planJob, out, out)
+			continue
+		}
+		a := uploads[planJob][i]
+		if !strings.Contains(a.name, "github.event.pull_request.head.sha") || literalPrefix(a.name) == "" {
+			t.Errorf("job %s: the plan's artifact is named %q: name it after the pull request's head (a prefix and ${{ github.event.pull_request.head.sha }}), so that the merge finds the plan of what it merges", planJob, a.name)
+		}
+		kept = append(kept, a)
+	}
+
 	if applyJob == "" {
 		t.Fatal("no job runs drsctl apply")
 	}
 	aj := wf.Jobs[applyJob]
-	if !strings.Contains(aj.If, "refs/heads/main") {
+	if onPush && !strings.Contains(aj.If, "refs/heads/main") {
 		t.Errorf("job %s applies but is not limited to main (if: %q)", applyJob, aj.If)
+	}
+	if !onPush && !strings.Contains(aj.If, "github.event.pull_request.merged == true") {
+		t.Errorf("job %s applies on a closed pull request that may not be merged (if: %q)", applyJob, aj.If)
+	}
+	if aj.Environment == "" {
+		t.Errorf("job %s applies outside an environment: no place for required reviewers and production secrets", applyJob)
 	}
 	c := aj.Concurrency
 	if c == nil {
@@ -526,6 +709,28 @@ func TestExamples_GitHubActionsWorkflow(t *testing.T) {
 		t.Errorf("job %s: no fixed concurrency group: two applies could run at once", applyJob)
 	} else if c.CancelInProgress == nil || *c.CancelInProgress {
 		t.Errorf("job %s: concurrency cancel-in-progress must be false: an apply is never cut short for the next", applyJob)
+	}
+	// The merge applies the reviewed plan, downloaded from the plan job's
+	// artifact; refused as stale, it plans and applies main instead.
+	if len(reviewed) == 0 {
+		t.Errorf("job %s never applies the reviewed plan: every apply is of a plan made at merge time", applyJob)
+	}
+	for _, r := range reviewed {
+		from := slices.IndexFunc(r.downloads, func(d ghArtifact) bool {
+			return slices.ContainsFunc(kept, func(k ghArtifact) bool {
+				return literalPrefix(d.name) == literalPrefix(k.name) && strings.Contains(d.name, "$") &&
+					path.Join(d.path, path.Base(k.path)) == r.file
+			})
+		})
+		if from < 0 {
+			t.Errorf("%s: applies %s, which no earlier plan -out in this job wrote and no earlier step downloaded from the artifact the plan job uploaded (%v; downloaded: %v)", r.where, r.file, kept, r.downloads)
+		}
+		if !r.grepsStale {
+			t.Errorf("%s: applies the reviewed plan, and a refusal as stale (%q) fails the merge: grep for it and fall back", r.where, plan.ErrStale.Error())
+		}
+		if !r.fallback {
+			t.Errorf("%s: no fallback after the reviewed plan: the step must plan -out FILE and apply FILE when it is refused as stale", r.where)
+		}
 	}
 }
 
@@ -1046,93 +1251,390 @@ func TestExamples_READMEsNameWhatToSet(t *testing.T) {
 	}
 }
 
-// The workflow's apply step, run as GitHub runs it (bash -eo pipefail), with
-// the real drsctl against SQL Server simulators, in the worst moment for
-// it: the cron host's apply slips in between the step's plan and its apply.
-// The saved plan is then stale, drsctl refuses it, and the step must plan
-// again and apply, not fail the merge; any other failure must fail the step
-// at once, not be retried as if it were stale.
-func TestExamples_GitHubActionsApplyStep_replansWhenACronRunSlipsIn(t *testing.T) {
-	wf := loadWorkflow(t, filepath.Join(examplesDir, "github-actions", "drsctl.yml"))
-	script := ""
-	for _, job := range wf.Jobs {
-		for _, st := range job.Steps {
-			if strings.Contains(st.Run, "drsctl apply ") {
-				script = st.Run
-			}
-		}
-	}
-	if script == "" {
-		t.Fatal("no step runs drsctl apply")
-	}
-	bin := drsctlBinary(t)
+// ghWorld is a repository and its GitHub for the workflow's steps, run as
+// GitHub runs them (bash -eo pipefail, in the step's working directory,
+// ${{ … }} evaluated, outputs read back from $GITHUB_OUTPUT), with the real
+// drsctl against SQL Server simulators and a stand-in for gh that serves
+// the artifacts the plan job uploaded, as GitHub would. The cron host
+// applies the configuration deployed to it (etc/), every few minutes.
+type ghWorld struct {
+	t         *testing.T
+	wf        *ghWorkflow
+	s         *sims
+	root      string
+	tools     string // drsctl and gh
+	artifacts string // artifacts/NAME/FILE
+	// main is main's configuration, what the cron host runs; pr adds the
+	// vault, a copy-only target.
+	main, pr string
+	headSHA  string
+}
 
-	// run runs the step in a configuration directory, with drsctl on PATH
-	// as a wrapper that does what `before` says on the step's first apply.
-	run := func(t *testing.T, s *sims, before string) (int, string) {
-		t.Helper()
-		tools := t.TempDir()
-		wrapper := `#!/bin/sh
-if [ "$1" = apply ] && [ ! -e "$TOOLS/done" ]; then
-  : > "$TOOLS/done"
-` + before + `
+const ghPRHead = "0123456789abcdef0123456789abcdef01234567"
+
+func newGHWorld(t *testing.T) *ghWorld {
+	t.Helper()
+	w := &ghWorld{t: t, wf: loadWorkflow(t, filepath.Join(examplesDir, "github-actions", "drsctl.yml")),
+		s: startSims(t, 0, "Sales"), root: t.TempDir(), tools: t.TempDir(), headSHA: ghPRHead}
+	w.artifacts = filepath.Join(w.root, "artifacts")
+	// Log backups every second: each cron run has routine work to do,
+	// and moves the state on.
+	cfg := strings.Replace(readFile(t, filepath.Join(w.s.dir, "main.drs.hcl")), `log_backup { every = "15m" }`, `log_backup { every = "1s" }`, 1)
+	if !strings.Contains(cfg, `every = "1s"`) {
+		t.Fatal("the simulators' configuration no longer has log_backup { every = \"15m\" }")
+	}
+	w.main = fmt.Sprintf("state {\n  url = \"file://%s/drs.state.json\"\n}\n", filepath.ToSlash(w.root)) + cfg
+	w.pr = w.main + fmt.Sprintf(`
+target "vault" {
+  primary = primary.sales
+  kind    = "copy_only"
+  destination { url = "file://%s/vault" }
+}
+`, filepath.ToSlash(w.root))
+	w.deploy(w.main)
+	gh := `#!/bin/sh
+# gh, as far as the workflow uses it: the pull request a commit merged, its
+# run and the run's artifacts.
+echo "gh $*" >> "$TOOLS/gh.log"
+case "$1 $2" in
+"api repos/$GITHUB_REPOSITORY/commits/$GITHUB_SHA/pulls") printf '%s\n' "$GH_PR_HEAD" ;;
+"run list")
+  case " $* " in *" --workflow drsctl.yml "*) ;; *) echo "gh stand-in: runs of another workflow: gh $*" >&2; exit 2 ;; esac
+  case " $* " in *" --event pull_request "*) ;; *) echo "gh stand-in: runs of any event: gh $*" >&2; exit 2 ;; esac
+  if [ -n "$GH_PR_HEAD" ]; then
+    case " $* " in *" --commit $GH_PR_HEAD "*) echo 4242 ;; esac
+  fi ;;
+"run download")
+  shift 2; run=$1; shift; name=; dir=.
+  while [ $# -gt 0 ]; do
+    case $1 in -n|--name) name=$2; shift ;; -D|--dir) dir=$2; shift ;; esac
+    shift
+  done
+  if [ "$run" != 4242 ] || [ -z "$name" ] || [ ! -d "$ARTIFACTS/$name" ]; then
+    echo "no valid artifacts found to download" >&2; exit 1
+  fi
+  cp -R "$ARTIFACTS/$name/." "$dir/" ;;
+*) echo "gh stand-in: unexpected gh $*" >&2; exit 2 ;;
+esac
+`
+	if err := os.WriteFile(filepath.Join(w.tools, "gh"), []byte(gh), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// drsctl, and a cron run just before the apply of $CRON_BEFORE_APPLY.
+	wrapper := `#!/bin/sh
+if [ -n "$CRON_BEFORE_APPLY" ] && [ "$1 $2" = "apply $CRON_BEFORE_APPLY" ] && [ ! -e "$TOOLS/cron-ran" ]; then
+  : > "$TOOLS/cron-ran"
+  sleep 1.1
+  "$DRSCTL_BIN" -chdir "$CRON_DIR" apply -auto-approve -lock-timeout 1m -no-color > "$TOOLS/cron.log" 2>&1 || echo "the cron run failed" >&2
 fi
 exec "$DRSCTL_BIN" "$@"
 `
-		if err := os.WriteFile(filepath.Join(tools, "drsctl"), []byte(wrapper), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		stepFile := filepath.Join(tools, "step.sh")
-		if err := os.WriteFile(stepFile, []byte(script), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", stepFile)
-		cmd.Dir = s.dir
-		cmd.Env = append(os.Environ(), "PATH="+tools+string(os.PathListSeparator)+os.Getenv("PATH"),
-			"TOOLS="+tools, "DRSCTL_BIN="+bin, "PRIMARY_DSN="+s.primary.DSN(""), "EAST_DSN="+s.east.DSN(""))
-		out, err := cmd.CombinedOutput()
-		code, sig := exitOf(t, err)
-		if sig != "" {
-			t.Fatalf("the step was killed by %s:\n%s", sig, out)
-		}
-		return code, string(out)
+	if err := os.WriteFile(filepath.Join(w.tools, "drsctl"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
 	}
+	return w
+}
 
-	t.Run("a cron run between plan and apply", func(t *testing.T) {
-		s := startSims(t, 0, "Sales")
-		code, out := run(t, s, `  "$DRSCTL_BIN" apply -auto-approve -lock-timeout 1m > "$TOOLS/cron.log" 2>&1 || echo "the cron run failed" >&2`)
-		if code != 0 {
-			t.Fatalf("the step failed (exit %d):\n%s", code, out)
+// checkout writes a workspace: the configuration in drs/ (and a base in
+// base/drs/ when given).
+func (w *ghWorld) checkout(name, cfg, base string) string {
+	w.t.Helper()
+	ws := filepath.Join(w.root, name)
+	for d, c := range map[string]string{"drs": cfg, "base/drs": base} {
+		if c == "" {
+			continue
 		}
-		if !strings.Contains(out, plan.ErrStale.Error()) {
-			t.Fatalf("the cron run did not make the step's plan stale: the test no longer tests the race:\n%s", out)
+		if err := os.MkdirAll(filepath.Join(ws, d), 0o755); err != nil {
+			w.t.Fatal(err)
 		}
-		if n := strings.Count(out, "Saved the plan to plan.json"); n != 2 {
-			t.Errorf("the step planned %d times, want 2 (once more after the stale refusal):\n%s", n, out)
+		if err := os.WriteFile(filepath.Join(ws, d, "main.drs.hcl"), []byte(c), 0o644); err != nil {
+			w.t.Fatal(err)
 		}
-		if !strings.Contains(out, "planning again") {
-			t.Errorf("the step does not say why it plans again:\n%s", out)
+	}
+	return ws
+}
+
+// deploy puts a configuration on the cron host, as the merge job's last
+// step does.
+func (w *ghWorld) deploy(cfg string) {
+	w.t.Helper()
+	w.checkout("etc", cfg, "")
+}
+
+// cron is one run of the cron host's entry (drsctl apply -auto-approve on
+// the deployed configuration).
+func (w *ghWorld) cron() string {
+	w.t.Helper()
+	time.Sleep(1100 * time.Millisecond) // a log backup falls due
+	code, stdout, stderr := w.s.run(w.t, drsctlBinary(w.t), nil, "-chdir", filepath.Join(w.root, "etc", "drs"), "apply", "-auto-approve", "-lock-timeout", "1m", "-no-color")
+	if code != 0 {
+		w.t.Fatalf("the cron run failed (exit %d):\n%s%s", code, stdout, stderr)
+	}
+	return stdout
+}
+
+var ghExpr = regexp.MustCompile(`\$\{\{\s*([^}]*?)\s*\}\}`)
+
+// eval replaces ${{ … }} with what the test's GitHub gives it; an
+// expression it does not know fails the test, rather than running the step
+// with a value GitHub would not give.
+func (w *ghWorld) eval(s string, outputs map[string]string) string {
+	w.t.Helper()
+	return ghExpr.ReplaceAllStringFunc(s, func(m string) string {
+		e := ghExpr.FindStringSubmatch(m)[1]
+		switch {
+		case e == "github.event.pull_request.head.sha":
+			return w.headSHA
+		case e == "github.token":
+			return "gh-token"
+		case strings.HasPrefix(e, "steps."):
+			return outputs[strings.Replace(strings.TrimPrefix(e, "steps."), ".outputs.", ".", 1)]
 		}
-		// The standby was seeded once (by the cron run), not twice.
-		fulls := 0
-		for _, r := range s.east.RestoreHistory() {
-			if r.Type == "D" {
-				fulls++
+		w.t.Fatalf("the test does not know the workflow's expression %s", m)
+		return ""
+	})
+}
+
+// runJob runs the steps of a job that have `want` in their shell (and
+// emulates its actions/upload-artifact steps) in a workspace, and returns
+// the last step's exit code and everything the steps printed. A step that
+// fails ends the job, as on GitHub.
+func (w *ghWorld) runJob(ws string, want func(ghStep) bool, env ...string) (int, string, map[string]string) {
+	w.t.Helper()
+	var job *ghJob
+	for _, j := range w.wf.Jobs {
+		if slices.ContainsFunc(j.Steps, want) {
+			job = j
+		}
+	}
+	if job == nil {
+		w.t.Fatal("no job has the steps the test runs")
+	}
+	outputs := map[string]string{}
+	var all strings.Builder
+	for i, st := range job.Steps {
+		if strings.HasPrefix(st.Uses, "actions/upload-artifact@") {
+			name, file := w.eval(st.With["name"].(string), outputs), st.With["path"].(string)
+			dst := filepath.Join(w.artifacts, name)
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				w.t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dst, path.Base(file)), []byte(readFile(w.t, filepath.Join(ws, file))), 0o644); err != nil {
+				w.t.Fatal(err)
+			}
+			continue
+		}
+		if st.Run == "" || !want(st) {
+			continue
+		}
+		dir := w.wf.Defaults.Run.WorkingDirectory
+		if st.WorkingDirectory != "" {
+			dir = st.WorkingDirectory
+		}
+		stepFile := filepath.Join(w.t.TempDir(), "step.sh")
+		outFile := filepath.Join(w.t.TempDir(), "github_output")
+		for f, b := range map[string]string{stepFile: st.Run, outFile: ""} {
+			if err := os.WriteFile(f, []byte(b), 0o644); err != nil {
+				w.t.Fatal(err)
 			}
 		}
-		if fulls != 1 {
-			t.Errorf("%d full restores on the standby, want 1:\n%s", fulls, out)
+		cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", stepFile)
+		cmd.Dir = filepath.Join(ws, dir)
+		cmd.Env = append(os.Environ(), "PATH="+w.tools+string(os.PathListSeparator)+os.Getenv("PATH"),
+			"TOOLS="+w.tools, "ARTIFACTS="+w.artifacts, "GITHUB_OUTPUT="+outFile,
+			"DRSCTL_BIN="+drsctlBinary(w.t), "CRON_DIR="+filepath.Join(w.root, "etc", "drs"),
+			"GITHUB_REPOSITORY=acme/drs", "GITHUB_SHA=fedcba9876543210fedcba9876543210fedcba98", "GH_PR_HEAD="+w.headSHA,
+			"PRIMARY_DSN="+w.s.primary.DSN(""), "EAST_DSN="+w.s.east.DSN(""))
+		for k, v := range st.Env {
+			cmd.Env = append(cmd.Env, k+"="+w.eval(v, outputs))
+		}
+		cmd.Env = append(cmd.Env, env...)
+		out, err := cmd.CombinedOutput()
+		all.Write(out)
+		code, sig := exitOf(w.t, err)
+		if sig != "" {
+			w.t.Fatalf("step %d %s was killed by %s:\n%s", i+1, st.Name, sig, all.String())
+		}
+		for _, line := range strings.Split(readFile(w.t, outFile), "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok && st.ID != "" {
+				outputs[st.ID+"."+k] = v
+			}
+		}
+		if code != 0 {
+			return code, all.String(), outputs
+		}
+	}
+	return 0, all.String(), outputs
+}
+
+// planPR runs the pull request's plan job: its plan step and the upload.
+func (w *ghWorld) planPR(name, cfg string) (string, map[string]string) {
+	w.t.Helper()
+	ws := w.checkout(name, cfg, w.main)
+	code, out, outputs := w.runJob(ws, func(s ghStep) bool { return strings.Contains(s.Run, "drsctl plan -base-config") })
+	if code != 0 {
+		w.t.Fatalf("the pull request's plan step failed (exit %d):\n%s", code, out)
+	}
+	return readFile(w.t, filepath.Join(ws, "drs", "plan.txt")), outputs
+}
+
+// merge runs the merge's apply job on main's new configuration: the
+// download of the reviewed plan and the apply.
+func (w *ghWorld) merge(name, cfg string, env ...string) (int, string) {
+	w.t.Helper()
+	ws := w.checkout(name, cfg, "")
+	code, out, _ := w.runJob(ws, func(s ghStep) bool {
+		return strings.Contains(s.Run, "gh run download") || strings.Contains(s.Run, "drsctl apply")
+	}, env...)
+	return code, out
+}
+
+// vaultFulls counts the full backups shipped to the vault (their .bak
+// files; each has a manifest beside it).
+func (w *ghWorld) vaultFulls() int {
+	w.t.Helper()
+	n := 0
+	filepath.WalkDir(filepath.Join(w.root, "vault"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(d.Name(), "_full_") && strings.HasSuffix(d.Name(), ".bak") {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+// The pull-request workflow from end to end: a pull request adds the
+// vault; its plan says so (exit 2) apart from the routine work, and is kept;
+// cron applies main meanwhile; the merge applies the reviewed plan, and
+// the cron host, given the configuration after it, does nothing twice.
+func TestExamples_GitHubActionsWorkflow_reviewedPlanAppliesAfterCron(t *testing.T) {
+	w := newGHWorld(t)
+	w.cron()
+
+	// A pull request that changes nothing drsctl does, while a log backup
+	// is due: exit 0.
+	time.Sleep(1100 * time.Millisecond)
+	txt, outputs := w.planPR("pr-comment", w.main+"\n# a comment\n")
+	if outputs["plan.exitcode"] != "0" || !strings.Contains(txt, "backup log") {
+		t.Errorf("a pull request that changes nothing, with a log backup due: exit code %q, want 0:\n%s", outputs["plan.exitcode"], txt)
+	}
+
+	w.headSHA = ghPRHead
+	txt, outputs = w.planPR("pr", w.pr)
+	if outputs["plan.exitcode"] != "2" {
+		t.Errorf("the pull request adding the vault: exit code %q, want 2:\n%s", outputs["plan.exitcode"], txt)
+	}
+	t.Logf("plan.txt:\n%s", txt)
+	for _, want := range []string{"Changes the configuration causes:", `target "vault" is added`, `target "vault":`} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("the pull request's plan does not say %q:\n%s", want, txt)
+		}
+	}
+	saved := readFile(t, filepath.Join(w.artifacts, "drsctl-plan-"+ghPRHead, "plan.json"))
+	for _, secret := range []string{w.s.primary.DSN(""), w.s.east.DSN(""), "sa:sqlsim"} {
+		if strings.Contains(saved, secret) {
+			t.Errorf("the plan kept as an artifact (readable by anyone who reads the repository) holds a connection string")
+		}
+	}
+
+	// Cron runs main twice before the merge.
+	w.cron()
+	w.cron()
+
+	code, out := w.merge("merge", w.pr)
+	if code != 0 || !strings.Contains(out, "still stand as reviewed") || strings.Contains(out, "::warning") || strings.Contains(out, "main.json") {
+		t.Fatalf("the merge did not apply the reviewed plan after cron ran (exit %d):\n%s", code, out)
+	}
+	if n := w.vaultFulls(); n != 1 {
+		t.Errorf("%d full backups in the vault after the merge, want 1:\n%s", n, out)
+	}
+	// The configuration reaches the cron host after the apply: its runs
+	// go on with routine work only.
+	w.deploy(w.pr)
+	w.cron()
+	if n := w.vaultFulls(); n != 1 {
+		t.Errorf("%d full backups in the vault after cron ran the merged configuration, want 1", n)
+	}
+}
+
+// The merge when the reviewed plan no longer stands: drsctl refuses it as
+// stale, the job says why in a warning and applies main instead; nothing
+// is done twice. Any other failure fails the job.
+func TestExamples_GitHubActionsWorkflow_mergeFallsBack(t *testing.T) {
+	t.Run("cron got the merged configuration first", func(t *testing.T) {
+		w := newGHWorld(t)
+		w.cron()
+		w.planPR("pr", w.pr)
+		w.deploy(w.pr) // a cron host that pulls main itself
+		w.cron()
+		if n := w.vaultFulls(); n != 1 {
+			t.Fatalf("cron did not seed the vault: %d full backups there", n)
+		}
+		code, out := w.merge("merge", w.pr)
+		if code != 0 {
+			t.Fatalf("the merge failed (exit %d):\n%s", code, out)
+		}
+		for _, want := range []string{"::warning", plan.ErrStale.Error(), "reviewed, and no longer planned", "Saved the plan to main.json"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the merge's output does not say %q:\n%s", want, out)
+			}
+		}
+		if n := w.vaultFulls(); n != 1 {
+			t.Errorf("%d full backups in the vault, want 1: the seed was done twice:\n%s", n, out)
 		}
 	})
-
-	t.Run("a saved plan that cannot be read", func(t *testing.T) {
-		s := startSims(t, 0, "Sales")
-		code, out := run(t, s, `  echo '{' > plan.json`)
-		if code != 1 {
-			t.Fatalf("the step exited %d, want 1:\n%s", code, out)
+	t.Run("another merge came between", func(t *testing.T) {
+		w := newGHWorld(t)
+		w.cron()
+		w.planPR("pr", w.pr)
+		w.cron()
+		// main is the pull request and another change (rpo).
+		code, out := w.merge("merge", strings.Replace(w.pr, `rpo = "1h"`, `rpo = "2h"`, 1))
+		if code != 0 {
+			t.Fatalf("the merge failed (exit %d):\n%s", code, out)
 		}
-		if n := strings.Count(out, "Saved the plan to plan.json"); n != 1 {
-			t.Errorf("the step planned %d times, want 1: only a stale plan is planned again:\n%s", n, out)
+		for _, want := range []string{"::warning", "the configuration changed since the plan was made", "Saved the plan to main.json"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the merge's output does not say %q:\n%s", want, out)
+			}
+		}
+		if n := w.vaultFulls(); n != 1 {
+			t.Errorf("%d full backups in the vault after the fallback, want 1:\n%s", n, out)
+		}
+	})
+	t.Run("a cron run between the fallback's plan and its apply", func(t *testing.T) {
+		w := newGHWorld(t)
+		w.cron()
+		w.planPR("pr", w.pr)
+		code, out := w.merge("merge", strings.Replace(w.pr, `rpo = "1h"`, `rpo = "2h"`, 1), "CRON_BEFORE_APPLY=main.json")
+		if code != 0 || !strings.Contains(out, "Saved the plan to main.json") || !strings.Contains(out, "The state moved on since main.json was made") {
+			t.Fatalf("the fallback with a cron run before its apply: exit %d\n%s", code, out)
+		}
+		if log := readFile(t, filepath.Join(w.tools, "cron.log")); !strings.Contains(log, "Apply complete") {
+			t.Fatalf("the cron run between did nothing, so the test no longer tests the race:\n%s", log)
+		}
+		if n := w.vaultFulls(); n != 1 {
+			t.Errorf("%d full backups in the vault, want 1:\n%s", n, out)
+		}
+	})
+	t.Run("a push not merged from a pull request", func(t *testing.T) {
+		w := newGHWorld(t)
+		w.cron()
+		code, out := w.merge("merge", w.pr, "GH_PR_HEAD=")
+		if code != 0 || !strings.Contains(out, "::notice::") || !strings.Contains(out, "Saved the plan to main.json") || w.vaultFulls() != 1 {
+			t.Fatalf("a direct push: exit %d, vault fulls %d, want main planned and applied:\n%s", code, w.vaultFulls(), out)
+		}
+	})
+	t.Run("a reviewed plan that cannot be read", func(t *testing.T) {
+		w := newGHWorld(t)
+		w.cron()
+		w.planPR("pr", w.pr)
+		if err := os.WriteFile(filepath.Join(w.artifacts, "drsctl-plan-"+ghPRHead, "plan.json"), []byte("{"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out := w.merge("merge", w.pr)
+		if code != 1 || strings.Contains(out, "main.json") {
+			t.Fatalf("the merge exited %d, want 1 without planning main: only a stale plan falls back:\n%s", code, out)
 		}
 	})
 }
