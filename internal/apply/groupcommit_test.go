@@ -79,20 +79,7 @@ func TestApply_GroupCommit(t *testing.T) {
 		t.Errorf("%d changes in %d writes (%d commits seen): concurrent actions did not share writes", res.StateChanges, res.StateWrites, disk.commits.Load())
 	}
 	t.Logf("%d changes in %d writes, %s", res.StateChanges, res.StateWrites, res.StateTime)
-	got, err := state.NewLocal(path, state.LocalOptions{}).Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var a, b bytes.Buffer
-	if err := state.Write(got, &a); err != nil {
-		t.Fatal(err)
-	}
-	if err := state.Write(st, &b); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(a.Bytes(), b.Bytes()) {
-		t.Fatalf("the ledger on disk is not the one apply holds:\n%s\n---\n%s", a.String(), b.String())
-	}
+	onDisk(t, path, st, "the ledger on disk is not the one apply holds:")
 }
 
 // capturing is a local ledger that remembers, as each write completes,
@@ -257,20 +244,26 @@ func TestApply_DoneMeansDurable(t *testing.T) {
 			if disk.failAt > 0 && disk.failAt <= disk.writes && failed == nil {
 				t.Fatalf("write %d failed but apply did not say so", disk.failAt)
 			}
-			got, err := state.NewLocal(path, state.LocalOptions{}).Read(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			var a, b bytes.Buffer
-			if err := state.Write(got, &a); err != nil {
-				t.Fatal(err)
-			}
-			if err := state.Write(disk.durable, &b); err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(a.Bytes(), b.Bytes()) {
-				t.Fatalf("the ledger on disk is not the last one written:\n%s\n---\n%s", a.String(), b.String())
-			}
+			onDisk(t, path, disk.durable, "the ledger on disk is not the last one written:")
 		})
+	}
+}
+
+// onDisk fails the test unless the ledger at path reads back as want.
+func onDisk(t *testing.T, path string, want *state.State, what string) {
+	t.Helper()
+	got, err := state.NewLocal(path, state.LocalOptions{}).Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b bytes.Buffer
+	if err := state.Write(got, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := state.Write(want, &b); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatalf("%s:\n%s\n---\n%s", what, a.String(), b.String())
 	}
 }

@@ -1,7 +1,6 @@
 package apply_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand"
@@ -207,18 +206,5 @@ func settleTrial(t *testing.T, seed int64) {
 	if disk.failAt > 0 && disk.failAt <= disk.writes && !stopped {
 		t.Fatalf("write %d failed but apply did not say so", disk.failAt)
 	}
-	got, err := state.NewLocal(path, state.LocalOptions{}).Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var a, b bytes.Buffer
-	if err := state.Write(got, &a); err != nil {
-		t.Fatal(err)
-	}
-	if err := state.Write(disk.durable, &b); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(a.Bytes(), b.Bytes()) {
-		t.Fatalf("the ledger on disk is not the last one written:\n%s\n---\n%s", a.String(), b.String())
-	}
+	onDisk(t, path, disk.durable, "the ledger on disk is not the last one written:")
 }
