@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -34,14 +33,9 @@ func (e *Env) Apply(ctx context.Context, g Globals, o ApplyOptions) int {
 	}
 	var saved *plan.Plan
 	if o.PlanFile != "" {
-		f, err := os.Open(o.PlanFile)
-		if err != nil {
+		var err error
+		if saved, err = loadSavedPlan("apply", o.PlanFile); err != nil {
 			return e.errorf("%v", err)
-		}
-		saved, err = plan.Load(f)
-		f.Close()
-		if err != nil {
-			return e.errorf("%s: %v", o.PlanFile, err)
 		}
 		if len(o.Targets) > 0 {
 			return e.errorf("-target cannot be used with a saved plan: the plan already says what to do")

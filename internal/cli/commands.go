@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/drsctl/drsctl/internal/config"
 	"github.com/drsctl/drsctl/internal/plan"
@@ -59,14 +58,9 @@ func (e *Env) Fmt(g Globals, check, diff bool) int {
 // Show runs `drsctl show [FILE]`: a saved plan, or the state.
 func (e *Env) Show(ctx context.Context, g Globals, file string, jsonOut bool) int {
 	if file != "" {
-		f, err := os.Open(file)
+		p, err := loadSavedPlan("show", file)
 		if err != nil {
 			return e.errorf("%v", err)
-		}
-		defer f.Close()
-		p, err := plan.Load(f)
-		if err != nil {
-			return e.errorf("%s: %v", file, err)
 		}
 		if jsonOut {
 			err = plan.WriteJSON(e.Stdout, p, e.Version)
