@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,5 +43,39 @@ func TestMessage_ApplyGivenAConfigurationFileSaysItIsNotASavedPlan(t *testing.T)
 	h.env().Apply(context.Background(), h.globals(), cli.ApplyOptions{PlanFile: statePath, AutoApprove: true, Refresh: true, Parallelism: 1})
 	if want := statePath + " is not a saved plan: it is a drsctl state file."; !strings.Contains(h.stderr.String(), want) {
 		t.Errorf("stderr lacks %q:\n%s", want, &h.stderr)
+	}
+}
+
+// A damaged state file used to be named twice: "read state X: read state X:
+// state file is not valid JSON…". Every command that reads it names it once.
+func TestMessage_StateErrorsNameTheStateOnce(t *testing.T) {
+	h := newHarness(t)
+	statePath := filepath.Join(h.dir, "drs.state.json")
+	if err := os.WriteFile(statePath, []byte("garbage\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	g := h.globals()
+	runs := map[string]func(*cli.Env) int{
+		"plan": func(e *cli.Env) int { return e.Plan(ctx, g, cli.PlanOptions{Refresh: true}) },
+		"apply": func(e *cli.Env) int {
+			return e.Apply(ctx, g, cli.ApplyOptions{AutoApprove: true, Refresh: true, Parallelism: 1})
+		},
+		"status": func(e *cli.Env) int { return e.Status(ctx, g, cli.StatusOptions{}) },
+		"show":   func(e *cli.Env) int { return e.Show(ctx, g, "", false) },
+	}
+	for name, run := range runs {
+		if code := run(h.env()); code == 0 {
+			t.Errorf("%s: exit 0 on a damaged state\n%s%s", name, &h.stdout, &h.stderr)
+			continue
+		}
+		got := h.stderr.String()
+		want := "Error: read state " + statePath + ": state file is not valid JSON"
+		if !strings.Contains(got, want) {
+			t.Errorf("%s: stderr lacks %q:\n%s", name, want, got)
+		}
+		if n := strings.Count(got, statePath+":"); n != 1 {
+			t.Errorf("%s: the state's path is named %d times before a colon, want once:\n%s", name, n, got)
+		}
 	}
 }

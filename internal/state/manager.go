@@ -195,7 +195,7 @@ type guarded struct {
 func (g *guardedStager) Stage(s *State) (Staged, error) {
 	st := g.Manager.(Stager)
 	if err := g.lease.Valid(); err != nil {
-		return nil, fmt.Errorf("write state %s: %w", g.Describe(), err)
+		return nil, NameState("write", g.Describe(), err)
 	}
 	c, err := st.Stage(s)
 	if err != nil {
@@ -211,14 +211,14 @@ type guardedStaged struct {
 
 func (c *guardedStaged) Commit(ctx context.Context) error {
 	if err := c.g.lease.Valid(); err != nil {
-		return fmt.Errorf("write state %s: %w", c.g.Describe(), err)
+		return NameState("write", c.g.Describe(), err)
 	}
 	return c.Staged.Commit(ctx)
 }
 
 func (g *guarded) Write(ctx context.Context, s *State) error {
 	if err := g.lease.Valid(); err != nil {
-		return fmt.Errorf("write state %s: %w", g.Describe(), err)
+		return NameState("write", g.Describe(), err)
 	}
 	return g.Manager.Write(ctx, s)
 }
