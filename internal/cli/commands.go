@@ -160,6 +160,10 @@ func (e *Env) ForceUnlock(ctx context.Context, g Globals, id string) int {
 	if err := m.ForceUnlock(ctx, id); err != nil {
 		return e.errorf("%v", err)
 	}
+	if id == state.UnreadableLockID {
+		fmt.Fprintf(e.Stdout, "The unreadable state lock file was removed. Make sure no other drsctl is running against %s.\n", m.Describe())
+		return ExitOK
+	}
 	fmt.Fprintf(e.Stdout, "The state lock %s was removed. Make sure no other drsctl is running against %s.\n", id, m.Describe())
 	return ExitOK
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/drsctl/drsctl/internal/cli"
+	"github.com/drsctl/drsctl/internal/state"
 )
 
 // Issue 12, "messages that say what to do": one test per message seen, each
@@ -77,5 +78,66 @@ func TestMessage_StateErrorsNameTheStateOnce(t *testing.T) {
 		if n := strings.Count(got, statePath+":"); n != 1 {
 			t.Errorf("%s: the state's path is named %d times before a colon, want once:\n%s", name, n, got)
 		}
+	}
+}
+
+// A lock file left unreadable (a crash or a full disk while it was written)
+// used to end in "drsctl force-unlock " with no ID to give. Now the message
+// says the lock is unreadable, where it is, when it counts as expired, and
+// the command that removes it; that command removes only an unreadable lock,
+// never a live run's.
+func TestMessage_UnreadableLockSaysWhereAndHowToRemoveIt(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	statePath := filepath.Join(h.dir, "drs.state.json")
+	lockPath := statePath + ".lock"
+	if err := os.WriteFile(lockPath, []byte("{\"id\": \"tru"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := h.plan(cli.PlanOptions{Refresh: true}); code == 0 {
+		t.Fatalf("plan ran under an unreadable lock:\n%s", &h.stdout)
+	}
+	got := h.stderr.String()
+	for _, want := range []string{
+		"state is locked by an unreadable lock: the lock file " + lockPath + " is empty or not a drsctl lock, last written at ",
+		"It counts as expired at ",
+		"To remove it now, if you are sure no other drsctl is running: drsctl force-unlock unreadable",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("plan: stderr lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "force-unlock \n") || strings.HasSuffix(strings.TrimSpace(got), "force-unlock") {
+		t.Errorf("plan still suggests force-unlock with an empty ID:\n%s", got)
+	}
+	// force-unlock without an ID says the same.
+	if code := h.env().ShowLock(ctx, h.globals()); code != 0 || !strings.Contains(h.stdout.String(), "drsctl force-unlock unreadable") {
+		t.Errorf("force-unlock without an ID: exit %d\n%s%s", code, &h.stdout, &h.stderr)
+	}
+	if code := h.env().ForceUnlock(ctx, h.globals(), "unreadable"); code != 0 {
+		t.Fatalf("force-unlock unreadable: exit %d\n%s", code, &h.stderr)
+	}
+	if _, err := os.Stat(lockPath); !os.IsNotExist(err) {
+		t.Fatalf("the unreadable lock file is still there: %v", err)
+	}
+	if code := h.apply(); code != 0 {
+		t.Fatalf("apply after force-unlock unreadable: exit %d", code)
+	}
+
+	// The worst week: someone runs the command while a live run holds a
+	// readable lock. It is refused and the live run's ID is given.
+	lease, err := state.NewLocal(statePath, state.LocalOptions{}).Lock(ctx, "apply", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Unlock()
+	if code := h.env().ForceUnlock(ctx, h.globals(), "unreadable"); code == 0 {
+		t.Fatal("force-unlock unreadable removed a live run's readable lock")
+	}
+	if want := "is readable"; !strings.Contains(h.stderr.String(), want) || !strings.Contains(h.stderr.String(), "drsctl force-unlock "+lease.Info().ID) {
+		t.Errorf("stderr lacks %q and the holder's ID:\n%s", want, &h.stderr)
+	}
+	if err := lease.Valid(); err != nil {
+		t.Errorf("the live lease was disturbed: %v", err)
 	}
 }
