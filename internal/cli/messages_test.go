@@ -1,7 +1,9 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,5 +141,58 @@ func TestMessage_UnreadableLockSaysWhereAndHowToRemoveIt(t *testing.T) {
 	}
 	if err := lease.Valid(); err != nil {
 		t.Errorf("the live lease was disturbed: %v", err)
+	}
+}
+
+// An unset env() at plan time used to end in "…while validating" (for an
+// argument every command needs) or ": value not known" (for a connection).
+// Now both say which variable is not set, where, and which commands need it.
+func TestMessage_UnsetEnvironmentVariableAtPlanTime(t *testing.T) {
+	h := newHarness(t)
+	cfgFile := filepath.Join(h.dir, "main.drs.hcl")
+	line := 1 + strings.Count(strings.Split(readFile(t, cfgFile), `env("WEST_DSN")`)[0], "\n")
+	unset := func(e *cli.Env) *cli.Env {
+		e.Getenv = func(string) (string, bool) { return "", false }
+		return e
+	}
+	// A connection: validate accepts it, plan says what is missing.
+	if code := unset(h.env()).Validate(h.globals(), false); code != 0 {
+		t.Fatalf("validate with WEST_DSN unset: exit %d\n%s", code, &h.stderr)
+	}
+	unset(h.env()).Plan(context.Background(), h.globals(), cli.PlanOptions{Refresh: true})
+	got := h.stdout.String() + h.stderr.String()
+	want := fmt.Sprintf(`target "west" connection: %s:%d: environment variable "WEST_DSN" is not set; plan, apply and the other commands that connect to the server need it (validate does not)`, cfgFile, line)
+	if !strings.Contains(got, want) {
+		t.Errorf("plan lacks %q:\n%s", want, got)
+	}
+	if !strings.Contains(got, "restores wait until the connection is set.") {
+		t.Errorf("plan does not say restores wait for the connection:\n%s", got)
+	}
+	if strings.Contains(got, "value not known") {
+		t.Errorf("plan still says value not known:\n%s", got)
+	}
+
+	// An argument every command needs: plan says to set it, not "while
+	// validating".
+	b := []byte(readFile(t, cfgFile))
+	b = bytes.Replace(b, []byte(`retention = "7d"`), []byte(`retention = env("SHARE_RETENTION")`), 1)
+	if err := os.WriteFile(cfgFile, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := unset(h.env()).Plan(context.Background(), h.globals(), cli.PlanOptions{Refresh: true}); code == 0 {
+		t.Fatal("plan ran without the retention")
+	}
+	got = h.stderr.String()
+	for _, want := range []string{
+		"Unset environment variable",
+		fmt.Sprintf("on %s line 4", cfgFile),
+		`environment variable "SHARE_RETENTION" is not set. Set it and run again: every command, validate included, needs "retention".`,
+	} {
+		if !strings.Contains(strings.Join(strings.Fields(got), " "), want) {
+			t.Errorf("plan lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "while validating") {
+		t.Errorf("plan still says while validating:\n%s", got)
 	}
 }
