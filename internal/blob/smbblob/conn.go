@@ -89,11 +89,11 @@ type server struct {
 	// passwordEnv names the variable the password came from, for the
 	// logon failure's message ("" when the caller gave it directly).
 	passwordEnv string
-	refs     int // open buckets
-	idle     *time.Timer
-	sessions []*session // open, not dead
-	dialing  int
-	dialed   chan struct{} // closed (and replaced) when a dial ends
+	refs        int // open buckets
+	idle        *time.Timer
+	sessions    []*session // open, not dead
+	dialing     int
+	dialed      chan struct{} // closed (and replaced) when a dial ends
 	// noStreams is set once the server has refused an alternate data stream:
 	// attributes are then not stored (and read back empty).
 	noStreams bool
