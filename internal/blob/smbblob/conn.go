@@ -86,19 +86,21 @@ type server struct {
 
 	mu       sync.Mutex
 	password string
-	// passwordEnv names the variable the password came from, for the
-	// logon failure's message ("" when the caller gave it directly).
-	passwordEnv string
-	refs        int // open buckets
-	idle        *time.Timer
-	sessions    []*session // open, not dead
-	dialing     int
-	dialed      chan struct{} // closed (and replaced) when a dial ends
+	refs     int // open buckets
+	idle     *time.Timer
+	sessions []*session // open, not dead
+	dialing  int
+	dialed   chan struct{} // closed (and replaced) when a dial ends
 	// noStreams is set once the server has refused an alternate data stream:
 	// attributes are then not stored (and read back empty).
 	noStreams bool
 	// maxSessions overrides the package's maxSessions when > 0 (tests).
 	maxSessions int
+
+	// passwordEnv names the variable the password came from, for the
+	// logon failure's message ("" when the caller gave it directly).
+	// Guarded by mu.
+	passwordEnv string
 }
 
 // session is one SMB session on its own TCP connection, with the share
