@@ -117,9 +117,9 @@ func (e *Env) execute(ctx context.Context, cfg *config.Config, m state.Manager, 
 		bars.Close() // before the summary
 	}
 	done, failed, skipped := res.Count()
-	summary := fmt.Sprintf("Apply complete: %d done, %d failed, %d not started.", done, failed, skipped)
+	summary := fmt.Sprintf("%s complete: %d done, %d failed, %d not started.", verbOf(p), done, failed, skipped)
 	if err != nil {
-		summary = fmt.Sprintf("Apply failed: %d done, %d failed, %d not started.", done, failed, skipped)
+		summary = fmt.Sprintf("%s failed: %d done, %d failed, %d not started.", verbOf(p), done, failed, skipped)
 	}
 	if jsonOut {
 		(&apply.JSON{W: e.Stdout}).Summary(summary, done, failed, skipped)

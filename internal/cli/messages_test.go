@@ -196,3 +196,47 @@ func TestMessage_UnsetEnvironmentVariableAtPlanTime(t *testing.T) {
 		t.Errorf("plan still says while validating:\n%s", got)
 	}
 }
+
+// A second promote of a target promoted already is reported as "already
+// promoted at <time>; nothing to do" and exits 0, planned or not: no
+// RESTORE … WITH RECOVERY is sent again (SQL Server answers that with error
+// 3153), and no tail-log error for the primary the first switchover left
+// RESTORING. The promote that does the work ends with "Promote complete",
+// not "Apply complete".
+func TestMessage_SecondPromoteSaysAlreadyPromoted(t *testing.T) {
+	h := seeded(t)
+	for _, c := range []struct {
+		db      string
+		planned bool
+	}{{"Sales", true}, {"O'Brien", false}} {
+		o := cli.PromoteOptions{Target: "west", Databases: []string{c.db}, Planned: c.planned, DisconnectUsers: c.planned, AutoApprove: true}
+		code, out := h.promote(o)
+		if code != 0 {
+			t.Fatalf("%s: first promote exit %d\n%s", c.db, code, out)
+		}
+		if !strings.Contains(out, "\nPromote complete: ") || strings.Contains(out, "Apply complete") {
+			t.Errorf("%s: first promote does not end with Promote complete:\n%s", c.db, out)
+		}
+		at := h.ledger().LookupTargetDatabase("west", c.db).PromotedAt.UTC().Format("2006-01-02 15:04:05Z")
+		before := len(restoresOf(h.west, c.db))
+
+		for _, planned := range []bool{c.planned, !c.planned} {
+			o.Planned, o.DisconnectUsers = planned, planned
+			code, out = h.promote(o)
+			if code != 0 {
+				t.Errorf("%s: second promote (planned %v) exit %d\n%s", c.db, planned, code, out)
+			}
+			if want := c.db + " on west: already promoted at " + at + "; nothing to do."; !strings.Contains(out, want) {
+				t.Errorf("%s: second promote (planned %v) lacks %q:\n%s", c.db, planned, want, out)
+			}
+			for _, bad := range []string{"3153", "Error:", "cannot take a tail-log backup", "Apply complete"} {
+				if strings.Contains(out, bad) {
+					t.Errorf("%s: second promote (planned %v) says %q:\n%s", c.db, planned, bad, out)
+				}
+			}
+		}
+		if after := len(restoresOf(h.west, c.db)); after != before {
+			t.Errorf("%s: a second promote ran %d more RESTORE statements on west", c.db, after-before)
+		}
+	}
+}
