@@ -13,7 +13,9 @@ func init() {
 Removes the state lock with this ID (shown when a plan or apply finds the
 state locked). Only do this when no other drsctl is running: two applies at
 once can record conflicting work. Without an ID, shows who holds the lock
-and changes nothing.`)
+and changes nothing. "drsctl force-unlock unreadable" removes a state lock
+file that cannot be read (left empty or damaged by a crash), and only such
+a file.`)
 		pos, code, ok := parse(env, &g, fs, args)
 		if !ok {
 			return code

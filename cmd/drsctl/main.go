@@ -214,7 +214,7 @@ func (t *targets) Set(v string) error {
 }
 
 func lockTimeoutFlag(fs *flag.FlagSet) *time.Duration {
-	return fs.Duration("lock-timeout", 0, "wait up to `D` for the state lock (e.g. 5m)")
+	return durationFlag(fs, "lock-timeout", 0, "wait up to `D` for the state lock (e.g. 5m)")
 }
 
 func noArgs(env *cli.Env, fs *flag.FlagSet, pos []string) bool {

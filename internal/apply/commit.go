@@ -86,7 +86,7 @@ func (x *execution) persist(ctx context.Context, change func(st *state.State) er
 		t0 := time.Now()
 		defer func() { x.stateTime += time.Since(t0) }()
 		if err := x.r.State.Write(context.WithoutCancel(ctx), x.st); err != nil {
-			x.stateErr = fmt.Errorf("write state %s: %w (the last completed action is not recorded; no further action was started)", x.r.State.Describe(), err)
+			x.stateErr = fmt.Errorf("%w (the last completed action is not recorded; no further action was started)", state.NameState("write", x.r.State.Describe(), err))
 			return x.stateErr
 		}
 		x.durable = mine
@@ -150,7 +150,7 @@ func (x *execution) write(stager state.Stager) {
 		w.last = time.Since(t0)
 		x.stateTime += w.last
 		if err != nil {
-			x.stateErr = fmt.Errorf("write state %s: %w (the last completed action is not recorded; no further action was started)", x.r.State.Describe(), err)
+			x.stateErr = fmt.Errorf("%w (the last completed action is not recorded; no further action was started)", state.NameState("write", x.r.State.Describe(), err))
 		} else {
 			x.durable = upto
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -34,14 +33,9 @@ func (e *Env) Apply(ctx context.Context, g Globals, o ApplyOptions) int {
 	}
 	var saved *plan.Plan
 	if o.PlanFile != "" {
-		f, err := os.Open(o.PlanFile)
-		if err != nil {
+		var err error
+		if saved, err = loadSavedPlan("apply", o.PlanFile); err != nil {
 			return e.errorf("%v", err)
-		}
-		saved, err = plan.Load(f)
-		f.Close()
-		if err != nil {
-			return e.errorf("%s: %v", o.PlanFile, err)
 		}
 		if len(o.Targets) > 0 {
 			return e.errorf("-target cannot be used with a saved plan: the plan already says what to do")
@@ -160,9 +154,9 @@ func (e *Env) execute(ctx context.Context, cfg *config.Config, m state.Manager, 
 		bars.Close() // before the summary
 	}
 	done, failed, skipped := res.Count()
-	summary := fmt.Sprintf("Apply complete: %d done, %d failed, %d not started.", done, failed, skipped)
+	summary := fmt.Sprintf("%s complete: %d done, %d failed, %d not started.", verbOf(p), done, failed, skipped)
 	if err != nil {
-		summary = fmt.Sprintf("Apply failed: %d done, %d failed, %d not started.", done, failed, skipped)
+		summary = fmt.Sprintf("%s failed: %d done, %d failed, %d not started.", verbOf(p), done, failed, skipped)
 	}
 	if jsonOut {
 		(&apply.JSON{W: e.Stdout}).Summary(summary, done, failed, skipped)

@@ -167,7 +167,7 @@ func (e *Env) stateManager(cfg *config.Config, g Globals) (state.Manager, error)
 func readState(ctx context.Context, m state.Manager) (*state.State, error) {
 	st, err := m.Read(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read state %s: %w", m.Describe(), err)
+		return nil, state.NameState("read", m.Describe(), err)
 	}
 	if st == nil {
 		st = state.New("")
@@ -191,7 +191,7 @@ func (e *Env) lock(ctx context.Context, m state.Manager, op string, timeout time
 		if errors.As(err, &le) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("lock state %s: %w", m.Describe(), err)
+		return nil, state.NameState("lock", m.Describe(), err)
 	}
 	return lease, nil
 }

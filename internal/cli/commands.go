@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/drsctl/drsctl/internal/config"
 	"github.com/drsctl/drsctl/internal/plan"
@@ -33,14 +32,9 @@ func (e *Env) Validate(g Globals, jsonOut bool) int {
 // Show runs `drsctl show [FILE]`: a saved plan, or the state.
 func (e *Env) Show(ctx context.Context, g Globals, file string, jsonOut bool) int {
 	if file != "" {
-		f, err := os.Open(file)
+		p, err := loadSavedPlan("show", file)
 		if err != nil {
 			return e.errorf("%v", err)
-		}
-		defer f.Close()
-		p, err := plan.Load(f)
-		if err != nil {
-			return e.errorf("%s: %v", file, err)
 		}
 		if jsonOut {
 			err = plan.WriteJSON(e.Stdout, p, e.Version)
@@ -139,6 +133,10 @@ func (e *Env) ForceUnlock(ctx context.Context, g Globals, id string) int {
 	}
 	if err := m.ForceUnlock(ctx, id); err != nil {
 		return e.errorf("%v", err)
+	}
+	if id == state.UnreadableLockID {
+		fmt.Fprintf(e.Stdout, "The unreadable state lock file was removed. Make sure no other drsctl is running against %s.\n", m.Describe())
+		return ExitOK
 	}
 	fmt.Fprintf(e.Stdout, "The state lock %s was removed. Make sure no other drsctl is running against %s.\n", id, m.Describe())
 	return ExitOK

@@ -31,6 +31,11 @@ func (e *Env) ShowLock(ctx context.Context, g Globals) int {
 		fmt.Fprintf(e.Stdout, "The state %s is not locked.\n", m.Describe())
 		return ExitOK
 	}
+	if info.ID == "" {
+		// A lock file drsctl cannot read (LockedError says the same).
+		fmt.Fprintf(e.Stdout, "%v\n", &state.LockedError{Info: *info, Path: lockFileOf(m)})
+		return ExitOK
+	}
 	when := func(t time.Time) string {
 		if t.IsZero() {
 			return "unknown"
@@ -45,4 +50,14 @@ func (e *Env) ShowLock(ctx context.Context, g Globals) int {
 		m.Describe(), state, info.ID, info.Operation, info.Who, info.Version, when(info.Created), when(info.Expires))
 	fmt.Fprintf(e.Stdout, "A live run renews its lock until it ends. If you are sure no drsctl is running: drsctl force-unlock %s\n", info.ID)
 	return ExitOK
+}
+
+// lockFileOf names the lock file of a local state ("" for other states,
+// which never report an unreadable lock: a remote one that is not
+// drsctl's counts as expired).
+func lockFileOf(m state.Manager) string {
+	if l, ok := m.(*state.Local); ok {
+		return l.Describe() + ".lock"
+	}
+	return ""
 }

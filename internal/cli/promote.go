@@ -60,6 +60,7 @@ func (e *Env) Promote(ctx context.Context, g Globals, o PromoteOptions) int {
 		if p.HasErrors() {
 			return e.errorf("nothing can be promoted on target %q (see the problems above)", t.Name)
 		}
+		e.alreadyPromoted(st, t.Name, dbs)
 		return ExitOK
 	}
 	kind := "failover"
@@ -202,4 +203,26 @@ func (e *Env) Reprotect(ctx context.Context, g Globals, o ReprotectOptions) int 
 		fmt.Fprintf(e.Stdout, "%s on %s: the next apply replaces it with a new seed (if it is still promoted or online there).\n", db, t.Name)
 	}
 	return ExitOK
+}
+
+// verbOf names what execute ran, for its summary: "Promote complete: …"
+// after a promote, "Apply complete: …" otherwise.
+func verbOf(p *plan.Plan) string {
+	for _, a := range p.Actions {
+		if a.Kind == plan.Promote {
+			return "Promote"
+		}
+	}
+	return "Apply"
+}
+
+// alreadyPromoted ends a promote that had nothing to do: every database
+// asked for was promoted before and still stands on the target.
+func (e *Env) alreadyPromoted(st *state.State, target string, dbs []string) {
+	fmt.Fprintln(e.Stdout)
+	for _, db := range dbs {
+		if td := st.LookupTargetDatabase(target, db); td != nil && td.PromotedAt != nil {
+			fmt.Fprintf(e.Stdout, "%s on %s: %s.\n", db, target, plan.AlreadyPromoted(*td.PromotedAt))
+		}
+	}
 }

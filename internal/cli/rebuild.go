@@ -37,7 +37,7 @@ func (e *Env) StateRebuild(ctx context.Context, g Globals) int {
 	defer unlock(e, lease)
 	old, err := m.Read(ctx)
 	if err != nil {
-		return e.errorf("read state %s: %v\nstate rebuild never overwrites a ledger, even a damaged one: move it aside (keep it: it may still be repaired) and run state rebuild again.", m.Describe(), err)
+		return e.errorf("%v\nstate rebuild never overwrites a ledger, even a damaged one: move it aside (keep it: it may still be repaired) and run state rebuild again.", state.NameState("read", m.Describe(), err))
 	}
 	if old != nil {
 		return e.errorf("state %s exists (lineage %s, serial %d): state rebuild never overwrites a ledger.\nIf it is wrong, move it aside first (keep it), then run state rebuild again.", m.Describe(), old.Lineage, old.Serial)
@@ -57,7 +57,7 @@ func (e *Env) StateRebuild(ctx context.Context, g Globals) int {
 		return e.errorf("%v", err)
 	}
 	if err := state.GuardWrites(m, lease).Write(ctx, st); err != nil {
-		return e.errorf("write state %s: %v", m.Describe(), err)
+		return e.errorf("%v", state.NameState("write", m.Describe(), err))
 	}
 	writeRebuildReport(e, rep)
 	fmt.Fprintf(e.Stdout, "\nWrote a new state %s (lineage %s, serial %d). Run drsctl plan to see what comes next.\n", m.Describe(), st.Lineage, st.Serial)

@@ -102,8 +102,8 @@ func unknownDiag(name string, expr hcl.Expression, context hcl.Range, unset []st
 	return &hcl.Diagnostic{
 		Severity: hcl.DiagError,
 		Summary:  "Unset environment variable",
-		Detail: fmt.Sprintf("The argument %q needs a known value; %s. Only a connection may depend on an unset variable while validating.",
-			name, unsetReason(unset)),
+		Detail: fmt.Sprintf("The argument %q needs a known value; %s. Set it and run again: every command, validate included, needs %q. (Only a connection may be left unset, and only for validate, which does not connect.)",
+			name, unsetReason(unset), name),
 		Subject: expr.Range().Ptr(),
 		Context: context.Ptr(),
 	}

@@ -214,8 +214,15 @@ func (s Secret) Value() (string, error) {
 	if s.Range.Filename != "" {
 		where = fmt.Sprintf("%s:%d: ", s.Range.Filename, s.Range.Start.Line)
 	}
-	return "", fmt.Errorf("%s%s: %w", where, reason, ErrSecretUnknown)
+	return "", &unknownSecretError{msg: where + reason + "; plan, apply and the other commands that connect to the server need it (validate does not)"}
 }
+
+// unknownSecretError says why a secret is not known and is ErrSecretUnknown
+// for errors.Is, without the sentinel's words in its text.
+type unknownSecretError struct{ msg string }
+
+func (e *unknownSecretError) Error() string        { return e.msg }
+func (e *unknownSecretError) Is(target error) bool { return target == ErrSecretUnknown }
 
 // IsSet reports whether the value is known.
 func (s Secret) IsSet() bool { return s.set }

@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/drsctl/drsctl/internal/artifact"
 	"github.com/drsctl/drsctl/internal/config"
@@ -45,6 +46,15 @@ func (b *builder) promoting(name string) bool {
 // its backup folder being unreachable is why one fails over, not an error.
 func (b *builder) promoteProblems() {
 	if b.promote.Planned {
+		// Nor, for a database promoted already, is its primary: a second
+		// promote -planned finds it RESTORING since the first one's tail.
+		for i, pr := range b.p.Problems {
+			if pr.Severity == Error && pr.Target == "" && pr.Database != "" {
+				if led := b.st.LookupTargetDatabase(b.promote.Target, pr.Database); led != nil && led.PromotedAt != nil {
+					b.p.Problems[i].Severity = Warning
+				}
+			}
+		}
 		return
 	}
 	for i, pr := range b.p.Problems {
@@ -62,6 +72,12 @@ func (b *builder) planTailLog(d *dbPlan) {
 			b.problem(Warning, d.p.Name, d.name, "", fmt.Sprintf("primary %q answers and %q is online there", d.p.Name, d.name),
 				"A failover loses what the primary wrote after the last backup the target restores. A planned switchover (promote -planned) takes a tail-log backup first and loses nothing.")
 		}
+		return
+	}
+	if led := b.st.LookupTargetDatabase(b.promote.Target, d.name); led != nil && led.PromotedAt != nil {
+		// Promoted already (a second promote -planned): planPromote says so,
+		// or why it cannot; no tail-log backup is due, and the primary
+		// being RESTORING since the first one is no reason for an error.
 		return
 	}
 	why := ""
@@ -168,7 +184,7 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 				return
 			}
 		}
-		b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q was already promoted at %s", d.name, t.Name, fmtTime(*led.PromotedAt)), "Nothing to do.")
+		b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q: %s", d.name, t.Name, AlreadyPromoted(*led.PromotedAt)), "")
 		b.dropTail(d)
 		return
 	}
@@ -325,4 +341,11 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 		a.DependsOn = []string{prev}
 	}
 	b.add(a)
+}
+
+// AlreadyPromoted is what promote says of a database promoted before, still
+// standing on the target: "already promoted at 2026-12-03 13:31:58Z;
+// nothing to do".
+func AlreadyPromoted(at time.Time) string {
+	return fmt.Sprintf("already promoted at %s; nothing to do", fmtTime(at))
 }

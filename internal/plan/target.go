@@ -275,8 +275,12 @@ func (b *builder) standing(d *dbPlan, t *config.Target, led *state.TargetDatabas
 		case to.Err != "":
 			canRestore = false
 			unknownRPO = "its server could not be observed"
+			wait := "the server answers"
+			if !t.Connection.IsSet() {
+				wait = "the connection is set" // an unset env(): to.Err names it
+			}
 			b.once("target:"+t.Name, Error, t.Primary.Name, "", t.Name, fmt.Sprintf("cannot observe target %q", t.Name),
-				to.Err+"\nCopies are still shipped; restores wait until the server answers.")
+				to.Err+"\nCopies are still shipped; restores wait until "+wait+".")
 		default:
 			for _, a := range to.Advice {
 				b.once("advice:target:"+t.Name+":"+a.Summary, Warning, t.Primary.Name, "", t.Name, fmt.Sprintf("target %q: %s", t.Name, a.Summary), a.Detail)

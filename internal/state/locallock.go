@@ -81,8 +81,13 @@ func (l *Local) Lock(ctx context.Context, op string, timeout time.Duration) (Lea
 			}
 			if removed {
 				l.removeLockTemps(held.ID)
-				l.warnf("state lock %s (%s by %s since %s) %s; taking it over",
-					held.ID, held.Operation, held.Who, fmtLockTime(held.Created), why)
+				if held.ID == "" {
+					l.warnf("the state lock file %s was unreadable (empty or not a drsctl lock, last written at %s) and %s; taking it over",
+						lockPath, fmtLockTime(held.Created), why)
+				} else {
+					l.warnf("state lock %s (%s by %s since %s) %s; taking it over",
+						held.ID, held.Operation, held.Who, fmtLockTime(held.Created), why)
+				}
 			}
 			if !busy {
 				continue
@@ -560,6 +565,9 @@ func (l *Local) ForceUnlock(ctx context.Context, id string) error {
 	}
 	removed, cur, err := l.removeLockIf(func(raw []byte) bool {
 		info, ok := parseLock(raw)
+		if id == UnreadableLockID {
+			return !ok
+		}
 		return ok && info.ID == id
 	})
 	switch {
@@ -571,7 +579,11 @@ func (l *Local) ForceUnlock(ctx context.Context, id string) error {
 		return nil
 	}
 	if _, ok := parseLock(cur); !ok {
-		return fmt.Errorf("force-unlock state: the lock file %s is empty or unreadable; if no drsctl is running, delete it by hand", l.lockPath())
+		return fmt.Errorf("force-unlock state: the lock file %s is empty or unreadable: it has no ID; if no drsctl is running, remove it with: drsctl force-unlock %s", l.lockPath(), UnreadableLockID)
+	}
+	if id == UnreadableLockID {
+		info, _ := parseLock(cur)
+		return fmt.Errorf("force-unlock state: not unlocking: the lock file %s is readable: %s; if you are sure that run is gone: drsctl force-unlock %s", l.lockPath(), describeHolder(cur), info.ID)
 	}
 	return fmt.Errorf("force-unlock state: not unlocking: %s, not by %s", describeHolder(cur), id)
 }

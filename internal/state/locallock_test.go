@@ -207,7 +207,7 @@ func TestLocal_Lock_unreadableLockFile(t *testing.T) {
 	if !errors.As(err, &le) || !strings.Contains(le.Info.Who, "unreadable") {
 		t.Fatalf("err = %v, want a LockedError by an unknown holder", err)
 	}
-	if err := l.ForceUnlock(ctx, "x"); err == nil || !strings.Contains(err.Error(), "delete it by hand") {
+	if err := l.ForceUnlock(ctx, "x"); err == nil || !strings.Contains(err.Error(), "remove it with: drsctl force-unlock "+UnreadableLockID) {
 		t.Errorf("ForceUnlock of an unreadable lock: err = %v", err)
 	}
 	// A TTL old: its creator died before writing it.

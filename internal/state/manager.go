@@ -114,6 +114,9 @@ type LockedError struct {
 }
 
 func (e *LockedError) Error() string {
+	if e.Info.ID == "" {
+		return e.unreadable()
+	}
 	var b strings.Builder
 	b.WriteString("state is locked\n")
 	fmt.Fprintf(&b, "  ID:        %s\n", e.Info.ID)
@@ -128,6 +131,26 @@ func (e *LockedError) Error() string {
 	fmt.Fprintf(&b, "Another drsctl is running, or one died. If you are sure no other run is in progress: drsctl force-unlock %s", e.Info.ID)
 	return b.String()
 }
+
+// unreadable is the message for a lock file that holds no lock drsctl can
+// read (a crash or a full disk while it was written, an edit by hand): it
+// has no ID to give force-unlock.
+func (e *LockedError) unreadable() string {
+	where := "the lock file"
+	if e.Path != "" {
+		where += " " + e.Path
+	}
+	return fmt.Sprintf("state is locked by an unreadable lock: %s is empty or not a drsctl lock, last written at %s.\n"+
+		"It counts as expired at %s, and the first run after that takes it over. "+
+		"To remove it now, if you are sure no other drsctl is running: drsctl force-unlock %s",
+		where, fmtLockTime(e.Info.Created), fmtLockTime(e.Info.Expires), UnreadableLockID)
+}
+
+// UnreadableLockID is the ID force-unlock takes for a local lock file that
+// cannot be read (LockedError says so): it removes the lock file only while
+// it still holds no readable lock. drsctl's lock IDs are UUIDs, so it never
+// names a real lock.
+const UnreadableLockID = "unreadable"
 
 // Is makes errors.Is(err, ErrLocked) true.
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }
@@ -195,7 +218,7 @@ type guarded struct {
 func (g *guardedStager) Stage(s *State) (Staged, error) {
 	st := g.Manager.(Stager)
 	if err := g.lease.Valid(); err != nil {
-		return nil, fmt.Errorf("write state %s: %w", g.Describe(), err)
+		return nil, NameState("write", g.Describe(), err)
 	}
 	c, err := st.Stage(s)
 	if err != nil {
@@ -211,14 +234,14 @@ type guardedStaged struct {
 
 func (c *guardedStaged) Commit(ctx context.Context) error {
 	if err := c.g.lease.Valid(); err != nil {
-		return fmt.Errorf("write state %s: %w", c.g.Describe(), err)
+		return NameState("write", c.g.Describe(), err)
 	}
 	return c.Staged.Commit(ctx)
 }
 
 func (g *guarded) Write(ctx context.Context, s *State) error {
 	if err := g.lease.Valid(); err != nil {
-		return fmt.Errorf("write state %s: %w", g.Describe(), err)
+		return NameState("write", g.Describe(), err)
 	}
 	return g.Manager.Write(ctx, s)
 }

@@ -96,6 +96,11 @@ type server struct {
 	noStreams bool
 	// maxSessions overrides the package's maxSessions when > 0 (tests).
 	maxSessions int
+
+	// passwordEnv names the variable the password came from, for the
+	// logon failure's message ("" when the caller gave it directly).
+	// Guarded by mu.
+	passwordEnv string
 }
 
 // session is one SMB session on its own TCP connection, with the share
@@ -119,7 +124,7 @@ var pool = struct {
 }{m: map[connKey]*server{}}
 
 // acquire returns the pool for key, counting a reference (a bucket).
-func acquire(key connKey, password string) *server {
+func acquire(key connKey, password, passwordEnv string) *server {
 	pool.Lock()
 	defer pool.Unlock()
 	srv := pool.m[key]
@@ -135,6 +140,9 @@ func acquire(key connKey, password string) *server {
 	}
 	if password != "" {
 		srv.password = password
+	}
+	if passwordEnv != "" {
+		srv.passwordEnv = passwordEnv
 	}
 	srv.mu.Unlock()
 	return srv
@@ -221,10 +229,13 @@ func (srv *server) lease(ctx context.Context) (*session, error) {
 		srv.mu.Lock()
 	}
 	srv.dialing++
-	password := srv.password
+	password, passwordEnv := srv.password, srv.passwordEnv
 	srv.mu.Unlock()
 
 	s, err := srv.dial(ctx, password)
+	if err != nil && ntStatus(err) == statusLogonFailure {
+		err = &logonError{err: err, user: srv.key.user, domain: srv.key.domain, passwordEnv: passwordEnv, passwordSet: password != ""}
+	}
 
 	srv.mu.Lock()
 	defer srv.mu.Unlock()

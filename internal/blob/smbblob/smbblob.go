@@ -95,6 +95,10 @@ type Options struct {
 	User     string
 	Password string
 	Domain   string
+	// PasswordEnv names the environment variable Password was read from,
+	// so that a refused logon can say which one to set ("" when the caller
+	// gave Password directly).
+	PasswordEnv string
 }
 
 // OpenBucketURL implements blob.BucketURLOpener.
@@ -136,6 +140,7 @@ func (o *URLOpener) options(u *url.URL) (Options, error) {
 		}
 	}
 	opts.Password = getenv(passwordEnv)
+	opts.PasswordEnv = passwordEnv
 	if u.Host == "" {
 		return opts, errors.New("smb URL has no host: smb://[user@]host[:port]/share/dir")
 	}
@@ -174,7 +179,7 @@ func openBucket(opts Options) (*bucket, error) {
 		}
 		dir = append(dir, s)
 	}
-	srv := acquire(connKey{addr: addr, share: opts.Share, user: opts.User, domain: opts.Domain}, opts.Password)
+	srv := acquire(connKey{addr: addr, share: opts.Share, user: opts.User, domain: opts.Domain}, opts.Password, opts.PasswordEnv)
 	return &bucket{srv: srv, dir: dir}, nil
 }
 

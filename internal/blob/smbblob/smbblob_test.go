@@ -99,11 +99,11 @@ func TestURLOpener_Options(t *testing.T) {
 		wantErr   string
 	}{
 		{name: "user in URL, password from env", url: "smb://drs@fs01.corp:4445/drs/sales/east",
-			want: Options{Addr: "fs01.corp:4445", Share: "drs", Dir: "sales/east", User: "drs", Password: "s3cret", Domain: "CORP"}},
+			want: Options{Addr: "fs01.corp:4445", Share: "drs", Dir: "sales/east", User: "drs", Password: "s3cret", Domain: "CORP", PasswordEnv: EnvPassword}},
 		{name: "user from env, share root", url: "smb://fs01/drs",
-			want: Options{Addr: "fs01", Share: "drs", User: "envuser", Password: "s3cret", Domain: "CORP"}},
+			want: Options{Addr: "fs01", Share: "drs", User: "envuser", Password: "s3cret", Domain: "CORP", PasswordEnv: EnvPassword}},
 		{name: "password_env and domain", url: "smb://fs01/drs/x?password_env=OTHER_PW&domain=EAST",
-			want: Options{Addr: "fs01", Share: "drs", Dir: "x", User: "envuser", Password: "other", Domain: "EAST"}},
+			want: Options{Addr: "fs01", Share: "drs", Dir: "x", User: "envuser", Password: "other", Domain: "EAST", PasswordEnv: "OTHER_PW"}},
 		{name: "password in userinfo refused", url: "smb://u:hunter2@fs01/drs", wantErr: "must not contain a password"},
 		{name: "password parameter refused", url: "smb://fs01/drs?password=hunter2", wantErr: "must not contain a password"},
 		{name: "no share", url: "smb://fs01/", wantErr: "no share"},

@@ -44,6 +44,9 @@ type driver struct{}
 // are ended only when the server also fails a liveness check. TCP
 // keep-alives (`keepalive`, default 30 s) find a peer that is gone.
 func (driver) Open(ctx context.Context, connection string) (engine.Session, error) {
+	if err := checkScheme(connection); err != nil {
+		return nil, fmt.Errorf("open sqlserver: %w", err)
+	}
 	secrets := secretsOf(connection)
 	cfg, err := msdsn.Parse(connection)
 	if err != nil {
