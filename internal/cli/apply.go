@@ -27,10 +27,8 @@ type ApplyOptions struct {
 
 // Apply runs `drsctl apply`.
 func (e *Env) Apply(ctx context.Context, g Globals, o ApplyOptions) int {
-	cfg, ok := e.loadConfig(g)
-	if !ok {
-		return ExitError
-	}
+	// The plan file first: `apply q.drs.hcl` from anywhere is told that
+	// it is not a saved plan, not that there is no configuration here.
 	var saved *plan.Plan
 	if o.PlanFile != "" {
 		var err error
@@ -40,6 +38,10 @@ func (e *Env) Apply(ctx context.Context, g Globals, o ApplyOptions) int {
 		if len(o.Targets) > 0 {
 			return e.errorf("-target cannot be used with a saved plan: the plan already says what to do")
 		}
+	}
+	cfg, ok := e.loadConfig(g)
+	if !ok {
+		return ExitError
 	}
 	m, st, release, err := e.lockedState(ctx, cfg, g, "apply", o.LockTimeout)
 	if err != nil {
