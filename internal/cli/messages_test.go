@@ -38,6 +38,14 @@ func TestMessage_ApplyGivenAConfigurationFileSaysItIsNotASavedPlan(t *testing.T)
 	if strings.Contains(got, "invalid character") {
 		t.Errorf("stderr still quotes the JSON decoder:\n%s", got)
 	}
+	// From a directory with no configuration, the same words (not "No
+	// configuration files").
+	g := h.globals()
+	g.Chdir = t.TempDir()
+	h.env().Apply(context.Background(), g, cli.ApplyOptions{PlanFile: cfgFile, AutoApprove: true, Refresh: true, Parallelism: 1})
+	if got := h.stderr.String(); !strings.Contains(got, cfgFile+" is not a saved plan: it looks like a configuration file.") {
+		t.Errorf("from another directory, stderr lacks what the file is:\n%s", got)
+	}
 	// The state file is not a plan either, and says what it is.
 	if code := h.apply(); code != 0 {
 		t.Fatalf("apply exit %d", code)
