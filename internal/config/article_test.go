@@ -10,7 +10,7 @@ func TestLoad_MissingServerPathReadsWithTheRightArticle(t *testing.T) {
 	for url, want := range map[string]string{
 		"s3://bucket/p":                        "is an s3:// URL",
 		"smb://fs01.corp.example/drs/p":        "is an smb:// URL",
-		"azblob://container/p?account=drsacct": "is an azblob:// URL",
+		"azblob://container/p?storage_account=drsacct": "is an azblob:// URL",
 	} {
 		cfg := strings.Replace(minimalConfig(`"sqlserver://h"`, "", ""), `    url = "s3://bucket/p"
     server_path = "s3://s3.example/bucket/p"`, `    url = "`+url+`"`, 1)
