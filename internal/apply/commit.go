@@ -41,7 +41,6 @@ type writer struct {
 	wake    time.Time     // when the armed wake-up fires (zero: none)
 	last    time.Duration // how long the last write took
 	waiting int           // synchronous commits waiting for a write
-	idle    bool          // the scheduler has a free slot and nothing to start
 	closing bool
 }
 

@@ -8,8 +8,8 @@ import (
 // "This destination block's url is an s3:// URL", not "a s3:// URL".
 func TestLoad_MissingServerPathReadsWithTheRightArticle(t *testing.T) {
 	for url, want := range map[string]string{
-		"s3://bucket/p":                        "is an s3:// URL",
-		"smb://fs01.corp.example/drs/p":        "is an smb:// URL",
+		"s3://bucket/p":                                "is an s3:// URL",
+		"smb://fs01.corp.example/drs/p":                "is an smb:// URL",
 		"azblob://container/p?storage_account=drsacct": "is an azblob:// URL",
 	} {
 		cfg := strings.Replace(minimalConfig(`"sqlserver://h"`, "", ""), `    url = "s3://bucket/p"
