@@ -40,7 +40,11 @@ func saidPath(m state.Manager) string {
 type said struct{ key, text string }
 
 func warningKey(pr plan.Problem) string {
-	return strings.Join([]string{pr.Primary, pr.Database, pr.Target, pr.Summary}, "\x00")
+	what := pr.Summary
+	if pr.Lasting != "" {
+		what = pr.Lasting // the summary has a countdown or an amount in it
+	}
+	return strings.Join([]string{pr.Primary, pr.Database, pr.Target, what}, "\x00")
 }
 
 // sayNewWarnings prints, on stderr, the plan's warnings a quiet run has not

@@ -133,3 +133,33 @@ func rewriteConfig(t *testing.T, h *harness, old, new string) {
 		t.Fatal(err)
 	}
 }
+
+// TestCron_WarningWithAClockInItIsSaidOnce: "restores on target east wait
+// for the restore window, which opens at 20:00 UTC (in 11h44m)" says a
+// different time every run. Cron mails it once, when it appears, not every
+// 5 minutes because the countdown moved on.
+func TestCron_WarningWithAClockInItIsSaidOnce(t *testing.T) {
+	h := newHarness(t)
+	if code := h.apply(); code != 0 {
+		t.Fatal("seed")
+	}
+	rewriteConfig(t, h, `  restore_mode = "standby"`, `  restore_mode = "standby"
+  restore_window {
+    from      = "20:00"
+    to        = "21:00"
+    time_zone = "UTC"
+  }`)
+	rewriteConfig(t, h, `rpo = "30m"`, `rpo = "24h"`) // the window closes for 23h: no warning of the configuration
+	h.clock = h.clock.Add(16 * time.Minute)           // a log backup to restore on east
+	code, out, errs := h.quietApply()
+	if code != 0 || out != "" || strings.Count(errs, "Warning:") != 1 || !strings.Contains(errs, "wait for the restore window") {
+		t.Fatalf("the first run that sees east's window closed: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	for i := 0; i < 2; i++ {
+		h.clock = h.clock.Add(5 * time.Minute) // still within the RPO
+		code, out, errs := h.quietApply()
+		if code != 0 || out != "" || errs != "" {
+			t.Fatalf("run %d with the same window closed, its countdown moved on: exit %d, stdout %q, stderr %q", i+2, code, out, errs)
+		}
+	}
+}
