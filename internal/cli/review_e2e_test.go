@@ -165,3 +165,85 @@ func TestPullRequestWorkflow_reviewedChangeGone(t *testing.T) {
 		t.Fatalf("a reviewed plan whose seed was done meanwhile: exit %d\n%s", code, out)
 	}
 }
+
+// TestReviewExitCode_NoOpAndQuietChanges: plan -detailed-exitcode
+// -base-config answers "does this change to the configuration do
+// anything?", with log backups due all along. Comments, formatting, blocks
+// reordered, the file renamed or split in two, CRLF line ends: 0. A change
+// that plans no action right away but changes what drsctl does (a restore
+// window, another server for a target, a database taken off one target,
+// data_dir): 2, and the review says what changed.
+func TestReviewExitCode_NoOpAndQuietChanges(t *testing.T) {
+	w := newPRWorld(t)
+	w.cron()
+	w.clock = w.clock.Add(16 * time.Minute) // log backups due
+	b, err := os.ReadFile(filepath.Join(w.main, "main.drs.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mainCfg := string(b)
+	blocks := strings.SplitAfter(mainCfg, "\n}\n")
+	reordered := strings.Join(append([]string{blocks[len(blocks)-2]}, blocks[:len(blocks)-2]...), "\n")
+	i := strings.Index(mainCfg, "\ntarget ")
+	pr := func(name string, files map[string]string) (int, string) {
+		t.Helper()
+		dir := filepath.Join(w.dir, strings.ReplaceAll(name, " ", "_"))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for f, src := range files {
+			if err := os.WriteFile(filepath.Join(dir, f), []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return w.planPR(dir, w.main, "")
+	}
+	for name, files := range map[string]map[string]string{
+		"comments":     {"main.drs.hcl": "# Sales, protected twice.\n" + strings.Replace(mainCfg, "\ntarget ", "\n// east is in the other building\ntarget ", 1)},
+		"formatting":   {"main.drs.hcl": strings.ReplaceAll(strings.ReplaceAll(mainCfg, " = ", "    =    "), "\n", "\n\n")},
+		"reordered":    {"main.drs.hcl": reordered},
+		"renamed":      {"sales.drs.hcl": mainCfg},
+		"split in two": {"a.drs.hcl": mainCfg[:i], "b.drs.hcl": mainCfg[i:]},
+		"CRLF":         {"main.drs.hcl": strings.ReplaceAll(mainCfg, "\n", "\r\n")},
+	} {
+		if code, out := pr(name, files); code != 0 || !strings.Contains(out, "causes no actions") {
+			t.Errorf("%s: exit %d, want 0\n%s", name, code, out)
+		}
+	}
+	for name, c := range map[string]struct{ old, new, says string }{
+		"restore window":        {`restore_mode = "standby"`, "restore_mode = \"standby\"\n  restore_window {\n    from = \"20:00\"\n    to = \"21:00\"\n  }", `target "east": restore_window none`},
+		"another server":        {`"mem://east"`, `"mem://east2"`, `target "east": connection changed`},
+		"database off a target": {`restore_mode = "standby"`, "restore_mode = \"standby\"\n  databases = [\"Sales\"]", `target "east": database "O'Brien" is no longer shipped or restored there`},
+		"data_dir":              {`restore_mode = "standby"`, "restore_mode = \"standby\"\n  data_dir = \"/data2\"", `target "east": data_dir "" → "/data2"`},
+	} {
+		if !strings.Contains(mainCfg, c.old) {
+			t.Fatalf("%s: %q is not in the configuration", name, c.old)
+		}
+		code, out := pr(name, map[string]string{"main.drs.hcl": strings.Replace(mainCfg, c.old, c.new, 1)})
+		if code != 2 || !strings.Contains(out, c.says) {
+			t.Errorf("%s: exit %d, want 2 and %q\n%s", name, code, c.says, out)
+		}
+	}
+}
+
+// TestReviewExitCode_BeforeTheFirstApply: the first pull request comes
+// before any apply (no state yet). Planned against its base, a change
+// that adds nothing exits 0 though everything is to be seeded; one that
+// adds a target exits 2 and names only that target's seeds as its own.
+func TestReviewExitCode_BeforeTheFirstApply(t *testing.T) {
+	w := newPRWorld(t)
+	b, _ := os.ReadFile(filepath.Join(w.main, "main.drs.hcl"))
+	same := filepath.Join(w.dir, "same")
+	os.MkdirAll(same, 0o755)
+	os.WriteFile(filepath.Join(same, "main.drs.hcl"), b, 0o644)
+	if code, out := w.planPR(same, w.main, ""); code != 0 {
+		t.Errorf("no state yet, the configuration unchanged: exit %d, want 0\n%s", code, out)
+	}
+	code, out := w.planPR(w.pr, w.main, "")
+	if code != 2 || !strings.Contains(out, `target "west": seed 2 database(s)`) || strings.Contains(out, `target "east": seed`) {
+		t.Errorf("no state yet, a target added: exit %d, want 2 and only west's seeds\n%s", code, out)
+	}
+	if _, err := os.Stat(w.statePath); err == nil {
+		t.Errorf("plan created the state %s", w.statePath)
+	}
+}
