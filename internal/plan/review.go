@@ -282,6 +282,53 @@ func StillApproved(saved, now *Plan) []string {
 	return diffs
 }
 
+// LeaveUnheldPrunes takes out of now (a saved plan planned again after
+// routine runs, which StillApproved accepted) the prunes the saved plan
+// did not hold, and returns them in words: a reviewed plan deletes
+// nothing the reviewer did not see listed. They are left to the next run
+// (retention as the merged configuration says: backups that aged out
+// since the plan was made, or that a failover stopped holding back).
+func LeaveUnheldPrunes(saved, now *Plan, st *state.State) []string {
+	held := map[string]bool{}
+	for _, a := range saved.Actions {
+		if a.Kind == Prune {
+			held[a.ReviewKey()] = true
+		}
+	}
+	gone := map[string]bool{}
+	var left []string
+	kept := now.Actions[:0:0]
+	for _, a := range now.Actions {
+		if a.Kind == Prune && !held[a.ReviewKey()] {
+			gone[a.ID] = true
+			left = append(left, a.Describe())
+			continue
+		}
+		kept = append(kept, a)
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	drop := func(ids []string) []string {
+		out := ids[:0:0]
+		for _, id := range ids {
+			if !gone[id] {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	for _, a := range kept {
+		a.DependsOn, a.After = drop(a.DependsOn), drop(a.After)
+	}
+	now.Actions = kept
+	if now.Review != nil {
+		now.Review.sumUp(now, st)
+	}
+	sort.Strings(left)
+	return left
+}
+
 // settingChanges says in words how cfg differs from base, for what
 // matters to the estate (not formatting or comments).
 func settingChanges(base, cfg *config.Config) []string {
