@@ -247,3 +247,25 @@ func TestReviewExitCode_BeforeTheFirstApply(t *testing.T) {
 		t.Errorf("plan created the state %s", w.statePath)
 	}
 }
+
+// TestReviewExitCode_TargetNewInThePullRequest: plan -target west
+// -base-config main, west being what the pull request adds: main's plan
+// cannot be asked for west, and the review compares with nothing planned
+// there (was: "-base-config …: -target "west": no target or primary of
+// that name", exit 1).
+func TestReviewExitCode_TargetNewInThePullRequest(t *testing.T) {
+	w := newPRWorld(t)
+	w.cron()
+	w.clock = w.clock.Add(16 * time.Minute)
+	code := w.env().Plan(context.Background(), w.g(w.pr), cli.PlanOptions{Refresh: true, DetailedExitCode: true, BaseConfig: w.main, Targets: []string{"west"}})
+	out := w.stdout.String() + w.stderr.String()
+	if code != 2 || !strings.Contains(out, `target "west": seed 2 database(s)`) {
+		t.Fatalf("plan -target west of the pull request adding it: exit %d, want 2\n%s", code, out)
+	}
+	// Both: east as main plans it (routine), west the change's.
+	code = w.env().Plan(context.Background(), w.g(w.pr), cli.PlanOptions{Refresh: true, DetailedExitCode: true, BaseConfig: w.main, Targets: []string{"west", "east"}})
+	out = w.stdout.String() + w.stderr.String()
+	if code != 2 || !strings.Contains(out, `target "west": seed 2 database(s)`) || strings.Contains(out, `target "east": `+"seed") {
+		t.Fatalf("plan -target west -target east: exit %d\n%s", code, out)
+	}
+}
