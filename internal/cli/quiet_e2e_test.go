@@ -163,3 +163,83 @@ func TestCron_WarningWithAClockInItIsSaidOnce(t *testing.T) {
 		}
 	}
 }
+
+// quietApplyTarget is a cron run limited to some targets.
+func (h *harness) quietApplyTarget(targets ...string) (int, string, string) {
+	h.t.Helper()
+	env := h.env()
+	g := h.globals()
+	g.LogLevel = "warn"
+	if err := env.Configure(g); err != nil {
+		h.t.Fatal(err)
+	}
+	code := env.Apply(context.Background(), g, cli.ApplyOptions{AutoApprove: true, Refresh: true, Parallelism: 4, Targets: targets})
+	return code, h.stdout.String(), h.stderr.String()
+}
+
+// TestCron_MemoryOfWhatWasSaid: the file that remembers what was said
+// (drs.state.json.said) in an operator's worst week. A cron job limited
+// to one target (apply -target east) does not make the next full run say
+// again what it did not look at; a corrupt memory, or one a cleanup job
+// deleted, makes the next run say everything once more, never nothing; a
+// memory that cannot be written says every run rather than nothing.
+func TestCron_MemoryOfWhatWasSaid(t *testing.T) {
+	h := newHarness(t)
+	if code := h.apply(); code != 0 {
+		t.Fatal("seed")
+	}
+	said := filepath.Join(h.dir, "drs.state.json.said")
+	// A warning of the primary, and one of vault's destination only.
+	if _, err := h.drv.Server("primary").BackupOutOfBandFull(context.Background(), "Sales", filepath.Join(t.TempDir(), "manual.bak")); err != nil {
+		t.Fatal(err)
+	}
+	rewriteConfig(t, h, `  restore_mode = "standby"`, `  restore_mode = "standby"
+  restore_window {
+    from      = "20:00"
+    to        = "21:00"
+    time_zone = "UTC"
+  }`)
+	rewriteConfig(t, h, `rpo = "30m"`, `rpo = "24h"`)
+	h.clock = h.clock.Add(16 * time.Minute)
+	once := func(when string, want int) {
+		t.Helper()
+		code, out, errs := h.quietApply()
+		if code != 0 || out != "" || strings.Count(errs, "Warning:") != want {
+			t.Fatalf("%s: exit %d, stdout %q, stderr %q, want %d warnings", when, code, out, errs, want)
+		}
+	}
+	once("first run", 2)
+	once("second run", 0)
+
+	// -target west sees neither east's window nor... the primary's full.
+	h.clock = h.clock.Add(time.Minute)
+	code, out, errs := h.quietApplyTarget("west")
+	if code != 0 || out != "" || strings.Contains(errs, "restore window") {
+		t.Fatalf("-target west: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	h.clock = h.clock.Add(time.Minute)
+	once("the full run after a -target run", 0)
+
+	// Corrupt, then deleted: said again, once.
+	if err := os.WriteFile(said, []byte("{\"trunc"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	once("a corrupt memory", 2)
+	once("after a corrupt memory", 0)
+	os.Remove(said)
+	once("a deleted memory", 2)
+	once("after a deleted memory", 0)
+
+	// A memory that cannot be written (a directory in its place): every
+	// run says, and says why.
+	os.Remove(said)
+	if err := os.Mkdir(said, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		code, _, errs := h.quietApply()
+		if code != 0 || strings.Count(errs, "Warning:") != 2 || !strings.Contains(errs, "drsctl cannot remember what it said") {
+			t.Fatalf("run %d with a memory that cannot be written: exit %d, stderr %q", i, code, errs)
+		}
+	}
+}
