@@ -243,3 +243,41 @@ func TestCron_MemoryOfWhatWasSaid(t *testing.T) {
 		}
 	}
 }
+
+// TestCron_BreachTheRunFixesAndErrorsEveryTime: the cron host was off for
+// 50 minutes (every target past its 30m RPO when the run starts): the run
+// that catches up says nothing, exit 0 — the breach is gone when it ends.
+// A plan error (a database missing on the primary) is said by every run,
+// exit 1, never "once".
+func TestCron_BreachTheRunFixesAndErrorsEveryTime(t *testing.T) {
+	h := newHarness(t)
+	if code := h.apply(); code != 0 {
+		t.Fatal("seed")
+	}
+	h.drv.Server("primary").Insert("Sales", 7)
+	h.clock = h.clock.Add(50 * time.Minute)
+	if code, _, _ := h.statusCheck(); code != 2 {
+		t.Fatalf("status -check before the catch-up run: exit %d, want 2 (a breach)", code)
+	}
+	code, out, errs := h.quietApply()
+	if code != 0 || out != "" || errs != "" {
+		t.Fatalf("the run that catches up: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+
+	rewriteConfig(t, h, `["Sales", "O'Brien"]`, `["Sales", "O'Brien", "Gone"]`)
+	for i := 0; i < 3; i++ {
+		h.clock = h.clock.Add(5 * time.Minute)
+		code, out, errs := h.quietApply()
+		if code != 1 || out != "" || !strings.Contains(errs, `database "Gone" does not exist on primary "sales"`) {
+			t.Fatalf("run %d with a database missing: exit %d, stdout %q, stderr %q", i+1, code, out, errs)
+		}
+	}
+}
+
+// statusCheck is status -check: exit 2 while a target is past its
+// RPO.
+func (h *harness) statusCheck() (int, string, string) {
+	h.t.Helper()
+	code := h.env().Status(context.Background(), h.globals(), cli.StatusOptions{Check: true})
+	return code, h.stdout.String(), h.stderr.String()
+}
