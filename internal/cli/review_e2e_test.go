@@ -269,3 +269,48 @@ func TestReviewExitCode_TargetNewInThePullRequest(t *testing.T) {
 		t.Fatalf("plan -target west -target east: exit %d\n%s", code, out)
 	}
 }
+
+// TestPullRequestWorkflow_ValueFromAFileChangedMeanwhile: the
+// configuration reads east's destination from a file beside it
+// (file("east.url")). Between the review and the merge another change
+// moved east's destination by editing only that file: the .drs.hcl files
+// are byte for byte as reviewed, the configuration is not. The reviewed
+// plan is refused as made from another configuration (was: applied).
+func TestPullRequestWorkflow_ValueFromAFileChangedMeanwhile(t *testing.T) {
+	w := newPRWorld(t)
+	eastURL := fmt.Sprintf("\"file://%s/east\"", w.dir)
+	for _, dir := range []string{w.main, w.pr} {
+		p := filepath.Join(dir, "main.drs.hcl")
+		b, _ := os.ReadFile(p)
+		if !strings.Contains(string(b), eastURL) {
+			t.Fatalf("%s is not in the configuration", eastURL)
+		}
+		os.WriteFile(p, []byte(strings.Replace(string(b), eastURL, `trimspace(file("east.url"))`, 1)), 0o644)
+		os.WriteFile(filepath.Join(dir, "east.url"), []byte(fmt.Sprintf("file://%s/east\n", w.dir)), 0o644)
+	}
+	w.cron()
+	planFile := filepath.Join(w.dir, "plan.json")
+	if code, out := w.planPR(w.pr, w.main, planFile); code != 2 {
+		t.Fatalf("plan: %d\n%s", code, out)
+	}
+	w.clock = w.clock.Add(16 * time.Minute)
+	w.cron()
+	// The merge, and east.url as another change left it.
+	b, _ := os.ReadFile(filepath.Join(w.pr, "main.drs.hcl"))
+	os.WriteFile(filepath.Join(w.main, "main.drs.hcl"), b, 0o644)
+	os.WriteFile(filepath.Join(w.main, "east.url"), []byte(fmt.Sprintf("file://%s/east-new\n", w.dir)), 0o644)
+	before := w.state().Serial
+	code := w.env().Apply(context.Background(), w.g(w.main), cli.ApplyOptions{PlanFile: planFile, Refresh: true})
+	out := w.stdout.String() + w.stderr.String()
+	if code != 1 || !strings.Contains(out, "the configuration changed since the plan was made") {
+		t.Fatalf("a reviewed plan applied to a configuration whose file() value changed: exit %d\n%s", code, out)
+	}
+	if st := w.state(); st.Serial != before {
+		t.Errorf("the refused plan wrote the state: serial %d → %d", before, st.Serial)
+	}
+	// As reviewed again: applies.
+	os.WriteFile(filepath.Join(w.main, "east.url"), []byte(fmt.Sprintf("file://%s/east\n", w.dir)), 0o644)
+	if code := w.env().Apply(context.Background(), w.g(w.main), cli.ApplyOptions{PlanFile: planFile, Refresh: true}); code != 0 {
+		t.Fatalf("the reviewed plan, east.url as reviewed: exit %d\n%s", code, w.stdout.String()+w.stderr.String())
+	}
+}

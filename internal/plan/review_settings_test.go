@@ -2,6 +2,7 @@ package plan
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,5 +116,28 @@ func TestReview_RenamesAndTheStateAreSaid(t *testing.T) {
 		} else {
 			t.Logf("%s: %q", name, got)
 		}
+	}
+}
+
+// TestSettingsFingerprint: the same settings give the same fingerprint
+// wherever they are written; any setting changed changes it; a secret is
+// never part of it (a saved plan travels as a CI artifact).
+func TestSettingsFingerprint(t *testing.T) {
+	a, b := testConfig(), testConfig()
+	a.Dir, b.Dir = "/checkout/pr", "/checkout/main"
+	b.Primaries[0].DeclRange = hcl.Range{Filename: "/checkout/main/x.drs.hcl", Start: hcl.Pos{Line: 7}}
+	if SettingsFingerprint(a) != SettingsFingerprint(b) {
+		t.Fatal("the same settings in two checkouts differ")
+	}
+	b.Targets[1].Destination.URL = "file:///elsewhere"
+	if SettingsFingerprint(a) == SettingsFingerprint(b) {
+		t.Fatal("a destination moved: the same fingerprint")
+	}
+	var text strings.Builder
+	c := testConfig()
+	c.Primaries[0].Connection = config.NewSecret("sqlserver://drs:Hunter2@sql01", hcl.Range{})
+	canon(&text, reflect.ValueOf(c))
+	if strings.Contains(text.String(), "Hunter2") || strings.Contains(text.String(), "sql01") {
+		t.Fatalf("the fingerprint's text holds the connection: %s", text.String())
 	}
 }
