@@ -281,3 +281,33 @@ func (h *harness) statusCheck() (int, string, string) {
 	code := h.env().Status(context.Background(), h.globals(), cli.StatusOptions{Check: true})
 	return code, h.stdout.String(), h.stderr.String()
 }
+
+// TestCron_JSONIsNotQuieted: apply -json -log-level warn is read by a
+// program: it gets the whole stream (every planned action and warning,
+// each run), and the memory of what was said is neither read nor written.
+func TestCron_JSONIsNotQuieted(t *testing.T) {
+	h := newHarness(t)
+	if code := h.apply(); code != 0 {
+		t.Fatal("seed")
+	}
+	if _, err := h.drv.Server("primary").BackupOutOfBandFull(context.Background(), "Sales", filepath.Join(t.TempDir(), "manual.bak")); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		h.clock = h.clock.Add(16 * time.Minute)
+		env := h.env()
+		g := h.globals()
+		g.LogLevel = "warn"
+		if err := env.Configure(g); err != nil {
+			t.Fatal(err)
+		}
+		code := env.Apply(context.Background(), g, cli.ApplyOptions{AutoApprove: true, Refresh: true, JSON: true, Parallelism: 4})
+		out := h.stdout.String()
+		if code != 0 || !strings.Contains(out, `"type":"planned_action"`) || !strings.Contains(out, "taken outside drsctl") {
+			t.Fatalf("run %d, -json -log-level warn: exit %d\n%s\n%s", i+1, code, out, h.stderr.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "drs.state.json.said")); err == nil {
+		t.Error("a JSON run wrote the memory of what quiet runs said")
+	}
+}
