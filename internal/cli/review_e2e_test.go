@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/drsctl/drsctl/internal/cli"
+	"github.com/drsctl/drsctl/internal/plan"
 )
 
 // reviewBase is the configuration on main: east and the vault protect
@@ -312,5 +313,74 @@ func TestPullRequestWorkflow_ValueFromAFileChangedMeanwhile(t *testing.T) {
 	os.WriteFile(filepath.Join(w.main, "east.url"), []byte(fmt.Sprintf("file://%s/east\n", w.dir)), 0o644)
 	if code := w.env().Apply(context.Background(), w.g(w.main), cli.ApplyOptions{PlanFile: planFile, Refresh: true}); code != 0 {
 		t.Fatalf("the reviewed plan, east.url as reviewed: exit %d\n%s", code, w.stdout.String()+w.stderr.String())
+	}
+}
+
+// TestPullRequestWorkflow_ShorterRetentionMergedADayLater: the pull
+// request shortens the backup folder's retention to 1h; its plan lists the
+// backups that deletes. It is merged a day later, cron having run main
+// (7d) meanwhile: the reviewed plan still applies, deletes what its
+// reviewer saw listed and nothing else — the backups that aged out since
+// are named and left to the next run, which deletes them.
+func TestPullRequestWorkflow_ShorterRetentionMergedADayLater(t *testing.T) {
+	w := newPRWorld(t)
+	w.cron()
+	w.clock = w.clock.Add(25 * time.Hour) // a new full: yesterday's chain is needed no more
+	w.cron()
+	b, _ := os.ReadFile(filepath.Join(w.main, "main.drs.hcl"))
+	os.WriteFile(filepath.Join(w.pr, "main.drs.hcl"), []byte(strings.Replace(string(b), `retention = "7d"`, `retention = "1h"`, 1)), 0o644)
+	planFile := filepath.Join(w.dir, "plan.json")
+	code, out := w.planPR(w.pr, w.main, planFile)
+	if code != 2 || !strings.Contains(out, "retention 7d → 1h: shorter") {
+		t.Fatalf("plan: exit %d\n%s", code, out)
+	}
+	saved := readPlan(t, planFile)
+	listed := map[string]bool{}
+	for _, a := range saved.Actions {
+		if a.Kind == plan.Prune {
+			listed[a.Primary+"/"+a.Database+"/"+a.Artifact] = true
+		}
+	}
+	if len(listed) == 0 {
+		t.Fatalf("the review lists no deletion\n%s", out)
+	}
+	w.clock = w.clock.Add(24 * time.Hour)
+	w.cron() // main: 7d, a new full and logs
+	b, _ = os.ReadFile(filepath.Join(w.pr, "main.drs.hcl"))
+	os.WriteFile(filepath.Join(w.main, "main.drs.hcl"), b, 0o644)
+	w.clock = w.clock.Add(time.Minute)
+	pruned := func() map[string]bool {
+		got := map[string]bool{}
+		for pn, p := range w.state().Primaries {
+			for dn, d := range p.Databases {
+				for _, a := range d.Artifacts {
+					if a.PrunedAt != nil {
+						got[pn+"/"+dn+"/"+a.ID] = true
+					}
+				}
+			}
+		}
+		return got
+	}
+	already := pruned()
+	code = w.env().Apply(context.Background(), w.g(w.main), cli.ApplyOptions{PlanFile: planFile, Refresh: true, Parallelism: 4})
+	out = w.stdout.String() + w.stderr.String()
+	if code != 0 || !strings.Contains(out, "Left to the next run") {
+		t.Fatalf("the reviewed plan a day later: exit %d\n%s", code, out)
+	}
+	var unlisted []string
+	for k := range pruned() {
+		if !already[k] && !listed[k] {
+			unlisted = append(unlisted, k)
+		}
+	}
+	if len(unlisted) > 0 {
+		t.Fatalf("the reviewed plan deleted what its review did not list: %v\n%s", unlisted, out)
+	}
+	n := len(pruned())
+	w.clock = w.clock.Add(time.Minute)
+	w.cron()
+	if len(pruned()) <= n {
+		t.Errorf("the next run did not delete what was left to it (%d pruned before, %d after)", n, len(pruned()))
 	}
 }
