@@ -69,7 +69,8 @@ func (e *Env) Plan(ctx context.Context, g Globals, o PlanOptions) int {
 				files = base.Files
 			}
 			config.WriteDiagnostics(e.Stderr, files, diags, 100, e.Terminal && !g.NoColor)
-			return e.errorf("-base-config %s: the base configuration does not load; the plan compares with it", o.BaseConfig)
+			return e.errorf("-base-config %s: the base configuration does not load (above), and the plan is compared with it.\n"+
+				"Fix it on the base branch, or plan without -base-config: the change's actions are then told from the ledger alone (settings changed are not listed).", o.BaseConfig)
 		}
 		// -target names what the change may add: the base plans those it
 		// has, and nothing when it has none of them.

@@ -384,3 +384,17 @@ func TestPullRequestWorkflow_ShorterRetentionMergedADayLater(t *testing.T) {
 		t.Errorf("the next run did not delete what was left to it (%d pruned before, %d after)", n, len(pruned()))
 	}
 }
+
+// TestReviewBase_DoesNotLoad: the base names an engine this drsctl lacks
+// (a base branch ahead of the runner's drsctl): the plan says which file
+// and line, and what to do — not only that the base does not load.
+func TestReviewBase_DoesNotLoad(t *testing.T) {
+	w := newPRWorld(t)
+	p := filepath.Join(w.main, "main.drs.hcl")
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p, []byte(strings.Replace(string(b), `engine        = "memory"`, `engine        = "postgres"`, 1)), 0o644)
+	code, out := w.planPR(w.pr, w.main, "")
+	if code != 1 || !strings.Contains(out, "main.drs.hcl") || !strings.Contains(out, "postgres") || !strings.Contains(out, "without -base-config") {
+		t.Fatalf("a base that does not load: exit %d\n%s", code, out)
+	}
+}
