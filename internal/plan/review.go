@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -71,6 +72,7 @@ func Classify(p *Plan, st *state.State) {
 func (r *Review) sumUp(p *Plan, st *state.State) {
 	type sum struct {
 		seeds, ships, restores, prunes, backups int
+		verifies, records, promotes             int
 		dbs                                     map[string]bool
 		bytes, pruned                           int64
 		unknown                                 bool // ships of backups this plan takes: size unknown
@@ -118,6 +120,14 @@ func (r *Review) sumUp(p *Plan, st *state.State) {
 			}
 		case BackupFull, BackupLog, Adopt:
 			s.backups++
+		case Verify:
+			if !provesShip(p, a) {
+				s.verifies++ // a copy already there; a ship's proof is the ship's
+			}
+		case Record:
+			s.records++
+		case Promote:
+			s.promotes++
 		}
 	}
 	sort.Strings(order)
@@ -146,6 +156,15 @@ func (r *Review) sumUp(p *Plan, st *state.State) {
 		if s.prunes > 0 {
 			parts = append(parts, fmt.Sprintf("delete %d backup(s) (%s)", s.prunes, fmtBytes(s.pruned)))
 		}
+		if s.verifies > 0 {
+			parts = append(parts, fmt.Sprintf("verify and record %d copies already there", s.verifies))
+		}
+		if s.records > 0 {
+			parts = append(parts, fmt.Sprintf("record where %d database(s) stand", s.records))
+		}
+		if s.promotes > 0 {
+			parts = append(parts, fmt.Sprintf("PROMOTE %d database(s)", s.promotes))
+		}
 		dbs := make([]string, 0, len(s.dbs))
 		for d := range s.dbs {
 			dbs = append(dbs, d)
@@ -160,6 +179,16 @@ func (r *Review) sumUp(p *Plan, st *state.State) {
 		}
 		r.Causes = append(r.Causes, fmt.Sprintf("%s: %s (%s)", label, strings.Join(parts, ", "), strings.Join(dbs, ", ")))
 	}
+}
+
+// provesShip: v verifies a copy a ship of this plan makes.
+func provesShip(p *Plan, v *Action) bool {
+	for _, a := range p.Actions {
+		if a.Kind == Ship && slices.Contains(v.DependsOn, a.ID) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasRestore(p *Plan, ship *Action) bool {
