@@ -398,3 +398,44 @@ func TestReviewBase_DoesNotLoad(t *testing.T) {
 		t.Fatalf("a base that does not load: exit %d\n%s", code, out)
 	}
 }
+
+// TestPullRequestWorkflow_FailoverBeforeTheMerge: the pull request adds
+// west; before it is merged, east is failed over by hand and `drsctl
+// reprotect east` asks the next apply to replace what was promoted. The
+// reviewed plan does not hold that REPLACE: applied now it is refused,
+// naming it, and nothing runs (the workflow falls back to planning main,
+// whose cron run then does what reprotect asked for).
+func TestPullRequestWorkflow_FailoverBeforeTheMerge(t *testing.T) {
+	w := newPRWorld(t)
+	w.cron()
+	planFile := filepath.Join(w.dir, "plan.json")
+	if code, out := w.planPR(w.pr, w.main, planFile); code != 2 {
+		t.Fatalf("plan: %d\n%s", code, out)
+	}
+	w.clock = w.clock.Add(10 * time.Minute)
+	if c := w.env().Promote(context.Background(), w.g(w.main), cli.PromoteOptions{Target: "east", Databases: []string{"Sales"}, AutoApprove: true}); c != 0 {
+		t.Fatalf("promote: %d\n%s", c, w.stdout.String()+w.stderr.String())
+	}
+	if c := w.env().Reprotect(context.Background(), w.g(w.main), cli.ReprotectOptions{Target: "east", Databases: []string{"Sales"}, AutoApprove: true}); c != 0 {
+		t.Fatalf("reprotect: %d\n%s", c, w.stdout.String()+w.stderr.String())
+	}
+	b, _ := os.ReadFile(filepath.Join(w.pr, "main.drs.hcl"))
+	os.WriteFile(filepath.Join(w.main, "main.drs.hcl"), b, 0o644)
+	before := w.state().Serial
+	code := w.env().Apply(context.Background(), w.g(w.main), cli.ApplyOptions{PlanFile: planFile, Refresh: true})
+	out := w.stdout.String() + w.stderr.String()
+	if code != 1 || !strings.Contains(out, "now also planned, and not in the reviewed plan: sales/Sales → east: restore full") {
+		t.Fatalf("the reviewed plan after a failover and reprotect: exit %d\n%s", code, out)
+	}
+	if w.state().Serial != before {
+		t.Fatal("the refused plan wrote the state")
+	}
+	if td := w.state().LookupTargetDatabase("west", "Sales"); td != nil && td.SeededFrom != "" {
+		t.Fatal("west was seeded by a refused plan")
+	}
+	w.clock = w.clock.Add(time.Minute)
+	w.cron() // the merged configuration: the REPLACE reprotect asked for, and west's seeds
+	if td := w.state().LookupTargetDatabase("east", "Sales"); td == nil || td.PromotedAt != nil {
+		t.Fatal("cron did not protect east's Sales again")
+	}
+}
