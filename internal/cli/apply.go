@@ -64,8 +64,12 @@ func (e *Env) Apply(ctx context.Context, g Globals, o ApplyOptions) int {
 				return e.errorf("%s: %v: the state moved on (serial %d → %d) and the configuration's changes no longer stand as reviewed:\n  %s\nRun drsctl plan again and review it.",
 					o.PlanFile, plan.ErrStale, p.Serial, st.Serial, strings.Join(diffs, "\n  "))
 			}
-			if !o.JSON {
+			left := plan.LeaveUnheldPrunes(p, now, st)
+			if !o.JSON && !e.quiet {
 				fmt.Fprintf(e.Stdout, "The state moved on since %s was made (serial %d → %d: routine runs). The configuration's changes still stand as reviewed; the routine actions are planned again:\n\n", o.PlanFile, p.Serial, st.Serial)
+				if len(left) > 0 {
+					fmt.Fprintf(e.Stdout, "Left to the next run, as %s did not list them (it deletes nothing its reviewer did not see):\n  %s\n\n", o.PlanFile, strings.Join(left, "\n  "))
+				}
 			}
 			p, saved = now, nil
 		}

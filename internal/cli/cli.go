@@ -269,6 +269,9 @@ func configDigest(cfg *config.Config) string {
 		}
 		src[name] = f.Bytes
 	}
+	// And what they say once evaluated: a value read with file() from a
+	// file beside them can change while they do not.
+	src["\x00settings"] = []byte(plan.SettingsFingerprint(cfg))
 	return plan.ConfigDigest(src)
 }
 

@@ -69,11 +69,22 @@ func (e *Env) Plan(ctx context.Context, g Globals, o PlanOptions) int {
 				files = base.Files
 			}
 			config.WriteDiagnostics(e.Stderr, files, diags, 100, e.Terminal && !g.NoColor)
-			return e.errorf("-base-config %s: the base configuration does not load; the plan compares with it", o.BaseConfig)
+			return e.errorf("-base-config %s: the base configuration does not load (above), and the plan is compared with it.\n"+
+				"Fix it on the base branch, or plan without -base-config: the change's actions are then told from the ledger alone (settings changed are not listed).", o.BaseConfig)
 		}
-		bp, err := e.makePlan(ctx, base, st, o.Refresh, o.Targets)
-		if err != nil {
-			return e.errorf("-base-config %s: %v", o.BaseConfig, err)
+		// -target names what the change may add: the base plans those it
+		// has, and nothing when it has none of them.
+		var baseTargets []string
+		for _, n := range o.Targets {
+			if base.TargetByName(n) != nil || base.PrimaryByName(n) != nil {
+				baseTargets = append(baseTargets, n)
+			}
+		}
+		bp := &plan.Plan{}
+		if len(o.Targets) == 0 || len(baseTargets) > 0 {
+			if bp, err = e.makePlan(ctx, base, st, o.Refresh, baseTargets); err != nil {
+				return e.errorf("-base-config %s: %v", o.BaseConfig, err)
+			}
 		}
 		plan.ClassifyAgainst(p, st, cfg, bp, base)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -40,7 +41,11 @@ func saidPath(m state.Manager) string {
 type said struct{ key, text string }
 
 func warningKey(pr plan.Problem) string {
-	return strings.Join([]string{pr.Primary, pr.Database, pr.Target, pr.Summary}, "\x00")
+	what := pr.Summary
+	if pr.Lasting != "" {
+		what = pr.Lasting // the summary has a countdown or an amount in it
+	}
+	return strings.Join([]string{pr.Primary, pr.Database, pr.Target, what}, "\x00")
 }
 
 // sayNewWarnings prints, on stderr, the plan's warnings a quiet run has not
@@ -74,25 +79,58 @@ func (e *Env) sayNewWarnings(p *plan.Plan, m state.Manager) {
 		warnings = append(warnings, said{key: warningKey(pr), text: l})
 	}
 	var now []string
+	spoke := false
 	for _, w := range warnings {
 		now = append(now, w.key)
 		if !before[w.key] {
+			spoke = true
 			fmt.Fprintf(e.Stderr, "%s\n  (said once while it lasts; drsctl plan shows it every time)\n", w.text)
 		}
 	}
 	if path == "" {
 		return
 	}
-	sort.Strings(now)
-	b, _ := json.Marshal(now)
-	tmp := path + ".tmp"
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err == nil {
-		if err := os.WriteFile(tmp, b, 0o600); err == nil {
-			if os.Rename(tmp, path) != nil {
-				os.Remove(tmp)
+	if len(p.Targets) > 0 {
+		// A -target run does not look at the other targets: what was said
+		// of them still stands, or the next full run says it again.
+		for k := range before {
+			if !slices.Contains(now, k) {
+				now = append(now, k)
 			}
 		}
 	}
+	sort.Strings(now)
+	if err := writeSaid(path, now); err != nil && spoke {
+		fmt.Fprintf(e.Stderr, "drsctl cannot remember what it said (%v): each run says it again until it can write there.\n", err)
+	}
+}
+
+// writeSaid replaces the memory of what was said. Two runs of one state
+// are serialised by its lock; a temporary file of its own keeps a run of
+// another state (or a killed run's leftover) from mixing into it.
+func writeSaid(path string, keys []string) error {
+	b, err := json.Marshal(keys)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 func problemWhere(pr plan.Problem) string {

@@ -561,6 +561,7 @@ func (b *builder) checkClocks(d *dbPlan) {
 			}
 			b.problem(Warning, d.p.Name, d.name, "", fmt.Sprintf("primary %q's clock is about %s %s drsctl's", d.p.Name, fmtDur(skew), dir),
 				fmt.Sprintf("%s finished at %s by the server's clock, but %s. RPO is measured with drsctl's clock; fix the clock that is wrong (NTP).", n.label(), fmtTime(n.hdr.Finish), against))
+			b.lasting(fmt.Sprintf("primary %q's clock is %s drsctl's", d.p.Name, dir))
 		}
 		return
 	}

@@ -132,6 +132,12 @@ func (b *builder) problem(sev Severity, primary, db, target, summary, detail str
 	b.p.Problems = append(b.p.Problems, Problem{Severity: sev, Primary: primary, Database: db, Target: target, Summary: summary, Detail: detail})
 }
 
+// lasting marks the problem just reported with what stays the same while
+// it lasts (Problem.Lasting).
+func (b *builder) lasting(key string) {
+	b.p.Problems[len(b.p.Problems)-1].Lasting = key
+}
+
 // once reports a problem the first time key is seen in this plan.
 func (b *builder) once(key string, sev Severity, primary, db, target, summary, detail string) {
 	if b.said[key] {

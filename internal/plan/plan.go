@@ -188,6 +188,11 @@ type Problem struct {
 	Target   string   `json:"target,omitempty"`
 	Summary  string   `json:"summary"`
 	Detail   string   `json:"detail,omitempty"`
+	// Lasting is what stays the same while the problem lasts, when its
+	// Summary also says something that moves on every run (a countdown, a
+	// measured amount): a quiet run says a warning once per Lasting, not
+	// once per wording. Empty: the Summary is that.
+	Lasting string `json:"-"`
 }
 
 // RPOStatus is how far behind one target database is.

@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -71,6 +72,7 @@ func Classify(p *Plan, st *state.State) {
 func (r *Review) sumUp(p *Plan, st *state.State) {
 	type sum struct {
 		seeds, ships, restores, prunes, backups int
+		verifies, records, promotes             int
 		dbs                                     map[string]bool
 		bytes, pruned                           int64
 		unknown                                 bool // ships of backups this plan takes: size unknown
@@ -118,6 +120,14 @@ func (r *Review) sumUp(p *Plan, st *state.State) {
 			}
 		case BackupFull, BackupLog, Adopt:
 			s.backups++
+		case Verify:
+			if !provesShip(p, a) {
+				s.verifies++ // a copy already there; a ship's proof is the ship's
+			}
+		case Record:
+			s.records++
+		case Promote:
+			s.promotes++
 		}
 	}
 	sort.Strings(order)
@@ -146,6 +156,15 @@ func (r *Review) sumUp(p *Plan, st *state.State) {
 		if s.prunes > 0 {
 			parts = append(parts, fmt.Sprintf("delete %d backup(s) (%s)", s.prunes, fmtBytes(s.pruned)))
 		}
+		if s.verifies > 0 {
+			parts = append(parts, fmt.Sprintf("verify and record %d copies already there", s.verifies))
+		}
+		if s.records > 0 {
+			parts = append(parts, fmt.Sprintf("record where %d database(s) stand", s.records))
+		}
+		if s.promotes > 0 {
+			parts = append(parts, fmt.Sprintf("PROMOTE %d database(s)", s.promotes))
+		}
 		dbs := make([]string, 0, len(s.dbs))
 		for d := range s.dbs {
 			dbs = append(dbs, d)
@@ -160,6 +179,16 @@ func (r *Review) sumUp(p *Plan, st *state.State) {
 		}
 		r.Causes = append(r.Causes, fmt.Sprintf("%s: %s (%s)", label, strings.Join(parts, ", "), strings.Join(dbs, ", ")))
 	}
+}
+
+// provesShip: v verifies a copy a ship of this plan makes.
+func provesShip(p *Plan, v *Action) bool {
+	for _, a := range p.Actions {
+		if a.Kind == Ship && slices.Contains(v.DependsOn, a.ID) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasRestore(p *Plan, ship *Action) bool {
@@ -282,6 +311,53 @@ func StillApproved(saved, now *Plan) []string {
 	return diffs
 }
 
+// LeaveUnheldPrunes takes out of now (a saved plan planned again after
+// routine runs, which StillApproved accepted) the prunes the saved plan
+// did not hold, and returns them in words: a reviewed plan deletes
+// nothing the reviewer did not see listed. They are left to the next run
+// (retention as the merged configuration says: backups that aged out
+// since the plan was made, or that a failover stopped holding back).
+func LeaveUnheldPrunes(saved, now *Plan, st *state.State) []string {
+	held := map[string]bool{}
+	for _, a := range saved.Actions {
+		if a.Kind == Prune {
+			held[a.ReviewKey()] = true
+		}
+	}
+	gone := map[string]bool{}
+	var left []string
+	kept := now.Actions[:0:0]
+	for _, a := range now.Actions {
+		if a.Kind == Prune && !held[a.ReviewKey()] {
+			gone[a.ID] = true
+			left = append(left, a.Describe())
+			continue
+		}
+		kept = append(kept, a)
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	drop := func(ids []string) []string {
+		out := ids[:0:0]
+		for _, id := range ids {
+			if !gone[id] {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	for _, a := range kept {
+		a.DependsOn, a.After = drop(a.DependsOn), drop(a.After)
+	}
+	now.Actions = kept
+	if now.Review != nil {
+		now.Review.sumUp(now, st)
+	}
+	sort.Strings(left)
+	return left
+}
+
 // settingChanges says in words how cfg differs from base, for what
 // matters to the estate (not formatting or comments).
 func settingChanges(base, cfg *config.Config) []string {
@@ -312,9 +388,30 @@ func settingChanges(base, cfg *config.Config) []string {
 		if bp.RPO != p.RPO {
 			add("primary %q: rpo %s → %s", p.Name, fmtDur(bp.RPO), fmtDur(p.RPO))
 		}
+		if bp.Engine != p.Engine {
+			add("primary %q: engine %s → %s", p.Name, bp.Engine, p.Engine)
+		}
+		if !sameSecret(bp.Connection, p.Connection) {
+			add("primary %q: connection changed (another server, or other credentials; not shown): backups are taken there", p.Name)
+		}
+		if bp.Compression != p.Compression {
+			add("primary %q: compression %s → %s", p.Name, onOff(bp.Compression), onOff(p.Compression))
+		}
+		if bp.Credential != p.Credential {
+			add("primary %q: credential %q → %q", p.Name, bp.Credential, p.Credential)
+		}
+		if !sameAlert(bp.FullBackup.AlertAfter, p.FullBackup.AlertAfter) {
+			add("primary %q: full_backup alert_after %s → %s", p.Name, alertAfter(bp.FullBackup.AlertAfter), alertAfter(p.FullBackup.AlertAfter))
+		}
+		if !sameAlert(bp.LogBackup.AlertAfter, p.LogBackup.AlertAfter) {
+			add("primary %q: log_backup alert_after %s → %s", p.Name, alertAfter(bp.LogBackup.AlertAfter), alertAfter(p.LogBackup.AlertAfter))
+		}
 		if bp.Folder != nil && p.Folder != nil {
 			if bp.Folder.URL != p.Folder.URL {
 				add("primary %q: backup folder %s → %s", p.Name, safeURL(bp.Folder.URL), safeURL(p.Folder.URL))
+			}
+			if bp.Folder.ServerPath != p.Folder.ServerPath {
+				add("primary %q: backup folder server_path %q → %q (where the server writes its backups)", p.Name, bp.Folder.ServerPath, p.Folder.ServerPath)
 			}
 			if bp.Folder.Retention != p.Folder.Retention {
 				add("primary %q: backup folder retention %s → %s%s", p.Name, retention(bp.Folder.Retention), retention(p.Folder.Retention), shorter(bp.Folder.Retention, p.Folder.Retention))
@@ -350,6 +447,49 @@ func settingChanges(base, cfg *config.Config) []string {
 		if bt.RestoreDelay != t.RestoreDelay {
 			add("target %q: restore_delay %s → %s", t.Name, fmtDur(bt.RestoreDelay), fmtDur(t.RestoreDelay))
 		}
+		if !sameSecret(bt.Connection, t.Connection) {
+			add("target %q: connection changed (another server, or other credentials; not shown)", t.Name)
+		}
+		if bt.Databases != nil || t.Databases != nil {
+			for _, d := range bt.DatabaseNames() {
+				if !contains(t.DatabaseNames(), d) {
+					add("target %q: database %q is no longer shipped or restored there; what it holds stays as it is", t.Name, d)
+				}
+			}
+			for _, d := range t.DatabaseNames() {
+				if !contains(bt.DatabaseNames(), d) {
+					add("target %q: database %q is added", t.Name, d)
+				}
+			}
+		}
+		bd, d := bt.Destination, t.Destination
+		if bd.ServerPath != d.ServerPath {
+			add("target %q: destination server_path %q → %q (where the target's server reads its copies)", t.Name, bd.ServerPath, d.ServerPath)
+		}
+		if bd.PartSize != d.PartSize || bd.Concurrency != d.Concurrency {
+			add("target %q: destination part_size %d → %d, concurrency %d → %d (0: the driver's default)", t.Name, bd.PartSize, d.PartSize, bd.Concurrency, d.Concurrency)
+		}
+		if bd.Credential != d.Credential {
+			add("target %q: destination credential %q → %q", t.Name, bd.Credential, d.Credential)
+		}
+		if bw, w := windows(bt.RestoreWindows), windows(t.RestoreWindows); bw != w {
+			add("target %q: restore_window %s → %s", t.Name, bw, w)
+		}
+		if bt.DisconnectUsers != t.DisconnectUsers {
+			add("target %q: disconnect_users %t → %t", t.Name, bt.DisconnectUsers, t.DisconnectUsers)
+		}
+		if bt.DataDir != t.DataDir || bt.LogDir != t.LogDir {
+			add("target %q: data_dir %q → %q, log_dir %q → %q (where seeds put the database's files)", t.Name, bt.DataDir, t.DataDir, bt.LogDir, t.LogDir)
+		}
+		if !sameAlert(bt.RestoreAlertAfter, t.RestoreAlertAfter) {
+			add("target %q: restore_alert_after %s → %s", t.Name, alertAfter(bt.RestoreAlertAfter), alertAfter(t.RestoreAlertAfter))
+		}
+		if bt.DrillAlertAfter != t.DrillAlertAfter {
+			add("target %q: drill_alert_after %s → %s", t.Name, alertAfter(&bt.DrillAlertAfter), alertAfter(&t.DrillAlertAfter))
+		}
+	}
+	if base.State.URL != cfg.State.URL {
+		add("the state moves: %s → %s (a state that is not there yet starts a new ledger: everything is seeded again)", stateURL(base.State.URL), stateURL(cfg.State.URL))
 	}
 	for _, t := range cfg.Targets {
 		if base.TargetByName(t.Name) == nil {
@@ -357,6 +497,54 @@ func settingChanges(base, cfg *config.Config) []string {
 		}
 	}
 	return out
+}
+
+func sameSecret(a, b config.Secret) bool {
+	if a.IsSet() != b.IsSet() {
+		return false
+	}
+	va, ea := a.Value()
+	vb, eb := b.Value()
+	if ea != nil || eb != nil {
+		// Not known (an env() not set here): the same when unknown alike.
+		return ea != nil && eb != nil && ea.Error() == eb.Error()
+	}
+	return va == vb
+}
+
+func sameAlert(a, b *time.Duration) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
+
+func alertAfter(d *time.Duration) string {
+	switch {
+	case d == nil:
+		return "the default"
+	case *d == 0:
+		return "never"
+	}
+	return fmtDur(*d)
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func windows(ws config.RestoreWindows) string {
+	if len(ws) == 0 {
+		return "none (restores at any time)"
+	}
+	return ws.String()
+}
+
+func stateURL(s string) string {
+	if s == "" {
+		return "the default (beside the configuration)"
+	}
+	return safeURL(s)
 }
 
 func retention(d time.Duration) string {

@@ -105,3 +105,37 @@ func TestReview_StillApproved(t *testing.T) {
 		t.Errorf("an unreviewed REPLACE: %q", d)
 	}
 }
+
+// TestReview_CausesSayEveryKind: a destination moved to one that already
+// holds copies plans only verifies there (and a standby found ahead of the
+// ledger a record): the review's line for the target says so, never an
+// empty list of what it does.
+func TestReview_CausesSayEveryKind(t *testing.T) {
+	s := chainStateAtL3()
+	p := &Plan{Actions: []*Action{
+		{ID: "v1", Kind: Verify, Primary: "sales", Database: "Sales", Target: "dr_east", Artifact: "F.bak", Cause: CauseConfiguration},
+		{ID: "v2", Kind: Verify, Primary: "sales", Database: "Sales", Target: "dr_east", Artifact: "L1.trn", Cause: CauseConfiguration},
+		{ID: "r1", Kind: Record, Primary: "sales", Database: "Sales", Target: "dr_west", Cause: CauseConfiguration},
+	}}
+	p.Review = &Review{}
+	p.Review.sumUp(p, s)
+	got := strings.Join(p.Review.Causes, "\n")
+	for _, want := range []string{`target "dr_east": verify and record 2 copies already there (sales/Sales)`, `target "dr_west": record where 1 database(s) stand (sales/Sales)`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("causes do not say %q:\n%s", want, got)
+		}
+	}
+}
+
+// TestReview_CausesOfANewTarget: a new target's verifies prove its ships;
+// the review does not call them copies already there.
+func TestReview_CausesOfANewTarget(t *testing.T) {
+	s := chainStateAtL3()
+	delete(s.Targets, "dr_west")
+	p := Make(testConfig(), s, nil, now, Options{})
+	Classify(p, s)
+	got := strings.Join(p.Review.Causes, "\n")
+	if !strings.Contains(got, `target "dr_west": seed 1 database(s), ship`) || strings.Contains(got, "already there") {
+		t.Errorf("causes of a new target:\n%s", got)
+	}
+}

@@ -178,9 +178,13 @@ func (b *builder) planStandby(d *dbPlan, t *config.Target) {
 // waitForWindow says, once per target, that its restores wait for its
 // restore window, and when that opens.
 func (b *builder) waitForWindow(t *config.Target) {
+	if b.said["window:"+t.Name] {
+		return
+	}
 	b.once("window:"+t.Name, Warning, t.Primary.Name, "", t.Name,
 		fmt.Sprintf("restores on target %q wait for the restore window, which opens at %s", t.Name, t.RestoreWindows.NextOpenText(b.now)),
 		fmt.Sprintf("Its restore_window (%s) keeps restores, seeds included, from disconnecting its readers outside those hours. Backups, ships and verifies go on; the first apply after the window opens restores what is due.", t.RestoreWindows))
+	b.lasting(fmt.Sprintf("restores on target %q wait for the restore window (%s)", t.Name, t.RestoreWindows))
 }
 
 // addRestore adds a restore of n to a target: after the verify of its copy
