@@ -325,3 +325,59 @@ func queryOne(ctx context.Context, conn *pgconn.PgConn, sql string) (string, err
 	}
 	return rows[0][0], nil
 }
+
+// SlotState is what the primary says about a slot: what status and -check
+// show, and what warns before the slot's retention fills the primary's disk
+// or max_slot_wal_keep_size drops WAL not yet taken.
+type SlotState struct {
+	// RestartLSN is the first byte the slot still holds (0 once lost).
+	RestartLSN LSN
+	// LagBytes is how much WAL the primary has written past RestartLSN:
+	// what it keeps in pg_wal for this slot.
+	LagBytes int64
+	// WALStatus is pg_replication_slots.wal_status: reserved, extended,
+	// unreserved (about to be lost) or lost.
+	WALStatus string
+	// SafeBytes is how much more WAL may be written before the slot is
+	// lost (pg_replication_slots.safe_wal_size); -1 when unbounded
+	// (max_slot_wal_keep_size = -1, the default).
+	SafeBytes int64
+	// Active says a connection is streaming from the slot now.
+	Active bool
+}
+
+// ErrNoSlot is returned by Slot for a slot that does not exist.
+var ErrNoSlot = errors.New("replication slot does not exist")
+
+// Slot reads the slot's state. conn is any connection (SQL).
+func Slot(ctx context.Context, conn *pgconn.PgConn, slot string) (SlotState, error) {
+	if !slotName.MatchString(slot) {
+		return SlotState{}, fmt.Errorf("replication slot name %q is not valid", slot)
+	}
+	rows, err := query(ctx, conn, fmt.Sprintf(`SELECT coalesce(restart_lsn::text, ''),
+	coalesce((pg_current_wal_lsn() - restart_lsn)::bigint, 0), coalesce(wal_status, ''),
+	coalesce(safe_wal_size, -1), active
+	FROM pg_replication_slots WHERE slot_name = '%s'`, slot))
+	if err != nil {
+		return SlotState{}, fmt.Errorf("reading replication slot %s: %w", slot, err)
+	}
+	if len(rows) == 0 {
+		return SlotState{}, fmt.Errorf("%s: %w", slot, ErrNoSlot)
+	}
+	r := rows[0]
+	var s SlotState
+	if r[0] != "" {
+		if s.RestartLSN, err = pglogrepl.ParseLSN(r[0]); err != nil {
+			return s, err
+		}
+	}
+	if s.LagBytes, err = strconv.ParseInt(r[1], 10, 64); err != nil {
+		return s, err
+	}
+	s.WALStatus = r[2]
+	if s.SafeBytes, err = strconv.ParseInt(r[3], 10, 64); err != nil {
+		return s, err
+	}
+	s.Active = r[4] == "t"
+	return s, nil
+}

@@ -454,3 +454,50 @@ func (f *failingWriter) Close() error {
 	_ = f.w.f.Close()
 	return os.Remove(name)
 }
+
+// TestPullAfterTheSlotLostItsWAL: cron stopped for too long and the
+// primary's max_slot_wal_keep_size let the slot go (rather than fill its
+// disk). Slot shows it, with the lag that led there, and Pull refuses with
+// what to do — it must not silently resume after a gap.
+func TestPullAfterTheSlotLostItsWAL(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := pgtest.NewPrimary(t)
+	sc := sqlConn(t, ctx, p.DSN)
+	s := &dirSink{dir: t.TempDir()}
+	if _, err := Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, s.open); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, ctx, sc, `ALTER SYSTEM SET max_slot_wal_keep_size = '32MB'`)
+	exec(t, ctx, sc, `SELECT pg_reload_conf()`)
+	exec(t, ctx, sc, `CREATE TABLE t (id int)`)
+	exec(t, ctx, sc, `SELECT pg_switch_wal()`)
+	st, err := Slot(ctx, sc.PgConn(), "drsctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.WALStatus != "reserved" || st.LagBytes <= 0 || st.SafeBytes <= 0 || st.Active {
+		t.Fatalf("slot with one segment not taken: %+v; want reserved, lag > 0, safe > 0, inactive", st)
+	}
+	t.Logf("one segment behind: %+v", st)
+	for i := range 6 {
+		exec(t, ctx, sc, fmt.Sprintf(`INSERT INTO t VALUES (%d)`, i))
+		exec(t, ctx, sc, `SELECT pg_switch_wal()`)
+	}
+	exec(t, ctx, sc, `CHECKPOINT`) // where the server drops what the slot held
+	st, err = Slot(ctx, sc.PgConn(), "drsctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.WALStatus != "lost" || st.RestartLSN != 0 {
+		t.Fatalf("slot 6 segments behind with max_slot_wal_keep_size 32MB after a checkpoint: %+v; want lost", st)
+	}
+	before := len(s.got)
+	_, err = Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, s.open)
+	if err == nil || !strings.Contains(err.Error(), "take a new base backup") || len(s.got) != before {
+		t.Fatalf("Pull from a lost slot: %v, wrote %v; want a refusal saying to take a new base backup", err, s.got[before:])
+	}
+	if _, err := Slot(ctx, sc.PgConn(), "nosuch"); !errors.Is(err, ErrNoSlot) {
+		t.Fatalf("Slot(nosuch): %v; want ErrNoSlot", err)
+	}
+}
