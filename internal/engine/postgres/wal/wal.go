@@ -34,10 +34,10 @@ import (
 // LSN is a position in the WAL.
 type LSN = pglogrepl.LSN
 
-// IdleTimeout bounds the wait for the next message from the server while
-// WAL is still due. The server sends a keepalive at least every
-// wal_sender_timeout/2 (30 s by default), so silence this long means the
-// server or the network is stuck.
+// IdleTimeout bounds the wait for more WAL while WAL is still due (the
+// server has it: Pull only asks for what pg_switch_wal closed). Keepalives do
+// not count — a stuck walsender or a half-dead connection may still send
+// them — only WAL received does.
 var IdleTimeout = 90 * time.Second
 
 // BusyWait bounds how long Pull waits for the slot to be released by an
@@ -202,15 +202,16 @@ func startReplication(ctx context.Context, conn *pgconn.PgConn, slot string, sta
 // time, and returns the end of the last segment confirmed.
 func receive(ctx context.Context, conn *pgconn.PgConn, tli uint32, start, end LSN, segSize uint64, sink func(string) (io.WriteCloser, error)) (LSN, error) {
 	buf := make([]byte, 0, segSize)
-	done := start // confirmed: every segment before it went through the sink
-	next := start // the position of the next byte expected
+	done := start          // confirmed: every segment before it went through the sink
+	next := start          // the position of the next byte expected
+	progress := time.Now() // when WAL last arrived
 	for done < end {
-		rctx, cancel := context.WithTimeout(ctx, IdleTimeout)
+		rctx, cancel := context.WithDeadline(ctx, progress.Add(IdleTimeout))
 		msg, err := conn.ReceiveMessage(rctx)
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil && rctx.Err() != nil {
-				return done, fmt.Errorf("no message from the server for %v while waiting for WAL at %s (up to %s): the primary or the network is stuck", IdleTimeout, next, end)
+				return done, fmt.Errorf("no WAL from the server for %v while waiting for it at %s (up to %s, already closed by pg_switch_wal): the primary or the network is stuck; WAL before %s was stored and confirmed", IdleTimeout, next, end, done)
 			}
 			return done, fmt.Errorf("receiving WAL at %s: %w", next, err)
 		}
@@ -247,6 +248,9 @@ func receive(ctx context.Context, conn *pgconn.PgConn, tli uint32, start, end LS
 			if x.WALStart != next {
 				return done, fmt.Errorf("the server sent WAL from %s where %s was expected", x.WALStart, next)
 			}
+			if len(x.WALData) > 0 {
+				progress = time.Now()
+			}
 			b := x.WALData
 			for len(b) > 0 && done < end {
 				n := min(len(b), int(segSize)-len(buf))
@@ -264,6 +268,7 @@ func receive(ctx context.Context, conn *pgconn.PgConn, tli uint32, start, end LS
 				if err := confirm(ctx, conn, done); err != nil {
 					return done, err
 				}
+				progress = time.Now() // the sink's time is not the server's
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -499,5 +500,84 @@ func TestPullAfterTheSlotLostItsWAL(t *testing.T) {
 	}
 	if _, err := Slot(ctx, sc.PgConn(), "nosuch"); !errors.Is(err, ErrNoSlot) {
 		t.Fatalf("Slot(nosuch): %v; want ErrNoSlot", err)
+	}
+}
+
+// TestPullGivesUpOnAStuckServer: the walsender stops sending mid-stream
+// (here: SIGSTOP; in life a hung primary or a network black hole, where
+// the TCP connection stays open). Pull returns an error after IdleTimeout
+// instead of hanging cron forever, and the slot holds what was not stored.
+func TestPullGivesUpOnAStuckServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := pgtest.NewPrimary(t)
+	sc := sqlConn(t, ctx, p.DSN)
+	s := &dirSink{dir: t.TempDir()}
+	end0, err := Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, s.open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Eight segments, more than the loopback socket buffers hold.
+	exec(t, ctx, sc, `CREATE TABLE t (id int)`)
+	for i := range 8 {
+		exec(t, ctx, sc, fmt.Sprintf(`INSERT INTO t VALUES (%d)`, i))
+		exec(t, ctx, sc, `SELECT pg_switch_wal()`)
+	}
+
+	old := IdleTimeout
+	IdleTimeout = 2 * time.Second
+	defer func() { IdleTimeout = old }()
+	entered, release := make(chan struct{}), make(chan struct{})
+	blocking := func(name string) (io.WriteCloser, error) {
+		select {
+		case <-entered:
+		default:
+			close(entered)
+			<-release
+		}
+		return s.open(name)
+	}
+	type result struct {
+		end LSN
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		end, err := Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, blocking)
+		done <- result{end, err}
+	}()
+	<-entered
+	var pid int
+	if err := sc.QueryRow(ctx, `SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'drsctl'`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	walsender, err := os.FindProcess(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := walsender.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = walsender.Signal(syscall.SIGCONT) }()
+	t0 := time.Now()
+	close(release)
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Pull still waiting 30s after the walsender stopped (IdleTimeout 2s)")
+	}
+	if r.err == nil || !strings.Contains(r.err.Error(), "no WAL from the server") {
+		t.Fatalf("Pull from a stuck walsender: end %s, %v; want the stuck-server error", r.end, r.err)
+	}
+	t.Logf("gave up after %v: %v", time.Since(t0).Round(time.Millisecond), r.err)
+	if r.end < end0+seg16 || r.end >= end0+8*seg16 {
+		t.Fatalf("Pull stored up to %s; want at least the segment received before the stop, not all 8", r.end)
+	}
+	_ = walsender.Signal(syscall.SIGCONT)
+	// The slot is released when the walsender notices the connection is gone;
+	// it never passes what was stored.
+	if got := slotLSN(t, ctx, sc, "drsctl"); got > r.end {
+		t.Fatalf("slot at %s; Pull stored only up to %s", got, r.end)
 	}
 }
