@@ -324,6 +324,24 @@ EOF
 	mv "$TE/env.tmp" "$TE/env"
 }
 
+# reap_pgtest: PostgreSQL test clusters and directories (internal/testenv/pgtest,
+# in $TMPDIR/drsctl-pg-*) whose test process is gone — killed before its
+# cleanup ran — are stopped and removed; those of running tests are left alone.
+reap_pgtest() {
+	local d owner
+	for d in "${TMPDIR:-/tmp}"/drsctl-pg-*; do
+		[ -d "$d" ] || continue
+		owner=$(cat "$d/.drsctl-pgtest-owner" 2>/dev/null || true)
+		[ -n "$owner" ] || continue # not made by pgtest (or still being made)
+		[ -d "/proc/$owner" ] && continue
+		if [ -f "$d/data/postmaster.pid" ]; then
+			log "stopping a PostgreSQL test cluster left by a killed test ($d)"
+			runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$d/data" -m immediate -w -t 20 stop >/dev/null 2>&1 || true
+		fi
+		rm -rf "$d"
+	done
+}
+
 # ---------------------------------------------------------------- holders
 
 # A caller is the process group testenv.sh runs in (scripts/test.sh's, or a
@@ -368,6 +386,7 @@ cmd_up() {
 	install_versitygw & pids+=($!)
 	for p in "${pids[@]}"; do wait "$p" || rc=1; done
 	((rc == 0)) || die "installation failed (see messages above)"
+	reap_pgtest
 	up_smbd
 	up_azurite
 	up_versitygw
@@ -396,6 +415,7 @@ cmd_down() {
 	stop versitygw
 	stop azurite
 	stop smbd
+	reap_pgtest
 	rm -rf "$TE/holders"
 }
 

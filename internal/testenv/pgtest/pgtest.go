@@ -32,6 +32,9 @@ import (
 // DefaultBin is where Debian's postgresql-15 package puts the server binaries.
 const DefaultBin = "/usr/lib/postgresql/15/bin"
 
+// OwnerFile, in each directory Dir makes, holds the test process's PID.
+const OwnerFile = ".drsctl-pgtest-owner"
+
 // OSUser is the operating-system user the clusters run as.
 const OSUser = "postgres"
 
@@ -104,6 +107,12 @@ func Dir(t testing.TB) string {
 	t.Cleanup(func() { _ = os.RemoveAll(d) })
 	// MkdirTemp makes it 0700; postgres must traverse it and write into it.
 	if err := os.Chmod(d, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	// A test binary killed before its cleanups leaves the directory (and
+	// maybe a running cluster) behind: scripts/testenv.sh up and down stop
+	// and remove those whose owner is gone.
+	if err := os.WriteFile(filepath.Join(d, OwnerFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return d
