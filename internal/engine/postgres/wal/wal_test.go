@@ -581,3 +581,66 @@ func TestPullGivesUpOnAStuckServer(t *testing.T) {
 		t.Fatalf("slot at %s; Pull stored only up to %s", got, r.end)
 	}
 }
+
+// TestPullReStoresASegmentWhoseConfirmationWasLost: the run dies after the
+// destination stored a segment but before the server heard about it (the
+// connection drops between the two). The slot still holds that segment; the
+// next run stores it again — the same bytes under the same name, which the
+// destination accepts — and goes on without a gap.
+func TestPullReStoresASegmentWhoseConfirmationWasLost(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := pgtest.NewPrimary(t)
+	sc := sqlConn(t, ctx, p.DSN)
+	dir := t.TempDir()
+	s := &dirSink{dir: dir}
+	end0, err := Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, s.open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec(t, ctx, sc, `CREATE TABLE t (id int)`)
+	for i := range 3 {
+		exec(t, ctx, sc, fmt.Sprintf(`INSERT INTO t VALUES (%d)`, i))
+		exec(t, ctx, sc, `SELECT pg_switch_wal()`)
+	}
+	rc := replConn(t, ctx, p.DSN)
+	var lost string
+	dropAfterStore := func(name string) (io.WriteCloser, error) {
+		w, err := s.open(name)
+		if err != nil {
+			return nil, err
+		}
+		return closeThen{w, func() { lost = name; _ = rc.Close(ctx) }}, nil
+	}
+	if _, err := Pull(ctx, rc, "drsctl", 0, dropAfterStore); err == nil {
+		t.Fatal("Pull whose connection dropped after the first segment was stored returned no error")
+	}
+	if got := slotLSN(t, ctx, sc, "drsctl"); got != end0 {
+		t.Fatalf("slot at %s; want %s: the confirmation of %s never reached the server", got, end0, lost)
+	}
+	before := len(s.got)
+	end, err := Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, s.open)
+	if err != nil {
+		t.Fatalf("Pull after the lost confirmation: %v", err)
+	}
+	if s.got[before] != lost {
+		t.Fatalf("the next Pull stored %v first; want %s again (the server never heard it was stored)", s.got[before:], lost)
+	}
+	names := files(t, dir)
+	contiguous(t, names, end)
+	sameAsArchive(t, dir, p.ArchiveDir, names)
+}
+
+// closeThen runs then after a successful Close.
+type closeThen struct {
+	io.WriteCloser
+	then func()
+}
+
+func (c closeThen) Close() error {
+	if err := c.WriteCloser.Close(); err != nil {
+		return err
+	}
+	c.then()
+	return nil
+}
