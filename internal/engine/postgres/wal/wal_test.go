@@ -148,6 +148,9 @@ func files(t *testing.T, dir string) []string {
 	}
 	var names []string
 	for _, e := range es {
+		if e.Name() == pgtest.OwnerFile {
+			continue
+		}
 		if strings.HasPrefix(e.Name(), ".") {
 			t.Errorf("leftover temporary file %s", e.Name())
 			continue
