@@ -7,9 +7,12 @@
 #   Azurite 3.35.0    127.0.0.1:10000  (npm, into .testenv/node)
 #   versitygw         127.0.0.1:7070   (go install, into .testenv/bin; an S3
 #                                       server honouring If-None-Match)
+#   PostgreSQL 15     installed only (Debian package postgresql): each test
+#                     starts its own clusters as the postgres user on free
+#                     ports (internal/testenv/pgtest); none runs here.
 #
 # `up` installs what is missing (Debian packages samba samba-vfs-modules smbclient
-# freetds-bin rclone; Azurite; versitygw), starts what is not running, waits until each
+# freetds-bin rclone postgresql; Azurite; versitygw), starts what is not running, waits until each
 # server answers its own client and writes .testenv/env (KEY=VALUE lines for
 # `set -a; . .testenv/env`). It is idempotent: servers already up are reused.
 # It fails, naming the server, when one does not come up.
@@ -48,6 +51,7 @@ S3_ACCESS=drsctltest
 S3_SECRET=drsctl-test-secret-key
 AZURITE_VERSION=3.35.0
 VERSITYGW_VERSION=v1.8.0
+PG_BIN=/usr/lib/postgresql/15/bin
 
 log() { printf 'testenv: %s\n' "$*" >&2; }
 die() { printf 'testenv: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -135,9 +139,14 @@ install_packages() {
 	command -v smbclient >/dev/null || missing+=(smbclient)
 	command -v tsql >/dev/null || missing+=(freetds-bin)
 	command -v rclone >/dev/null || missing+=(rclone)
+	[ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pg_basebackup" ] || missing+=(postgresql)
 	((${#missing[@]} == 0)) && return 0
 	log "apt-get install ${missing[*]}"
 	[ "$(id -u)" = 0 ] || die "packages ${missing[*]} are missing and installing them needs root"
+	# The package would create (and, where init scripts may run, start) a
+	# "main" cluster on port 5432: the tests start their own clusters, so none.
+	mkdir -p /etc/postgresql-common/createcluster.d
+	echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.d/drsctl-testenv.conf
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq >"$TE/log/apt.log" 2>&1 || { tail -n 20 "$TE/log/apt.log" >&2; die "apt-get update failed"; }
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$TE/log/apt.log" 2>&1 ||
@@ -310,8 +319,27 @@ DRSCTL_TEST_AZURE_KEY=$AZ_KEY
 DRSCTL_TEST_AZURITE=$TE/node/node_modules/.bin/azurite-blob
 DRSCTL_TEST_TSQL=$tsql
 DRSCTL_TEST_RCLONE=$(command -v rclone)
+DRSCTL_TEST_PG_BIN=$PG_BIN
 EOF
 	mv "$TE/env.tmp" "$TE/env"
+}
+
+# reap_pgtest: PostgreSQL test clusters and directories (internal/testenv/pgtest,
+# in $TMPDIR/drsctl-pg-*) whose test process is gone — killed before its
+# cleanup ran — are stopped and removed; those of running tests are left alone.
+reap_pgtest() {
+	local d owner
+	for d in "${TMPDIR:-/tmp}"/drsctl-pg-*; do
+		[ -d "$d" ] || continue
+		owner=$(cat "$d/.drsctl-pgtest-owner" 2>/dev/null || true)
+		[ -n "$owner" ] || continue # not made by pgtest (or still being made)
+		[ -d "/proc/$owner" ] && continue
+		if [ -f "$d/data/postmaster.pid" ]; then
+			log "stopping a PostgreSQL test cluster left by a killed test ($d)"
+			runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$d/data" -m immediate -w -t 20 stop >/dev/null 2>&1 || true
+		fi
+		rm -rf "$d"
+	done
 }
 
 # ---------------------------------------------------------------- holders
@@ -358,6 +386,7 @@ cmd_up() {
 	install_versitygw & pids+=($!)
 	for p in "${pids[@]}"; do wait "$p" || rc=1; done
 	((rc == 0)) || die "installation failed (see messages above)"
+	reap_pgtest
 	up_smbd
 	up_azurite
 	up_versitygw
@@ -386,6 +415,7 @@ cmd_down() {
 	stop versitygw
 	stop azurite
 	stop smbd
+	reap_pgtest
 	rm -rf "$TE/holders"
 }
 
