@@ -16,7 +16,7 @@ is due, each with its reason, then each target's RPO.`)
 		var ts targets
 		fs.StringVar(&o.Out, "out", "", "save the plan to `FILE` for drsctl apply FILE")
 		fs.BoolVar(&o.JSON, "json", false, "print newline-delimited JSON messages")
-		fs.BoolVar(&o.DetailedExitCode, "detailed-exitcode", false, "exit 2 when the configuration causes changes (a target to seed, a database no longer protected, backups retention deletes…), 0 when there are none, even while routine backups are due")
+		fs.BoolVar(&o.DetailedExitCode, "detailed-exitcode", false, "exit 2 when the configuration causes changes (a target to seed, a database no longer protected, backups a shorter retention deletes…), 0 when it causes none, even while routine backups are due")
 		fs.StringVar(&o.BaseConfig, "base-config", "", "compare with the configuration in `PATH` (a pull request's base): what the base would plan too is routine")
 		fs.BoolVar(&o.Refresh, "refresh", true, "ask the servers and storage first (-refresh=false plans from the state file alone)")
 		fs.Var(&ts, "target", "plan only for this target or primary `NAME` (repeatable)")

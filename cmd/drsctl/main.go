@@ -27,7 +27,9 @@ const exitCodes = `
 Exit codes:
   0  success
   1  error
-  2  changes present (plan -detailed-exitcode) or RPO breached (status -check)
+  2  the configuration causes changes (plan -detailed-exitcode; routine work
+     such as a due log backup is not one), or an RPO breach or alert
+     (status -check; apply -log-level warn: a breach the run could not fix)
   3  files need formatting (fmt -check)
 `
 
