@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -350,5 +351,74 @@ func TestTakeRefusesATablespace(t *testing.T) {
 	}
 	if opened || !conn.IsClosed() {
 		t.Fatalf("sink opened %v, connection closed %v", opened, conn.IsClosed())
+	}
+}
+
+type blockingWriter struct {
+	entered, release chan struct{}
+	once             atomic.Bool
+}
+
+func (w *blockingWriter) Write(p []byte) (int, error) {
+	if w.once.CompareAndSwap(false, true) {
+		close(w.entered)
+		<-w.release
+	}
+	return len(p), nil
+}
+
+func (w *blockingWriter) Close() error { return nil }
+
+// A walsender that stops sending mid-backup (a stuck server, a half-dead
+// connection) makes Take give up after IdleTimeout with an error that says
+// so, instead of hanging a cron run forever.
+func TestTakeGivesUpOnAStuckServer(t *testing.T) {
+	p := pgtest.NewPrimary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db := sqlConn(t, ctx, p.DSN)
+	// More than the loopback socket buffers hold.
+	execSQL(t, ctx, db, `CREATE TABLE big AS SELECT g, repeat('y', 200) AS pad FROM generate_series(1, 100000) g`)
+
+	old := IdleTimeout
+	IdleTimeout = 2 * time.Second
+	defer func() { IdleTimeout = old }()
+	bw := &blockingWriter{entered: make(chan struct{}), release: make(chan struct{})}
+	conn := replConn(t, ctx, p.DSN)
+	done := make(chan error, 1)
+	go func() {
+		_, err := Take(ctx, conn, "stuck", func() (io.WriteCloser, error) { return bw, nil })
+		done <- err
+	}()
+	select {
+	case <-bw.entered:
+	case err := <-done:
+		t.Fatalf("Take ended before writing: %v", err)
+	}
+	var pid int
+	if err := db.QueryRow(ctx, `SELECT pid FROM pg_stat_replication WHERE state = 'backup'`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	walsender, err := os.FindProcess(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := walsender.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = walsender.Signal(syscall.SIGCONT) }()
+	t0 := time.Now()
+	close(bw.release)
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Take still waiting 30s after the walsender stopped (IdleTimeout 2s)")
+	}
+	if err == nil || !strings.Contains(err.Error(), "nothing received from the server") {
+		t.Fatalf("Take from a stuck walsender: %v", err)
+	}
+	t.Logf("gave up after %v: %v", time.Since(t0).Round(time.Millisecond), err)
+	if !conn.IsClosed() {
+		t.Fatal("connection left open after giving up")
 	}
 }
