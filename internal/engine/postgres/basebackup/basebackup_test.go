@@ -211,7 +211,8 @@ func TestTakeWhileInsertingStartsAStandby(t *testing.T) {
 	}
 }
 
-// A byte damaged in the artifact is caught by Verify, which names the file.
+// A byte damaged in the artifact is caught by Verify, which names the file;
+// so are a missing file, a stray one and a damaged manifest.
 func TestVerifyNamesADamagedFile(t *testing.T) {
 	p := pgtest.NewPrimary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -220,6 +221,39 @@ func TestVerifyNamesADamagedFile(t *testing.T) {
 	if _, err := Take(ctx, replConn(t, ctx, p.DSN), "damage", fileSink(artifact)); err != nil {
 		t.Fatal(err)
 	}
+	// On the intact artifact: a missing file, a stray file and a damaged
+	// manifest are each caught and named.
+	for _, tc := range []struct {
+		name   string
+		damage func(dir string) error
+		want   string
+	}{
+		{"missing", func(dir string) error { return os.Remove(filepath.Join(dir, "global", "pg_control")) }, "global/pg_control: missing"},
+		{"stray", func(dir string) error { return os.WriteFile(filepath.Join(dir, "base", "stray"), []byte("x"), 0o600) }, "base/stray is not in backup_manifest"},
+		{"manifest", func(dir string) error {
+			mp := filepath.Join(dir, ManifestName)
+			b, err := os.ReadFile(mp)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(mp, []byte(strings.Replace(string(b), `"Size": 3,`, `"Size": 4,`, 1)), 0o600)
+		}, "backup_manifest is damaged"},
+	} {
+		dir := filepath.Join(t.TempDir(), tc.name)
+		if err := unpackFile(t, artifact, dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := Verify(dir); err != nil {
+			t.Fatalf("%s: intact backup: %v", tc.name, err)
+		}
+		if err := tc.damage(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := Verify(dir); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%s: Verify: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+
 	// Find where the data of the first non-empty file under base/ lies.
 	f, err := os.Open(artifact)
 	if err != nil {
