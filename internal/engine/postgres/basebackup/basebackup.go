@@ -40,9 +40,13 @@ type LSN = pglogrepl.LSN
 // holding the server's backup manifest.
 const ManifestName = "backup_manifest"
 
-// IdleTimeout bounds the wait for the next message from the server once the
-// backup started (the checkpoint before the first one is bounded by ctx
-// only: a fast checkpoint on a large dirty cluster may take minutes).
+// IdleTimeout bounds the wait for more data from the server once the backup
+// started (the checkpoint before the first message is bounded by ctx only: a
+// fast checkpoint on a large dirty cluster may take minutes). At the end the
+// server waits until archive_command archived the backup's last segment
+// (BASE_BACKUP's default WAIT, kept: a base backup without its WAL archived
+// is no use); a failing archive_command therefore ends Take after
+// IdleTimeout, not never.
 var IdleTimeout = 2 * time.Minute
 
 // Result describes a base backup written through the sink.
@@ -107,23 +111,35 @@ func Take(ctx context.Context, conn *pgconn.PgConn, label string, sink func() (i
 	var archives int
 	inManifest := false
 
+	// Only data moves the deadline on: the server's warnings while it waits
+	// for archive_command ("still waiting for all required WAL segments to
+	// be archived", every 60 s and more) do not.
+	deadline := time.Now().Add(IdleTimeout)
+	var lastNotice string
 	for done := false; !done; {
-		mctx, cancel := context.WithTimeout(ctx, IdleTimeout)
+		mctx, cancel := context.WithDeadline(ctx, deadline)
 		msg, rerr := conn.ReceiveMessage(mctx)
 		cancel()
 		if rerr != nil {
 			if ctx.Err() == nil && mctx.Err() != nil {
-				return res, fmt.Errorf("base backup: nothing received from the server for %s: %w", IdleTimeout, rerr)
+				hint := "the server may be waiting for archive_command to archive the backup's last WAL segment (see its log), or the connection is dead"
+				if lastNotice != "" {
+					hint = "the server said: " + lastNotice
+				}
+				return res, fmt.Errorf("base backup: nothing received from the server for %s (%s): %w", IdleTimeout, hint, rerr)
 			}
 			return res, fmt.Errorf("base backup: receive: %w", rerr)
 		}
 		switch m := msg.(type) {
-		case *pgproto3.CopyOutResponse, *pgproto3.NoticeResponse, *pgproto3.ParameterStatus:
+		case *pgproto3.CopyOutResponse, *pgproto3.ParameterStatus:
+		case *pgproto3.NoticeResponse:
+			lastNotice = m.Message
 		case *pgproto3.ErrorResponse:
 			return res, fmt.Errorf("base backup: the server failed it: %w", pgconn.ErrorResponseToPgError(m))
 		case *pgproto3.CopyDone:
 			done = true
 		case *pgproto3.CopyData:
+			deadline = time.Now().Add(IdleTimeout)
 			if len(m.Data) == 0 {
 				return res, errors.New("base backup: empty COPY message from the server")
 			}

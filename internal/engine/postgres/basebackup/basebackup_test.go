@@ -456,3 +456,27 @@ func TestTakeGivesUpOnAStuckServer(t *testing.T) {
 		t.Fatal("connection left open after giving up")
 	}
 }
+
+// With archive_command failing on the primary, the server never finishes
+// the backup (it waits for the last segment to be archived): Take gives up
+// after IdleTimeout saying where to look, rather than hanging.
+func TestTakeWithArchivingBroken(t *testing.T) {
+	p := pgtest.NewPrimary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := os.Chmod(p.ArchiveDir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	old := IdleTimeout
+	IdleTimeout = 3 * time.Second
+	defer func() { IdleTimeout = old }()
+	conn := replConn(t, ctx, p.DSN)
+	_, err := Take(ctx, conn, "no archive", fileSink(filepath.Join(t.TempDir(), "a.tar")))
+	if err == nil || !strings.Contains(err.Error(), "archive_command") {
+		t.Fatalf("Take with archiving broken: %v", err)
+	}
+	t.Log(err)
+	if !conn.IsClosed() {
+		t.Fatal("connection left open")
+	}
+}
