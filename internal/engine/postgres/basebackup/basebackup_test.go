@@ -19,37 +19,9 @@ import (
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/drsctl/drsctl/internal/testenv/pgtest"
 )
-
-func replConn(t *testing.T, ctx context.Context, dsn string) *pgconn.PgConn {
-	t.Helper()
-	c, err := pgconn.Connect(ctx, dsn+"&replication=database")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close(context.Background()) })
-	return c
-}
-
-func sqlConn(t *testing.T, ctx context.Context, dsn string) *pgx.Conn {
-	t.Helper()
-	c, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close(context.Background()) })
-	return c
-}
-
-func execSQL(t *testing.T, ctx context.Context, c *pgx.Conn, sql string) {
-	t.Helper()
-	if _, err := c.Exec(ctx, sql); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
 
 // fileSink writes the artifact to path.
 func fileSink(path string) func() (io.WriteCloser, error) {
@@ -90,9 +62,9 @@ func TestTakeWhileInsertingStartsAStandby(t *testing.T) {
 	p := pgtest.NewPrimary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	db := sqlConn(t, ctx, p.DSN)
-	execSQL(t, ctx, db, `CREATE TABLE t (id int PRIMARY KEY, pad text)`)
-	execSQL(t, ctx, db, `INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g`)
+	db := pgtest.SQLConn(t, ctx, p.DSN)
+	pgtest.Exec(t, ctx, db, `CREATE TABLE t (id int PRIMARY KEY, pad text)`)
+	pgtest.Exec(t, ctx, db, `INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g`)
 
 	// Insert concurrently with the backup.
 	var inserted atomic.Int64
@@ -124,7 +96,7 @@ func TestTakeWhileInsertingStartsAStandby(t *testing.T) {
 
 	artifact := filepath.Join(t.TempDir(), "base.tar")
 	before := inserted.Load()
-	res, err := Take(ctx, replConn(t, ctx, p.DSN), "drsctl test", fileSink(artifact))
+	res, err := Take(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl test", fileSink(artifact))
 	during := inserted.Load() - before
 	close(stop)
 	if err != nil {
@@ -198,7 +170,7 @@ func TestTakeWhileInsertingStartsAStandby(t *testing.T) {
 		t.Fatalf("switch at %s before the backup's end %s", sw, res.EndLSN)
 	}
 	s := pgtest.NewStandbyFrom(t, dir, p.ArchiveDir)
-	sdb := sqlConn(t, ctx, s.DSN)
+	sdb := pgtest.SQLConn(t, ctx, s.DSN)
 	var got int64
 	for {
 		if err := sdb.QueryRow(ctx, `SELECT count(*) FROM t`).Scan(&got); err == nil && got == want {
@@ -218,7 +190,7 @@ func TestVerifyNamesADamagedFile(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	artifact := filepath.Join(t.TempDir(), "base.tar")
-	if _, err := Take(ctx, replConn(t, ctx, p.DSN), "damage", fileSink(artifact)); err != nil {
+	if _, err := Take(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "damage", fileSink(artifact)); err != nil {
 		t.Fatal(err)
 	}
 	// On the intact artifact: a missing file, a stray file and a damaged
@@ -334,7 +306,7 @@ func TestSinkFailingMidway(t *testing.T) {
 	p := pgtest.NewPrimary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	conn := replConn(t, ctx, p.DSN)
+	conn := pgtest.ReplicationConn(t, ctx, p.DSN)
 	fw := &failingWriter{limit: 1 << 20}
 	tctx, tcancel := context.WithTimeout(ctx, 30*time.Second)
 	_, err := Take(tctx, conn, "fails", func() (io.WriteCloser, error) { return fw, nil })
@@ -345,7 +317,7 @@ func TestSinkFailingMidway(t *testing.T) {
 	if !fw.closed || !conn.IsClosed() {
 		t.Fatalf("sink closed %v, connection closed %v", fw.closed, conn.IsClosed())
 	}
-	db := sqlConn(t, ctx, p.DSN)
+	db := pgtest.SQLConn(t, ctx, p.DSN)
 	for {
 		var n int
 		if err := db.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender'`).Scan(&n); err != nil {
@@ -360,7 +332,7 @@ func TestSinkFailingMidway(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	artifact := filepath.Join(t.TempDir(), "base.tar")
-	if _, err := Take(ctx, replConn(t, ctx, p.DSN), "again", fileSink(artifact)); err != nil {
+	if _, err := Take(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "again", fileSink(artifact)); err != nil {
 		t.Fatalf("the next backup: %v", err)
 	}
 }
@@ -375,10 +347,10 @@ func TestTakeRefusesATablespace(t *testing.T) {
 	if out, err := exec.Command("chown", pgtest.OSUser+":", loc).CombinedOutput(); err != nil {
 		t.Fatalf("chown: %v\n%s", err, out)
 	}
-	db := sqlConn(t, ctx, p.DSN)
-	execSQL(t, ctx, db, fmt.Sprintf(`CREATE TABLESPACE elsewhere LOCATION '%s'`, loc))
+	db := pgtest.SQLConn(t, ctx, p.DSN)
+	pgtest.Exec(t, ctx, db, fmt.Sprintf(`CREATE TABLESPACE elsewhere LOCATION '%s'`, loc))
 	opened := false
-	conn := replConn(t, ctx, p.DSN)
+	conn := pgtest.ReplicationConn(t, ctx, p.DSN)
 	_, err := Take(ctx, conn, "ts", func() (io.WriteCloser, error) { opened = true; return &failingWriter{limit: 1 << 40}, nil })
 	if err == nil || !strings.Contains(err.Error(), "tablespace") || !strings.Contains(err.Error(), loc) {
 		t.Fatalf("Take with a tablespace: %v", err)
@@ -410,15 +382,15 @@ func TestTakeGivesUpOnAStuckServer(t *testing.T) {
 	p := pgtest.NewPrimary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	db := sqlConn(t, ctx, p.DSN)
+	db := pgtest.SQLConn(t, ctx, p.DSN)
 	// More than the loopback socket buffers hold.
-	execSQL(t, ctx, db, `CREATE TABLE big AS SELECT g, repeat('y', 200) AS pad FROM generate_series(1, 100000) g`)
+	pgtest.Exec(t, ctx, db, `CREATE TABLE big AS SELECT g, repeat('y', 200) AS pad FROM generate_series(1, 100000) g`)
 
 	old := IdleTimeout
 	IdleTimeout = 2 * time.Second
 	defer func() { IdleTimeout = old }()
 	bw := &blockingWriter{entered: make(chan struct{}), release: make(chan struct{})}
-	conn := replConn(t, ctx, p.DSN)
+	conn := pgtest.ReplicationConn(t, ctx, p.DSN)
 	done := make(chan error, 1)
 	go func() {
 		_, err := Take(ctx, conn, "stuck", func() (io.WriteCloser, error) { return bw, nil })
@@ -470,7 +442,7 @@ func TestTakeWithArchivingBroken(t *testing.T) {
 	old := IdleTimeout
 	IdleTimeout = 3 * time.Second
 	defer func() { IdleTimeout = old }()
-	conn := replConn(t, ctx, p.DSN)
+	conn := pgtest.ReplicationConn(t, ctx, p.DSN)
 	_, err := Take(ctx, conn, "no archive", fileSink(filepath.Join(t.TempDir(), "a.tar")))
 	if err == nil || !strings.Contains(err.Error(), "archive_command") {
 		t.Fatalf("Take with archiving broken: %v", err)

@@ -99,33 +99,6 @@ func (w *dirWriter) Close() error {
 	return nil
 }
 
-func replConn(t *testing.T, ctx context.Context, dsn string) *pgconn.PgConn {
-	t.Helper()
-	c, err := pgconn.Connect(ctx, dsn+"&replication=database")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close(context.Background()) })
-	return c
-}
-
-func sqlConn(t *testing.T, ctx context.Context, dsn string) *pgx.Conn {
-	t.Helper()
-	c, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close(context.Background()) })
-	return c
-}
-
-func exec(t *testing.T, ctx context.Context, c *pgx.Conn, sql string) {
-	t.Helper()
-	if _, err := c.Exec(ctx, sql); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
-
 func slotLSN(t *testing.T, ctx context.Context, c *pgx.Conn, slot string) LSN {
 	t.Helper()
 	var s string
@@ -217,22 +190,22 @@ func TestPullSegmentsAreTheArchivedOnes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	p := pgtest.NewPrimary(t)
-	sc := sqlConn(t, ctx, p.DSN)
+	sc := pgtest.SQLConn(t, ctx, p.DSN)
 
 	first := &dirSink{dir: t.TempDir()}
-	end0, err := Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, first.open)
+	end0, err := Pull(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl", 0, first.open)
 	if err != nil {
 		t.Fatalf("first Pull (creates the slot): %v", err)
 	}
 	t.Logf("first Pull: slot created, %d segments, end %s", len(first.got), end0)
 
 	// About three segments of real WAL.
-	exec(t, ctx, sc, `CREATE TABLE big (id int, pad text)`)
-	exec(t, ctx, sc, `INSERT INTO big SELECT g, repeat(md5(g::text), 30) FROM generate_series(1, 40000) g`)
+	pgtest.Exec(t, ctx, sc, `CREATE TABLE big (id int, pad text)`)
+	pgtest.Exec(t, ctx, sc, `INSERT INTO big SELECT g, repeat(md5(g::text), 30) FROM generate_series(1, 40000) g`)
 
 	s := &dirSink{dir: t.TempDir()}
 	t0 := time.Now()
-	end, err := Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, s.open)
+	end, err := Pull(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl", 0, s.open)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +230,7 @@ func TestPullSegmentsAreTheArchivedOnes(t *testing.T) {
 	// Nothing new: no segment, at once, same end.
 	again := &dirSink{dir: t.TempDir()}
 	t0 = time.Now()
-	end2, err := Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, again.open)
+	end2, err := Pull(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl", 0, again.open)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +240,7 @@ func TestPullSegmentsAreTheArchivedOnes(t *testing.T) {
 
 	// A position ahead of the server's WAL is another cluster's (or an older
 	// restore's): refused, and nothing written.
-	_, err = Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", end+10*seg16, again.open)
+	_, err = Pull(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl", end+10*seg16, again.open)
 	if err == nil || !strings.Contains(err.Error(), "not this server's") || len(again.got) != 0 {
 		t.Fatalf("Pull from ahead of the server: %v, wrote %v; want a refusal naming the mismatch", err, again.got)
 	}
@@ -281,11 +254,11 @@ func TestPullWhileAnotherHoldsTheSlot(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p := pgtest.NewPrimary(t)
-	sc := sqlConn(t, ctx, p.DSN)
-	if _, err := Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, (&dirSink{dir: t.TempDir()}).open); err != nil {
+	sc := pgtest.SQLConn(t, ctx, p.DSN)
+	if _, err := Pull(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl", 0, (&dirSink{dir: t.TempDir()}).open); err != nil {
 		t.Fatal(err)
 	}
-	exec(t, ctx, sc, `CREATE TABLE t (id int)`)
+	pgtest.Exec(t, ctx, sc, `CREATE TABLE t (id int)`)
 
 	first := &dirSink{dir: t.TempDir()}
 	entered, release := make(chan struct{}), make(chan struct{})
@@ -303,7 +276,7 @@ func TestPullWhileAnotherHoldsTheSlot(t *testing.T) {
 		err error
 	}
 	done := make(chan result, 1)
-	rc := replConn(t, ctx, p.DSN)
+	rc := pgtest.ReplicationConn(t, ctx, p.DSN)
 	go func() {
 		end, err := Pull(ctx, rc, "drsctl", 0, blocking)
 		done <- result{end, err}
@@ -315,7 +288,7 @@ func TestPullWhileAnotherHoldsTheSlot(t *testing.T) {
 	defer func() { BusyWait = old }()
 	second := &dirSink{dir: t.TempDir()}
 	t0 := time.Now()
-	_, err := Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, second.open)
+	_, err := Pull(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl", 0, second.open)
 	if err == nil || !strings.Contains(err.Error(), "in use by another connection") || len(second.got) != 0 {
 		t.Fatalf("overlapping Pull: %v, wrote %v; want a refusal saying the slot is in use", err, second.got)
 	}
@@ -339,24 +312,24 @@ func TestPulledSegmentsReplayOnStandby(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	p := pgtest.NewPrimary(t)
-	sc := sqlConn(t, ctx, p.DSN)
+	sc := pgtest.SQLConn(t, ctx, p.DSN)
 	walDir := pgtest.Dir(t)
 	s := &dirSink{dir: walDir}
 	// The slot exists before the base backup, so it holds the backup's WAL.
-	if _, err := Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, s.open); err != nil {
+	if _, err := Pull(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl", 0, s.open); err != nil {
 		t.Fatal(err)
 	}
 	base := p.BaseBackup(t)
-	exec(t, ctx, sc, `CREATE TABLE t (id int primary key, note text)`)
-	exec(t, ctx, sc, `INSERT INTO t VALUES (1, 'pulled')`)
-	end, err := Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, s.open)
+	pgtest.Exec(t, ctx, sc, `CREATE TABLE t (id int primary key, note text)`)
+	pgtest.Exec(t, ctx, sc, `INSERT INTO t VALUES (1, 'pulled')`)
+	end, err := Pull(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl", 0, s.open)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("segments in the standby's WAL directory: %v (end %s)", files(t, walDir), end)
 
 	st := pgtest.NewStandbyFrom(t, base, walDir)
-	stc := sqlConn(t, ctx, st.DSN)
+	stc := pgtest.SQLConn(t, ctx, st.DSN)
 	t0 := time.Now()
 	for {
 		var note string
@@ -386,18 +359,18 @@ func TestPullKilledMidwayResumesWithoutGap(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	p := pgtest.NewPrimary(t)
-	sc := sqlConn(t, ctx, p.DSN)
+	sc := pgtest.SQLConn(t, ctx, p.DSN)
 	dir := t.TempDir()
 	s := &dirSink{dir: dir}
-	end0, err := Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, s.open)
+	end0, err := Pull(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl", 0, s.open)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Five more segments: a row, then a switch, five times.
-	exec(t, ctx, sc, `CREATE TABLE t (id int)`)
+	pgtest.Exec(t, ctx, sc, `CREATE TABLE t (id int)`)
 	for i := range 5 {
-		exec(t, ctx, sc, fmt.Sprintf(`INSERT INTO t VALUES (%d)`, i))
-		exec(t, ctx, sc, `SELECT pg_switch_wal()`)
+		pgtest.Exec(t, ctx, sc, fmt.Sprintf(`INSERT INTO t VALUES (%d)`, i))
+		pgtest.Exec(t, ctx, sc, `SELECT pg_switch_wal()`)
 	}
 
 	kctx, kill := context.WithCancel(ctx)
@@ -411,7 +384,7 @@ func TestPullKilledMidwayResumesWithoutGap(t *testing.T) {
 		kill() // killed while the third segment is being written
 		return &failingWriter{w: w.(*dirWriter)}, nil
 	}
-	rc := replConn(t, ctx, p.DSN)
+	rc := pgtest.ReplicationConn(t, ctx, p.DSN)
 	_, err = Pull(kctx, rc, "drsctl", 0, killing)
 	if err == nil {
 		t.Fatal("Pull killed during its third segment returned no error")
@@ -429,7 +402,7 @@ func TestPullKilledMidwayResumesWithoutGap(t *testing.T) {
 		t.Fatalf("after the kill the directory holds %v; only whole segments %v may be there", got, s.got)
 	}
 
-	end, err := Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, s.open)
+	end, err := Pull(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl", 0, s.open)
 	if err != nil {
 		t.Fatalf("Pull after a killed one: %v", err)
 	}
@@ -467,15 +440,15 @@ func TestPullAfterTheSlotLostItsWAL(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p := pgtest.NewPrimary(t)
-	sc := sqlConn(t, ctx, p.DSN)
+	sc := pgtest.SQLConn(t, ctx, p.DSN)
 	s := &dirSink{dir: t.TempDir()}
-	if _, err := Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, s.open); err != nil {
+	if _, err := Pull(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl", 0, s.open); err != nil {
 		t.Fatal(err)
 	}
-	exec(t, ctx, sc, `ALTER SYSTEM SET max_slot_wal_keep_size = '32MB'`)
-	exec(t, ctx, sc, `SELECT pg_reload_conf()`)
-	exec(t, ctx, sc, `CREATE TABLE t (id int)`)
-	exec(t, ctx, sc, `SELECT pg_switch_wal()`)
+	pgtest.Exec(t, ctx, sc, `ALTER SYSTEM SET max_slot_wal_keep_size = '32MB'`)
+	pgtest.Exec(t, ctx, sc, `SELECT pg_reload_conf()`)
+	pgtest.Exec(t, ctx, sc, `CREATE TABLE t (id int)`)
+	pgtest.Exec(t, ctx, sc, `SELECT pg_switch_wal()`)
 	st, err := Slot(ctx, sc.PgConn(), "drsctl")
 	if err != nil {
 		t.Fatal(err)
@@ -485,10 +458,10 @@ func TestPullAfterTheSlotLostItsWAL(t *testing.T) {
 	}
 	t.Logf("one segment behind: %+v", st)
 	for i := range 6 {
-		exec(t, ctx, sc, fmt.Sprintf(`INSERT INTO t VALUES (%d)`, i))
-		exec(t, ctx, sc, `SELECT pg_switch_wal()`)
+		pgtest.Exec(t, ctx, sc, fmt.Sprintf(`INSERT INTO t VALUES (%d)`, i))
+		pgtest.Exec(t, ctx, sc, `SELECT pg_switch_wal()`)
 	}
-	exec(t, ctx, sc, `CHECKPOINT`) // where the server drops what the slot held
+	pgtest.Exec(t, ctx, sc, `CHECKPOINT`) // where the server drops what the slot held
 	st, err = Slot(ctx, sc.PgConn(), "drsctl")
 	if err != nil {
 		t.Fatal(err)
@@ -497,7 +470,7 @@ func TestPullAfterTheSlotLostItsWAL(t *testing.T) {
 		t.Fatalf("slot 6 segments behind with max_slot_wal_keep_size 32MB after a checkpoint: %+v; want lost", st)
 	}
 	before := len(s.got)
-	_, err = Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, s.open)
+	_, err = Pull(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl", 0, s.open)
 	if err == nil || !strings.Contains(err.Error(), "take a new base backup") || len(s.got) != before {
 		t.Fatalf("Pull from a lost slot: %v, wrote %v; want a refusal saying to take a new base backup", err, s.got[before:])
 	}
@@ -514,17 +487,17 @@ func TestPullGivesUpOnAStuckServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p := pgtest.NewPrimary(t)
-	sc := sqlConn(t, ctx, p.DSN)
+	sc := pgtest.SQLConn(t, ctx, p.DSN)
 	s := &dirSink{dir: t.TempDir()}
-	end0, err := Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, s.open)
+	end0, err := Pull(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl", 0, s.open)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Eight segments, more than the loopback socket buffers hold.
-	exec(t, ctx, sc, `CREATE TABLE t (id int)`)
+	pgtest.Exec(t, ctx, sc, `CREATE TABLE t (id int)`)
 	for i := range 8 {
-		exec(t, ctx, sc, fmt.Sprintf(`INSERT INTO t VALUES (%d)`, i))
-		exec(t, ctx, sc, `SELECT pg_switch_wal()`)
+		pgtest.Exec(t, ctx, sc, fmt.Sprintf(`INSERT INTO t VALUES (%d)`, i))
+		pgtest.Exec(t, ctx, sc, `SELECT pg_switch_wal()`)
 	}
 
 	old := IdleTimeout
@@ -546,7 +519,7 @@ func TestPullGivesUpOnAStuckServer(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		end, err := Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, blocking)
+		end, err := Pull(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl", 0, blocking)
 		done <- result{end, err}
 	}()
 	<-entered
@@ -594,19 +567,19 @@ func TestPullReStoresASegmentWhoseConfirmationWasLost(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p := pgtest.NewPrimary(t)
-	sc := sqlConn(t, ctx, p.DSN)
+	sc := pgtest.SQLConn(t, ctx, p.DSN)
 	dir := t.TempDir()
 	s := &dirSink{dir: dir}
-	end0, err := Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, s.open)
+	end0, err := Pull(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl", 0, s.open)
 	if err != nil {
 		t.Fatal(err)
 	}
-	exec(t, ctx, sc, `CREATE TABLE t (id int)`)
+	pgtest.Exec(t, ctx, sc, `CREATE TABLE t (id int)`)
 	for i := range 3 {
-		exec(t, ctx, sc, fmt.Sprintf(`INSERT INTO t VALUES (%d)`, i))
-		exec(t, ctx, sc, `SELECT pg_switch_wal()`)
+		pgtest.Exec(t, ctx, sc, fmt.Sprintf(`INSERT INTO t VALUES (%d)`, i))
+		pgtest.Exec(t, ctx, sc, `SELECT pg_switch_wal()`)
 	}
-	rc := replConn(t, ctx, p.DSN)
+	rc := pgtest.ReplicationConn(t, ctx, p.DSN)
 	var lost string
 	dropAfterStore := func(name string) (io.WriteCloser, error) {
 		w, err := s.open(name)
@@ -622,7 +595,7 @@ func TestPullReStoresASegmentWhoseConfirmationWasLost(t *testing.T) {
 		t.Fatalf("slot at %s; want %s: the confirmation of %s never reached the server", got, end0, lost)
 	}
 	before := len(s.got)
-	end, err := Pull(ctx, replConn(t, ctx, p.DSN), "drsctl", 0, s.open)
+	end, err := Pull(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl", 0, s.open)
 	if err != nil {
 		t.Fatalf("Pull after the lost confirmation: %v", err)
 	}
