@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"strings"
 	"syscall"
@@ -36,7 +37,7 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 	if a.Kind == plan.BackupLog {
 		kind = artifact.Log
 	}
-	s, err := x.session(ctx, "primary", p.Name, p.Engine, p.Connection)
+	s, err := x.session(ctx, "primary", p.Name, p.Engine, p.Connection, engine.Site{})
 	if err != nil {
 		return "", err
 	}
@@ -48,9 +49,12 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 	if err != nil {
 		return "", err
 	}
+	_, carried := s.(engine.Carrier)
 	// The server writes the file itself and cannot create directories.
-	if err := prepareDir(ctx, folder, key); err != nil {
-		return "", fmt.Errorf("prepare %s in backup folder %q: %w", path.Dir(key), p.Folder.Name, err)
+	if !carried {
+		if err := prepareDir(ctx, folder, key); err != nil {
+			return "", fmt.Errorf("prepare %s in backup folder %q: %w", path.Dir(key), p.Folder.Name, err)
+		}
 	}
 	serverPath := blob.ServerPath(p.Folder.ServerPath, key)
 	if a.NewFork {
@@ -69,9 +73,18 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 			return "", err
 		}
 	}
-	h, err := s.Backup(ctx, engine.BackupRequest{Database: a.Database, Kind: kind, ServerPath: serverPath,
+	req := engine.BackupRequest{Database: a.Database, Kind: kind, ServerPath: serverPath,
 		Compression: p.Compression, Credential: p.Credential, NoRecovery: a.TailLog, DisconnectUsers: a.Disconnect,
-		MaxStripes: artifact.MaxStripes}, x.progress(a))
+		MaxStripes: artifact.MaxStripes}
+	if carried {
+		// drsctl carries the bytes into the folder; the engine takes log
+		// from where the ledger's chain stands.
+		sink := newFolderSink(ctx, folder, key)
+		defer sink.Abort(nil) // after Commit, a no-op
+		req.Sink = sink
+		req.From = x.chainFrom(p.Name, a.Database)
+	}
+	h, err := s.Backup(ctx, req, x.progress(a))
 	completed := x.r.Now().UTC() // before the read-back, which takes as long as the file is big
 	if err != nil {
 		err = x.abortFailedUploads(ctx, folder, p, a.Database, key, err)
@@ -111,6 +124,38 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 		return nil
 	})
 	return file, err
+}
+
+// chainFrom is where the ledger's log chain for a database stands (see
+// engine.BackupRequest.From): the end of the newest log backup taken since
+// the chain began, else the start of the full it began with.
+func (x *execution) chainFrom(primary, database string) artifact.LSN {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	db := x.st.LookupDatabase(primary, database)
+	if db == nil {
+		return ""
+	}
+	var full *state.Artifact
+	for i := len(db.Artifacts) - 1; i >= 0; i-- {
+		a := db.Artifacts[i]
+		if a.CopyOnly {
+			continue
+		}
+		if a.Kind == artifact.Log {
+			return a.LastLSN
+		}
+		if a.Kind == artifact.Full {
+			full = a
+			if a.NewFork {
+				break
+			}
+		}
+	}
+	if full != nil {
+		return full.FirstLSN
+	}
+	return ""
 }
 
 // adopt records an out-of-band backup found in the backup folder.
@@ -460,7 +505,7 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 			return fmt.Errorf("nothing was restored: %w", err)
 		}
 	}
-	s, err := x.session(ctx, "target", t.Name, t.Primary.Engine, t.Connection)
+	s, err := x.session(ctx, "target", t.Name, t.Primary.Engine, t.Connection, engine.Site{DataDir: t.DataDir})
 	if err != nil {
 		return err
 	}
@@ -478,6 +523,13 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 	// Every file of a full and the files a log creates (ADD FILE on the
 	// primary) go there; without them, to the server's default paths.
 	req.DataDir, req.LogDir = t.DataDir, t.LogDir
+	if _, carried := s.(engine.Carrier); carried {
+		dest, err := x.buckets.open(ctx, t.Destination.URL)
+		if err != nil {
+			return err
+		}
+		req.Source = func(ctx context.Context) (io.ReadCloser, error) { return dest.NewReader(ctx, art.Key, nil) }
+	}
 	if a.Replace {
 		reprotect := false
 		if td := x.lookupTarget(a.Target, a.Database); td != nil {
@@ -872,7 +924,7 @@ func (x *execution) promote(ctx context.Context, a *plan.Action) error {
 	if err != nil {
 		return err
 	}
-	s, err := x.session(ctx, "target", t.Name, t.Primary.Engine, t.Connection)
+	s, err := x.session(ctx, "target", t.Name, t.Primary.Engine, t.Connection, engine.Site{DataDir: t.DataDir})
 	if err != nil {
 		return err
 	}

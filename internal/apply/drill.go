@@ -186,7 +186,7 @@ func (x *execution) drill(ctx context.Context, t *config.Target, o DrillOptions,
 		}
 		req.Backups = append(req.Backups, engine.DrillBackup{Kind: art.Kind, ServerPath: blob.ServerPath(t.Destination.ServerPath, art.Key), Stripes: art.Stripes, Finish: art.Finish})
 	}
-	s, err := x.session(ctx, "target", t.Name, t.Primary.Engine, t.Connection)
+	s, err := x.session(ctx, "target", t.Name, t.Primary.Engine, t.Connection, engine.Site{DataDir: t.DataDir})
 	if err != nil {
 		return res, err
 	}

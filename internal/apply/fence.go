@@ -83,7 +83,7 @@ func (x *execution) fencePrune(ctx context.Context, p *config.Primary, a *plan.A
 		// would stop the backup folder's retention for every target as
 		// long as one server is down, until the folder fills and no
 		// backup can be taken at all.
-		s, err := x.session(ctx, "target", t.Name, t.Primary.Engine, t.Connection)
+		s, err := x.session(ctx, "target", t.Name, t.Primary.Engine, t.Connection, engine.Site{DataDir: t.DataDir})
 		if err != nil {
 			x.r.Reporter.Progress(a, 0, fmt.Sprintf("target %q cannot be asked where %q stands (%v): pruning on the ledger's word that it restored past %s", t.Name, a.Database, err, art.ID))
 			continue

@@ -18,7 +18,7 @@ type sessionEntry struct {
 }
 
 // session returns the connection for a primary or target, by role and name.
-func (x *execution) session(ctx context.Context, role, name, engineName string, conn config.Secret) (engine.Session, error) {
+func (x *execution) session(ctx context.Context, role, name, engineName string, conn config.Secret, site engine.Site) (engine.Session, error) {
 	key := role + "." + name
 	x.sessMu.Lock()
 	e := x.sessions[key]
@@ -27,13 +27,14 @@ func (x *execution) session(ctx context.Context, role, name, engineName string, 
 		x.sessions[key] = e
 	}
 	x.sessMu.Unlock()
-	e.once.Do(func() { e.s, e.err = Connect(ctx, x.r.Engines, role, name, engineName, conn) })
+	e.once.Do(func() { e.s, e.err = Connect(ctx, x.r.Engines, role, name, engineName, conn, site) })
 	return e.s, e.err
 }
 
 // Connect opens a session to a configured server. The connection string is
-// a secret: it never reaches an error message.
-func Connect(ctx context.Context, engines *engine.Registry, role, name, engineName string, conn config.Secret) (engine.Session, error) {
+// a secret: it never reaches an error message. site is given to a driver
+// that needs it (engine.SiteDriver).
+func Connect(ctx context.Context, engines *engine.Registry, role, name, engineName string, conn config.Secret, site engine.Site) (engine.Session, error) {
 	drv, err := engines.Driver(engineName)
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: %w", role, name, err)
@@ -42,7 +43,12 @@ func Connect(ctx context.Context, engines *engine.Registry, role, name, engineNa
 	if err != nil {
 		return nil, fmt.Errorf("%s %q connection: %w", role, name, err)
 	}
-	s, err := drv.Open(ctx, dsn)
+	var s engine.Session
+	if sd, ok := drv.(engine.SiteDriver); ok {
+		s, err = sd.OpenSite(ctx, dsn, site)
+	} else {
+		s, err = drv.Open(ctx, dsn)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s %q: %s", role, name, conn.Redact(err.Error()))
 	}

@@ -124,7 +124,7 @@ func (d *describer) Describe(ctx context.Context, p *config.Primary, serverPath 
 	s := d.open[p.Name]
 	if s == nil {
 		var err error
-		if s, err = apply.Connect(ctx, d.engines, "primary", p.Name, p.Engine, p.Connection); err != nil {
+		if s, err = apply.Connect(ctx, d.engines, "primary", p.Name, p.Engine, p.Connection, engine.Site{}); err != nil {
 			return artifact.Header{}, err
 		}
 		d.open[p.Name] = s

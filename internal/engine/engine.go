@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"sync"
 	"time"
@@ -107,6 +108,9 @@ type PrimaryDatabase struct {
 	// tells a recovery that carries the chain on (a new recovery fork at
 	// the chain's end: Identity changes, nothing restarts) from a restart.
 	ChainLSN artifact.LSN
+	// NoChainWhy says, in the engine's words, why LogChain is false
+	// ("replication slot drsctl is missing"); empty for the default reason.
+	NoChainWhy string
 	// Backups are the backups the server recorded (msdb), oldest first.
 	Backups []BackupRecord
 }
@@ -196,6 +200,16 @@ type BackupRequest struct {
 	// make it fail with ErrInUse unless DisconnectUsers ends them first.
 	NoRecovery      bool
 	DisconnectUsers bool
+	// From is where drsctl's log chain stands in the ledger: the LastLSN of
+	// the newest log backup of the current chain, or the FirstLSN of its
+	// full when no log follows it yet; empty when unknown. An engine that
+	// takes log from a position it keeps on the server (PostgreSQL's
+	// replication slot) begins there, so a backup whose record was lost
+	// is taken again rather than leaving a gap.
+	From artifact.LSN
+	// Sink receives the backup's bytes when the session carries them itself
+	// (a Carrier); nil otherwise.
+	Sink Sink
 	// MaxStripes is how many URLs the caller can carry a backup across
 	// (artifact.StripePath names them after ServerPath, the first). A URL
 	// backup sized for more than one URL is striped across as many as it
@@ -240,6 +254,41 @@ type RestoreRequest struct {
 	// out until the restore is done.
 	DisconnectUsers bool
 	Credential      string
+	// Source opens the copy to restore, for a session that carries backups
+	// itself (a Carrier); nil otherwise. Each call reads it from the start.
+	Source func(ctx context.Context) (io.ReadCloser, error)
+}
+
+// Carrier is a Session whose backups drsctl carries itself instead of the
+// server writing and reading files at a path it can reach: PostgreSQL's
+// base backups and WAL arrive through the replication protocol, and a
+// standby's data directory is on the host drsctl runs on. The core then
+// hands Backup a Sink into the backup folder and Restore a Source at the
+// target's destination.
+type Carrier interface {
+	CarriesBackups()
+}
+
+// Sink is where a Carrier writes a backup. Nothing is stored under the
+// artifact's name until Commit returns nil; Abort (or a failed Commit)
+// leaves nothing there.
+type Sink interface {
+	io.Writer
+	Commit() error
+	Abort(cause error)
+}
+
+// Site is what a driver may need to know about where a server keeps its
+// files beyond its connection: a PostgreSQL standby runs from a data
+// directory on the host drsctl runs on.
+type Site struct {
+	// DataDir is the target's data_dir (empty for a primary).
+	DataDir string
+}
+
+// SiteDriver is a Driver that opens sessions for a site.
+type SiteDriver interface {
+	OpenSite(ctx context.Context, connection string, site Site) (Session, error)
 }
 
 // Progress receives progress of long operations. Implementations must be

@@ -188,7 +188,7 @@ func since(st *state.State, p *config.Primary, now time.Time) time.Time {
 
 func observePrimary(ctx context.Context, engines *engine.Registry, p *config.Primary, since time.Time) *plan.PrimaryObservation {
 	po := &plan.PrimaryObservation{Databases: map[string]*engine.PrimaryDatabase{}}
-	s, err := apply.Connect(ctx, engines, "primary", p.Name, p.Engine, p.Connection)
+	s, err := apply.Connect(ctx, engines, "primary", p.Name, p.Engine, p.Connection, engine.Site{})
 	if err != nil {
 		po.Err = err.Error()
 		return po
@@ -210,7 +210,7 @@ func observePrimary(ctx context.Context, engines *engine.Registry, p *config.Pri
 
 func observeTarget(ctx context.Context, engines *engine.Registry, t *config.Target) *plan.TargetObservation {
 	to := &plan.TargetObservation{Databases: map[string]*engine.StandbyDatabase{}}
-	s, err := apply.Connect(ctx, engines, "target", t.Name, t.Primary.Engine, t.Connection)
+	s, err := apply.Connect(ctx, engines, "target", t.Name, t.Primary.Engine, t.Connection, engine.Site{DataDir: t.DataDir})
 	if err != nil {
 		to.Err = err.Error()
 		return to

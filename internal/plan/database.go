@@ -417,6 +417,8 @@ func (b *builder) fullDue(d *dbPlan) {
 		switch {
 		case d.led != nil && recreated(d.led, o) != "" && !d.chainCarriesOn(o):
 			d.restart = recreated(d.led, o)
+		case !o.LogChain && o.NoChainWhy != "":
+			d.restart = o.NoChainWhy
 		case !o.LogChain:
 			d.restart = "the server has no log chain for the database (the recovery model was switched to SIMPLE and back, or the database was restored)"
 		}

@@ -11,6 +11,7 @@ import (
 	_ "github.com/drsctl/drsctl/internal/blob/smbblob"
 
 	"github.com/drsctl/drsctl/internal/engine"
+	"github.com/drsctl/drsctl/internal/engine/postgres"
 	"github.com/drsctl/drsctl/internal/engine/sqlserver"
 )
 
@@ -18,5 +19,6 @@ import (
 func Engines() *engine.Registry {
 	r := engine.NewRegistry()
 	r.Register("sqlserver", sqlserver.New())
+	r.Register("postgres", postgres.New())
 	return r
 }
