@@ -254,6 +254,9 @@ type RestoreRequest struct {
 	// out until the restore is done.
 	DisconnectUsers bool
 	Credential      string
+	// FirstLSN and LastLSN are the backup's, as its header says (the
+	// ledger's record of it).
+	FirstLSN, LastLSN artifact.LSN
 	// Source opens the copy to restore, for a session that carries backups
 	// itself (a Carrier); nil otherwise. Each call reads it from the start.
 	Source func(ctx context.Context) (io.ReadCloser, error)
