@@ -426,7 +426,12 @@ func (s *session) restoreLog(ctx context.Context, req engine.RestoreRequest, pro
 	case m.SegmentSize == 0:
 		return fmt.Errorf("drsctl's record %s has no WAL segment size: restore a full backup again", filepath.Join(s.sidecar(), MarkerFile))
 	}
+	// The inbox may have been removed by a cleanup job: make it again, the
+	// cluster's user's (it writes .wanted there).
 	if err := os.MkdirAll(s.inbox(), 0o700); err != nil {
+		return fmt.Errorf("creating the WAL inbox %s: %w", s.inbox(), err)
+	}
+	if err := s.chownFile(s.inbox()); err != nil {
 		return err
 	}
 	next, err := pgLSN(m.Next)

@@ -183,6 +183,7 @@ type target struct {
 	t       *testing.T
 	dataDir string
 	dsn     string
+	port    int
 	sess    engine.Session
 }
 
@@ -196,7 +197,7 @@ func newTarget(t *testing.T, ctx context.Context) *target {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
-	tg := &target{t: t, dataDir: filepath.Join(root, "data"), dsn: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)}
+	tg := &target{t: t, port: port, dataDir: filepath.Join(root, "data"), dsn: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)}
 	d := &Driver{FetchCommand: fetchCommand(t)}
 	s, err := d.OpenSite(ctx, tg.dsn, engine.Site{DataDir: tg.dataDir})
 	if err != nil {
@@ -391,15 +392,24 @@ func TestStandbySeedShipAndPromote(t *testing.T) {
 // TestStandbyStoppedIsStartedByTheNextLog: a host reboot leaves the standby
 // stopped; ObserveStandby says so (restoring, not an error) and the next log
 // restore starts it and confirms replay.
+//
+// The primary's configuration, carried in the backup, names a socket
+// directory this host does not have: the standby puts its socket in
+// drsctl's area instead (else it would not start). And a cleanup job
+// removed the WAL inbox while it was stopped: the next log makes it again.
 func TestStandbyStoppedIsStartedByTheNextLog(t *testing.T) {
 	ctx := testCtx(t)
 	p := newPrimary(t, ctx)
+	pgtest.Exec(t, ctx, p.conn, `ALTER SYSTEM SET unix_socket_directories = '/nonexistent/drsctl-test'`)
 	full := p.full(ctx)
 	tg := newTarget(t, ctx)
 	tg.mustRestore(ctx, artifact.Full, full)
 	p.insert(ctx, 1)
 	log1, _ := p.log(ctx)
 	tg.mustRestore(ctx, artifact.Log, log1)
+	if _, err := os.Stat(filepath.Join(tg.dataDir+".drsctl", fmt.Sprintf(".s.PGSQL.%d", tg.port))); err != nil {
+		t.Fatalf("the standby's unix socket is not in drsctl's area: %v", err)
+	}
 
 	if out := tg.pgctl("stop", "-m", "fast", "-w"); !strings.Contains(out, "stopped") {
 		t.Fatalf("pg_ctl stop: %s", out)
@@ -407,6 +417,9 @@ func TestStandbyStoppedIsStartedByTheNextLog(t *testing.T) {
 	d := tg.observe(ctx)
 	if d.State != engine.Restoring || !strings.Contains(d.RawState, "stopped") || d.RedoLSN.IsZero() {
 		t.Fatalf("stopped standby: %+v; want restoring (stopped) with its RedoLSN", d)
+	}
+	if err := os.RemoveAll(filepath.Join(tg.dataDir+".drsctl", "wal")); err != nil {
+		t.Fatal(err)
 	}
 	p.insert(ctx, 2)
 	log2, _ := p.log(ctx)
@@ -570,4 +583,70 @@ func TestStandbyRefusesAConflictingSegment(t *testing.T) {
 	if d := tg.observe(ctx); d.LastRestore == nil || d.LastRestore.Kind != artifact.Full {
 		t.Fatalf("a refused log was recorded: %+v", d.LastRestore)
 	}
+}
+
+// TestStandbyLogRetriedAfterTheRunnerDied: a runner killed after it shipped
+// a log's segments into the inbox but before it recorded the restore (the
+// standby replayed them meanwhile). The same log restored again is not
+// "already restored" — the record does not have it — but succeeds: the
+// segments already there are the same bytes, and replay is confirmed.
+func TestStandbyLogRetriedAfterTheRunnerDied(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPrimary(t, ctx)
+	full := p.full(ctx)
+	tg := newTarget(t, ctx)
+	tg.mustRestore(ctx, artifact.Full, full)
+	before := tg.marker()
+	p.insert(ctx, 1)
+	log1, _ := p.log(ctx)
+
+	f, err := os.Open(log1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox := filepath.Join(tg.dataDir+".drsctl", "wal")
+	err = ReadLog(f, func(name string, r io.Reader) error {
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(inbox, name), b, 0o644); err != nil {
+			return err
+		}
+		return nil
+	})
+	_ = f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The dead runner's segments are replayed without it.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		c, err := pgx.Connect(ctx, tg.dsn)
+		if err == nil {
+			var n int
+			qerr := c.QueryRow(ctx, `SELECT count(*) FROM t`).Scan(&n)
+			_ = c.Close(ctx)
+			if qerr == nil && n == 1 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the standby did not replay the segments put in its inbox")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if m := tg.marker(); m.Last.LastLSN != before.Last.LastLSN {
+		t.Fatalf("the record moved without a restore: %+v", m.Last)
+	}
+
+	tg.mustRestore(ctx, artifact.Log, log1)
+	d := tg.observe(ctx)
+	if d.State != engine.Standby || d.LastRestore.Path != log1 || d.RedoLSN.Cmp(before.Last.LastLSN) <= 0 {
+		t.Fatalf("after the retried log: %+v; want standby with the log recorded", d)
+	}
+	p.insert(ctx, 2)
+	log2, _ := p.log(ctx)
+	tg.mustRestore(ctx, artifact.Log, log2)
+	tg.wantRows(ctx, 1, 2)
 }
