@@ -216,6 +216,9 @@ func (s *session) restoreFull(ctx context.Context, req engine.RestoreRequest, pr
 	if err != nil {
 		return err
 	}
+	if (!req.FirstLSN.IsZero() && req.FirstLSN != lsnOf(start)) || (!req.LastLSN.IsZero() && req.LastLSN != lsnOf(end)) {
+		return fmt.Errorf("the base backup %s covers WAL %s to %s by its manifest, but its record says %s to %s: it is not the backup recorded; take a new full backup", req.ServerPath, start, end, pgText(req.FirstLSN), pgText(req.LastLSN))
+	}
 	for _, f := range []string{"postmaster.pid", "postmaster.opts"} {
 		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
@@ -359,6 +362,15 @@ func (s *session) socketDirs(ctx context.Context) (string, error) {
 	return s.sidecar(), nil
 }
 
+// pgText spells a position the way PostgreSQL does (0/16B3748).
+func pgText(l artifact.LSN) string {
+	p, err := pgLSN(l)
+	if err != nil {
+		return string(l)
+	}
+	return p.String()
+}
+
 // shellQuote quotes a word for /bin/sh.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
@@ -456,7 +468,11 @@ func (s *session) restoreLog(ctx context.Context, req engine.RestoreRequest, pro
 			if seg.tli != m.Timeline {
 				return fmt.Errorf("%w: the log backup is on timeline %d and the standby on timeline %d (the primary was promoted or restored?): drsctl does not follow timeline switches; seed the standby again from a full backup of the new timeline", engine.ErrChain, seg.tli, m.Timeline)
 			}
-			if start := pglogrepl.LSN(seg.segNo * segSize); start > next {
+			start := pglogrepl.LSN(seg.segNo * segSize)
+			if !req.FirstLSN.IsZero() && req.FirstLSN != lsnOf(start) {
+				return fmt.Errorf("the log backup %s begins with segment %s (%s) but its record says it begins at %s: it is not the log backup recorded", req.ServerPath, name, start, pgText(req.FirstLSN))
+			}
+			if start > next {
 				return fmt.Errorf("%w: the log backup begins at %s but the standby needs WAL from %s first: WAL in between is missing", engine.ErrChain, start, next)
 			}
 		} else if seg.tli != prev.tli || seg.segNo != prev.segNo+1 {
@@ -481,11 +497,19 @@ func (s *session) restoreLog(ctx context.Context, req engine.RestoreRequest, pro
 	}
 	now := time.Now().UTC()
 	if firstSeg.name == "" {
-		m.Last = &restoreEntry{At: now, Kind: artifact.Log, FirstLSN: m.Next, LastLSN: m.Next, Path: req.ServerPath, Family: family(m.SystemID, m.Timeline)}
+		// Nothing was written on the primary since the last log backup.
+		e := &restoreEntry{At: now, Kind: artifact.Log, FirstLSN: req.FirstLSN, LastLSN: req.LastLSN, Path: req.ServerPath, Family: family(m.SystemID, m.Timeline)}
+		if e.LastLSN.IsZero() {
+			e.FirstLSN, e.LastLSN = m.Next, m.Next
+		}
+		m.Last = e
 		return s.writeMarker(m)
 	}
 	logFirst := pglogrepl.LSN(firstSeg.segNo * segSize)
 	logEnd := pglogrepl.LSN((prev.segNo + 1) * segSize)
+	if !req.LastLSN.IsZero() && req.LastLSN != lsnOf(logEnd) {
+		return fmt.Errorf("the log backup %s ends with segment %s (%s) but its record says it ends at %s: it is not the log backup recorded", req.ServerPath, prev.name, logEnd, pgText(req.LastLSN))
+	}
 	if shipped == 0 {
 		return fmt.Errorf("%w (the log covers %s to %s; the standby has WAL up to %s)", engine.ErrAlreadyRestored, logFirst, logEnd, next)
 	}

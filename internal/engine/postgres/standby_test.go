@@ -7,12 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,8 +107,13 @@ func (p *primary) full(ctx context.Context) string {
 		p.t.Fatal(err)
 	}
 	p.next = wal.FileName(res.Timeline, res.StartLSN, 16<<20)
+	recorded.Store(path, [2]artifact.LSN{lsnOf(res.StartLSN), lsnOf(res.EndLSN)})
 	return path
 }
+
+// recorded holds each artifact's FirstLSN and LastLSN as the ledger would
+// (what the primary's Backup puts in the header), by path.
+var recorded sync.Map
 
 // log closes the current segment, waits until it is archived, and packs
 // every archived segment from p.next on into a log artifact.
@@ -160,6 +165,7 @@ func (p *primary) log(ctx context.Context) (path string, segs []string) {
 	if err != nil {
 		p.t.Fatal(err)
 	}
+	recorded.Store(path, [2]artifact.LSN{lsnOf(wal.LSN(mustSeg(p.t, segs[0]).segNo * (16 << 20))), lsnOf(wal.LSN((seg.segNo + 1) * (16 << 20)))})
 	p.next = wal.FileName(seg.tli, wal.LSN((seg.segNo+1)*(16<<20)), 16<<20)
 	return path, segs
 }
@@ -191,12 +197,7 @@ func newTarget(t *testing.T, ctx context.Context) *target {
 	t.Helper()
 	pgtest.Bin(t)
 	root := pgtest.Dir(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	port := pgtest.FreePort(t)
 	tg := &target{t: t, port: port, dataDir: filepath.Join(root, "data"), dsn: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)}
 	d := &Driver{FetchCommand: fetchCommand(t)}
 	s, err := d.OpenSite(ctx, tg.dsn, engine.Site{DataDir: tg.dataDir})
@@ -210,7 +211,7 @@ func newTarget(t *testing.T, ctx context.Context) *target {
 				t.Logf("standby log:\n%s", lastLines(string(b), 40))
 			}
 		}
-		tg.pgctl("stop", "-m", "immediate", "-w")
+		pgtest.StopAt(t, tg.dataDir)
 	})
 	return tg
 }
@@ -244,7 +245,11 @@ func (tg *target) observe(ctx context.Context) engine.StandbyDatabase {
 }
 
 func (tg *target) restore(ctx context.Context, kind artifact.Kind, path string, replace bool) error {
-	return tg.sess.Restore(ctx, engine.RestoreRequest{Database: "cluster", Kind: kind, ServerPath: path, Mode: engine.StandbyMode, Replace: replace, Source: fileSource(path)}, engine.NoProgress)
+	req := engine.RestoreRequest{Database: "cluster", Kind: kind, ServerPath: path, Mode: engine.StandbyMode, Replace: replace, Source: fileSource(path)}
+	if v, ok := recorded.Load(path); ok {
+		req.FirstLSN, req.LastLSN = v.([2]artifact.LSN)[0], v.([2]artifact.LSN)[1]
+	}
+	return tg.sess.Restore(ctx, req, engine.NoProgress)
 }
 
 func (tg *target) mustRestore(ctx context.Context, kind artifact.Kind, path string) {
@@ -568,6 +573,12 @@ func TestStandbyRefusesAConflictingSegment(t *testing.T) {
 	tg.mustRestore(ctx, artifact.Full, full)
 	p.insert(ctx, 1)
 	log1, segs := p.log(ctx)
+	// A log whose record does not match its content is refused.
+	rec, _ := recorded.Load(log1)
+	bad := engine.RestoreRequest{Kind: artifact.Log, ServerPath: log1, Source: fileSource(log1), FirstLSN: rec.([2]artifact.LSN)[0], LastLSN: "1"}
+	if err := tg.sess.Restore(ctx, bad, nil); err == nil || !strings.Contains(err.Error(), "not the log backup recorded") {
+		t.Fatalf("a log whose record says another end: %v; want a refusal", err)
+	}
 	other := bytes.Repeat([]byte{0xAB}, 16<<20)
 	conflict := filepath.Join(tg.dataDir+".drsctl", "wal", segs[0])
 	if err := os.WriteFile(conflict, other, 0o644); err != nil {
