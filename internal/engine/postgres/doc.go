@@ -2,7 +2,8 @@
 // taken from a primary through the replication protocol, carried by drsctl,
 // and replayed by hot standbys drsctl builds and runs on the target's host.
 //
-// Section numbers below are those of the PostgreSQL 15 documentation.
+// Section numbers below are those of the PostgreSQL 15 documentation;
+// where a section's number is not certain, its page and anchor are given.
 //
 // # Standby
 //
@@ -13,9 +14,8 @@
 // postgres.log. A data directory with files but no marker is someone
 // else's cluster and is never replaced.
 //
-//   - Seeding follows "Setting Up a Standby Server" (27.2.4) and "Making a
-//     Base Backup Using the Low Level API"/"Recovering Using a Continuous
-//     Archive Backup" (26.3.3, 26.3.4): the base backup is unpacked into an
+//   - Seeding follows "Setting Up a Standby Server" (27.2.4) and
+//     "Recovering Using a Continuous Archive Backup" (26.3.4): the base backup is unpacked into an
 //     empty directory, checked against its backup_manifest ("Backup Manifest
 //     Format", whose WAL-Ranges give the WAL the backup needs: from the
 //     checkpoint's redo point to the backup's end), postmaster.pid and
@@ -24,10 +24,11 @@
 //     Interaction via the Configuration File", 20.1.2) — made to override
 //     what the primary's configuration, carried in the backup, says: port
 //     and listen_addresses from the target's connection; hot_standby = on
-//     ("Hot Standby", 27.4); archive_mode = off; primary_conninfo = ''
-//     (WAL comes only through restore_command); restore_command ("Archive
-//     Recovery", 20.5.4); recovery_target_timeline = 'latest' ("Recovery
-//     Target", 20.5.5: the default since PostgreSQL 12, written out so the
+//     ("Hot Standby", 27.4); archive_mode = off; primary_conninfo
+//     empty (WAL comes only through restore_command); restore_command ("Archive
+//     Recovery", runtime-config-wal.html#RUNTIME-CONFIG-WAL-ARCHIVE-RECOVERY);
+//     recovery_target_timeline = 'latest' ("Recovery Target",
+//     runtime-config-wal.html#RUNTIME-CONFIG-WAL-RECOVERY-TARGET: the default since PostgreSQL 12, written out so the
 //     primary's configuration cannot change it); wal_retrieve_retry_interval
 //     = '1s' ("Standby Servers", 20.6.3: how long the standby waits before
 //     asking restore_command again for a segment not there yet; the default
@@ -59,9 +60,9 @@
 //     newest segment it was asked for and did not have, and the standby asks
 //     for the segment after the last one shipped only once it needs WAL
 //     beyond it; then pg_last_wal_replay_lsn() ("Recovery Control
-//     Functions", 9.27.4) must be inside or past the last segment (recovery
-//     prefetching, "WAL Configuration" 30.5, reads ahead of replay, hence
-//     both). That position is recorded. Segments before the one replay is in
+//     Functions", 9.27.4) must be inside or past the last segment (recovery_prefetch,
+//     runtime-config-wal.html#RUNTIME-CONFIG-WAL-RECOVERY, reads WAL ahead
+//     of replay, hence both). That position is recorded. Segments before the one replay is in
 //     are removed from the inbox: the standby keeps the segments it restored
 //     in its own pg_wal until its next restartpoint (not documented; the
 //     server's xlogarchive.c, KeepFileRestoredFromArchive), so a restart
