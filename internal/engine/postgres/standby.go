@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -287,6 +288,9 @@ func (s *session) configure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.canRun(ctx, fetch); err != nil {
+		return err
+	}
 	restore := shellQuote(fetch) + " wal-fetch -dir " + shellQuote(s.inbox())
 	restore = strings.ReplaceAll(restore, "%", "%%") + " %f %p"
 	var c strings.Builder
@@ -332,6 +336,24 @@ func (s *session) configure(ctx context.Context) error {
 		return err
 	}
 	return s.chownAll()
+}
+
+// canRun checks that the cluster's OS user can run the restore_command's
+// program: one it cannot (drsctl under /root, say) fails with exit 126,
+// which ends the standby's recovery instead of waiting.
+func (s *session) canRun(ctx context.Context, prog string) error {
+	if !filepath.IsAbs(prog) {
+		return fmt.Errorf("the standby's restore_command needs drsctl's absolute path, not %q", prog)
+	}
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	cmd := exec.CommandContext(ctx, "runuser", "-u", s.d.osUser(), "--", "test", "-x", prog)
+	cmd.Dir = "/"
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("the standby's restore_command runs %s as the OS user %s, who cannot execute it (%v): install drsctl where %s can run it (e.g. /usr/local/bin, every directory on the way traversable) and run that copy", prog, s.d.osUser(), err, s.d.osUser())
+	}
+	return nil
 }
 
 // socketDirs returns the unix_socket_directories the standby must use

@@ -661,3 +661,25 @@ func TestStandbyLogRetriedAfterTheRunnerDied(t *testing.T) {
 	tg.mustRestore(ctx, artifact.Log, log2)
 	tg.wantRows(ctx, 1, 2)
 }
+
+// TestStandbyRefusesAFetchCommandPostgresCannotRun: drsctl in a directory
+// only root can enter would make every restore_command exit 126, which
+// ends the standby's recovery; seeding says so before it starts it.
+func TestStandbyRefusesAFetchCommandPostgresCannotRun(t *testing.T) {
+	pgtest.Bin(t)
+	ctx := testCtx(t)
+	hidden := filepath.Join(t.TempDir(), "drsctl") // t.TempDir is root's, 0700
+	if err := os.WriteFile(hidden, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := &session{d: &Driver{}}
+	if err := s.canRun(ctx, hidden); err == nil || !strings.Contains(err.Error(), "cannot execute it") {
+		t.Fatalf("canRun(%s) = %v; want a refusal", hidden, err)
+	}
+	if err := s.canRun(ctx, fetchCommand(t)); err != nil {
+		t.Fatalf("canRun(a copy postgres can run) = %v", err)
+	}
+	if err := s.canRun(ctx, "drsctl"); err == nil {
+		t.Fatal("canRun(a relative path) succeeded")
+	}
+}
