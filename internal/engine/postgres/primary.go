@@ -186,6 +186,9 @@ func (s *session) backupFull(ctx context.Context, req engine.BackupRequest, prog
 	if err != nil {
 		return h, err
 	}
+	if err := ctx.Err(); err != nil {
+		return h, err // cancelled: a run being stopped stores nothing
+	}
 	if err := req.Sink.Commit(); err != nil {
 		committed = true // a failed Commit leaves nothing; no Abort after it
 		return h, fmt.Errorf("storing the base backup: %w", err)
@@ -340,6 +343,9 @@ func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h ar
 	}
 	if err := lw.Close(); err != nil {
 		return h, fmt.Errorf("writing the log backup: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return h, err
 	}
 	if err := req.Sink.Commit(); err != nil {
 		committed = true
