@@ -86,10 +86,16 @@ func (s *session) ObservePrimary(ctx context.Context, databases []string, since 
 	var (
 		recovery bool
 		sysid    string
-		tli      uint32
+		tli      int64
 		readOnly string
 	)
-	err = c.QueryRow(ctx, `SELECT pg_is_in_recovery(), s.system_identifier::text, k.timeline_id,
+	// A primary's timeline is the one it writes on (the first 8 hex digits
+	// of its current WAL file's name), the one IDENTIFY_SYSTEM and its
+	// backups report: pg_control_checkpoint() names the last checkpoint's,
+	// which lags behind a promotion until the checkpoint after it.
+	err = c.QueryRow(ctx, `SELECT pg_is_in_recovery(), s.system_identifier::text,
+	CASE WHEN pg_is_in_recovery() THEN k.timeline_id
+	ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint END,
 	current_setting('default_transaction_read_only')
 	FROM pg_control_system() s, pg_control_checkpoint() k`).Scan(&recovery, &sysid, &tli, &readOnly)
 	if err != nil {
@@ -100,7 +106,7 @@ func (s *session) ObservePrimary(ctx context.Context, databases []string, since 
 		Exists:        true,
 		State:         StateOnline,
 		RecoveryModel: "WAL",
-		Identity:      family(sysid, tli),
+		Identity:      family(sysid, uint32(tli)),
 	}
 	switch {
 	case recovery:
@@ -170,7 +176,7 @@ func (s *session) backupFull(ctx context.Context, req engine.BackupRequest, prog
 	defer primCloseRepl(conn)
 	sys, err := pglogrepl.IdentifySystem(ctx, conn)
 	if err != nil {
-		return h, fmt.Errorf("IDENTIFY_SYSTEM: %w (the role needs the REPLICATION attribute and pg_hba.conf a \"replication\" line for it)", err)
+		return h, fmt.Errorf("IDENTIFY_SYSTEM: %w (the role needs the REPLICATION attribute; drsctl's replication connection names a database, so pg_hba.conf matches it by that database's lines, not by \"replication\" ones)", err)
 	}
 	if err := freshSlot(ctx, conn); err != nil {
 		return h, err
@@ -283,7 +289,7 @@ func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h ar
 	defer primCloseRepl(conn)
 	sys, err := pglogrepl.IdentifySystem(ctx, conn)
 	if err != nil {
-		return h, fmt.Errorf("IDENTIFY_SYSTEM: %w (the role needs the REPLICATION attribute and pg_hba.conf a \"replication\" line for it)", err)
+		return h, fmt.Errorf("IDENTIFY_SYSTEM: %w (the role needs the REPLICATION attribute; drsctl's replication connection names a database, so pg_hba.conf matches it by that database's lines, not by \"replication\" ones)", err)
 	}
 	segSize, err := primSegmentSize(ctx, conn)
 	if err != nil {

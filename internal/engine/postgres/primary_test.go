@@ -320,6 +320,13 @@ func TestFullThenLogsRoundTrip(t *testing.T) {
 	if d.State != StateInRecovery || d.LogChain || !strings.Contains(d.NoChainWhy, "in recovery") {
 		t.Fatalf("a standby observed as a primary: %+v; want IN RECOVERY, no chain", d)
 	}
+	// Promoted, it writes on timeline 2 at once (before its checkpoint):
+	// a new identity, and no slot of its own yet.
+	pgtest.Exec(t, ctx, pgtest.SQLConn(t, ctx, sb.DSN), `SELECT pg_promote(true)`)
+	d = observe(t, ctx, openPrimary(t, ctx, sb.DSN))
+	if d.State != StateOnline || d.Identity != strings.TrimSuffix(full.FamilyGUID, "/1")+"/2" || d.LogChain {
+		t.Fatalf("the promoted standby: %+v; want ONLINE on timeline 2 of the same system, no chain", d)
+	}
 }
 
 // TestLogTakenAgainWhenItsRecordWasLost: a log backup whose record never
@@ -602,4 +609,56 @@ func TestPlannedSwitchover(t *testing.T) {
 	unpackLog(t, tailSink.path, walDir)
 	sb := pgtest.NewStandbyFrom(t, fullSink.path, walDir)
 	rowsOn(t, ctx, sb.DSN, 501)
+}
+
+// TestAdvisePrimary: a superuser on a default server is told only that
+// nothing bounds the slot's retention; a bare login is told each privilege
+// it lacks with the statement that grants it; a role pg_hba.conf refuses
+// replication to is told so.
+func TestAdvisePrimary(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := pgtest.NewPrimary(t)
+	sc := pgtest.SQLConn(t, ctx, p.DSN)
+	summaries := func(as []engine.Advice) string {
+		var b strings.Builder
+		for _, a := range as {
+			fmt.Fprintf(&b, "%s | %s\n", a.Summary, a.Detail)
+		}
+		return b.String()
+	}
+	as := openPrimary(t, ctx, p.DSN).advisePrimary(ctx)
+	if len(as) != 1 || !strings.Contains(as[0].Summary, "max_slot_wal_keep_size is -1") || !strings.Contains(as[0].Detail, "cannot fill pg_wal") {
+		t.Fatalf("superuser, default settings:\n%s; want only the unbounded slot retention", summaries(as))
+	}
+	pgtest.Exec(t, ctx, sc, `ALTER SYSTEM SET max_slot_wal_keep_size = '1GB'`)
+	pgtest.Exec(t, ctx, sc, `SELECT pg_reload_conf()`)
+	pgtest.Exec(t, ctx, sc, `CREATE ROLE drs LOGIN`)
+	drs := strings.Replace(p.DSN, "postgres@", "drs@", 1)
+	got := summaries(openPrimary(t, ctx, drs).advisePrimary(ctx))
+	for _, want := range []string{`ALTER ROLE "drs" REPLICATION`, `GRANT EXECUTE ON FUNCTION pg_switch_wal() TO "drs"`, `GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only`, `GRANT pg_signal_backend TO "drs"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("bare login: advice\n%s lacks %q", got, want)
+		}
+	}
+	if strings.Contains(got, "max_slot_wal_keep_size") {
+		t.Errorf("advice about max_slot_wal_keep_size once it is set:\n%s", got)
+	}
+	// drsctl's replication connections name a database (replication=database):
+	// pg_hba.conf matches them by database lines, never by "replication"
+	// lines — a reject there changes nothing.
+	pgtest.Exec(t, ctx, sc, `ALTER ROLE drs REPLICATION`)
+	hba := filepath.Join(p.DataDir, "pg_hba.conf")
+	b, err := os.ReadFile(hba)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hba, append([]byte("host replication drs 127.0.0.1/32 reject\n"), b...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.Exec(t, ctx, sc, `SELECT pg_reload_conf()`)
+	got = summaries(openPrimary(t, ctx, drs).advisePrimary(ctx))
+	if strings.Contains(got, "REPLICATION") || strings.Contains(got, "refuses a replication connection") {
+		t.Fatalf("role with REPLICATION:\n%s; want no advice about replication", got)
+	}
 }
