@@ -514,7 +514,8 @@ func (x *execution) restore(ctx context.Context, a *plan.Action) error {
 		mode = engine.StandbyMode
 	}
 	req := engine.RestoreRequest{Database: a.Database, Kind: art.Kind, ServerPath: blob.ServerPath(t.Destination.ServerPath, art.Key), Stripes: art.Stripes,
-		Mode: mode, Replace: a.Replace, DisconnectUsers: t.DisconnectUsers, Credential: t.Destination.Credential}
+		Mode: mode, Replace: a.Replace, DisconnectUsers: t.DisconnectUsers, Credential: t.Destination.Credential,
+		FirstLSN: art.FirstLSN, LastLSN: art.LastLSN}
 	if mode == engine.StandbyMode && t.DataDir != "" {
 		// Without data_dir the engine places it where only that server
 		// writes, never at the destination (a URL, or a shared folder).

@@ -52,6 +52,10 @@ type Env struct {
 	Now      func() time.Time
 	Version  string
 
+	// FetchWAL copies a WAL file from a PostgreSQL standby's inbox
+	// (wal-fetch): found is false when it is not there yet.
+	FetchWAL func(dir, name, dest string) (found bool, err error)
+
 	// Width is the terminal's width in columns (0: unknown).
 	Width int
 

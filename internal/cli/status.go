@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drsctl/drsctl/internal/artifact"
 	"github.com/drsctl/drsctl/internal/config"
 	"github.com/drsctl/drsctl/internal/plan"
 	"github.com/drsctl/drsctl/internal/state"
@@ -184,6 +185,19 @@ func writeStatusHuman(w io.Writer, r *statusReport) {
 		}
 		fmt.Fprintf(w, "%-16s %-20s %-8s %-10s %-8s %-16s %-18s %s\n", t.Target, t.Database, rpo, lag, status, restored, drillCell(r.now, t.TargetHealth), through)
 	}
+	var replay []string
+	for _, t := range r.targets {
+		if !t.Replayed.IsZero() {
+			replay = append(replay, fmt.Sprintf("%-16s %-20s %-14s %s", t.Target, t.Database, pgLSNText(t.Replayed), plan.FormatBytes(t.Unreplayed)))
+		}
+	}
+	if len(replay) > 0 {
+		fmt.Fprintf(w, "\nPostgreSQL standbys (replay confirmed by pg_last_wal_replay_lsn; WAL backed up and not yet replayed):\n")
+		fmt.Fprintf(w, "%-16s %-20s %-14s %s\n", "TARGET", "DATABASE", "REPLAYED", "NOT YET REPLAYED")
+		for _, l := range replay {
+			fmt.Fprintln(w, l)
+		}
+	}
 	var notes []string
 	for _, b := range r.backups {
 		if b.Alert {
@@ -304,6 +318,9 @@ func writeStatusJSON(w io.Writer, r *statusReport) {
 				drill["ok_at"] = t.DrillOKAt.UTC()
 			}
 			row["drill"] = drill
+		}
+		if !t.Replayed.IsZero() {
+			row["replayed_lsn"], row["unreplayed_bytes"] = pgLSNText(t.Replayed), t.Unreplayed
 		}
 		m["rpo"] = row
 		enc.Encode(m)
@@ -449,4 +466,14 @@ func writePrometheus(w io.Writer, r *statusReport) {
 	targetFamily(promDrillLastOK, drilled(func(t targetRow) float64 { return bool01(last(t).OK) }))
 	targetFamily(promDrillDuration, drilled(func(t targetRow) float64 { return last(t).Duration.Seconds() }))
 	targetFamily(promDrillAlert, drilled(func(t targetRow) float64 { return bool01(t.DrillAlert) }))
+}
+
+// pgLSNText spells a PostgreSQL position (drsctl keeps it as a decimal byte
+// count) the way the server does: 0/16B3748.
+func pgLSNText(l artifact.LSN) string {
+	n, err := strconv.ParseUint(string(l), 10, 64)
+	if err != nil {
+		return string(l)
+	}
+	return fmt.Sprintf("%X/%X", n>>32, uint32(n))
 }

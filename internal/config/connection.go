@@ -23,12 +23,15 @@ var dsnScheme = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*)://`)
 // literal. Details never quote the value: it carries a password.
 func checkConnection(engine string, s Secret) *hcl.Diagnostic {
 	v, err := s.Value()
-	if err != nil || engine != "sqlserver" {
+	if err != nil || (engine != "sqlserver" && engine != EnginePostgres) {
 		return nil
 	}
 	v = strings.TrimSpace(v)
 	bad := func(summary, detail string) *hcl.Diagnostic {
 		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: s.Range.Ptr()}
+	}
+	if engine == EnginePostgres {
+		return checkPostgresConnection(v, bad)
 	}
 	const forms = "sqlserver://USER@HOST:PORT?database=master (the password from env()), or server=HOST,PORT;user id=USER;password=…"
 	m := dsnScheme.FindStringSubmatch(v)

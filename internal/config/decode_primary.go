@@ -79,7 +79,11 @@ func (l *loader) decodePrimary(block *hcl.Block) (*primaryDecl, hcl.Diagnostics)
 
 	dbs, set, ds := l.stringList(attrs["databases"])
 	diags = append(diags, ds...)
-	if !set {
+	if engine == EnginePostgres {
+		// A PostgreSQL primary is protected as a whole cluster.
+		diags = append(diags, checkPostgresPrimary(attrs)...)
+		dbs = []item{{Value: ClusterDatabase}}
+	} else if !set {
 		diags = diags.Append(missingAttr("databases", block))
 	} else if !ds.HasErrors() {
 		diags = append(diags, checkDatabases(attrs["databases"], dbs)...)

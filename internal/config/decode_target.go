@@ -24,6 +24,9 @@ type targetDecl struct {
 	// WindowRange is the first restore_window block when every one decoded
 	// without error.
 	WindowRange *hcl.Range
+	// Attrs are the block's attributes, for checks that depend on the
+	// primary's engine (postgres.go).
+	Attrs hcl.Attributes
 }
 
 var targetSchema = &hcl.BodySchema{
@@ -79,6 +82,7 @@ func (l *loader) decodeTarget(block *hcl.Block) (*targetDecl, hcl.Diagnostics) {
 	content, ds := block.Body.Content(targetSchema)
 	diags = append(diags, ds...)
 	attrs := content.Attributes
+	d.Attrs = attrs
 
 	d.PrimaryRef, ds = l.ref(attrs["primary"], "primary")
 	diags = append(diags, ds...)

@@ -109,6 +109,7 @@ func (l *loader) validate(cfg *Config) hcl.Diagnostics {
 			diags = diags.Append(bad)
 		}
 		diags = append(diags, checkTargetAgainstPrimary(d, pd, folders)...)
+		diags = append(diags, checkPostgresTarget(d, pd)...)
 
 		if d.DestURL == nil {
 			continue

@@ -108,11 +108,27 @@ type PrimaryDatabase struct {
 	// tells a recovery that carries the chain on (a new recovery fork at
 	// the chain's end: Identity changes, nothing restarts) from a restart.
 	ChainLSN artifact.LSN
+	// Retained is the WAL the server keeps for drsctl (PostgreSQL's
+	// replication slot); nil for an engine that keeps nothing for it.
+	Retained *Retention
 	// NoChainWhy says, in the engine's words, why LogChain is false
 	// ("replication slot drsctl is missing"); empty for the default reason.
 	NoChainWhy string
 	// Backups are the backups the server recorded (msdb), oldest first.
 	Backups []BackupRecord
+}
+
+// Retention is what a primary keeps for drsctl's next log backup.
+type Retention struct {
+	// Bytes is how much log the server holds for drsctl.
+	Bytes int64 `json:"bytes"`
+	// SafeBytes is how much more may be written before the server drops
+	// what it holds (PostgreSQL: max_slot_wal_keep_size); -1: unbounded,
+	// so a stalled drsctl lets it fill the server's disk.
+	SafeBytes int64 `json:"safe_bytes"`
+	// Status is the server's word for it (PostgreSQL wal_status: reserved,
+	// extended, unreserved — about to be dropped — or lost).
+	Status string `json:"status,omitempty"`
 }
 
 // BackupRecord is one backup as the server's history records it.
@@ -254,6 +270,9 @@ type RestoreRequest struct {
 	// out until the restore is done.
 	DisconnectUsers bool
 	Credential      string
+	// FirstLSN and LastLSN are the backup's, as its header says (the
+	// ledger's record of it).
+	FirstLSN, LastLSN artifact.LSN
 	// Source opens the copy to restore, for a session that carries backups
 	// itself (a Carrier); nil otherwise. Each call reads it from the start.
 	Source func(ctx context.Context) (io.ReadCloser, error)

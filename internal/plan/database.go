@@ -185,6 +185,7 @@ func (b *builder) observePrimary(d *dbPlan) []engine.BackupRecord {
 		b.problem(Error, d.p.Name, d.name, "", fmt.Sprintf("database %q uses the %s recovery model; log shipping needs FULL", d.name, o.RecoveryModel),
 			fmt.Sprintf("Run ALTER DATABASE %s SET RECOVERY FULL on the primary; the next apply then takes a new full backup to start the chain.", quoteIdent(d.name)))
 	}
+	b.retention(d, o)
 	var oob []engine.BackupRecord
 	for _, r := range o.Backups {
 		if r.CopyOnly || (d.led != nil && known(d.led, d.p.Folder.ServerPath, r)) {

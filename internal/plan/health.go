@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/drsctl/drsctl/internal/artifact"
@@ -59,6 +60,12 @@ type TargetHealth struct {
 	DrillOKAt       *time.Time
 	DrillAlertAfter time.Duration
 	DrillAlert      bool
+	// Replayed is where a PostgreSQL standby's replay stands (confirmed
+	// by pg_last_wal_replay_lsn when it was restored), and Unreplayed how
+	// many bytes of WAL the primary's newest backup holds beyond it; both
+	// zero for other engines, where positions are not byte counts.
+	Replayed   artifact.LSN
+	Unreplayed int64
 }
 
 // Health reads from the configuration and the ledger (no server is asked)
@@ -106,6 +113,10 @@ func targetHealth(t *config.Target, db string, st *state.State, now time.Time) T
 	d := st.LookupDatabase(t.Primary.Name, db)
 	if d == nil {
 		return h // nothing taken yet: the backup alert says so
+	}
+	if t.Primary.Engine == config.EnginePostgres && t.Restores() && led != nil && led.Restored != nil {
+		h.Replayed = led.Restored.LastLSN
+		h.Unreplayed = bytesBeyond(d, h.Replayed)
 	}
 	// after is the index in taken order of the newest backup the target
 	// holds (-1: none); what it needs comes after it.
@@ -236,4 +247,23 @@ func takenAt(a *state.Artifact) time.Time {
 // (Completed), never later than Completed.
 func BackupFinished(a *state.Artifact) time.Time {
 	return trustedFinish(a.Completed, a.Header.Start, a.Header.Finish)
+}
+
+// bytesBeyond is how far the newest backup of a database whose positions
+// are byte counts (PostgreSQL LSNs) reaches past at.
+func bytesBeyond(d *state.Database, at artifact.LSN) int64 {
+	from, err := strconv.ParseUint(string(at), 10, 64)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, a := range d.Artifacts {
+		if a.CopyOnly || a.PrunedAt != nil {
+			continue
+		}
+		if last, err := strconv.ParseUint(string(a.LastLSN), 10, 64); err == nil && last > from && int64(last-from) > n {
+			n = int64(last - from)
+		}
+	}
+	return n
 }

@@ -326,3 +326,22 @@ func lastLines(b []byte, n int) []byte {
 	}
 	return bytes.Join(lines, []byte("\n"))
 }
+
+// FreePort returns a port free on 127.0.0.1 now, for a cluster the code
+// under test starts itself.
+func FreePort(t testing.TB) int { return freePort(t) }
+
+// StopAt stops (immediate mode) a cluster the code under test started from
+// dataDir, when it runs; nothing when it does not. Register it with
+// t.Cleanup after the directory's Dir, so it runs before Dir removes it.
+func StopAt(t testing.TB, dataDir string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(dataDir, "postmaster.pid")); err != nil {
+		return
+	}
+	cmd := exec.Command("runuser", "-u", OSUser, "--", filepath.Join(Bin(t), "pg_ctl"), "stop", "-D", dataDir, "-m", "immediate", "-w", "-t", "30")
+	cmd.Dir = "/"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Logf("stopping the cluster in %s: %v\n%s", dataDir, err, out)
+	}
+}

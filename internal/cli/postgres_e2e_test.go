@@ -1,0 +1,466 @@
+package cli_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/drsctl/drsctl/internal/engine/postgres"
+	"github.com/drsctl/drsctl/internal/testenv"
+	"github.com/drsctl/drsctl/internal/testenv/pgtest"
+)
+
+// PostgreSQL end to end: the real drsctl binary, run as cron would, against
+// a real PostgreSQL 15 primary; two hot standbys it builds and runs itself,
+// one shipped to through a local folder and one through S3.
+
+const pgConfig = `
+backup_folder "local" {
+  url       = "file://{{ROOT}}/backups"
+  retention = "1d"
+}
+
+primary "pg" {
+  engine        = "postgres"
+  connection    = env("PG_PRIMARY")
+  backup_folder = backup_folder.local
+  full_backup { every = "24h" }
+  log_backup { every = "1s" }
+  rpo = "1m"
+}
+
+target "dr" {
+  primary    = primary.pg
+  connection = env("PG_DR")
+  data_dir   = "{{ROOT}}/dr"
+  destination { url = "file://{{ROOT}}/dr-ship" }
+}
+
+target "reporting" {
+  primary    = primary.pg
+  connection = env("PG_REPORTING")
+  data_dir   = "{{ROOT}}/reporting"
+  destination { url = "{{S3}}" }
+}
+`
+
+type pgWorld struct {
+	t       *testing.T
+	root    string
+	bin     string
+	cfgDir  string
+	primary *pgtest.Cluster
+	dsn     map[string]string // by target name, and "pg"
+	env     []string
+}
+
+func newPGWorld(t *testing.T) *pgWorld {
+	t.Helper()
+	primary := pgtest.NewPrimary(t)
+	senv := testenv.Lookup(t, "DRSCTL_TEST_S3_ENDPOINT", "DRSCTL_TEST_S3_ACCESS_KEY", "DRSCTL_TEST_S3_SECRET_KEY",
+		"DRSCTL_TEST_AZURE_DOMAIN", "DRSCTL_TEST_AZURE_ACCOUNT", "DRSCTL_TEST_AZURE_KEY")
+	useTestStorageCredentials(t, senv)
+	unique := fmt.Sprintf("drsctl-pg-%d", time.Now().UnixNano())
+	s3q := url.Values{"endpoint": {senv["DRSCTL_TEST_S3_ENDPOINT"]}, "use_path_style": {"true"}, "region": {"us-east-1"}, "disable_https": {"true"}}
+	s3URL := "s3://" + unique + "/reporting?" + s3q.Encode()
+	azURL := "azblob://" + unique + "/unused?" + url.Values{"protocol": {"http"}, "domain": {senv["DRSCTL_TEST_AZURE_DOMAIN"]}}.Encode()
+	createBucketAndContainer(t, s3URL, azURL)
+
+	w := &pgWorld{t: t, root: pgtest.Dir(t), primary: primary, dsn: map[string]string{"pg": primary.DSN}}
+	for _, name := range []string{"dr", "reporting"} {
+		w.dsn[name] = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=5", pgtest.FreePort(t))
+		dataDir := filepath.Join(w.root, name)
+		t.Cleanup(func() { pgtest.StopAt(t, dataDir) })
+	}
+	// The standby's restore_command runs drsctl as postgres: the binary
+	// must be where postgres can run it.
+	built := buildDrsctl(t)
+	w.bin = filepath.Join(w.root, "drsctl")
+	copyExecutable(t, built, w.bin)
+	w.cfgDir = filepath.Join(w.root, "cfg")
+	if err := os.Mkdir(w.cfgDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer("{{ROOT}}", w.root, "{{S3}}", s3URL).Replace(pgConfig)
+	if err := os.WriteFile(filepath.Join(w.cfgDir, "main.drs.hcl"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.env = append(os.Environ(), "PG_PRIMARY="+w.dsn["pg"], "PG_DR="+w.dsn["dr"], "PG_REPORTING="+w.dsn["reporting"])
+	return w
+}
+
+func copyExecutable(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// drsctl runs the binary in the configuration's directory and returns its
+// exit code and combined output.
+func (w *pgWorld) drsctl(args ...string) (int, string) {
+	w.t.Helper()
+	cmd := exec.Command(w.bin, append([]string{"-chdir", w.cfgDir, "-no-color"}, args...)...)
+	cmd.Env = w.env
+	cmd.Stdin = strings.NewReader("")
+	out, err := cmd.CombinedOutput()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		w.t.Fatal(err)
+	}
+	return code, string(out)
+}
+
+// apply runs apply and fails the test unless it succeeds.
+func (w *pgWorld) apply(why string) string {
+	w.t.Helper()
+	code, out := w.drsctl("apply", "-auto-approve")
+	if code != 0 {
+		w.t.Fatalf("%s: apply exited %d:\n%s%s", why, code, out, w.serverLogs())
+	}
+	w.t.Logf("%s: apply:\n%s", why, out)
+	return out
+}
+
+func (w *pgWorld) serverLogs() string {
+	var b strings.Builder
+	for _, name := range []string{"dr", "reporting"} {
+		if data, err := os.ReadFile(filepath.Join(w.root, name+".drsctl", "postgres.log")); err == nil {
+			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+			if len(lines) > 30 {
+				lines = lines[len(lines)-30:]
+			}
+			fmt.Fprintf(&b, "\n--- %s's postgres.log (last lines):\n%s\n", name, strings.Join(lines, "\n"))
+		}
+	}
+	return b.String()
+}
+
+func (w *pgWorld) conn(name string) *pgx.Conn {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, w.dsn[name])
+	if err != nil {
+		w.t.Fatalf("connect to %s: %v%s", name, err, w.serverLogs())
+	}
+	w.t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+func (w *pgWorld) exec(name, sql string) error {
+	c := w.conn(name)
+	_, err := c.Exec(context.Background(), sql)
+	return err
+}
+
+func (w *pgWorld) count(name string) int {
+	w.t.Helper()
+	var n int
+	if err := w.conn(name).QueryRow(context.Background(), `SELECT count(*) FROM orders`).Scan(&n); err != nil {
+		w.t.Fatalf("count rows on %s: %v", name, err)
+	}
+	return n
+}
+
+// due waits until a log backup is due again (log_backup.every = 1s).
+func due() { time.Sleep(1100 * time.Millisecond) }
+
+func TestPostgres_SeedShipReadOnly(t *testing.T) {
+	w := newPGWorld(t)
+	if err := w.exec("pg", `CREATE TABLE orders (id serial PRIMARY KEY, what text); INSERT INTO orders (what) SELECT 'seed ' || g FROM generate_series(1, 100) g`); err != nil {
+		t.Fatal(err)
+	}
+	w.apply("first apply: base backup, seed both standbys")
+	due()
+	w.apply("second apply: the first log backup makes both standbys consistent")
+	for _, name := range []string{"dr", "reporting"} {
+		if n := w.count(name); n != 100 {
+			t.Errorf("%s has %d rows after the first log backup, want 100", name, n)
+		}
+	}
+
+	if err := w.exec("pg", `INSERT INTO orders (what) SELECT 'later ' || g FROM generate_series(1, 25) g`); err != nil {
+		t.Fatal(err)
+	}
+	due()
+	w.apply("a due log backup")
+	for _, name := range []string{"dr", "reporting"} {
+		if n := w.count(name); n != 125 {
+			t.Errorf("%s has %d rows after the next log backup, want 125", name, n)
+		}
+		err := w.exec(name, `INSERT INTO orders (what) VALUES ('on a standby')`)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "25006" {
+			t.Errorf("a write on %s: %v, want SQLSTATE 25006 (read-only transaction)", name, err)
+		}
+	}
+	// A copy deleted at a destination (someone's cleanup job) after it
+	// was shipped and before it was restored: the next apply sees it gone
+	// before the standby needs it, ships it again and restores it.
+	if err := w.exec("pg", `INSERT INTO orders (what) SELECT 'deleted copy ' || g FROM generate_series(1, 10) g`); err != nil {
+		t.Fatal(err)
+	}
+	due()
+	if err := w.start("DRSCTL_FAILPOINT=verify-before-record").Wait(); err == nil {
+		t.Fatal("apply with a failpoint did not stop")
+	}
+	deleted := newestFile(t, filepath.Join(w.root, "dr-ship"), ".trn")
+	if err := os.Remove(deleted); err != nil {
+		t.Fatal(err)
+	}
+	out := w.apply("after a shipped copy was deleted")
+	if !strings.Contains(out, filepath.Base(deleted)) || !strings.Contains(out, "missing") {
+		t.Errorf("the apply after %s was deleted at dr's destination does not say it was missing and shipped again:\n%s", filepath.Base(deleted), out)
+	}
+	for _, name := range []string{"dr", "reporting"} {
+		if n := w.count(name); n != 135 {
+			t.Errorf("%s has %d rows after the deleted copy was shipped again, want 135", name, n)
+		}
+	}
+
+	code, out := w.drsctl("status")
+	if code != 0 {
+		t.Errorf("status exited %d:\n%s", code, out)
+	}
+	t.Logf("status:\n%s", out)
+}
+
+// start runs drsctl apply in the background.
+func (w *pgWorld) start(extraEnv ...string) *exec.Cmd {
+	w.t.Helper()
+	cmd := exec.Command(w.bin, "-chdir", w.cfgDir, "-no-color", "apply", "-auto-approve")
+	cmd.Env = append(append([]string{}, w.env...), extraEnv...)
+	cmd.Stdin = strings.NewReader("")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	return cmd
+}
+
+// killWhenWriting SIGKILLs cmd as soon as a file is being written under
+// dir (fileblob's temporary *.tmp), and reports whether it caught one.
+func killWhenWriting(t *testing.T, cmd *exec.Cmd, dir string) bool {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Logf("apply ended before a write was seen under %s: %v", dir, err)
+			return false
+		default:
+		}
+		caught := false
+		_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".tmp") {
+				if fi, err := d.Info(); err == nil && fi.Size() > 0 {
+					caught = true
+				}
+			}
+			return nil
+		})
+		if caught {
+			_ = cmd.Process.Kill()
+			<-done
+			return true
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	<-done
+	t.Fatalf("no write under %s within 2 minutes", dir)
+	return false
+}
+
+// converge applies until nothing is due but the next log backup, at most n
+// times, and returns the last output.
+func (w *pgWorld) converge(n int, why string) {
+	w.t.Helper()
+	for i := 0; i < n; i++ {
+		due()
+		w.apply(fmt.Sprintf("%s (%d)", why, i+1))
+	}
+}
+
+// TestPostgres_KilledMidShip kills drsctl (SIGKILL, as the OOM killer or a
+// node drain would) while a base backup streams into the backup folder,
+// while a WAL backup ships, and between a ship and its record, then applies
+// again: the standbys converge with every row, and no WAL segment appears
+// twice with different content anywhere drsctl stored it.
+func TestPostgres_KilledMidShip(t *testing.T) {
+	w := newPGWorld(t)
+	// Big enough that the base backup takes a while to stream.
+	if err := w.exec("pg", `CREATE TABLE orders (id serial PRIMARY KEY, what text);
+		INSERT INTO orders (what) SELECT repeat(md5(g::text), 20) FROM generate_series(1, 150000) g`); err != nil {
+		t.Fatal(err)
+	}
+	if !killWhenWriting(t, w.start(), filepath.Join(w.root, "backups")) {
+		t.Fatal("the base backup finished before it could be killed")
+	}
+	w.converge(3, "after a kill during the base backup")
+	want := w.count("pg")
+	for _, name := range []string{"dr", "reporting"} {
+		if n := w.count(name); n != want {
+			t.Errorf("%s has %d rows, want %d", name, n, want)
+		}
+	}
+
+	// A WAL backup killed at each step between the server and the ledger.
+	for i, fp := range []string{"backup-before-record", "ship-before-record", "restore-log-before-record"} {
+		if err := w.exec("pg", fmt.Sprintf(`INSERT INTO orders (what) SELECT 'round %d ' || g FROM generate_series(1, 1000) g`, i)); err != nil {
+			t.Fatal(err)
+		}
+		due()
+		cmd := w.start("DRSCTL_FAILPOINT=" + fp)
+		if err := cmd.Wait(); err == nil {
+			t.Fatalf("apply with failpoint %s did not stop", fp)
+		}
+		w.converge(2, "after failpoint "+fp)
+		want := w.count("pg")
+		for _, name := range []string{"dr", "reporting"} {
+			if n := w.count(name); n != want {
+				t.Errorf("after failpoint %s: %s has %d rows, want %d", fp, name, n, want)
+			}
+		}
+	}
+	checkSegmentsAgree(t, filepath.Join(w.root, "backups"), filepath.Join(w.root, "dr-ship"))
+}
+
+// checkSegmentsAgree reads every PostgreSQL log backup under dirs and fails
+// when one WAL segment was stored twice with different content.
+func checkSegmentsAgree(t *testing.T, dirs ...string) {
+	t.Helper()
+	seen := map[string][32]byte{}
+	where := map[string]string{}
+	logs, segments := 0, 0
+	for _, dir := range dirs {
+		err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".trn") {
+				return err
+			}
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			logs++
+			return postgres.ReadLog(f, func(name string, seg io.Reader) error {
+				h := sha256.New()
+				if _, err := io.Copy(h, seg); err != nil {
+					return err
+				}
+				var sum [32]byte
+				copy(sum[:], h.Sum(nil))
+				segments++
+				if prev, ok := seen[name]; ok && prev != sum {
+					t.Errorf("WAL segment %s differs between %s and %s", name, where[name], p)
+				}
+				seen[name], where[name] = sum, p
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if logs == 0 {
+		t.Fatalf("no log backups under %v", dirs)
+	}
+	t.Logf("%d log backups, %d segments (%d distinct), no two different", logs, segments, len(seen))
+}
+
+// newestFile is the most recently modified file under dir with the suffix.
+func newestFile(t *testing.T, dir, suffix string) string {
+	t.Helper()
+	var newest string
+	var at time.Time
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, suffix) {
+			return err
+		}
+		fi, err := d.Info()
+		if err == nil && fi.ModTime().After(at) {
+			newest, at = p, fi.ModTime()
+		}
+		return err
+	})
+	if err != nil || newest == "" {
+		t.Fatalf("no %s file under %s (%v)", suffix, dir, err)
+	}
+	return newest
+}
+
+// TestPostgres_SwitchoverAndFailover: a planned switchover stops writes on
+// the primary, ships the last WAL and promotes, losing no row; an unplanned
+// promote of the other standby makes it writable with what was shipped.
+func TestPostgres_SwitchoverAndFailover(t *testing.T) {
+	w := newPGWorld(t)
+	if err := w.exec("pg", `CREATE TABLE orders (id serial PRIMARY KEY, what text); INSERT INTO orders (what) SELECT 'seed ' || g FROM generate_series(1, 100) g`); err != nil {
+		t.Fatal(err)
+	}
+	w.converge(2, "seed")
+	// Written after the last log backup: only the switchover's last WAL
+	// carries these.
+	if err := w.exec("pg", `INSERT INTO orders (what) SELECT 'just before ' || g FROM generate_series(1, 42) g`); err != nil {
+		t.Fatal(err)
+	}
+	want := w.count("pg")
+	code, out := w.drsctl("promote", "-target", "reporting", "-planned", "-disconnect-users", "-auto-approve")
+	if code != 0 {
+		t.Fatalf("promote -planned exited %d:\n%s%s", code, out, w.serverLogs())
+	}
+	t.Logf("promote -planned:\n%s", out)
+	if n := w.count("reporting"); n != want {
+		t.Errorf("after the switchover reporting has %d rows, want %d: the switchover lost writes", n, want)
+	}
+	if err := w.exec("reporting", `INSERT INTO orders (what) VALUES ('on the new primary')`); err != nil {
+		t.Errorf("a write on the promoted reporting: %v", err)
+	}
+	err := w.exec("pg", `INSERT INTO orders (what) VALUES ('on the old primary')`)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "25006" {
+		t.Errorf("a write on the old primary after the switchover: %v, want SQLSTATE 25006 (read-only)", err)
+	}
+
+	code, out = w.drsctl("promote", "-target", "dr", "-auto-approve")
+	if code != 0 {
+		t.Fatalf("promote (failover) exited %d:\n%s%s", code, out, w.serverLogs())
+	}
+	t.Logf("promote:\n%s", out)
+	if err := w.exec("dr", `INSERT INTO orders (what) VALUES ('on dr after failover')`); err != nil {
+		t.Errorf("a write on dr after failover: %v", err)
+	}
+	if n := w.count("dr"); n < 100 {
+		t.Errorf("dr has %d rows after failover, want at least the 100 shipped before", n)
+	}
+}

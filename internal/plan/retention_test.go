@@ -1,0 +1,48 @@
+package plan
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/drsctl/drsctl/internal/engine"
+)
+
+// The WAL a PostgreSQL primary keeps for drsctl is said: unbounded (a
+// stalled drsctl would fill the primary's disk), and about to be dropped
+// (the chain is about to break). Within a bound, nothing is said.
+func TestMake_RetentionWarnings(t *testing.T) {
+	st := chainState(F, L1, L2, L3)
+	at(st, "dr_east", true, F, L1, L2, L3)
+	for _, c := range []struct {
+		name      string
+		retention *engine.Retention
+		want      string
+		lasting   string
+	}{
+		{"none kept", nil, "", ""},
+		{"bounded", &engine.Retention{Bytes: 32 << 20, SafeBytes: 1 << 30, Status: "reserved"}, "", ""},
+		{"unbounded", &engine.Retention{Bytes: 1_200_000_000, SafeBytes: -1, Status: "extended"},
+			`primary "sales" keeps WAL for drsctl without a bound (1.2 GB held now)`, "retention-unbounded:sales"},
+		{"about to be dropped", &engine.Retention{Bytes: 60 << 30, SafeBytes: 0, Status: "unreserved"},
+			`primary "sales" is about to drop WAL drsctl has not backed up (64.4 GB held)`, "retention-unreserved:sales"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			obs := observed(st, func(o *Observed) { o.Primaries["sales"].Databases["Sales"].Retained = c.retention })
+			p := Make(only(testConfig(), "dr_east"), st, obs, now, Options{})
+			var got *Problem
+			for i, pr := range p.Problems {
+				if strings.Contains(pr.Summary, "WAL") {
+					got = &p.Problems[i]
+				}
+			}
+			switch {
+			case c.want == "" && got != nil:
+				t.Errorf("unexpected problem %q", got.Summary)
+			case c.want != "" && got == nil:
+				t.Errorf("no problem; want %q", c.want)
+			case c.want != "" && (got.Summary != c.want || got.Severity != Warning || got.Lasting != c.lasting):
+				t.Errorf("problem = %q (%s, lasting %q); want %q (warning, lasting %q)", got.Summary, got.Severity, got.Lasting, c.want, c.lasting)
+			}
+		})
+	}
+}
