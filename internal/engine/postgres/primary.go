@@ -120,8 +120,13 @@ func (s *session) ObservePrimary(ctx context.Context, databases []string, since 
 	}
 	var typ, status string
 	var noRestart bool
-	err = c.QueryRow(ctx, `SELECT slot_type, coalesce(wal_status, ''), restart_lsn IS NULL
-	FROM pg_replication_slots WHERE slot_name = $1`, SlotName).Scan(&typ, &status, &noRestart)
+	var held, safe int64
+	err = c.QueryRow(ctx, `SELECT slot_type, coalesce(wal_status, ''), restart_lsn IS NULL,
+	coalesce((pg_current_wal_lsn() - restart_lsn)::bigint, 0), coalesce(safe_wal_size, -1)
+	FROM pg_replication_slots WHERE slot_name = $1`, SlotName).Scan(&typ, &status, &noRestart, &held, &safe)
+	if err == nil && typ == "physical" {
+		d.Retained = &engine.Retention{Bytes: held, SafeBytes: safe, Status: status}
+	}
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		d.NoChainWhy = fmt.Sprintf("replication slot %q is missing on the primary (dropped, or never created): WAL since the last log backup cannot be taken; a new base backup starts a new chain", SlotName)

@@ -257,7 +257,7 @@ func TestFullThenLogsRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 
 	d := observe(t, ctx, s)
-	if d.State != StateOnline || d.LogChain || !strings.Contains(d.NoChainWhy, `replication slot "drsctl" is missing`) || !strings.Contains(d.NoChainWhy, "new base backup") {
+	if d.State != StateOnline || d.LogChain || d.Retained != nil || !strings.Contains(d.NoChainWhy, `replication slot "drsctl" is missing`) || !strings.Contains(d.NoChainWhy, "new base backup") {
 		t.Fatalf("before any backup: %+v; want ONLINE, no chain because the slot is missing", d)
 	}
 	pgtest.Exec(t, ctx, sc, `CREATE TABLE t (id int)`)
@@ -283,6 +283,9 @@ func TestFullThenLogsRoundTrip(t *testing.T) {
 	d = observe(t, ctx, s)
 	if !d.LogChain || d.NoChainWhy != "" || d.Identity != full.FamilyGUID || !strings.HasSuffix(d.Identity, "/1") {
 		t.Fatalf("after the full: %+v; want a chain, identity %s", d, full.FamilyGUID)
+	}
+	if r := d.Retained; r == nil || r.Bytes <= 0 || r.SafeBytes != -1 || r.Status != "reserved" {
+		t.Fatalf("after the full: retained %+v; want the slot's WAL held, unbounded (max_slot_wal_keep_size -1), reserved", r)
 	}
 	if held := slotRestart(t, ctx, sc); held > num(t, full.FirstLSN) {
 		t.Fatalf("slot holds WAL from %s, after the full's start %s", held, num(t, full.FirstLSN))
@@ -447,7 +450,7 @@ func TestNoChainWhenTheSlotIsLostOrDropped(t *testing.T) {
 	}
 	pgtest.Exec(t, ctx, sc, `CHECKPOINT`)
 	d := observe(t, ctx, s)
-	if d.LogChain || !strings.Contains(d.NoChainWhy, "lost the WAL") || !strings.Contains(d.NoChainWhy, "max_slot_wal_keep_size") {
+	if d.LogChain || !strings.Contains(d.NoChainWhy, "lost the WAL") || !strings.Contains(d.NoChainWhy, "max_slot_wal_keep_size") || d.Retained == nil || d.Retained.Status != "lost" {
 		t.Fatalf("lost slot: %+v; want no chain, naming max_slot_wal_keep_size", d)
 	}
 	sink := newFileSink(t, dir, "log")
