@@ -9,11 +9,21 @@ import (
 	"github.com/drsctl/drsctl/internal/engine"
 )
 
+var _ engine.Advisor = (*session)(nil)
+
+// Advise says what an operator should know before drsctl works on the
+// server: for a primary, see advisePrimary; a standby has no advice yet.
+func (s *session) Advise(ctx context.Context, req engine.AdviceRequest) []engine.Advice {
+	if req.Primary {
+		return s.advisePrimary(ctx)
+	}
+	return nil
+}
+
 // advisePrimary says what keeps a PostgreSQL primary from being protected,
 // or from staying safe while it is: what the login may not do, what the
 // server is not set up for, and a slot whose retention nothing bounds. It
-// never fails: what it cannot check, it says so. (engine.Advisor's Advise
-// dispatches here for a primary.)
+// never fails: what it cannot check, it says so.
 func (s *session) advisePrimary(ctx context.Context) []engine.Advice {
 	c, err := s.sql(ctx)
 	if err != nil {

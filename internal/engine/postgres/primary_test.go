@@ -630,7 +630,8 @@ func TestAdvisePrimary(t *testing.T) {
 		}
 		return b.String()
 	}
-	as := openPrimary(t, ctx, p.DSN).advisePrimary(ctx)
+	var adv engine.Advisor = openPrimary(t, ctx, p.DSN)
+	as := adv.Advise(ctx, engine.AdviceRequest{Primary: true, Databases: []string{"cluster"}})
 	if len(as) != 1 || !strings.Contains(as[0].Summary, "max_slot_wal_keep_size is -1") || !strings.Contains(as[0].Detail, "cannot fill pg_wal") {
 		t.Fatalf("superuser, default settings:\n%s; want only the unbounded slot retention", summaries(as))
 	}
