@@ -328,8 +328,8 @@ func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h ar
 		}
 		// The ledger recorded everything before start: let the server
 		// recycle it.
-		if _, err := primQueryOne(ctx, conn, fmt.Sprintf(`SELECT end_lsn FROM pg_replication_slot_advance('%s', '%s')`, SlotName, start)); err != nil {
-			return h, fmt.Errorf("moving replication slot %q on to %s, where the log chain continues: %w", SlotName, start, err)
+		if err := advanceSlot(ctx, conn, start); err != nil {
+			return h, err
 		}
 	}
 
@@ -367,6 +367,31 @@ func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h ar
 	h.LastLSN = lsnOf(end)
 	h.FamilyGUID = family(sys.SystemID, uint32(sys.Timeline))
 	return h, nil
+}
+
+// advanceSlot moves the slot on to pos, waiting up to wal.BusyWait while
+// another connection still holds it (a killed run the server has not yet
+// noticed is gone): the same wait a pull gives it.
+func advanceSlot(ctx context.Context, conn *pgconn.PgConn, pos pglogrepl.LSN) error {
+	deadline := time.Now().Add(wal.BusyWait)
+	for {
+		_, err := primQueryOne(ctx, conn, fmt.Sprintf(`SELECT end_lsn FROM pg_replication_slot_advance('%s', '%s')`, SlotName, pos))
+		var pgErr *pgconn.PgError
+		if err == nil {
+			return nil
+		}
+		if !errors.As(err, &pgErr) || pgErr.Code != "55006" { // object_in_use
+			return fmt.Errorf("moving replication slot %q on to %s, where the log chain continues: %w", SlotName, pos, err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("replication slot %q is in use by another connection (another run still taking WAL, or a killed one the server has not noticed yet — it does within wal_sender_timeout): %w", SlotName, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // segmentWriter collects one segment and adds it to the log artifact when

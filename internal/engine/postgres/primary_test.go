@@ -666,3 +666,52 @@ func TestAdvisePrimary(t *testing.T) {
 		t.Fatalf("role with REPLICATION:\n%s; want no advice about replication", got)
 	}
 }
+
+// TestLogWaitsForTheSlotToBeReleased: another connection streaming from
+// the slot (a killed run the server has not noticed yet) makes a log
+// backup wait for it, up to wal.BusyWait, both to move the slot on and to
+// stream; past BusyWait it is refused saying why.
+func TestLogWaitsForTheSlotToBeReleased(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := pgtest.NewPrimary(t)
+	sc := pgtest.SQLConn(t, ctx, p.DSN)
+	s := openPrimary(t, ctx, p.DSN)
+	dir := t.TempDir()
+	full, _ := backup(t, ctx, s, dir, "full", engine.BackupRequest{Kind: artifact.Full})
+	log1, _ := backup(t, ctx, s, dir, "log1", engine.BackupRequest{Kind: artifact.Log, From: full.FirstLSN})
+	pgtest.Exec(t, ctx, sc, `CREATE TABLE t AS SELECT 1 id`)
+
+	hold := func() *pgconn.PgConn {
+		rc, err := pgconn.Connect(ctx, p.DSN+"&replication=database")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pglogrepl.StartReplication(ctx, rc, SlotName, slotRestart(t, ctx, sc), pglogrepl.StartReplicationOptions{Mode: pglogrepl.PhysicalReplication}); err != nil {
+			t.Fatal(err)
+		}
+		return rc
+	}
+	other := hold()
+	t0 := time.Now()
+	go func() {
+		time.Sleep(time.Second)
+		_ = other.Close(context.Background())
+	}()
+	log2, _ := backup(t, ctx, s, dir, "log2", engine.BackupRequest{Kind: artifact.Log, From: log1.LastLSN})
+	if ok, why := artifact.Continues(log1, log2); !ok || time.Since(t0) < time.Second {
+		t.Fatalf("log2 after %v: continues %v (%s); want it to wait for the slot and continue log1", time.Since(t0), ok, why)
+	}
+
+	old := wal.BusyWait
+	wal.BusyWait = time.Second
+	t.Cleanup(func() { wal.BusyWait = old })
+	other = hold()
+	defer func() { _ = other.Close(context.Background()) }()
+	sink := newFileSink(t, dir, "log3")
+	_, err := s.Backup(ctx, engine.BackupRequest{Database: "cluster", Kind: artifact.Log, From: log2.LastLSN, Sink: sink}, nil)
+	if err == nil || !strings.Contains(err.Error(), "in use by another connection") {
+		t.Fatalf("log backup while another connection holds the slot: %v; want a refusal saying so", err)
+	}
+	sink.nothingStored(t)
+}
