@@ -335,12 +335,13 @@ func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h ar
 
 	h = artifact.Header{Kind: artifact.Log, Database: req.Database, Start: time.Now().UTC()}
 	if req.NoRecovery {
-		if err := s.stopWrites(ctx, req.DisconnectUsers); err != nil {
+		undo, err := s.stopWrites(ctx, req.DisconnectUsers)
+		if err != nil {
 			return h, err
 		}
 		defer func() {
 			if err != nil {
-				s.allowWrites()
+				undo()
 			}
 		}()
 	}
@@ -429,19 +430,32 @@ func primSegmentSize(ctx context.Context, conn *pgconn.PgConn) (uint64, error) {
 // default_transaction_read_only on (ALTER SYSTEM, reloaded), then either the
 // other client sessions ended (disconnect) or, when one still holds a
 // transaction begun before that — which may write — the setting undone and
-// ErrInUse.
-func (s *session) stopWrites(ctx context.Context, disconnect bool) error {
+// ErrInUse. undo makes the primary writable again unless it was read-only
+// before stopWrites began (a retried switchover, or the operator's own
+// setting): a failed retry leaves it as it found it.
+func (s *session) stopWrites(ctx context.Context, disconnect bool) (undo func(), err error) {
 	c, err := s.sql(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer primCloseSQL(c)
+	// Already read-only (a retried switchover, or the operator's doing):
+	// a failure then leaves it so.
+	var was string
+	if err := c.QueryRow(ctx, `SELECT current_setting('default_transaction_read_only')`).Scan(&was); err != nil {
+		return nil, fmt.Errorf("reading default_transaction_read_only: %w", err)
+	}
+	undo = func() {
+		if was != "on" {
+			s.allowWrites()
+		}
+	}
 	if _, err := c.Exec(ctx, `ALTER SYSTEM SET default_transaction_read_only = on`); err != nil {
-		return fmt.Errorf("making the primary read-only for the switchover (ALTER SYSTEM SET default_transaction_read_only = on): %w (needs superuser, or GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only)", err)
+		return nil, fmt.Errorf("making the primary read-only for the switchover (ALTER SYSTEM SET default_transaction_read_only = on): %w (needs superuser, or GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only)", err)
 	}
 	if _, err := c.Exec(ctx, `SELECT pg_reload_conf()`); err != nil {
-		s.allowWrites()
-		return fmt.Errorf("reloading the primary's configuration (pg_reload_conf): %w", err)
+		undo()
+		return nil, fmt.Errorf("reloading the primary's configuration (pg_reload_conf): %w", err)
 	}
 	// The postmaster reloads, then signals every backend; a backend applies
 	// it before its next command. Wait until a new session sees the setting
@@ -451,44 +465,48 @@ func (s *session) stopWrites(ctx context.Context, disconnect bool) error {
 	for {
 		v, err := s.setting(ctx, "default_transaction_read_only")
 		if err != nil {
-			s.allowWrites()
-			return err
+			undo()
+			return nil, err
 		}
 		if v == "on" {
 			break
 		}
 		if time.Now().After(deadline) {
-			s.allowWrites()
-			return errors.New("the primary did not apply default_transaction_read_only = on within 10 s of pg_reload_conf(): see its log (an error in postgresql.auto.conf?)")
+			undo()
+			return nil, errors.New("the primary did not apply default_transaction_read_only = on within 10 s of pg_reload_conf(): see its log (an error in postgresql.auto.conf?)")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(100 * time.Millisecond)
 	var readOnlySince time.Time
 	if err := c.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&readOnlySince); err != nil {
-		s.allowWrites()
-		return fmt.Errorf("reading the primary's clock: %w", err)
+		undo()
+		return nil, fmt.Errorf("reading the primary's clock: %w", err)
 	}
 	others := `FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`
 	if disconnect {
 		if _, err := c.Exec(ctx, `SELECT pg_terminate_backend(pid, 5000) `+others); err != nil {
-			s.allowWrites()
-			return fmt.Errorf("ending the primary's other sessions for the switchover: %w (needs superuser or pg_signal_backend)", err)
+			undo()
+			return nil, fmt.Errorf("ending the primary's other sessions for the switchover: %w (needs superuser or pg_signal_backend)", err)
 		}
-		return nil
+		return undo, nil
 	}
 	var n int
 	var who string
 	if err := c.QueryRow(ctx, `SELECT count(*), coalesce(string_agg(DISTINCT usename || '@' || coalesce(datname, '?'), ', '), '') `+others+
-		` AND (backend_xid IS NOT NULL OR xact_start < $1)`, readOnlySince).Scan(&n, &who); err != nil {
-		s.allowWrites()
-		return fmt.Errorf("looking for sessions still writing on the primary: %w", err)
+		` AND (backend_xid IS NOT NULL OR (xact_start < $1 AND NOT $2))`, readOnlySince, was == "on").Scan(&n, &who); err != nil {
+		undo()
+		return nil, fmt.Errorf("looking for sessions still writing on the primary: %w", err)
 	}
 	if n > 0 {
-		s.allowWrites()
-		return fmt.Errorf("%w: %d session(s) on the primary (%s) hold a transaction begun before it was made read-only, which may still write: end them, or let drsctl end them (disconnect users); the primary is writable again", engine.ErrInUse, n, who)
+		undo()
+		after := "the primary is writable again"
+		if was == "on" {
+			after = "the primary stays read-only, as it was before"
+		}
+		return nil, fmt.Errorf("%w: %d session(s) on the primary (%s) hold a transaction begun before it was made read-only, which may still write: end them, or let drsctl end them (disconnect users); %s", engine.ErrInUse, n, who, after)
 	}
-	return nil
+	return undo, nil
 }
 
 func (s *session) setting(ctx context.Context, name string) (string, error) {

@@ -590,7 +590,7 @@ func TestPlannedSwitchover(t *testing.T) {
 	other := pgtest.SQLConn(t, ctx, p.DSN)
 	pgtest.Exec(t, ctx, other, `INSERT INTO t VALUES (501)`) // writable again
 
-	tail, tailSink := backup(t, ctx, s, dir, "tail", engine.BackupRequest{Kind: artifact.Log, From: log1.LastLSN, NoRecovery: true, DisconnectUsers: true})
+	tail, _ := backup(t, ctx, s, dir, "tail", engine.BackupRequest{Kind: artifact.Log, From: log1.LastLSN, NoRecovery: true, DisconnectUsers: true})
 	if ok, why := artifact.Continues(log1, tail); !ok {
 		t.Fatal(why)
 	}
@@ -607,9 +607,23 @@ func TestPlannedSwitchover(t *testing.T) {
 		t.Fatalf("after the switchover: %+v; want READ ONLY with a chain", d)
 	}
 
+	// The switchover retried (its record lost): a reader's transaction,
+	// read-only since it began after, does not hold it up, and the primary
+	// stays read-only.
+	reader := pgtest.SQLConn(t, ctx, p.DSN)
+	pgtest.Exec(t, ctx, reader, `BEGIN`)
+	pgtest.Exec(t, ctx, reader, `SELECT count(*) FROM t`)
+	again, againSink := backup(t, ctx, s, dir, "tail-again", engine.BackupRequest{Kind: artifact.Log, From: log1.LastLSN, NoRecovery: true})
+	if again.FirstLSN != tail.FirstLSN || again.LastLSN.Cmp(tail.LastLSN) < 0 {
+		t.Fatalf("retried switchover log %s–%s; want from %s to at least %s", again.FirstLSN, again.LastLSN, tail.FirstLSN, tail.LastLSN)
+	}
+	if d := observe(t, ctx, s); d.State != StateReadOnly {
+		t.Fatalf("after a retried switchover: %s; want READ ONLY", d.State)
+	}
+
 	walDir := pgtest.Dir(t)
 	unpackLog(t, sink1.path, walDir)
-	unpackLog(t, tailSink.path, walDir)
+	unpackLog(t, againSink.path, walDir)
 	sb := pgtest.NewStandbyFrom(t, fullSink.path, walDir)
 	rowsOn(t, ctx, sb.DSN, 501)
 }
@@ -647,6 +661,11 @@ func TestAdvisePrimary(t *testing.T) {
 	}
 	if strings.Contains(got, "max_slot_wal_keep_size") {
 		t.Errorf("advice about max_slot_wal_keep_size once it is set:\n%s", got)
+	}
+	// A login without privileges still observes the primary (the control
+	// data and slot views are readable by anyone).
+	if d := observe(t, ctx, openPrimary(t, ctx, drs)); d.State != StateOnline || d.Identity == "" || d.LogChain {
+		t.Errorf("ObservePrimary as a bare login: %+v", d)
 	}
 	// drsctl's replication connections name a database (replication=database):
 	// pg_hba.conf matches them by database lines, never by "replication"
