@@ -64,8 +64,10 @@
 // is intact): the operator stops it, or makes it writable again with
 // ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf().
 // A switchover whose log backup fails undoes the read-only setting, as a
-// failed tail-log backup leaves a SQL Server database online; a run killed
-// midway leaves it read-only, and the switchover's retry carries on.
+// failed tail-log backup leaves a SQL Server database online — unless the
+// primary was read-only already (a retried switchover: then only sessions
+// holding a transaction ID count as writers, and a failure leaves it
+// read-only). A run killed midway leaves it read-only; the retry carries on.
 //
 // Advice. A login without REPLICATION (22.2 "Role Attributes"), without
 // EXECUTE on pg_switch_wal, without ALTER SYSTEM on
