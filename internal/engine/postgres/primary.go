@@ -275,7 +275,9 @@ func (w *noCloseWriter) Close() error { return nil }
 // backupLog takes the WAL from req.From (or the slot's position) up to a
 // pg_switch_wal boundary into a log artifact, confirming nothing to the
 // server: the ledger, which records what was taken, is the truth and the
-// slot only the WAL held for it.
+// slot only the WAL held for it. When the primary no longer holds the WAL
+// the chain needs, the error wraps engine.ErrChain: only a new full backup
+// helps.
 func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h artifact.Header, err error) {
 	committed := false
 	defer func() {
@@ -303,11 +305,11 @@ func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h ar
 	slot, err := wal.Slot(ctx, conn, SlotName)
 	switch {
 	case errors.Is(err, wal.ErrNoSlot):
-		return h, fmt.Errorf("replication slot %q is missing on the primary (dropped, or never created): the WAL since the last log backup cannot be taken; a new full (base) backup is needed", SlotName)
+		return h, fmt.Errorf("%w: replication slot %q is missing on the primary (dropped, or never created): the WAL since the last log backup cannot be taken; a new full (base) backup is needed", engine.ErrChain, SlotName)
 	case err != nil:
 		return h, err
 	case slot.WALStatus == "lost" || slot.RestartLSN == 0:
-		return h, fmt.Errorf("replication slot %q on the primary lost the WAL it held (max_slot_wal_keep_size exceeded): the WAL since the last log backup is gone; a new full (base) backup is needed", SlotName)
+		return h, fmt.Errorf("%w: replication slot %q on the primary lost the WAL it held (max_slot_wal_keep_size exceeded): the WAL since the last log backup is gone; a new full (base) backup is needed", engine.ErrChain, SlotName)
 	}
 	start := slot.RestartLSN
 	if from != 0 {
@@ -317,14 +319,14 @@ func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h ar
 	held := primSegStart(slot.RestartLSN, segSize) // the server keeps whole segments
 	switch {
 	case start < held:
-		return h, fmt.Errorf("the log chain continues at %s but replication slot %q holds WAL only from %s: the WAL between is gone from the primary; a new full (base) backup is needed", pglogrepl.LSN(from), SlotName, slot.RestartLSN)
+		return h, fmt.Errorf("%w: the log chain continues at %s but replication slot %q holds WAL only from %s: the WAL between is gone from the primary; a new full (base) backup is needed", engine.ErrChain, pglogrepl.LSN(from), SlotName, slot.RestartLSN)
 	case start > slot.RestartLSN:
 		flush, err := primQueryOne(ctx, conn, `SELECT pg_current_wal_flush_lsn()`)
 		if err != nil {
 			return h, fmt.Errorf("reading the primary's WAL position: %w", err)
 		}
 		if f, err := pglogrepl.ParseLSN(flush); err != nil || start > f {
-			return h, fmt.Errorf("the log chain continues at %s but the primary's WAL ends at %s: the position recorded is not this server's (another cluster, or one restored from an older backup); a new full (base) backup is needed", pglogrepl.LSN(from), flush)
+			return h, fmt.Errorf("%w: the log chain continues at %s but the primary's WAL ends at %s: the position recorded is not this server's (another cluster, or one restored from an older backup); a new full (base) backup is needed", engine.ErrChain, pglogrepl.LSN(from), flush)
 		}
 		// The ledger recorded everything before start: let the server
 		// recycle it.

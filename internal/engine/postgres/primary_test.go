@@ -378,7 +378,7 @@ func TestLogTakenAgainWhenItsRecordWasLost(t *testing.T) {
 	}
 	sink := newFileSink(t, dir, "late")
 	_, err := s.Backup(ctx, engine.BackupRequest{Database: "cluster", Kind: artifact.Log, From: full.FirstLSN, Sink: sink}, nil)
-	if err == nil || !strings.Contains(err.Error(), "a new full (base) backup is needed") {
+	if !errors.Is(err, engine.ErrChain) || !strings.Contains(err.Error(), "a new full (base) backup is needed") {
 		t.Fatalf("log from before the slot's position: %v; want a refusal asking for a new full", err)
 	}
 	sink.nothingStored(t)
@@ -388,7 +388,7 @@ func TestLogTakenAgainWhenItsRecordWasLost(t *testing.T) {
 	before := slotRestart(t, ctx, sc)
 	sink = newFileSink(t, dir, "alien")
 	_, err = s.Backup(ctx, engine.BackupRequest{Database: "cluster", Kind: artifact.Log, From: lsnOf(pglogrepl.LSN(1 << 40)), Sink: sink}, nil)
-	if err == nil || !strings.Contains(err.Error(), "not this server's") {
+	if !errors.Is(err, engine.ErrChain) || !strings.Contains(err.Error(), "not this server's") {
 		t.Fatalf("log from beyond the server's WAL: %v; want a refusal", err)
 	}
 	sink.nothingStored(t)
@@ -454,7 +454,7 @@ func TestNoChainWhenTheSlotIsLostOrDropped(t *testing.T) {
 		t.Fatalf("lost slot: %+v; want no chain, naming max_slot_wal_keep_size", d)
 	}
 	sink := newFileSink(t, dir, "log")
-	if _, err := s.Backup(ctx, engine.BackupRequest{Database: "cluster", Kind: artifact.Log, From: full.FirstLSN, Sink: sink}, nil); err == nil || !strings.Contains(err.Error(), "new full") {
+	if _, err := s.Backup(ctx, engine.BackupRequest{Database: "cluster", Kind: artifact.Log, From: full.FirstLSN, Sink: sink}, nil); !errors.Is(err, engine.ErrChain) || !strings.Contains(err.Error(), "new full") {
 		t.Fatalf("log from a lost slot: %v; want a refusal asking for a new full", err)
 	}
 	sink.nothingStored(t)
@@ -474,7 +474,7 @@ func TestNoChainWhenTheSlotIsLostOrDropped(t *testing.T) {
 		t.Fatalf("dropped slot: %+v; want no chain, slot missing", d)
 	}
 	sink = newFileSink(t, dir, "log3")
-	if _, err := s.Backup(ctx, engine.BackupRequest{Database: "cluster", Kind: artifact.Log, From: log.LastLSN, Sink: sink}, nil); err == nil || !strings.Contains(err.Error(), "missing") {
+	if _, err := s.Backup(ctx, engine.BackupRequest{Database: "cluster", Kind: artifact.Log, From: log.LastLSN, Sink: sink}, nil); !errors.Is(err, engine.ErrChain) || !strings.Contains(err.Error(), "missing") {
 		t.Fatalf("log without the slot: %v; want a refusal", err)
 	}
 	sink.nothingStored(t)
