@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -733,4 +734,64 @@ func TestLogWaitsForTheSlotToBeReleased(t *testing.T) {
 		t.Fatalf("log backup while another connection holds the slot: %v; want a refusal saying so", err)
 	}
 	sink.nothingStored(t)
+}
+
+// TestStoppedPrimary: a primary that is down (stopped, rebooting) is
+// unreachable, said as such (engine.ErrUnreachable) without the
+// connection string, and a backup attempted then stores nothing.
+func TestStoppedPrimary(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := pgtest.NewPrimary(t)
+	s := openPrimary(t, ctx, p.DSN)
+	dir := t.TempDir()
+	full, _ := backup(t, ctx, s, dir, "full", engine.BackupRequest{Kind: artifact.Full})
+	cmd := exec.Command("runuser", "-u", pgtest.OSUser, "--", filepath.Join(pgtest.Bin(t), "pg_ctl"), "-D", p.DataDir, "-m", "immediate", "-w", "stop")
+	cmd.Dir = "/"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pg_ctl stop: %v\n%s", err, out)
+	}
+	check := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, engine.ErrUnreachable) || strings.Contains(err.Error(), p.DSN) || strings.Contains(err.Error(), "postgres://") {
+			t.Fatalf("%s on a stopped primary: %v; want ErrUnreachable without the connection string", what, err)
+		}
+	}
+	_, err := s.ObservePrimary(ctx, []string{"cluster"}, time.Time{})
+	check("ObservePrimary", err)
+	for _, req := range []engine.BackupRequest{{Kind: artifact.Full}, {Kind: artifact.Log, From: full.FirstLSN}, {Kind: artifact.Log, From: full.FirstLSN, NoRecovery: true}} {
+		sink := newFileSink(t, dir, "b")
+		req.Database, req.Sink = "cluster", sink
+		_, err := s.Backup(ctx, req, nil)
+		check(fmt.Sprintf("Backup %s (NoRecovery %v)", req.Kind, req.NoRecovery), err)
+		sink.nothingStored(t)
+	}
+	_, err = s.Slot(ctx)
+	check("Slot", err)
+}
+
+// TestPrimaryRefusals: what the core must never ask is refused before any
+// connection: no sink, several database names, a copy-only or unknown kind
+// (the sink then aborted).
+func TestPrimaryRefusals(t *testing.T) {
+	ctx := context.Background()
+	s := openPrimary(t, ctx, "postgres://drs:secret@127.0.0.1:1/postgres")
+	if _, err := s.Backup(ctx, engine.BackupRequest{Database: "cluster", Kind: artifact.Full}, nil); err == nil || !strings.Contains(err.Error(), "sink") {
+		t.Errorf("Backup without a sink: %v", err)
+	}
+	if _, err := s.ObservePrimary(ctx, []string{"a", "b"}, time.Time{}); err == nil || !strings.Contains(err.Error(), "one cluster") {
+		t.Errorf("ObservePrimary of two names: %v", err)
+	}
+	for _, req := range []engine.BackupRequest{{Kind: artifact.Full, CopyOnly: true}, {Kind: artifact.Kind("diff")}} {
+		sink := newFileSink(t, t.TempDir(), "x")
+		req.Sink = sink
+		if _, err := s.Backup(ctx, req, nil); err == nil {
+			t.Errorf("Backup %+v succeeded", req)
+		}
+		sink.nothingStored(t)
+	}
+	_, err := s.ObservePrimary(ctx, []string{"cluster"}, time.Time{})
+	if !errors.Is(err, engine.ErrUnreachable) || strings.Contains(err.Error(), "secret") {
+		t.Errorf("ObservePrimary of nothing listening: %v; want ErrUnreachable without the password", err)
+	}
 }
