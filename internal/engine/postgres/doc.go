@@ -1,9 +1,9 @@
 // Package postgres is drsctl's PostgreSQL engine: base backups and WAL
-// taken from a primary over the replication protocol, carried by drsctl
-// into the backup folder, and hot standbys built and fed from them.
+// taken from a primary through the replication protocol, carried by drsctl,
+// and replayed by hot standbys drsctl builds and runs on the target's host.
 //
-// Each behaviour below names the PostgreSQL 15 documentation it follows
-// (chapter numbers of the PostgreSQL 15 manual).
+// Section numbers below are those of the PostgreSQL 15 documentation;
+// where a section's number is not certain, its page and anchor are given.
 //
 // # Primary
 //
@@ -13,7 +13,8 @@
 // (the configuration's "cluster"), echoed back in every report and header.
 //
 // Identity. A primary's identity is its system identifier
-// (pg_control_system(), 9.27.11 "Control Data Functions") and the timeline
+// (pg_control_system(), "Control Data Functions",
+// functions-info.html#FUNCTIONS-INFO-CONTROLDATA) and the timeline
 // it writes on (the first eight hex digits of
 // pg_walfile_name(pg_current_wal_lsn()), 9.27.3 "Backup Control
 // Functions"): a promotion (27.3 "Failover") starts a new timeline at
@@ -23,7 +24,7 @@
 //
 // The slot holds, the ledger decides. drsctl keeps one physical
 // replication slot, "drsctl" (27.2.6 "Replication Slots";
-// pg_replication_slots, 54.19), created with CREATE_REPLICATION_SLOT …
+// pg_replication_slots, view-pg-replication-slots.html), created with CREATE_REPLICATION_SLOT …
 // PHYSICAL RESERVE_WAL (55.4 "Streaming Replication Protocol") before a
 // base backup starts, so the WAL from the backup's start is held. A log
 // backup takes WAL from the position the ledger gives (BackupRequest.From)
@@ -39,7 +40,14 @@
 // what the slot holds (or a lost slot: wal_status "lost" once
 // max_slot_wal_keep_size, 20.6.1, was exceeded) asks for a new full backup.
 // Whole segments end at a pg_switch_wal() boundary (9.27.3), so the RPO is
-// the log backup interval.
+// the log backup interval. A log backup the primary can no longer serve
+// (slot missing or lost, WAL released before From) fails with an error
+// wrapping engine.ErrChain: only a new base backup helps. With nothing
+// written since the last switch, a log backup is empty (no segment,
+// FirstLSN = LastLSN); an idle primary still writes background records
+// (a running-transactions snapshot after each switch, 27.4 "Hot Standby"),
+// so most runs on it ship one segment, mostly zeros and gzip-compressed to
+// a few KB: skipping those would need reading the open segment's records.
 //
 // Base backups. BASE_BACKUP (55.4) with a fast checkpoint, a manifest with
 // SHA-256 checksums, and WAIT false: drsctl takes the WAL from its slot,
