@@ -47,7 +47,7 @@
 // FirstLSN = LastLSN); an idle primary still writes background records
 // (a running-transactions snapshot after each switch, 27.4 "Hot Standby"),
 // so most runs on it ship one segment, mostly zeros and gzip-compressed to
-// a few KB: skipping those would need reading the open segment's records.
+// about 20 KB: skipping those would need reading the open segment's records.
 //
 // Base backups. BASE_BACKUP (55.4) with a fast checkpoint, a manifest with
 // SHA-256 checksums, and WAIT false: drsctl takes the WAL from its slot,
