@@ -250,6 +250,7 @@ func rowsOn(t *testing.T, ctx context.Context, dsn string, want int) {
 // rule, hold exactly the server's own archived segments, and a standby
 // built from the full and fed the logs' segments sees every row.
 func TestFullThenLogsRoundTrip(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p := pgtest.NewPrimary(t)
@@ -338,6 +339,7 @@ func TestFullThenLogsRoundTrip(t *testing.T) {
 // again whole, with the same bytes, because nothing was confirmed to the
 // server; a From before what the slot holds needs a new full.
 func TestLogTakenAgainWhenItsRecordWasLost(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p := pgtest.NewPrimary(t)
@@ -403,6 +405,7 @@ func TestLogTakenAgainWhenItsRecordWasLost(t *testing.T) {
 // Background records (a standby snapshot after the switch) may fill one
 // more segment first; within three tries one is empty.
 func TestEmptyLog(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p := pgtest.NewPrimary(t)
@@ -434,6 +437,7 @@ func TestEmptyLog(t *testing.T) {
 // operator's words; a log backup is refused leaving nothing stored; a new
 // full creates the slot again and the chain is back.
 func TestNoChainWhenTheSlotIsLostOrDropped(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p := pgtest.NewPrimary(t)
@@ -488,6 +492,7 @@ func TestNoChainWhenTheSlotIsLostOrDropped(t *testing.T) {
 // context cancelled while the sink receives bytes) aborts the sink, never
 // commits, and leaves the slot as it was for the next run.
 func TestBackupCancelledMidwayStoresNothing(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p := pgtest.NewPrimary(t)
@@ -564,6 +569,7 @@ func TestFullDoesNotWaitForTheArchiver(t *testing.T) {
 // fed it sees them all), writes fail afterwards, and the primary reports
 // READ ONLY with its chain intact.
 func TestPlannedSwitchover(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p := pgtest.NewPrimary(t)
@@ -634,6 +640,7 @@ func TestPlannedSwitchover(t *testing.T) {
 // it lacks with the statement that grants it; a role pg_hba.conf refuses
 // replication to is told so.
 func TestAdvisePrimary(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	p := pgtest.NewPrimary(t)
@@ -740,6 +747,7 @@ func TestLogWaitsForTheSlotToBeReleased(t *testing.T) {
 // unreachable, said as such (engine.ErrUnreachable) without the
 // connection string, and a backup attempted then stores nothing.
 func TestStoppedPrimary(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	p := pgtest.NewPrimary(t)
@@ -774,6 +782,7 @@ func TestStoppedPrimary(t *testing.T) {
 // connection: no sink, several database names, a copy-only or unknown kind
 // (the sink then aborted).
 func TestPrimaryRefusals(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openPrimary(t, ctx, "postgres://drs:secret@127.0.0.1:1/postgres")
 	if _, err := s.Backup(ctx, engine.BackupRequest{Database: "cluster", Kind: artifact.Full}, nil); err == nil || !strings.Contains(err.Error(), "sink") {
