@@ -42,12 +42,21 @@
 // Whole segments end at a pg_switch_wal() boundary (9.27.3), so the RPO is
 // the log backup interval. A log backup the primary can no longer serve
 // (slot missing or lost, WAL released before From) fails with an error
-// wrapping engine.ErrChain: only a new base backup helps. With nothing
-// written since the last switch, a log backup is empty (no segment,
-// FirstLSN = LastLSN); an idle primary still writes background records
-// (a running-transactions snapshot after each switch, 27.4 "Hot Standby"),
-// so most runs on it ship one segment, mostly zeros and gzip-compressed to
-// about 20 KB: skipping those would need reading the open segment's records.
+// wrapping engine.ErrChain: only a new base backup helps.
+//
+// Idle primary. An idle primary still writes background records (a
+// running-transactions snapshot after each switch, 27.4 "Hot Standby"; a
+// checkpoint), so closing the open segment on every run would ship a
+// segment of them each time (about 20 KB gzipped) and cause the next. When
+// everything before the open segment was taken, a log backup first reads
+// the open segment up to the flushed end (a replication connection without
+// the slot) and leaves it open — an empty log, FirstLSN = LastLSN — when
+// every record in it carries no transaction ID and comes from the XLOG or
+// standby resource managers (src/include/access/xlogrecord.h,
+// rmgrlist.h). Unflushed WAL is waited for three times wal_writer_delay,
+// the bound on an asynchronous commit's flush (30.4 "Asynchronous
+// Commit"); a synchronous commit is flushed before it is acknowledged. Any
+// doubt closes the segment as usual; a switchover always closes it.
 //
 // Base backups. BASE_BACKUP (55.4) with a fast checkpoint, a manifest with
 // SHA-256 checksums, and WAIT false: drsctl takes the WAL from its slot,

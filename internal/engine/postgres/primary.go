@@ -336,6 +336,23 @@ func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h ar
 	}
 
 	h = artifact.Header{Kind: artifact.Log, Database: req.Database, Start: time.Now().UTC()}
+	h.FamilyGUID = family(sys.SystemID, uint32(sys.Timeline))
+	if !req.NoRecovery && s.nothingToShip(ctx, conn, uint32(sys.Timeline), start, segSize) {
+		// An empty log: the open segment holds only background records.
+		if err := NewLogWriter(req.Sink).Close(); err != nil {
+			return h, fmt.Errorf("writing the log backup: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return h, err
+		}
+		if err := req.Sink.Commit(); err != nil {
+			committed = true
+			return h, fmt.Errorf("storing the log backup: %w", err)
+		}
+		h.Finish = time.Now().UTC()
+		h.FirstLSN, h.LastLSN = lsnOf(start), lsnOf(start)
+		return h, nil
+	}
 	if req.NoRecovery {
 		undo, err := s.stopWrites(ctx, req.DisconnectUsers)
 		if err != nil {
@@ -368,7 +385,6 @@ func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h ar
 	h.Finish = time.Now().UTC()
 	h.FirstLSN = lsnOf(start)
 	h.LastLSN = lsnOf(end)
-	h.FamilyGUID = family(sys.SystemID, uint32(sys.Timeline))
 	return h, nil
 }
 
@@ -395,6 +411,23 @@ func advanceSlot(ctx context.Context, conn *pgconn.PgConn, pos pglogrepl.LSN) er
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// nothingToShip reports whether a log backup from start would close only
+// an open segment of background records (see openSegmentIdle): start is
+// the segment being written, and nothing in it was committed. Any error
+// reading it is "something to ship": the log backup goes on as usual.
+func (s *session) nothingToShip(ctx context.Context, conn *pgconn.PgConn, tli uint32, start pglogrepl.LSN, segSize uint64) bool {
+	v, err := primQueryOne(ctx, conn, `SELECT pg_current_wal_insert_lsn()`)
+	if err != nil {
+		return false
+	}
+	cur, err := pglogrepl.ParseLSN(v)
+	if err != nil || primSegStart(cur, segSize) != start {
+		return false
+	}
+	idle, err := s.openSegmentIdle(ctx, tli, start, segSize)
+	return err == nil && idle
 }
 
 // segmentWriter collects one segment and adds it to the log artifact when

@@ -400,33 +400,58 @@ func TestLogTakenAgainWhenItsRecordWasLost(t *testing.T) {
 	}
 }
 
-// TestEmptyLog: with nothing written since the last log's end, a log
-// backup is an empty artifact (no segment) whose range is empty, committed.
-// Background records (a standby snapshot after the switch) may fill one
-// more segment first; within three tries one is empty.
+// TestEmptyLog: with nothing committed since the last log's end, a log
+// backup is an empty artifact (no segment, FirstLSN = LastLSN), committed,
+// even when the server wrote background records (a checkpoint and its
+// running-transactions snapshot) into the open segment: it is left open.
+// A commit (asynchronous too) or a transaction ID taken closes it again.
 func TestEmptyLog(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p := pgtest.NewPrimary(t)
+	sc := pgtest.SQLConn(t, ctx, p.DSN)
 	s := openPrimary(t, ctx, p.DSN)
 	dir := t.TempDir()
 	full, _ := backup(t, ctx, s, dir, "full", engine.BackupRequest{Kind: artifact.Full})
 	prev, _ := backup(t, ctx, s, dir, "log0", engine.BackupRequest{Kind: artifact.Log, From: full.FirstLSN})
-	for i := 1; ; i++ {
-		h, sink := backup(t, ctx, s, dir, fmt.Sprintf("log%d", i), engine.BackupRequest{Kind: artifact.Log, From: prev.LastLSN})
+	var pos string
+	for i, step := range []struct {
+		sql   string
+		empty bool
+	}{
+		{"", true},
+		{"CHECKPOINT", true},
+		{"CHECKPOINT", true},
+		{"CREATE TABLE t (id int)", false},
+		{"CHECKPOINT", true},
+		{"SELECT txid_current()", false},
+		{"INSERT INTO t VALUES (1)", false},
+		{"CHECKPOINT", true},
+		// An asynchronous commit, acknowledged before its WAL is flushed.
+		{"ASYNC INSERT INTO t VALUES (2)", false},
+	} {
+		switch {
+		case strings.HasPrefix(step.sql, "ASYNC "):
+			pgtest.Exec(t, ctx, sc, `SET synchronous_commit = off`)
+			pgtest.Exec(t, ctx, sc, strings.TrimPrefix(step.sql, "ASYNC "))
+			pgtest.Exec(t, ctx, sc, `SET synchronous_commit = on`)
+		case step.sql != "":
+			pgtest.Exec(t, ctx, sc, step.sql)
+		}
+		if err := sc.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&pos); err != nil {
+			t.Fatal(err)
+		}
+		h, sink := backup(t, ctx, s, dir, fmt.Sprintf("log%d", i+1), engine.BackupRequest{Kind: artifact.Log, From: prev.LastLSN})
 		names, _ := segments(t, sink.path)
-		if h.FirstLSN != prev.LastLSN {
-			t.Fatalf("log %d begins at %s; want %s", i, h.FirstLSN, prev.LastLSN)
+		if h.FirstLSN != prev.LastLSN || h.FamilyGUID != full.FamilyGUID {
+			t.Fatalf("after %q: log begins at %s (family %s); want %s (%s)", step.sql, h.FirstLSN, h.FamilyGUID, prev.LastLSN, full.FamilyGUID)
 		}
-		if len(names) == 0 {
-			if h.LastLSN != h.FirstLSN {
-				t.Fatalf("empty log with range %s–%s", h.FirstLSN, h.LastLSN)
-			}
-			return
+		if empty := len(names) == 0; empty != step.empty || (empty && h.LastLSN != h.FirstLSN) || (!empty && h.LastLSN.Cmp(h.FirstLSN) <= 0) {
+			t.Fatalf("after %q (WAL at %s): log %s–%s with segments %v; want empty %v", step.sql, pos, h.FirstLSN, h.LastLSN, names, step.empty)
 		}
-		if i == 3 {
-			t.Fatalf("three log backups of an idle primary in a row, none empty (last: %v)", names)
+		if !step.empty {
+			checkLog(t, h, sink.path, p.ArchiveDir)
 		}
 		prev = h
 	}
