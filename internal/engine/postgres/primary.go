@@ -105,7 +105,10 @@ func (s *session) ObservePrimary(ctx context.Context, databases []string, since 
 		Name:          databases[0],
 		Exists:        true,
 		State:         StateOnline,
-		RecoveryModel: "WAL",
+		// WAL at wal_level replica or above carries everything a standby
+		// replays: what the planner knows as SQL Server's FULL recovery
+		// model (wal_level minimal cannot take a base backup at all).
+		RecoveryModel: "FULL",
 		Identity:      family(sysid, uint32(tli)),
 	}
 	switch {
