@@ -113,7 +113,7 @@ func observe(t *testing.T, ctx context.Context, s *session) engine.PrimaryDataba
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ds) != 1 || ds[0].Name != "cluster" || !ds[0].Exists || ds[0].RecoveryModel != "WAL" || ds[0].Backups != nil || !ds[0].ChainLSN.IsZero() {
+	if len(ds) != 1 || ds[0].Name != "cluster" || !ds[0].Exists || ds[0].RecoveryModel != "FULL" || ds[0].Backups != nil || !ds[0].ChainLSN.IsZero() {
 		t.Fatalf("ObservePrimary(cluster) = %+v; want one existing database named cluster, recovery model WAL, no backups, no ChainLSN", ds)
 	}
 	return ds[0]
