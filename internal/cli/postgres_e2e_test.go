@@ -455,7 +455,7 @@ func TestPostgres_SwitchoverAndFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := w.count("pg")
-	code, out := w.drsctl("promote", "-target", "reporting", "-planned", "-disconnect-users", "-auto-approve")
+	code, out := w.drsctl("promote", "reporting", "-planned", "-disconnect-users", "-auto-approve")
 	if code != 0 {
 		t.Fatalf("promote -planned exited %d:\n%s%s", code, out, w.serverLogs())
 	}
@@ -472,7 +472,7 @@ func TestPostgres_SwitchoverAndFailover(t *testing.T) {
 		t.Errorf("a write on the old primary after the switchover: %v, want SQLSTATE 25006 (read-only)", err)
 	}
 
-	code, out = w.drsctl("promote", "-target", "dr", "-auto-approve")
+	code, out = w.drsctl("promote", "dr", "-auto-approve")
 	if code != 0 {
 		t.Fatalf("promote (failover) exited %d:\n%s%s", code, out, w.serverLogs())
 	}
