@@ -1,4 +1,9 @@
-package cli_test
+// Package postgres_test runs drsctl end to end against real PostgreSQL:
+// the real binary, as cron would run it, a real primary and the hot
+// standbys drsctl builds and runs itself, shipped to through a local folder
+// and through S3. A package of its own so that its minutes of real
+// clusters run beside the other packages' tests, not after them.
+package postgres_test
 
 import (
 	"context"
@@ -15,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -111,15 +119,13 @@ type pgWorld struct {
 
 func newPGWorld(t *testing.T) *pgWorld {
 	t.Helper()
+	t.Parallel()
 	primary := pgtest.NewPrimary(t)
-	senv := testenv.Lookup(t, "DRSCTL_TEST_S3_ENDPOINT", "DRSCTL_TEST_S3_ACCESS_KEY", "DRSCTL_TEST_S3_SECRET_KEY",
-		"DRSCTL_TEST_AZURE_DOMAIN", "DRSCTL_TEST_AZURE_ACCOUNT", "DRSCTL_TEST_AZURE_KEY")
-	useTestStorageCredentials(t, senv)
+	senv := testenv.Lookup(t, "DRSCTL_TEST_S3_ENDPOINT", "DRSCTL_TEST_S3_ACCESS_KEY", "DRSCTL_TEST_S3_SECRET_KEY")
 	unique := fmt.Sprintf("drsctl-pg-%d", time.Now().UnixNano())
 	s3q := url.Values{"endpoint": {senv["DRSCTL_TEST_S3_ENDPOINT"]}, "use_path_style": {"true"}, "region": {"us-east-1"}, "disable_https": {"true"}}
 	s3URL := "s3://" + unique + "/reporting?" + s3q.Encode()
-	azURL := "azblob://" + unique + "/unused?" + url.Values{"protocol": {"http"}, "domain": {senv["DRSCTL_TEST_AZURE_DOMAIN"]}}.Encode()
-	createBucketAndContainer(t, s3URL, azURL)
+	createBucket(t, senv, unique)
 
 	w := &pgWorld{t: t, root: pgtest.Dir(t), primary: primary, dsn: map[string]string{"pg": primary.DSN}}
 	for _, name := range []string{"dr", "reporting"} {
@@ -136,7 +142,12 @@ func newPGWorld(t *testing.T) *pgWorld {
 	if err := os.WriteFile(filepath.Join(w.cfgDir, "main.drs.hcl"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	w.env = append(os.Environ(), "PG_PRIMARY="+w.dsn["pg"], "PG_DR="+w.dsn["dr"], "PG_REPORTING="+w.dsn["reporting"])
+	// The storage credentials go to drsctl's environment only: the tests
+	// run in parallel, and the test process's environment is shared.
+	w.env = append(os.Environ(), "PG_PRIMARY="+w.dsn["pg"], "PG_DR="+w.dsn["dr"], "PG_REPORTING="+w.dsn["reporting"],
+		"AWS_ACCESS_KEY_ID="+senv["DRSCTL_TEST_S3_ACCESS_KEY"], "AWS_SECRET_ACCESS_KEY="+senv["DRSCTL_TEST_S3_SECRET_KEY"],
+		"AWS_REGION=us-east-1", "AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
+		"AWS_SESSION_TOKEN=", "AWS_PROFILE=", "AWS_ENDPOINT_URL=", "AWS_ENDPOINT_URL_S3=")
 	return w
 }
 
@@ -341,7 +352,7 @@ func TestPostgres_KilledMidShip(t *testing.T) {
 	w := newPGWorld(t)
 	// Big enough that the base backup takes a while to stream.
 	if err := w.exec("pg", `CREATE TABLE orders (id serial PRIMARY KEY, what text);
-		INSERT INTO orders (what) SELECT repeat(md5(g::text), 20) FROM generate_series(1, 150000) g`); err != nil {
+		INSERT INTO orders (what) SELECT repeat(md5(g::text), 20) FROM generate_series(1, 80000) g`); err != nil {
 		t.Fatal(err)
 	}
 	if !killWhenWriting(t, w.start(), filepath.Join(w.root, "backups")) {
@@ -352,6 +363,25 @@ func TestPostgres_KilledMidShip(t *testing.T) {
 	for _, name := range []string{"dr", "reporting"} {
 		if n := w.count(name); n != want {
 			t.Errorf("%s has %d rows, want %d", name, n, want)
+		}
+	}
+
+	// SIGKILL while a WAL backup of several segments streams into the
+	// backup folder, then while it ships to dr's destination.
+	for _, where := range []string{"backups", "dr-ship"} {
+		if err := w.exec("pg", `INSERT INTO orders (what) SELECT repeat(md5(g::text), 20) FROM generate_series(1, 30000) g`); err != nil {
+			t.Fatal(err)
+		}
+		due()
+		if !killWhenWriting(t, w.start(), filepath.Join(w.root, where)) {
+			t.Fatalf("the WAL backup finished before it could be killed while writing under %s", where)
+		}
+		w.converge(2, "after a kill while writing WAL under "+where)
+		want := w.count("pg")
+		for _, name := range []string{"dr", "reporting"} {
+			if n := w.count(name); n != want {
+				t.Errorf("after a kill while writing WAL under %s: %s has %d rows, want %d", where, name, n, want)
+			}
 		}
 	}
 
@@ -482,5 +512,17 @@ func TestPostgres_SwitchoverAndFailover(t *testing.T) {
 	}
 	if n := w.count("dr"); n < 100 {
 		t.Errorf("dr has %d rows after failover, want at least the 100 shipped before", n)
+	}
+}
+
+// createBucket creates the test's own bucket on the test S3 server.
+func createBucket(t *testing.T, env map[string]string, name string) {
+	t.Helper()
+	c := s3.New(s3.Options{Region: "us-east-1", UsePathStyle: true, BaseEndpoint: aws.String(env["DRSCTL_TEST_S3_ENDPOINT"]),
+		Credentials: credentials.NewStaticCredentialsProvider(env["DRSCTL_TEST_S3_ACCESS_KEY"], env["DRSCTL_TEST_S3_SECRET_KEY"], "")})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatalf("create bucket %s: %v", name, err)
 	}
 }
