@@ -277,6 +277,29 @@ func TestPostgres_SeedShipReadOnly(t *testing.T) {
 		}
 	}
 
+	// Someone moves drsctl's replication slot on by hand (a script that
+	// "cleans up" slots): the WAL since the last log backup is released.
+	// The log backup that finds it gone fails and says so; the next apply
+	// starts a new chain with a full backup and seeds both standbys again.
+	if err := w.exec("pg", `INSERT INTO orders (what) SELECT 'lost ' || g FROM generate_series(1, 7) g;
+		SELECT pg_switch_wal(); SELECT pg_replication_slot_advance('drsctl', pg_current_wal_lsn()); CHECKPOINT`); err != nil {
+		t.Fatal(err)
+	}
+	due()
+	if code, out := w.drsctl("apply", "-auto-approve"); code != 1 || !strings.Contains(out, "next apply starts a new chain with a full backup") {
+		t.Fatalf("the apply after the slot was moved on: exit %d, want 1 saying a new chain starts:\n%s", code, out)
+	}
+	out = w.apply("a new chain after the slot was moved on")
+	if !strings.Contains(out, "backup full") || !strings.Contains(out, "can no longer continue the log chain") {
+		t.Errorf("the apply after a lost chain does not take a full backup and say why:\n%s", out)
+	}
+	w.converge(1, "the new chain's first log backup")
+	for _, name := range []string{"dr", "reporting"} {
+		if n := w.count(name); n != 142 {
+			t.Errorf("%s has %d rows on the new chain, want 142", name, n)
+		}
+	}
+
 	code, out := w.drsctl("status")
 	if code != 0 {
 		t.Errorf("status exited %d:\n%s", code, out)
