@@ -52,6 +52,7 @@ type dbPlan struct {
 func (b *builder) planDatabase(p *config.Primary, name string) {
 	d := &dbPlan{p: p, name: name, led: b.st.LookupDatabase(p.Name, name), byID: map[string]*node{},
 		needed: map[*node]bool{}, wanted: map[string]map[*node]bool{}, canBackup: true, adoptions: map[string]string{}}
+	d.c.w = d.words()
 	fo, known, reachable := b.folder(p.Folder)
 	d.folderKnown = known
 	if !reachable {
@@ -174,8 +175,9 @@ func (b *builder) observePrimary(d *dbPlan) []engine.BackupRecord {
 		detail := "Backups can only be taken of an online database."
 		for _, t := range b.cfg.TargetsOf(d.p) {
 			if tl := b.st.LookupTargetDatabase(t.Name, d.name); tl != nil && tl.PromotedHow == state.PromotePlanned && tl.PromotedAt != nil {
-				detail = fmt.Sprintf("It was switched over to target %q at %s (the tail-log backup leaves it RESTORING). Reverse the roles in the configuration: %q's server becomes the primary, and this server its target.",
-					t.Name, fmtTime(*tl.PromotedAt), t.Name)
+				w := d.words()
+				detail = fmt.Sprintf("It was switched over to target %q at %s (the %s leaves it %s). Reverse the roles in the configuration: %q's server becomes the primary, and this server its target.",
+					t.Name, fmtTime(*tl.PromotedAt), w.tail, w.tailPrimary, t.Name)
 			}
 		}
 		b.problem(Error, d.p.Name, d.name, "", fmt.Sprintf("database %q on primary %q is %s, not ONLINE", d.name, d.p.Name, o.State), detail)
