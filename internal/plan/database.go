@@ -431,7 +431,7 @@ func (b *builder) fullDue(d *dbPlan) {
 		d.fullWhy = d.restart
 		return
 	case len(d.c.fulls[d.c.newest]) == 0:
-		d.fullWhy = "no full backup yet"
+		d.fullWhy = "no " + d.words().kinds[artifact.Full] + " backup yet"
 		if d.c.newest > 0 {
 			d.fullWhy = "no full backup since " + d.c.forkWhy[d.c.newest]
 		}
@@ -446,7 +446,7 @@ func (b *builder) fullDue(d *dbPlan) {
 	fulls := d.c.fulls[d.c.newest]
 	newest := fulls[len(fulls)-1]
 	if age := b.now.Sub(newest.late()); age >= d.p.FullBackup.Every || age < -clockTolerance {
-		d.fullWhy = fmt.Sprintf("last full backup %s ago, every %s", fmtDur(age), fmtDur(d.p.FullBackup.Every))
+		d.fullWhy = fmt.Sprintf("last %s backup %s ago, every %s", d.words().kinds[artifact.Full], fmtDur(age), fmtDur(d.p.FullBackup.Every))
 	}
 }
 
@@ -520,9 +520,10 @@ func (b *builder) planBackups(d *dbPlan) {
 		}
 		// A backup dated in the future says only that a clock is wrong.
 		if age := b.now.Sub(last.at()); age >= d.p.LogBackup.Every || age < -clockTolerance {
-			reason := fmt.Sprintf("last log backup %s ago, every %s", fmtDur(age), fmtDur(d.p.LogBackup.Every))
+			k := d.words().kinds
+			reason := fmt.Sprintf("last %s backup %s ago, every %s", k[artifact.Log], fmtDur(age), fmtDur(d.p.LogBackup.Every))
 			if last.isFull() {
-				reason = fmt.Sprintf("no log backup since the full backup %s ago, every %s", fmtDur(age), fmtDur(d.p.LogBackup.Every))
+				reason = fmt.Sprintf("no %s backup since the %s backup %s ago, every %s", k[artifact.Log], k[artifact.Full], fmtDur(age), fmtDur(d.p.LogBackup.Every))
 			}
 			logAction = b.add(&Action{ID: actionID(BackupLog, d.p.Name, d.name, "", ""), Kind: BackupLog, Primary: d.p.Name, Database: d.name,
 				ArtifactKind: artifact.Log, Reason: reason, Observed: facts})
