@@ -189,7 +189,11 @@ func (e *Env) Reprotect(ctx context.Context, g Globals, o ReprotectOptions) int 
 		return e.errorf("%v", err)
 	}
 	if !o.AutoApprove {
-		return e.errorf("reprotect lets the next apply restore WITH REPLACE over %s on %q: what was written there since the promotion is lost.\nRun it again with -auto-approve to proceed.", strings.Join(dbs, ", "), t.Name)
+		how := "restore WITH REPLACE over %s on %q"
+		if t.Primary.Engine == config.EnginePostgres {
+			how = "build a new standby over %s on %q (its data directory is replaced)"
+		}
+		return e.errorf("reprotect lets the next apply "+how+": what was written there since the promotion is lost.\nRun it again with -auto-approve to proceed.", strings.Join(dbs, ", "), t.Name)
 	}
 	m, st, release, err := e.lockedState(ctx, cfg, g, "reprotect", o.LockTimeout)
 	if err != nil {

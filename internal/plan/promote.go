@@ -224,7 +224,7 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 	dest, destKnown := b.destination(t)
 	if !destKnown {
 		if b.promote.Planned && d.newLog != nil {
-			fail(fmt.Sprintf("cannot switch over %q to target %q: its destination cannot be listed, so the tail of the log could not be shipped there", d.name, t.Name),
+			fail(fmt.Sprintf("cannot switch over %q to target %q: its destination cannot be listed, so %s could not be shipped there", d.name, t.Name, w.ofTail),
 				"No "+w.tail+" is taken (it would leave the primary database "+w.tailPrimary+" with nowhere to go). Bring the destination back and switch over again.")
 			return
 		}

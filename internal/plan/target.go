@@ -321,7 +321,7 @@ func (b *builder) standing(d *dbPlan, t *config.Target, led *state.TargetDatabas
 			case st == engine.Other:
 				canRestore = false
 				unknownRPO = "the database on the target is " + o.RawState
-				b.problem(Error, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q is %s", d.name, t.Name, o.RawState), "drsctl restores only onto a RESTORING or STANDBY database.")
+				b.problem(Error, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q is %s", d.name, t.Name, o.RawState), d.words().restoresOnto)
 			default: // restoring or standby
 				exists = true
 				redo := o.RedoLSN

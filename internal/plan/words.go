@@ -29,6 +29,8 @@ type words struct {
 	// why it cannot when the standby is already online; recoverByHand how
 	// an operator recovers a standby where it stands.
 	tailReason, tailOnline, recoverByHand string
+	// restoresOnto says what drsctl restores onto.
+	restoresOnto string
 }
 
 var sqlServerWords = &words{
@@ -40,6 +42,7 @@ var sqlServerWords = &words{
 	tailReason:    "switchover: tail-log backup WITH NORECOVERY; the primary database is left RESTORING, so nothing written to it is lost",
 	tailOnline:    "The tail of the log can only be restored onto a restoring standby.",
 	recoverByHand: "RESTORE DATABASE … WITH RECOVERY",
+	restoresOnto:  "drsctl restores only onto a RESTORING or STANDBY database.",
 }
 
 var postgresWords = &words{
@@ -52,6 +55,7 @@ var postgresWords = &words{
 	tailReason:    "switchover: the primary is made read-only (default_transaction_read_only) and its final WAL backed up, so nothing written to it is lost",
 	tailOnline:    "The primary's final WAL can only be replayed on a standby still in recovery.",
 	recoverByHand: "SELECT pg_promote()",
+	restoresOnto:  "drsctl replays WAL only on a standby it built itself, still in recovery.",
 }
 
 // wordsFor returns the words of an engine ("" is SQL Server's).

@@ -31,6 +31,7 @@ func TestWords_EngineOfThePrimary(t *testing.T) {
 		name, engine string
 		promote      *PromoteRequest
 		fresh        bool // nothing backed up yet
+		other        bool // dr_east answers with something that is no standby
 		want         []string
 		wantNot      []string
 	}{
@@ -41,6 +42,9 @@ func TestWords_EngineOfThePrimary(t *testing.T) {
 		{name: "first apply, postgres", engine: config.EnginePostgres, fresh: true,
 			want:    []string{"base backup ", "no base backup yet", "restore base backup (new base backup) as hot standby"},
 			wantNot: append([]string{"backup full", "full backup"}, sqlOnly...)},
+		{name: "not a standby, postgres", engine: config.EnginePostgres, other: true,
+			want:    []string{"drsctl replays WAL only on a standby it built itself, still in recovery."},
+			wantNot: sqlOnly},
 		{name: "routine, sqlserver", engine: "memory",
 			want: []string{"backup log ", "last log backup 1h ago, every 15m", "restore log (new log backup) WITH STANDBY", "restore full F.bak WITH STANDBY",
 				"the target stands after L2.trn (LSN 67108864) but the ledger says L1.trn"}},
@@ -77,6 +81,10 @@ func TestWords_EngineOfThePrimary(t *testing.T) {
 				st.TargetDatabase("dr_east", "Sales").Copies[pgL2.ID] = &state.Copy{Key: pgL2.Key, Size: pgL2.Size, SHA256: pgL2.SHA256, ShippedAt: now, VerifiedAt: &now}
 				mut = func(o *Observed) {
 					o.Targets["dr_east"].Databases["Sales"].RedoLSN = pgL2.LastLSN
+					if c.other {
+						o.Targets["dr_east"].Databases["Sales"].State = engine.Other
+						o.Targets["dr_east"].Databases["Sales"].RawState = "a cluster drsctl did not create is in /srv/dr"
+					}
 					o.Targets["dr_new"] = &TargetObservation{Databases: map[string]*engine.StandbyDatabase{}}
 					o.Destinations["dr_new"] = &StorageObservation{Objects: map[string]Object{}}
 				}
