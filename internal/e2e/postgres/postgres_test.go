@@ -513,6 +513,20 @@ func TestPostgres_SwitchoverAndFailover(t *testing.T) {
 		t.Fatalf("promote -planned exited %d:\n%s%s", code, out, w.serverLogs())
 	}
 	t.Logf("promote -planned:\n%s", out)
+	// PostgreSQL's words, LSNs as the server writes them (0/5000000).
+	for _, w := range []string{"backup WAL (final), primary made read-only", "replay WAL", "promote (switchover) pg_promote()", "The primary is left read-only (default_transaction_read_only)"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("promote -planned does not say %q", w)
+		}
+	}
+	for _, w := range []string{"NORECOVERY", "WITH STANDBY", "WITH RECOVERY", "RESTORING", "tail-log", "readers of"} {
+		if strings.Contains(out, w) {
+			t.Errorf("promote -planned speaks SQL Server to a PostgreSQL operator: %q", w)
+		}
+	}
+	if _, rest, _ := strings.Cut(out, "promoted (switchover) at LSN "); !strings.Contains(strings.SplitN(rest, " ", 2)[0], "/") {
+		t.Errorf("promote -planned does not give the LSN as PostgreSQL writes it (X/Y)")
+	}
 	if n := w.count("reporting"); n != want {
 		t.Errorf("after the switchover reporting has %d rows, want %d: the switchover lost writes", n, want)
 	}
@@ -530,6 +544,9 @@ func TestPostgres_SwitchoverAndFailover(t *testing.T) {
 		t.Fatalf("promote (failover) exited %d:\n%s%s", code, out, w.serverLogs())
 	}
 	t.Logf("promote:\n%s", out)
+	if _, rest, _ := strings.Cut(out, ") at LSN "); !strings.Contains(out, "promote (failover) pg_promote()") || !strings.Contains(strings.SplitN(rest, " ", 2)[0], "/") || strings.Contains(out, "WITH RECOVERY") {
+		t.Errorf("promote (failover) does not speak PostgreSQL (pg_promote(), an X/Y LSN)")
+	}
 	if err := w.exec("dr", `INSERT INTO orders (what) VALUES ('on dr after failover')`); err != nil {
 		t.Errorf("a write on dr after failover: %v", err)
 	}
