@@ -130,7 +130,29 @@ func postmasterPID(dataDir string) (int, bool) {
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return 0, false
 	}
+	if !postmasterOf(pid, dataDir) {
+		return 0, false
+	}
 	return pid, true
+}
+
+// postmasterOf reports whether the live process pid may be the postmaster
+// of dataDir. A postmaster.pid left behind by a crash or a power cut names
+// a PID that, after a reboot, may belong to any other process: a
+// postmaster works in its data directory (it changes into it at start), so
+// a process whose working directory, as /proc shows it, is elsewhere is
+// not the standby's. Where /proc cannot tell (another OS, or no permission
+// to look), the process is taken to be the postmaster, as pg_ctl does.
+func postmasterOf(pid int, dataDir string) bool {
+	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	if err != nil {
+		return true
+	}
+	dir, err := filepath.EvalSymlinks(dataDir)
+	if err != nil {
+		dir = filepath.Clean(dataDir)
+	}
+	return cwd == dir
 }
 
 func (s *session) running() bool {
