@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -62,5 +63,65 @@ func TestStandbyStalePIDFileAfterAReboot(t *testing.T) {
 	tg.wantRows(ctx, 1, 2)
 	if err := syscall.Kill(other.Process.Pid, 0); err != nil {
 		t.Fatalf("the unrelated process named by the stale postmaster.pid was harmed: %v", err)
+	}
+}
+
+// TestStandbyPromotedByHandThenStopped: the operator promoted the standby
+// by hand (pg_ctl promote, as in a failover without drsctl), then its host
+// rebooted and the cluster is down. It is a primary now, not a standby
+// waiting for WAL: it is reported ONLINE (recovered outside drsctl: the
+// plan leaves it alone until `drsctl promote` or `reprotect`), and a log
+// restore refuses it without shipping WAL or starting it. The same holds
+// once drsctl promoted it and it stopped.
+func TestStandbyPromotedByHandThenStopped(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPrimary(t, ctx)
+	full := p.full(ctx)
+	tg := newTarget(t, ctx)
+	tg.mustRestore(ctx, artifact.Full, full)
+	p.insert(ctx, 1)
+	log1, _ := p.log(ctx)
+	tg.mustRestore(ctx, artifact.Log, log1)
+
+	if out := tg.pgctl("promote", "-w"); !strings.Contains(out, "promoted") {
+		t.Fatalf("pg_ctl promote: %s", out)
+	}
+	if d := tg.observe(ctx); d.State != engine.Online {
+		t.Fatalf("promoted by hand, running: %s (%s); want online", d.State, d.RawState)
+	}
+	if out := tg.pgctl("stop", "-m", "fast", "-w"); !strings.Contains(out, "stopped") {
+		t.Fatalf("pg_ctl stop: %s", out)
+	}
+	d := tg.observe(ctx)
+	if d.State != engine.Online || !d.RedoLSN.IsZero() || !strings.Contains(d.RawState, "promoted") || !strings.Contains(d.RawState, "stopped") {
+		t.Fatalf("promoted by hand, then stopped: %s (%s, redo %q); want online (promoted, stopped) without a redo position", d.State, d.RawState, d.RedoLSN)
+	}
+	inbox := filepath.Join(tg.dataDir+".drsctl", "wal")
+	before, _ := os.ReadDir(inbox)
+	p.insert(ctx, 2)
+	log2, _ := p.log(ctx)
+	err := tg.restore(ctx, artifact.Log, log2, false)
+	if !errors.Is(err, engine.ErrChain) || !strings.Contains(err.Error(), "promoted") {
+		t.Fatalf("log restore onto a standby promoted by hand: %v; want a chain error saying it was promoted", err)
+	}
+	if tg.sess.(*session).running() {
+		t.Fatal("the log restore started the promoted cluster")
+	}
+	if after, _ := os.ReadDir(inbox); len(after) != len(before) {
+		t.Fatalf("the log restore shipped WAL for a promoted cluster: inbox %d entries, was %d", len(after), len(before))
+	}
+
+	// drsctl's own promotion, then a stop: online too.
+	if err := tg.sess.Recover(ctx, engine.RecoverRequest{Database: "cluster"}); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	if tg.marker().Promoted == nil {
+		t.Fatal("Recover did not record the promotion")
+	}
+	if out := tg.pgctl("stop", "-m", "fast", "-w"); !strings.Contains(out, "stopped") {
+		t.Fatalf("pg_ctl stop: %s", out)
+	}
+	if d := tg.observe(ctx); d.State != engine.Online || !strings.Contains(d.RawState, "stopped") {
+		t.Fatalf("promoted by drsctl, then stopped: %s (%s); want online (stopped)", d.State, d.RawState)
 	}
 }
