@@ -12,6 +12,7 @@ import (
 
 	"github.com/drsctl/drsctl/internal/artifact"
 	"github.com/drsctl/drsctl/internal/engine"
+	"github.com/drsctl/drsctl/internal/testenv/pgtest"
 )
 
 // TestStandbyStalePIDFileAfterAReboot: the standby's host went down hard
@@ -124,4 +125,37 @@ func TestStandbyPromotedByHandThenStopped(t *testing.T) {
 	if d := tg.observe(ctx); d.State != engine.Online || !strings.Contains(d.RawState, "stopped") {
 		t.Fatalf("promoted by drsctl, then stopped: %s (%s); want online (stopped)", d.State, d.RawState)
 	}
+}
+
+// TestTwoConfigurationsOnePrimary: two drsctl configurations (two ledgers)
+// protect the same primary and share its one slot. Each log backup moves
+// the slot to where its own chain continues, past the other's: the other's
+// next log backup is refused as a broken chain — it never succeeds with a
+// gap — and the refusal names the likely cause.
+func TestTwoConfigurationsOnePrimary(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	p := pgtest.NewPrimary(t)
+	sc := pgtest.SQLConn(t, ctx, p.DSN)
+	a := openPrimary(t, ctx, p.DSN)
+	b := openPrimary(t, ctx, p.DSN)
+	dir := t.TempDir()
+	pgtest.Exec(t, ctx, sc, `CREATE TABLE t AS SELECT generate_series(1, 1000) id`)
+	fullA, _ := backup(t, ctx, a, dir, "fullA", engine.BackupRequest{Kind: artifact.Full})
+	pgtest.Exec(t, ctx, sc, `INSERT INTO t SELECT generate_series(1001, 2000)`)
+	fullB, _ := backup(t, ctx, b, dir, "fullB", engine.BackupRequest{Kind: artifact.Full})
+	pgtest.Exec(t, ctx, sc, `INSERT INTO t SELECT generate_series(2001, 3000)`)
+	a1, _ := backup(t, ctx, a, dir, "a1", engine.BackupRequest{Kind: artifact.Log, From: fullA.FirstLSN})
+	pgtest.Exec(t, ctx, sc, `INSERT INTO t SELECT generate_series(3001, 4000)`)
+	a2, _ := backup(t, ctx, a, dir, "a2", engine.BackupRequest{Kind: artifact.Log, From: a1.LastLSN})
+	if ok, why := artifact.Continues(a1, a2); !ok {
+		t.Fatal(why)
+	}
+	pgtest.Exec(t, ctx, sc, `INSERT INTO t SELECT generate_series(4001, 5000)`)
+	sink := newFileSink(t, dir, "b1")
+	_, err := b.Backup(ctx, engine.BackupRequest{Database: "cluster", Kind: artifact.Log, From: fullB.FirstLSN, Sink: sink}, nil)
+	if !errors.Is(err, engine.ErrChain) || !strings.Contains(err.Error(), "another drsctl configuration") {
+		t.Fatalf("log backup of the second configuration after the first moved the slot past it: %v; want a chain error naming another configuration as a cause", err)
+	}
+	sink.nothingStored(t)
 }
