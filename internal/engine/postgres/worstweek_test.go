@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/drsctl/drsctl/internal/artifact"
 	"github.com/drsctl/drsctl/internal/engine"
@@ -158,4 +159,38 @@ func TestTwoConfigurationsOnePrimary(t *testing.T) {
 		t.Fatalf("log backup of the second configuration after the first moved the slot past it: %v; want a chain error naming another configuration as a cause", err)
 	}
 	sink.nothingStored(t)
+}
+
+// TestStandbyPostmasterKilled: the standby's postmaster is killed (-9: the
+// OOM killer) right before a log restore; its children are left to notice.
+// The restore starts the standby again and replays.
+func TestStandbyPostmasterKilled(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPrimary(t, ctx)
+	full := p.full(ctx)
+	tg := newTarget(t, ctx)
+	tg.mustRestore(ctx, artifact.Full, full)
+	p.insert(ctx, 1)
+	log1, _ := p.log(ctx)
+	tg.mustRestore(ctx, artifact.Log, log1)
+	p.insert(ctx, 2)
+	log2, _ := p.log(ctx)
+	c := pgtest.SQLConn(t, ctx, tg.dsn) // a reader the killed postmaster leaves behind
+	defer func() { _ = c.Close(ctx) }()
+
+	pid, ok := postmasterPID(tg.dataDir)
+	if !ok {
+		t.Fatal("no running standby")
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for tg.sess.(*session).running() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d := tg.observe(ctx); d.State != engine.Restoring || !strings.Contains(d.RawState, "stopped") {
+		t.Fatalf("standby whose postmaster was killed: %s (%s); want restoring (stopped)", d.State, d.RawState)
+	}
+	tg.mustRestore(ctx, artifact.Log, log2)
+	tg.wantRows(ctx, 1, 2)
 }
