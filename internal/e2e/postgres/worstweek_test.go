@@ -117,3 +117,43 @@ func TestPostgres_PromotedByHandThenRebooted(t *testing.T) {
 		return nil
 	})
 }
+
+// TestPostgres_PrimaryRecreated: the primary is rebuilt from scratch
+// (initdb again; here a new cluster that the primary's connection now
+// reaches): a new system identifier, WAL positions starting over, no slot.
+// The next apply must not continue the old chain from it: it starts a new
+// chain with a full backup and seeds both standbys again over drsctl's own
+// clusters, which then hold the new primary's rows, not the old one's.
+func TestPostgres_PrimaryRecreated(t *testing.T) {
+	w := newPGWorld(t)
+	if err := w.exec("pg", `CREATE TABLE orders (id serial PRIMARY KEY, what text); INSERT INTO orders (what) SELECT 'old ' || g FROM generate_series(1, 100) g`); err != nil {
+		t.Fatal(err)
+	}
+	w.converge(2, "seed from the first primary")
+	if n := w.count("dr"); n != 100 {
+		t.Fatalf("dr has %d rows, want 100", n)
+	}
+
+	fresh := pgtest.NewPrimary(t)
+	w.dsn["pg"] = fresh.DSN
+	for i, kv := range w.env {
+		if strings.HasPrefix(kv, "PG_PRIMARY=") {
+			w.env[i] = "PG_PRIMARY=" + fresh.DSN
+		}
+	}
+	if err := w.exec("pg", `CREATE TABLE orders (id serial PRIMARY KEY, what text); INSERT INTO orders (what) SELECT 'new ' || g FROM generate_series(1, 7) g`); err != nil {
+		t.Fatal(err)
+	}
+	due()
+	code, out := w.drsctl("apply", "-auto-approve")
+	t.Logf("the first apply against the recreated primary: exit %d\n%s", code, out)
+	if !strings.Contains(out, "backup full") || !strings.Contains(out, "recreated") || !strings.Contains(out, "REPLACE") {
+		t.Errorf("the first apply against a recreated primary takes no full backup, or does not say why, or does not seed the standbys again:\n%s", out)
+	}
+	w.converge(3, "the new chain")
+	for _, name := range []string{"dr", "reporting"} {
+		if n := w.count(name); n != 7 {
+			t.Errorf("%s has %d rows after the primary was recreated, want the new primary's 7%s", name, n, w.serverLogs())
+		}
+	}
+}
