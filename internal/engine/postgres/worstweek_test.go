@@ -1,8 +1,10 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,4 +195,48 @@ func TestStandbyPostmasterKilled(t *testing.T) {
 	}
 	tg.mustRestore(ctx, artifact.Log, log2)
 	tg.wantRows(ctx, 1, 2)
+}
+
+// TestConnectToAHungServer: a server that accepts the TCP connection and
+// never answers (a stopped postmaster, a host stuck on its storage) fails
+// the observation within ConnectTimeout instead of holding drsctl — and
+// its state lock — forever. A connect_timeout in the connection string
+// takes precedence. Not parallel: it sets ConnectTimeout.
+func TestConnectToAHungServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	saved := ConnectTimeout
+	ConnectTimeout = 2 * time.Second
+	defer func() { ConnectTimeout = saved }()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	for _, tc := range []struct{ dsn, want string }{
+		{fmt.Sprintf("postgres://postgres:s3cret@127.0.0.1:%d/postgres?sslmode=disable", port), "within 2s"},
+		{fmt.Sprintf("postgres://postgres:s3cret@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=1", port), "timeout"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		s := openPrimary(t, ctx, tc.dsn)
+		began := time.Now()
+		_, err := s.ObservePrimary(ctx, []string{"cluster"}, time.Time{})
+		took := time.Since(began)
+		cancel()
+		if !errors.Is(err, engine.ErrUnreachable) || !strings.Contains(err.Error(), tc.want) || took > 10*time.Second {
+			t.Fatalf("observing a hung server: %v after %s; want unreachable (%q) within seconds", err, took, tc.want)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Fatalf("the error shows the password: %v", err)
+		}
+	}
 }
