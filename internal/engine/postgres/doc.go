@@ -184,7 +184,8 @@
 //     restore starts it.
 //   - A promotion ends standby mode ("Failover", 27.3; "Standby Server
 //     Operation", 27.2.2) and removes standby.signal (not documented in
-//     those words; the server's xlogrecovery.c, on leaving recovery). A
+//     those words; the server's xlog.c, StartupXLOG, at the end of archive
+//     recovery). A
 //     stopped cluster of drsctl's without it, or one
 //     drsctl promoted, would start as a primary: it is reported ONLINE (the
 //     plan leaves it alone until `drsctl promote` and `drsctl reprotect`),
