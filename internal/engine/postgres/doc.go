@@ -185,11 +185,10 @@
 //   - A promotion ends standby mode ("Failover", 27.3; "Standby Server
 //     Operation", 27.2.2) and removes standby.signal (not documented in
 //     those words; the server's xlog.c, StartupXLOG, at the end of archive
-//     recovery). A
-//     stopped cluster of drsctl's without it, or one
-//     drsctl promoted, would start as a primary: it is reported ONLINE (the
-//     plan leaves it alone until `drsctl promote` and `drsctl reprotect`),
-//     and a log restore refuses it without shipping WAL or starting it.
+//     recovery). A stopped cluster of drsctl's without it, or one drsctl
+//     promoted, would start as a primary: it is reported ONLINE (the plan
+//     leaves it alone until `drsctl promote` and `drsctl reprotect`), and a
+//     log restore refuses it without shipping WAL or starting it.
 //   - Every connection is bounded: connect_timeout from the connection
 //     string ("Parameter Key Words", 34.1.2), else ConnectTimeout (30 s).
 //     libpq's default is to wait forever, and a server that accepts the TCP
