@@ -240,3 +240,49 @@ func TestConnectToAHungServer(t *testing.T) {
 		}
 	}
 }
+
+// TestStandbyRecordDamagedOrDeleted: a crash mid-write (or a cleanup job)
+// leaves drsctl's record truncated, then deletes drsctl's whole area. A
+// damaged record is an observation that failed — an error, never an
+// answer — and without a record the cluster is not provably drsctl's:
+// reported as another's, and never replaced, even when asked to.
+func TestStandbyRecordDamagedOrDeleted(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPrimary(t, ctx)
+	full := p.full(ctx)
+	tg := newTarget(t, ctx)
+	tg.mustRestore(ctx, artifact.Full, full)
+	p.insert(ctx, 1)
+	log1, _ := p.log(ctx)
+	tg.mustRestore(ctx, artifact.Log, log1)
+
+	rec := filepath.Join(tg.dataDir+".drsctl", MarkerFile)
+	b, err := os.ReadFile(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rec, b[:len(b)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if ds, err := tg.sess.ObserveStandby(ctx, []string{"cluster"}); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("observing with a truncated record: %+v, %v; want an error saying the record is damaged", ds, err)
+	}
+	if err := tg.restore(ctx, artifact.Full, full, true); err == nil {
+		t.Fatal("a full restore with replace went ahead over a cluster whose record is damaged")
+	}
+	tg.wantRows(ctx, 1)
+
+	if err := os.RemoveAll(tg.dataDir + ".drsctl"); err != nil {
+		t.Fatal(err)
+	}
+	if d := tg.observe(ctx); d.State != engine.Other {
+		t.Fatalf("observing without drsctl's area: %s (%s); want other", d.State, d.RawState)
+	}
+	if err := tg.restore(ctx, artifact.Full, full, true); err == nil || !strings.Contains(err.Error(), "did not create") {
+		t.Fatalf("full restore with replace over a cluster without drsctl's record: %v; want a refusal", err)
+	}
+	tg.wantRows(ctx, 1)
+	if err := tg.restore(ctx, artifact.Log, log1, false); !errors.Is(err, engine.ErrChain) {
+		t.Fatalf("log restore onto a cluster without drsctl's record: %v; want a chain error", err)
+	}
+}
