@@ -286,3 +286,46 @@ func TestStandbyRecordDamagedOrDeleted(t *testing.T) {
 		t.Fatalf("log restore onto a cluster without drsctl's record: %v; want a chain error", err)
 	}
 }
+
+// TestPrimaryCrashBetweenLogs: the primary crashes (immediate shutdown: no
+// checkpoint, so the slot's last move is not on disk) and restarts between
+// two log backups. Its identity is the same, the chain goes on: the next
+// log backup continues exactly where the last one ended.
+func TestPrimaryCrashBetweenLogs(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	p := pgtest.NewPrimary(t)
+	sc := pgtest.SQLConn(t, ctx, p.DSN)
+	s := openPrimary(t, ctx, p.DSN)
+	dir := t.TempDir()
+	pgtest.Exec(t, ctx, sc, `CREATE TABLE t AS SELECT generate_series(1, 1000) id`)
+	full, _ := backup(t, ctx, s, dir, "full", engine.BackupRequest{Kind: artifact.Full})
+	pgtest.Exec(t, ctx, sc, `INSERT INTO t SELECT generate_series(1001, 2000)`)
+	a1, _ := backup(t, ctx, s, dir, "a1", engine.BackupRequest{Kind: artifact.Log, From: full.FirstLSN})
+	pgtest.Exec(t, ctx, sc, `INSERT INTO t SELECT generate_series(2001, 3000)`)
+	a2, _ := backup(t, ctx, s, dir, "a2", engine.BackupRequest{Kind: artifact.Log, From: a1.LastLSN})
+	before := observe(t, ctx, s)
+	_ = sc.Close(ctx)
+
+	pgctl := func(args ...string) {
+		cmd := exec.Command("runuser", append([]string{"-u", pgtest.OSUser, "--", filepath.Join(pgtest.Bin(t), "pg_ctl"), "-D", p.DataDir}, args...)...)
+		cmd.Dir = "/"
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("pg_ctl %v: %v\n%s", args, err, out)
+		}
+	}
+	pgctl("stop", "-m", "immediate", "-w")
+	pgctl("start", "-w", "-l", p.LogFile)
+
+	after := observe(t, ctx, s)
+	if after.Identity != before.Identity || !after.LogChain {
+		t.Fatalf("after a crash and restart: identity %s (was %s), log chain %v (%s); want the same identity and the chain going on", after.Identity, before.Identity, after.LogChain, after.NoChainWhy)
+	}
+	sc = pgtest.SQLConn(t, ctx, p.DSN)
+	pgtest.Exec(t, ctx, sc, `INSERT INTO t SELECT generate_series(3001, 4000)`)
+	a3, s3 := backup(t, ctx, s, dir, "a3", engine.BackupRequest{Kind: artifact.Log, From: a2.LastLSN})
+	if ok, why := artifact.Continues(a2, a3); !ok {
+		t.Fatalf("the log after the crash does not continue the chain: %s", why)
+	}
+	checkLog(t, a3, s3.path, p.ArchiveDir)
+}
