@@ -180,8 +180,10 @@
 //     changes into its data directory at start ("Creating a Database
 //     Cluster", 19.2, and the postgres reference page: -D), so a process
 //     whose working directory (/proc/PID/cwd, proc(5)) is elsewhere is not
-//     the standby's postmaster: the standby is stopped, and the next log
-//     restore starts it.
+//     the standby's postmaster: the standby is stopped (and never signalled
+//     through pg_ctl stop, which would signal that process), and the next
+//     log restore removes the stale postmaster.pid — the server refuses to
+//     start over one naming a live process of its own user — and starts it.
 //   - A promotion ends standby mode ("Failover", 27.3; "Standby Server
 //     Operation", 27.2.2) and removes standby.signal (not documented in
 //     those words; the server's xlog.c, StartupXLOG, at the end of archive

@@ -7,7 +7,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,10 +23,11 @@ import (
 // TestStandbyStalePIDFileAfterAReboot: the standby's host went down hard
 // (the cluster stopped with -m immediate stands in for the power cut) and
 // came back with postmaster.pid still there, naming a PID that now belongs
-// to some other process — PIDs are reused after a reboot. That process is
-// not the standby's postmaster: the standby is reported stopped, and the
-// next log restore starts it and replays, instead of waiting for a server
-// that is not there.
+// to some other process of the cluster's OS user — PIDs are reused after a
+// reboot. That process is not the standby's postmaster: the standby is
+// reported stopped, and the next log restore removes the stale
+// postmaster.pid, starts the standby and replays, instead of waiting for a
+// server that is not there; the other process is left alone.
 func TestStandbyStalePIDFileAfterAReboot(t *testing.T) {
 	ctx := testCtx(t)
 	p := newPrimary(t, ctx)
@@ -43,8 +46,19 @@ func TestStandbyStalePIDFileAfterAReboot(t *testing.T) {
 	if out := tg.pgctl("stop", "-m", "immediate", "-w"); !strings.Contains(out, "stopped") {
 		t.Fatalf("pg_ctl stop -m immediate: %s", out)
 	}
-	// Another process now has a PID; the crash left postmaster.pid naming it.
+	// Another process now has a PID; the crash left postmaster.pid naming
+	// it. It runs as the cluster's OS user, as the primary's server on the
+	// same host would: PostgreSQL itself then refuses to start ("lock file
+	// already exists"), and pg_ctl stop would signal that process.
+	u, err := user.Lookup(pgtest.OSUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
 	other := exec.Command("sleep", "600")
+	other.Dir = "/"
+	other.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 	if err := other.Start(); err != nil {
 		t.Fatal(err)
 	}
