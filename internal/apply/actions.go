@@ -37,7 +37,7 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 	if a.Kind == plan.BackupLog {
 		kind = artifact.Log
 	}
-	s, err := x.session(ctx, "primary", p.Name, p.Engine, p.Connection, engine.Site{})
+	s, err := x.session(ctx, "primary", p.Name, p.Engine, p.Connection, engine.Site{Owner: x.owner()})
 	if err != nil {
 		return "", err
 	}
@@ -137,6 +137,13 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 		return nil
 	})
 	return file, err
+}
+
+// owner is the ledger's lineage (engine.Site.Owner).
+func (x *execution) owner() string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.st.Lineage
 }
 
 // chainFrom is where the ledger's log chain for a database stands (see

@@ -303,6 +303,12 @@ type Sink interface {
 type Site struct {
 	// DataDir is the target's data_dir (empty for a primary).
 	DataDir string
+	// Owner names the ledger the session works for (its lineage). What an
+	// engine keeps on a server for drsctl (PostgreSQL: the replication
+	// slot holding the WAL not yet backed up) it keeps under a name of
+	// this owner's, so two configurations protecting one server never
+	// move each other's position. Empty: the engine's default name.
+	Owner string
 }
 
 // SiteDriver is a Driver that opens sessions for a site.

@@ -83,7 +83,7 @@ func Refresh(ctx context.Context, cfg *config.Config, st *state.State, opts Opti
 			if opts.Since != nil {
 				from = opts.Since(p)
 			}
-			po := observePrimary(ctx, opts.Engines, p, from)
+			po := observePrimary(ctx, opts.Engines, p, from, owner(st))
 			mu.Lock()
 			o.Primaries[p.Name] = po
 			mu.Unlock()
@@ -186,9 +186,18 @@ func since(st *state.State, p *config.Primary, now time.Time) time.Time {
 	return oldest.Add(-historyMargin)
 }
 
-func observePrimary(ctx context.Context, engines *engine.Registry, p *config.Primary, since time.Time) *plan.PrimaryObservation {
+// owner is the ledger's lineage, which names what an engine keeps on a
+// primary for this ledger (engine.Site.Owner).
+func owner(st *state.State) string {
+	if st == nil {
+		return ""
+	}
+	return st.Lineage
+}
+
+func observePrimary(ctx context.Context, engines *engine.Registry, p *config.Primary, since time.Time, owner string) *plan.PrimaryObservation {
 	po := &plan.PrimaryObservation{Databases: map[string]*engine.PrimaryDatabase{}}
-	s, err := apply.Connect(ctx, engines, "primary", p.Name, p.Engine, p.Connection, engine.Site{})
+	s, err := apply.Connect(ctx, engines, "primary", p.Name, p.Engine, p.Connection, engine.Site{Owner: owner})
 	if err != nil {
 		po.Err = err.Error()
 		return po

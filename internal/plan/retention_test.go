@@ -50,14 +50,14 @@ func TestMake_RetentionWarnings(t *testing.T) {
 }
 
 // Cron runs apply at the log backup interval itself, and the last run's
-// backup completed a little after that run began: it is due a tenth short
+// backup completed a little after that run began: it is due a fifth short
 // of the interval, or every other run would skip it and log backups would
 // come at twice the interval.
 func TestMake_LogDueAtTheCronCadence(t *testing.T) {
 	for _, c := range []struct {
 		ago  time.Duration
 		want bool
-	}{{14*time.Minute + 30*time.Second, true}, {13*time.Minute + 30*time.Second, true}, {13 * time.Minute, false}, {10 * time.Minute, false}} {
+	}{{14*time.Minute + 30*time.Second, true}, {12 * time.Minute, true}, {11*time.Minute + 30*time.Second, false}, {10 * time.Minute, false}} {
 		last := art("L3.trn", artifact.Log, "400", "500", ago(c.ago))
 		st := chainState(F, L1, L2, last)
 		at(st, "dr_east", true, F, L1, L2, last)

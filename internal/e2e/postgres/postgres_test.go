@@ -282,7 +282,7 @@ func TestPostgres_SeedShipReadOnly(t *testing.T) {
 	// The log backup that finds it gone fails and says so; the next apply
 	// starts a new chain with a full backup and seeds both standbys again.
 	if err := w.exec("pg", `INSERT INTO orders (what) SELECT 'lost ' || g FROM generate_series(1, 7) g;
-		SELECT pg_switch_wal(); SELECT pg_replication_slot_advance('drsctl', pg_current_wal_lsn()); CHECKPOINT`); err != nil {
+		SELECT pg_switch_wal(); SELECT pg_replication_slot_advance(slot_name, pg_current_wal_lsn()) FROM pg_replication_slots WHERE slot_name LIKE 'drsctl%'; CHECKPOINT`); err != nil {
 		t.Fatal(err)
 	}
 	due()
@@ -290,7 +290,7 @@ func TestPostgres_SeedShipReadOnly(t *testing.T) {
 		t.Fatalf("the apply after the slot was moved on: exit %d, want 1 saying a new chain starts:\n%s", code, out)
 	}
 	out = w.apply("a new chain after the slot was moved on")
-	if !strings.Contains(out, "backup full") || !strings.Contains(out, "can no longer continue the log chain") {
+	if !strings.Contains(out, "+ base backup") || !strings.Contains(out, "can no longer continue the log chain") {
 		t.Errorf("the apply after a lost chain does not take a full backup and say why:\n%s", out)
 	}
 	w.converge(1, "the new chain's first log backup")

@@ -147,7 +147,7 @@ func TestPostgres_PrimaryRecreated(t *testing.T) {
 	due()
 	code, out := w.drsctl("apply", "-auto-approve")
 	t.Logf("the first apply against the recreated primary: exit %d\n%s", code, out)
-	if !strings.Contains(out, "backup full") || !strings.Contains(out, "recreated") || !strings.Contains(out, "REPLACE") {
+	if !strings.Contains(out, "+ base backup") || !strings.Contains(out, "recreated") || !strings.Contains(out, "replacing drsctl's standby") {
 		t.Errorf("the first apply against a recreated primary takes no full backup, or does not say why, or does not seed the standbys again:\n%s", out)
 	}
 	w.converge(3, "the new chain")

@@ -43,7 +43,7 @@ func (s *session) advisePrimary(ctx context.Context) []engine.Advice {
 	current_setting('wal_level'),
 	current_setting('max_wal_senders')::int, current_setting('max_replication_slots')::int,
 	(SELECT count(*) FROM pg_replication_slots WHERE slot_name <> $1)::int
-	FROM pg_roles r WHERE r.rolname = current_user`, SlotName).Scan(&role, &super, &repl, &switchWAL, &alterRO, &signal, &walLevel, &senders, &maxSlots, &slots)
+	FROM pg_roles r WHERE r.rolname = current_user`, s.slot).Scan(&role, &super, &repl, &switchWAL, &alterRO, &signal, &walLevel, &senders, &maxSlots, &slots)
 	if err != nil {
 		return []engine.Advice{{Summary: "could not read the primary's settings and the login's privileges", Detail: err.Error()}}
 	}

@@ -19,9 +19,28 @@ import (
 )
 
 // SlotName is the physical replication slot drsctl keeps on a primary: it
-// holds every WAL segment drsctl has not yet recorded in its ledger. One
-// drsctl configuration protects a PostgreSQL primary.
+// holds every WAL segment drsctl has not yet recorded in its ledger. A
+// session for a ledger (engine.Site.Owner) keeps its own, SlotName_ and
+// the ledger's lineage (slotFor): two configurations protecting one
+// primary each hold their own WAL, never moving each other's position.
 const SlotName = "drsctl"
+
+// slotFor is the slot of the ledger owner names: SlotName without one.
+func slotFor(owner string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(owner) {
+		if ('a' <= r && r <= 'z') || ('0' <= r && r <= '9') {
+			b.WriteRune(r)
+		}
+		if b.Len() == 16 {
+			break
+		}
+	}
+	if b.Len() == 0 {
+		return SlotName
+	}
+	return SlotName + "_" + b.String()
+}
 
 // Driver opens PostgreSQL sessions.
 type Driver struct {
@@ -51,7 +70,7 @@ func (d *Driver) OpenSite(ctx context.Context, connection string, site engine.Si
 	if err != nil {
 		return nil, fmt.Errorf("the connection is not a valid libpq URL or key=value string (the value is not shown: it may hold a password)")
 	}
-	s := &session{d: d, dsn: connection, site: site, port: cfg.Port, host: cfg.Host, ownTimeout: cfg.ConnectTimeout != 0}
+	s := &session{d: d, dsn: connection, site: site, port: cfg.Port, host: cfg.Host, ownTimeout: cfg.ConnectTimeout != 0, slot: slotFor(site.Owner)}
 	return s, nil
 }
 
@@ -63,6 +82,9 @@ type session struct {
 	site engine.Site
 	host string
 	port uint16
+	// slot is the replication slot this session's ledger keeps on a
+	// primary (slotFor).
+	slot string
 	// ownTimeout: the connection sets connect_timeout; otherwise each
 	// connection is bounded by ConnectTimeout (see connect.go).
 	ownTimeout bool

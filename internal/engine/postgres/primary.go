@@ -51,7 +51,7 @@ func (s *session) Slot(ctx context.Context) (wal.SlotState, error) {
 		return wal.SlotState{}, err
 	}
 	defer primCloseSQL(c)
-	return wal.Slot(ctx, c.PgConn(), SlotName)
+	return wal.Slot(ctx, c.PgConn(), s.slot)
 }
 
 func primCloseSQL(c *pgx.Conn) {
@@ -126,19 +126,19 @@ func (s *session) ObservePrimary(ctx context.Context, databases []string, since 
 	var held, safe int64
 	err = c.QueryRow(ctx, `SELECT slot_type, coalesce(wal_status, ''), restart_lsn IS NULL,
 	coalesce((pg_current_wal_lsn() - restart_lsn)::bigint, 0), coalesce(safe_wal_size, -1)
-	FROM pg_replication_slots WHERE slot_name = $1`, SlotName).Scan(&typ, &status, &noRestart, &held, &safe)
+	FROM pg_replication_slots WHERE slot_name = $1`, s.slot).Scan(&typ, &status, &noRestart, &held, &safe)
 	if err == nil && typ == "physical" {
 		d.Retained = &engine.Retention{Bytes: held, SafeBytes: safe, Status: status}
 	}
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		d.NoChainWhy = fmt.Sprintf("replication slot %q is missing on the primary (dropped, or never created): WAL since the last log backup cannot be taken; a new base backup starts a new chain", SlotName)
+		d.NoChainWhy = fmt.Sprintf("replication slot %q is missing on the primary (dropped, or never created): WAL since the last log backup cannot be taken; a new base backup starts a new chain", s.slot)
 	case err != nil:
-		return nil, fmt.Errorf("reading replication slot %q: %w", SlotName, err)
+		return nil, fmt.Errorf("reading replication slot %q: %w", s.slot, err)
 	case typ != "physical":
-		d.NoChainWhy = fmt.Sprintf("replication slot %q on the primary is a %s slot, not drsctl's physical one: drop it (SELECT pg_drop_replication_slot('%s')) if nothing else uses it; a new base backup then starts a new chain", SlotName, typ, SlotName)
+		d.NoChainWhy = fmt.Sprintf("replication slot %q on the primary is a %s slot, not drsctl's physical one: drop it (SELECT pg_drop_replication_slot('%s')) if nothing else uses it; a new base backup then starts a new chain", s.slot, typ, s.slot)
 	case status == "lost" || noRestart:
-		d.NoChainWhy = fmt.Sprintf("replication slot %q on the primary lost the WAL it held (more WAL was written than max_slot_wal_keep_size lets a slot keep): WAL since the last log backup is gone; a new base backup starts a new chain (raise max_slot_wal_keep_size or back up logs more often)", SlotName)
+		d.NoChainWhy = fmt.Sprintf("replication slot %q on the primary lost the WAL it held (more WAL was written than max_slot_wal_keep_size lets a slot keep): WAL since the last log backup is gone; a new base backup starts a new chain (raise max_slot_wal_keep_size or back up logs more often)", s.slot)
 	default:
 		d.LogChain = true
 	}
@@ -186,7 +186,7 @@ func (s *session) backupFull(ctx context.Context, req engine.BackupRequest, prog
 	if err != nil {
 		return h, fmt.Errorf("IDENTIFY_SYSTEM: %w (the role needs the REPLICATION attribute; drsctl's replication connection names a database, so pg_hba.conf matches it by that database's lines, not by \"replication\" ones)", err)
 	}
-	if err := freshSlot(ctx, conn); err != nil {
+	if err := s.freshSlot(ctx, conn); err != nil {
 		return h, err
 	}
 	var total int64
@@ -221,29 +221,29 @@ func (s *session) backupFull(ctx context.Context, req engine.BackupRequest, prog
 // backup starts a new chain anyway). A healthy slot is left alone: until
 // the ledger records this backup, the older chain may still need what it
 // holds; the next log backup moves it on.
-func freshSlot(ctx context.Context, conn *pgconn.PgConn) error {
-	rows, err := primQuery(ctx, conn, fmt.Sprintf(`SELECT slot_type, coalesce(wal_status, ''), restart_lsn IS NULL FROM pg_replication_slots WHERE slot_name = '%s'`, SlotName))
+func (s *session) freshSlot(ctx context.Context, conn *pgconn.PgConn) error {
+	rows, err := primQuery(ctx, conn, fmt.Sprintf(`SELECT slot_type, coalesce(wal_status, ''), restart_lsn IS NULL FROM pg_replication_slots WHERE slot_name = '%s'`, s.slot))
 	if err != nil {
-		return fmt.Errorf("reading replication slot %q: %w", SlotName, err)
+		return fmt.Errorf("reading replication slot %q: %w", s.slot, err)
 	}
 	if len(rows) == 1 {
 		typ, status, noRestart := rows[0][0], rows[0][1], rows[0][2] == "t"
 		if typ != "physical" {
-			return fmt.Errorf("replication slot %q on the primary is a %s slot, not drsctl's physical one: drop it (SELECT pg_drop_replication_slot('%s')) if nothing else uses it", SlotName, typ, SlotName)
+			return fmt.Errorf("replication slot %q on the primary is a %s slot, not drsctl's physical one: drop it (SELECT pg_drop_replication_slot('%s')) if nothing else uses it", s.slot, typ, s.slot)
 		}
 		if status != "lost" && !noRestart {
 			return nil
 		}
-		if _, err := conn.Exec(ctx, "DROP_REPLICATION_SLOT "+SlotName+" WAIT").ReadAll(); err != nil {
-			return fmt.Errorf("dropping replication slot %q, which lost its WAL, to create it again: %w", SlotName, err)
+		if _, err := conn.Exec(ctx, "DROP_REPLICATION_SLOT "+s.slot+" WAIT").ReadAll(); err != nil {
+			return fmt.Errorf("dropping replication slot %q, which lost its WAL, to create it again: %w", s.slot, err)
 		}
 	}
-	if _, err := conn.Exec(ctx, "CREATE_REPLICATION_SLOT "+SlotName+" PHYSICAL RESERVE_WAL").ReadAll(); err != nil {
+	if _, err := conn.Exec(ctx, "CREATE_REPLICATION_SLOT "+s.slot+" PHYSICAL RESERVE_WAL").ReadAll(); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "42710" { // duplicate_object: another run made it
 			return nil
 		}
-		return fmt.Errorf("creating physical replication slot %q: %w (max_replication_slots must leave one free)", SlotName, err)
+		return fmt.Errorf("creating physical replication slot %q: %w (max_replication_slots must leave one free)", s.slot, err)
 	}
 	return nil
 }
@@ -305,14 +305,14 @@ func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h ar
 	if err != nil {
 		return h, err
 	}
-	slot, err := wal.Slot(ctx, conn, SlotName)
+	slot, err := wal.Slot(ctx, conn, s.slot)
 	switch {
 	case errors.Is(err, wal.ErrNoSlot):
-		return h, fmt.Errorf("%w: replication slot %q is missing on the primary (dropped, or never created): the WAL since the last log backup cannot be taken; a new full (base) backup is needed", engine.ErrChain, SlotName)
+		return h, fmt.Errorf("%w: replication slot %q is missing on the primary (dropped, or never created): the WAL since the last log backup cannot be taken; a new full (base) backup is needed", engine.ErrChain, s.slot)
 	case err != nil:
 		return h, err
 	case slot.WALStatus == "lost" || slot.RestartLSN == 0:
-		return h, fmt.Errorf("%w: replication slot %q on the primary lost the WAL it held (max_slot_wal_keep_size exceeded): the WAL since the last log backup is gone; a new full (base) backup is needed", engine.ErrChain, SlotName)
+		return h, fmt.Errorf("%w: replication slot %q on the primary lost the WAL it held (max_slot_wal_keep_size exceeded): the WAL since the last log backup is gone; a new full (base) backup is needed", engine.ErrChain, s.slot)
 	}
 	start := slot.RestartLSN
 	if from != 0 {
@@ -322,7 +322,12 @@ func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h ar
 	held := primSegStart(slot.RestartLSN, segSize) // the server keeps whole segments
 	switch {
 	case start < held:
-		return h, fmt.Errorf("%w: the log chain continues at %s but replication slot %q holds WAL only from %s: the WAL between is gone from the primary; a new full (base) backup is needed. The slot was moved on outside this configuration's chain: by hand, or by another drsctl configuration protecting the same primary — each moves the one slot %q past the other's chain, and a full backup follows every time: protect a primary from one configuration only", engine.ErrChain, pglogrepl.LSN(from), SlotName, slot.RestartLSN, SlotName)
+		why := "by hand, or by a tool that manages replication slots"
+		if s.slot == SlotName {
+			// A session without a ledger of its own shares the one slot.
+			why = "by hand, or by another drsctl configuration protecting the same primary through the same slot"
+		}
+		return h, fmt.Errorf("%w: the log chain continues at %s but replication slot %q holds WAL only from %s: the WAL between is gone from the primary; a new base backup is needed. The slot was moved on outside this configuration's chain: %s", engine.ErrChain, pglogrepl.LSN(from), s.slot, slot.RestartLSN, why)
 	case start > slot.RestartLSN:
 		flush, err := primQueryOne(ctx, conn, `SELECT pg_current_wal_flush_lsn()`)
 		if err != nil {
@@ -333,7 +338,7 @@ func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h ar
 		}
 		// The ledger recorded everything before start: let the server
 		// recycle it.
-		if err := advanceSlot(ctx, conn, start); err != nil {
+		if err := s.advanceSlot(ctx, conn, start); err != nil {
 			return h, err
 		}
 	}
@@ -369,7 +374,7 @@ func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h ar
 	}
 
 	lw := NewLogWriter(req.Sink)
-	end, err := wal.PullWith(ctx, conn, SlotName, start, wal.PullOptions{Hold: true}, func(name string) (io.WriteCloser, error) {
+	end, err := wal.PullWith(ctx, conn, s.slot, start, wal.PullOptions{Hold: true}, func(name string) (io.WriteCloser, error) {
 		return &segmentWriter{lw: lw, name: name}, nil
 	})
 	if err != nil {
@@ -394,19 +399,19 @@ func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h ar
 // advanceSlot moves the slot on to pos, waiting up to wal.BusyWait while
 // another connection still holds it (a killed run the server has not yet
 // noticed is gone): the same wait a pull gives it.
-func advanceSlot(ctx context.Context, conn *pgconn.PgConn, pos pglogrepl.LSN) error {
+func (s *session) advanceSlot(ctx context.Context, conn *pgconn.PgConn, pos pglogrepl.LSN) error {
 	deadline := time.Now().Add(wal.BusyWait)
 	for {
-		_, err := primQueryOne(ctx, conn, fmt.Sprintf(`SELECT end_lsn FROM pg_replication_slot_advance('%s', '%s')`, SlotName, pos))
+		_, err := primQueryOne(ctx, conn, fmt.Sprintf(`SELECT end_lsn FROM pg_replication_slot_advance('%s', '%s')`, s.slot, pos))
 		var pgErr *pgconn.PgError
 		if err == nil {
 			return nil
 		}
 		if !errors.As(err, &pgErr) || pgErr.Code != "55006" { // object_in_use
-			return fmt.Errorf("moving replication slot %q on to %s, where the log chain continues: %w", SlotName, pos, err)
+			return fmt.Errorf("moving replication slot %q on to %s, where the log chain continues: %w", s.slot, pos, err)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("replication slot %q is in use by another connection (another run still taking WAL, or a killed one the server has not noticed yet — it does within wal_sender_timeout): %w", SlotName, err)
+			return fmt.Errorf("replication slot %q is in use by another connection (another run still taking WAL, or a killed one the server has not noticed yet — it does within wal_sender_timeout): %w", s.slot, err)
 		}
 		select {
 		case <-ctx.Done():

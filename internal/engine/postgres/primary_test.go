@@ -381,7 +381,7 @@ func TestLogTakenAgainWhenItsRecordWasLost(t *testing.T) {
 	}
 	sink := newFileSink(t, dir, "late")
 	_, err := s.Backup(ctx, engine.BackupRequest{Database: "cluster", Kind: artifact.Log, From: full.FirstLSN, Sink: sink}, nil)
-	if !errors.Is(err, engine.ErrChain) || !strings.Contains(err.Error(), "a new full (base) backup is needed") {
+	if !errors.Is(err, engine.ErrChain) || !strings.Contains(err.Error(), "a new base backup is needed") {
 		t.Fatalf("log from before the slot's position: %v; want a refusal asking for a new full", err)
 	}
 	sink.nothingStored(t)

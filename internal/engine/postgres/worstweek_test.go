@@ -145,36 +145,68 @@ func TestStandbyPromotedByHandThenStopped(t *testing.T) {
 }
 
 // TestTwoConfigurationsOnePrimary: two drsctl configurations (two ledgers)
-// protect the same primary and share its one slot. Each log backup moves
-// the slot to where its own chain continues, past the other's: the other's
-// next log backup is refused as a broken chain — it never succeeds with a
-// gap — and the refusal names the likely cause.
+// protect the same primary. Each keeps its own slot (engine.Site.Owner),
+// so each one's log backups continue its own chain exactly, whatever the
+// other does; with one shared slot each moved it past the other's chain
+// and forced the other into a full backup and reseeds every time. A
+// session without an owner (one slot, "drsctl") is still refused with a
+// chain error naming the cause, never taken with a gap.
 func TestTwoConfigurationsOnePrimary(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	p := pgtest.NewPrimary(t)
 	sc := pgtest.SQLConn(t, ctx, p.DSN)
-	a := openPrimary(t, ctx, p.DSN)
-	b := openPrimary(t, ctx, p.DSN)
+	open := func(owner string) *session {
+		s, err := New().OpenSite(ctx, p.DSN, engine.Site{Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.(*session)
+	}
+	a, b := open("6f1c0a4e-ledger-a"), open("0b9d7e21-ledger-b")
+	if a.slot == b.slot || !strings.HasPrefix(a.slot, SlotName+"_") {
+		t.Fatalf("slots %q and %q: want one per ledger", a.slot, b.slot)
+	}
 	dir := t.TempDir()
 	pgtest.Exec(t, ctx, sc, `CREATE TABLE t AS SELECT generate_series(1, 1000) id`)
 	fullA, _ := backup(t, ctx, a, dir, "fullA", engine.BackupRequest{Kind: artifact.Full})
 	pgtest.Exec(t, ctx, sc, `INSERT INTO t SELECT generate_series(1001, 2000)`)
 	fullB, _ := backup(t, ctx, b, dir, "fullB", engine.BackupRequest{Kind: artifact.Full})
-	pgtest.Exec(t, ctx, sc, `INSERT INTO t SELECT generate_series(2001, 3000)`)
-	a1, _ := backup(t, ctx, a, dir, "a1", engine.BackupRequest{Kind: artifact.Log, From: fullA.FirstLSN})
-	pgtest.Exec(t, ctx, sc, `INSERT INTO t SELECT generate_series(3001, 4000)`)
-	a2, _ := backup(t, ctx, a, dir, "a2", engine.BackupRequest{Kind: artifact.Log, From: a1.LastLSN})
-	if ok, why := artifact.Continues(a1, a2); !ok {
-		t.Fatal(why)
+	prevA, prevB := fullA, fullB
+	for i := 0; i < 3; i++ {
+		pgtest.Exec(t, ctx, sc, fmt.Sprintf(`INSERT INTO t SELECT generate_series(%d, %d)`, 2001+i*1000, 3000+i*1000))
+		la, _ := backup(t, ctx, a, dir, fmt.Sprintf("a%d", i), engine.BackupRequest{Kind: artifact.Log, From: from(prevA)})
+		pgtest.Exec(t, ctx, sc, `SELECT txid_current()`)
+		lb, _ := backup(t, ctx, b, dir, fmt.Sprintf("b%d", i), engine.BackupRequest{Kind: artifact.Log, From: from(prevB)})
+		for _, c := range []struct{ prev, next artifact.Header }{{prevA, la}, {prevB, lb}} {
+			if ok, why := artifact.Continues(c.prev, c.next); !ok {
+				t.Fatalf("round %d: a log backup does not continue its own chain: %s", i, why)
+			}
+		}
+		prevA, prevB = la, lb
 	}
-	pgtest.Exec(t, ctx, sc, `INSERT INTO t SELECT generate_series(4001, 5000)`)
-	sink := newFileSink(t, dir, "b1")
-	_, err := b.Backup(ctx, engine.BackupRequest{Database: "cluster", Kind: artifact.Log, From: fullB.FirstLSN, Sink: sink}, nil)
+
+	// Without owners the two share one slot: the second is refused.
+	c, d := openPrimary(t, ctx, p.DSN), openPrimary(t, ctx, p.DSN)
+	fullC, _ := backup(t, ctx, c, dir, "fullC", engine.BackupRequest{Kind: artifact.Full})
+	fullD, _ := backup(t, ctx, d, dir, "fullD", engine.BackupRequest{Kind: artifact.Full})
+	pgtest.Exec(t, ctx, sc, `INSERT INTO t SELECT generate_series(9001, 9100)`)
+	backup(t, ctx, d, dir, "d1", engine.BackupRequest{Kind: artifact.Log, From: fullD.FirstLSN})
+	pgtest.Exec(t, ctx, sc, `INSERT INTO t SELECT generate_series(9101, 9200)`)
+	sink := newFileSink(t, dir, "c1")
+	_, err := c.Backup(ctx, engine.BackupRequest{Database: "cluster", Kind: artifact.Log, From: fullC.FirstLSN, Sink: sink}, nil)
 	if !errors.Is(err, engine.ErrChain) || !strings.Contains(err.Error(), "another drsctl configuration") {
-		t.Fatalf("log backup of the second configuration after the first moved the slot past it: %v; want a chain error naming another configuration as a cause", err)
+		t.Fatalf("log backup through a slot another configuration moved on: %v; want a chain error naming another configuration as a cause", err)
 	}
 	sink.nothingStored(t)
+}
+
+// from is where a chain continues after h (the core's chainFrom).
+func from(h artifact.Header) artifact.LSN {
+	if h.Kind == artifact.Full {
+		return h.FirstLSN
+	}
+	return h.LastLSN
 }
 
 // TestStandbyPostmasterKilled: the standby's postmaster is killed (-9: the
