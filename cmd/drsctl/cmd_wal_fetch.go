@@ -22,7 +22,7 @@ the standby's log.`)
 			return code
 		}
 		if *dir == "" || len(pos) != 2 {
-			fmt.Fprintln(env.Stderr, "Error: wal-fetch needs -dir DIR and two arguments, FILE and DEST (restore_command's %f and %p).")
+			fmt.Fprintf(env.Stderr, "Error: wal-fetch needs -dir DIR and two arguments, FILE and DEST (restore_command's %%f and %%p).\n")
 			return cli.ExitError
 		}
 		return env.WALFetch(*dir, pos[0], pos[1])
