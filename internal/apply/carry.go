@@ -6,6 +6,8 @@ import (
 	"io"
 	"sync"
 
+	gblob "gocloud.dev/blob"
+
 	"github.com/drsctl/drsctl/internal/blob"
 )
 
@@ -26,7 +28,7 @@ func newFolderSink(ctx context.Context, b blobBucket, key string) *folderSink {
 	pr, pw := io.Pipe()
 	s := &folderSink{pw: pw, cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		err := blob.Create(uctx, b, key, pr, nil)
+		err := blob.Create(uctx, b, key, pr, &gblob.WriterOptions{ContentType: "application/octet-stream", BufferSize: blob.DefaultPartSize})
 		// Unblock a writer still writing when the upload failed.
 		pr.CloseWithError(fmt.Errorf("storing %s: %w", key, errOr(err, io.ErrClosedPipe)))
 		s.done <- err

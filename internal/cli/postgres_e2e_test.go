@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,6 +57,48 @@ target "reporting" {
 }
 `
 
+// pgBinary is drsctl built once for every PostgreSQL test (with -race),
+// where the postgres user can run it: a standby's restore_command runs
+// drsctl wal-fetch as postgres.
+var pgBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pgBinary.path != "" {
+		os.RemoveAll(filepath.Dir(pgBinary.path))
+	}
+	os.Exit(code)
+}
+
+func pgDrsctl(t *testing.T) string {
+	t.Helper()
+	pgBinary.once.Do(func() {
+		dir, err := os.MkdirTemp("", "drsctl-pg-bin-")
+		if err == nil {
+			err = os.Chmod(dir, 0o755)
+		}
+		if err != nil {
+			pgBinary.err = err
+			return
+		}
+		pgBinary.path = filepath.Join(dir, "drsctl")
+		start := time.Now()
+		if out, err := exec.Command("go", "build", "-race", "-o", pgBinary.path, "github.com/drsctl/drsctl/cmd/drsctl").CombinedOutput(); err != nil {
+			pgBinary.err = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		t.Logf("built drsctl in %s", time.Since(start).Round(time.Millisecond))
+	})
+	if pgBinary.err != nil {
+		t.Fatal(pgBinary.err)
+	}
+	return pgBinary.path
+}
+
 type pgWorld struct {
 	t       *testing.T
 	root    string
@@ -84,11 +127,7 @@ func newPGWorld(t *testing.T) *pgWorld {
 		dataDir := filepath.Join(w.root, name)
 		t.Cleanup(func() { pgtest.StopAt(t, dataDir) })
 	}
-	// The standby's restore_command runs drsctl as postgres: the binary
-	// must be where postgres can run it.
-	built := buildDrsctl(t)
-	w.bin = filepath.Join(w.root, "drsctl")
-	copyExecutable(t, built, w.bin)
+	w.bin = pgDrsctl(t)
 	w.cfgDir = filepath.Join(w.root, "cfg")
 	if err := os.Mkdir(w.cfgDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -99,25 +138,6 @@ func newPGWorld(t *testing.T) *pgWorld {
 	}
 	w.env = append(os.Environ(), "PG_PRIMARY="+w.dsn["pg"], "PG_DR="+w.dsn["dr"], "PG_REPORTING="+w.dsn["reporting"])
 	return w
-}
-
-func copyExecutable(t *testing.T, from, to string) {
-	t.Helper()
-	in, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // drsctl runs the binary in the configuration's directory and returns its
