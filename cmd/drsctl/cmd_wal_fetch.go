@@ -23,7 +23,7 @@ the standby's log.`)
 		}
 		if *dir == "" || len(pos) != 2 {
 			fmt.Fprintf(env.Stderr, "Error: wal-fetch needs -dir DIR and two arguments, FILE and DEST (restore_command's %%f and %%p).\n")
-			return cli.ExitError
+			return cli.ExitWALError
 		}
 		return env.WALFetch(*dir, pos[0], pos[1])
 	})

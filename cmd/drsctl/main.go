@@ -58,7 +58,7 @@ func mainCode() int {
 		Stderr:   &stopOnBrokenPipe{w: os.Stderr, cancel: cancel},
 		Stdin:    os.Stdin,
 		Terminal: cli.IsTerminal(os.Stdin) && cli.IsTerminal(os.Stdout),
-		Getenv:   os.LookupEnv, Engines: wiring.Engines(), Version: version,
+		Getenv:   os.LookupEnv, Engines: wiring.Engines(), Version: version, FetchWAL: wiring.FetchWAL,
 	}
 	if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
 		env.Width = w

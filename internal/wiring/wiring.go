@@ -22,3 +22,7 @@ func Engines() *engine.Registry {
 	r.Register("postgres", postgres.New())
 	return r
 }
+
+// FetchWAL hands a PostgreSQL standby a WAL file from its inbox (drsctl
+// wal-fetch, the standby's restore_command).
+func FetchWAL(dir, name, dest string) (found bool, err error) { return postgres.Fetch(dir, name, dest) }
