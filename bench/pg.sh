@@ -220,15 +220,25 @@ EOF
 		row "drsctl basebackup.Take to a file" "$1" "$b" "$t"
 	}
 	run_apply() {
-		local t b
+		local t b rc=0
 		t=$(now)
-		"$drsctl" -chdir "$W/cfg-full" -state "$W/full-$1.state.json" apply -auto-approve -log-level warn || die "drsctl apply failed"
+		# Each line of progress stamped with the time it arrived: the
+		# stream into the folder ends at "backup full: 100%", the action
+		# (the folder's copy read back for its SHA-256, the ledger) at
+		# "backup full: done".
+		"$drsctl" -chdir "$W/cfg-full" -state "$W/full-$1.state.json" -no-color apply -auto-approve 2>&1 |
+			while IFS= read -r line; do printf '%s %s\n' "$(now)" "$line"; done >"$W/apply-full.log" || rc=$?
 		t=$(since "$t")
+		((rc == 0)) && grep -q 'Apply complete' "$W/apply-full.log" || die "drsctl apply failed: $(tail -n 5 "$W/apply-full.log")"
 		# The base backup is the biggest file the run wrote (beside it:
 		# attributes and drsctl's markers).
 		b=$(find "$W/full" -type f -printf '%s\n' | sort -n | tail -n 1)
 		rm -rf "$W/full"
 		row "drsctl apply (full backup action)" "$1" "$b" "$t"
+		awk -v t0="$(awk '/backup full: started/ { print $1; exit }' "$W/apply-full.log")" '
+			/backup full: 100%/ { streamed = $1 } /backup full: done/ { done = $1 }
+			END { printf "    of which: streamed into the folder %.2f s; read back and recorded %.2f s\n", streamed - t0, done - streamed }' \
+			"$W/apply-full.log" | tee -a "$W/basebackup.txt"
 	}
 	say "base backups, $RUNS paired rounds (the order rotates each round)"
 	local i k order
