@@ -15,6 +15,9 @@ type folderDecl struct {
 	Folder    *BackupFolder
 	NameRange hcl.Range
 	url       *url.URL // nil when missing or invalid
+	// missingServerPath is reported unless every primary using the folder
+	// is one whose backups drsctl carries (validate.go).
+	missingServerPath *hcl.Diagnostic
 }
 
 var backupFolderSchema = &hcl.BodySchema{
@@ -42,9 +45,9 @@ func (l *loader) decodeBackupFolder(block *hcl.Block) (*folderDecl, hcl.Diagnost
 	}
 	d.Folder.URL, d.url = raw, u
 
-	sp, ds := l.serverPath(content.Attributes["server_path"], u, true, block)
+	sp, ds, missing := l.serverPath(content.Attributes["server_path"], u, true, block)
 	diags = append(diags, ds...)
-	d.Folder.ServerPath = sp
+	d.Folder.ServerPath, d.missingServerPath = sp, missing
 
 	d.Folder.Retention, ds = l.retention(content.Attributes["retention"])
 	diags = append(diags, ds...)

@@ -27,6 +27,9 @@ type targetDecl struct {
 	// Attrs are the block's attributes, for checks that depend on the
 	// primary's engine (postgres.go).
 	Attrs hcl.Attributes
+	// MissingServerPath is reported unless the primary's engine is one
+	// whose backups drsctl carries (validate.go).
+	MissingServerPath *hcl.Diagnostic
 }
 
 var targetSchema = &hcl.BodySchema{
@@ -134,7 +137,7 @@ func (l *loader) decodeTarget(block *hcl.Block) (*targetDecl, hcl.Diagnostics) {
 			Subject:  block.DefRange.Ptr(),
 		})
 	} else {
-		t.Destination, d.DestURL, d.DestAttr, ds = l.decodeDestination(destBlock, !kindKnown || t.Kind == Standby)
+		t.Destination, d.DestURL, d.DestAttr, d.MissingServerPath, ds = l.decodeDestination(destBlock, !kindKnown || t.Kind == Standby)
 		diags = append(diags, ds...)
 	}
 
@@ -226,7 +229,7 @@ func (l *loader) decodeTarget(block *hcl.Block) (*targetDecl, hcl.Diagnostics) {
 // decodeDestination decodes a target's `destination` block. server_path is
 // required (unless url is file://) only for targets that restore: the
 // standby server reads the copies from there.
-func (l *loader) decodeDestination(block *hcl.Block, restores bool) (Destination, *url.URL, *hcl.Attribute, hcl.Diagnostics) {
+func (l *loader) decodeDestination(block *hcl.Block, restores bool) (Destination, *url.URL, *hcl.Attribute, *hcl.Diagnostic, hcl.Diagnostics) {
 	dest := Destination{DeclRange: block.DefRange}
 	content, diags := block.Body.Content(destinationSchema)
 	attrs := content.Attributes
@@ -238,7 +241,7 @@ func (l *loader) decodeDestination(block *hcl.Block, restores bool) (Destination
 	}
 	dest.URL = raw
 
-	sp, ds := l.serverPath(attrs["server_path"], u, restores, block)
+	sp, ds, missing := l.serverPath(attrs["server_path"], u, restores, block)
 	diags = append(diags, ds...)
 	dest.ServerPath = sp
 
@@ -286,7 +289,7 @@ func (l *loader) decodeDestination(block *hcl.Block, restores bool) (Destination
 	if u != nil {
 		urlAttr = attrs["url"]
 	}
-	return dest, u, urlAttr, diags
+	return dest, u, urlAttr, missing, diags
 }
 
 // badEnum reports a value outside a fixed set, suggesting the closest.

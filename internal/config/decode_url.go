@@ -103,25 +103,36 @@ func locationKey(u *url.URL) string {
 // local path. It is required when url is not file:// and the server needs
 // to read or write the place (required is false for a copy_only target's
 // destination, which no server reads).
-func (l *loader) serverPath(attr *hcl.Attribute, u *url.URL, required bool, block *hcl.Block) (string, hcl.Diagnostics) {
+//
+// The missing server_path is returned apart (missing), not in diags: only
+// an engine whose server reads and writes the place needs one, and the
+// engine is known once the blocks are linked (validate.go). drsctl carries
+// a PostgreSQL primary's and standby's backups itself.
+func (l *loader) serverPath(attr *hcl.Attribute, u *url.URL, required bool, block *hcl.Block) (sp string, diags hcl.Diagnostics, missing *hcl.Diagnostic) {
 	sp, set, diags := l.nonEmptyStr(attr)
 	if set || diags.HasErrors() {
-		return sp, diags
+		return sp, diags, nil
 	}
 	if u == nil {
-		return "", diags // url missing or invalid: already reported
+		return "", diags, nil // url missing or invalid: already reported
 	}
 	if u.Scheme == "file" {
-		return fileURLPath(u), diags
+		return fileURLPath(u), diags, nil
 	}
 	if required {
-		diags = diags.Append(&hcl.Diagnostic{
+		missing = &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Missing server_path",
 			Detail: fmt.Sprintf("This %s block's url is %s URL, so the database server needs its own way to reach the place: set server_path "+
 				`to a local path, a UNC path such as \\server\share\dir, or a URL for BACKUP/RESTORE … URL. Only a file:// url may omit it.`, block.Type, schemeWithArticle(u.Scheme)),
 			Subject: block.DefRange.Ptr(),
-		})
+		}
 	}
-	return "", diags
+	return "", diags, missing
 }
+
+// carriedServerPath is the server_path of a place only drsctl reads and
+// writes (a carried engine's): the URL without its parameters, so the
+// planner's bookkeeping, which names files by server path, still tells
+// one place from another.
+func carriedServerPath(u *url.URL) string { return locationKey(u) }

@@ -85,3 +85,34 @@ func TestPostgres_Refused(t *testing.T) {
 		})
 	}
 }
+
+// drsctl carries a PostgreSQL primary's backups and a PostgreSQL standby's
+// copies itself: no server reads the place, so no server_path is needed.
+func TestPostgres_NoServerPathNeeded(t *testing.T) {
+	src := strings.Replace(pgConfig("", `  data_dir = "/d"`), `destination { url = "file:///srv/drs/dr" }`, `destination { url = "s3://bucket/dr?region=eu-west-1" }`, 1)
+	src = strings.Replace(src, `url = "file:///srv/drs/backups"`, `url = "s3://bucket/backups?region=eu-west-1"`, 1)
+	opts := testOptions
+	opts.KnownEngines = []string{"sqlserver", "postgres"}
+	cfg, d := Load(writeConfig(t, map[string]string{"pg.drs.hcl": src}), opts)
+	if d.HasErrors() {
+		t.Fatalf("diagnostics:%s", diagsText(d))
+	}
+	if sp := cfg.TargetByName("dr").Destination.ServerPath; sp != "s3://bucket/dr" {
+		t.Errorf("destination server path = %q", sp)
+	}
+	// A folder shared with a SQL Server primary still needs one.
+	src += `
+primary "sql" {
+  engine        = "sqlserver"
+  connection    = "sqlserver://sql"
+  databases     = ["Shop"]
+  backup_folder = backup_folder.local
+  full_backup { every = "24h" }
+  log_backup { every = "1m" }
+  rpo = "5m"
+}
+`
+	if _, d := Load(writeConfig(t, map[string]string{"pg.drs.hcl": src}), opts); !strings.Contains(diagsText(d), "Missing server_path") {
+		t.Errorf("a folder a SQL Server primary writes to needs server_path; diagnostics:%s", diagsText(d))
+	}
+}

@@ -81,6 +81,29 @@ func (l *loader) validate(cfg *Config) hcl.Diagnostics {
 			}
 		}
 	}
+	// A folder's server_path is needed when a server writes into it: any
+	// primary but a PostgreSQL one (drsctl carries those backups itself).
+	for _, f := range l.folders {
+		if f.missingServerPath == nil {
+			continue
+		}
+		carried := false
+		for _, d := range l.primaries {
+			if d.Primary.Folder != f.Folder {
+				continue
+			}
+			if d.Primary.Engine != EnginePostgres {
+				carried = false
+				break
+			}
+			carried = true
+		}
+		if carried && f.url != nil {
+			f.Folder.ServerPath = carriedServerPath(f.url)
+		} else {
+			diags = diags.Append(f.missingServerPath)
+		}
+	}
 
 	// targets: unique names, primary resolved, then checked against it.
 	targets := map[string]*targetDecl{}
@@ -105,6 +128,13 @@ func (l *loader) validate(cfg *Config) hcl.Diagnostics {
 			continue
 		}
 		d.Target.Primary = pd.Primary
+		if d.MissingServerPath != nil {
+			if pd.Primary.Engine == EnginePostgres && d.DestURL != nil {
+				d.Target.Destination.ServerPath = carriedServerPath(d.DestURL)
+			} else {
+				diags = diags.Append(d.MissingServerPath)
+			}
+		}
 		if bad := checkConnection(pd.Primary.Engine, d.Target.Connection); bad != nil {
 			diags = diags.Append(bad)
 		}

@@ -5,6 +5,97 @@
 // Section numbers below are those of the PostgreSQL 15 documentation;
 // where a section's number is not certain, its page and anchor are given.
 //
+// # Primary
+//
+// One cluster, one pseudo-database. A primary protects a whole cluster
+// (a base backup and WAL are cluster-wide, 26.3 "Continuous Archiving and
+// Point-in-Time Recovery"); the core names it with one database name
+// (the configuration's "cluster"), echoed back in every report and header.
+//
+// Identity. A primary's identity is its system identifier
+// (pg_control_system(), "Control Data Functions",
+// functions-info.html#FUNCTIONS-INFO-CONTROLDATA) and the timeline
+// it writes on (the first eight hex digits of
+// pg_walfile_name(pg_current_wal_lsn()), 9.27.3 "Backup Control
+// Functions"): a promotion (27.3 "Failover") starts a new timeline at
+// once, while pg_control_checkpoint().timeline_id follows only at the next
+// checkpoint. A server in recovery (pg_is_in_recovery(), 9.27.4 "Recovery
+// Control Functions") is reported IN RECOVERY with no log chain.
+//
+// The slot holds, the ledger decides. drsctl keeps one physical
+// replication slot, "drsctl" (27.2.6 "Replication Slots";
+// pg_replication_slots, view-pg-replication-slots.html), created with CREATE_REPLICATION_SLOT …
+// PHYSICAL RESERVE_WAL (55.4 "Streaming Replication Protocol") before a
+// base backup starts, so the WAL from the backup's start is held. A log
+// backup takes WAL from the position the ledger gives (BackupRequest.From)
+// and confirms nothing to the server while it streams: its standby status
+// updates carry position 0 (InvalidXLogRecPtr), which the walsender
+// ignores for the slot (src/backend/replication/walsender.c,
+// ProcessStandbyReplyMessage calls PhysicalConfirmReceivedLocation only for
+// a valid flush position, and that sets restart_lsn to whatever was sent).
+// The next log backup moves the slot to its own From with
+// pg_replication_slot_advance (9.27.6 "Replication Management Functions"):
+// the ledger recorded everything before it. A log backup whose record was
+// lost is therefore taken again with the same bytes, and a From before
+// what the slot holds (or a lost slot: wal_status "lost" once
+// max_slot_wal_keep_size, 20.6.1, was exceeded) asks for a new full backup.
+// Whole segments end at a pg_switch_wal() boundary (9.27.3), so the RPO is
+// the log backup interval. A log backup the primary can no longer serve
+// (slot missing or lost, WAL released before From) fails with an error
+// wrapping engine.ErrChain: only a new base backup helps.
+//
+// Idle primary. An idle primary still writes background records (a
+// running-transactions snapshot after each switch, 27.4 "Hot Standby"; a
+// checkpoint), so closing the open segment on every run would ship a
+// segment of them each time (about 20 KB gzipped) and cause the next. When
+// everything before the open segment was taken, a log backup first reads
+// the open segment up to the flushed end (a replication connection without
+// the slot) and leaves it open — an empty log, FirstLSN = LastLSN — when
+// every record in it carries no transaction ID and comes from the XLOG or
+// standby resource managers (src/include/access/xlogrecord.h,
+// rmgrlist.h). Unflushed WAL is waited for three times wal_writer_delay,
+// the bound on an asynchronous commit's flush (30.4 "Asynchronous
+// Commit"); a synchronous commit is flushed before it is acknowledged. Any
+// doubt closes the segment as usual; a switchover always closes it.
+//
+// Base backups. BASE_BACKUP (55.4) with a fast checkpoint, a manifest with
+// SHA-256 checksums, and WAIT false: drsctl takes the WAL from its slot,
+// not from archive_command, so it does not wait for an archiver it does
+// not use (a failing archive_command would otherwise stall the backup).
+// A slot that lost its WAL is dropped and created again: a new base backup
+// starts a new chain anyway. Start and Finish in headers are drsctl's
+// clock (UTC), not the server's.
+//
+// Planned switchover. The last log backup (BackupRequest.NoRecovery) first
+// makes the primary read-only: ALTER SYSTEM SET
+// default_transaction_read_only = on and pg_reload_conf() (20.1.2
+// "Parameter Interaction via the Configuration File", 20.11.1 "Statement
+// Behavior"); the reload reaches every backend before its next command.
+// With DisconnectUsers, the other client sessions are ended
+// (pg_terminate_backend, 9.27.2 "Server Signaling Functions"); without it,
+// a session holding a transaction begun before the primary became
+// read-only (pg_stat_activity backend_xid, xact_start, 28.2.3) may still
+// write, so the switchover fails with ErrInUse and the setting is undone.
+// Then pg_switch_wal and the WAL up to it, as any log backup. The old
+// primary stays up, read-only (ObservePrimary says READ ONLY; its chain
+// is intact): the operator stops it, or makes it writable again with
+// ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf().
+// A switchover whose log backup fails undoes the read-only setting, as a
+// failed tail-log backup leaves a SQL Server database online — unless the
+// primary was read-only already (a retried switchover: then only sessions
+// holding a transaction ID count as writers, and a failure leaves it
+// read-only). A run killed midway leaves it read-only; the retry carries on.
+//
+// Advice. A login without REPLICATION (22.2 "Role Attributes"), without
+// EXECUTE on pg_switch_wal, without ALTER SYSTEM on
+// default_transaction_read_only (GRANT … ON PARAMETER, PostgreSQL 15) or
+// pg_signal_backend (22.5 "Predefined Roles"); wal_level minimal,
+// max_wal_senders 0 or no free max_replication_slots (20.6); and
+// max_slot_wal_keep_size = -1 (unbounded: a stalled drsctl fills pg_wal).
+// drsctl's replication connections name a database (replication=database),
+// so pg_hba.conf matches them by that database's lines, not by
+// "replication" ones (21.1 "The pg_hba.conf File").
+//
 // # Standby
 //
 // A target's cluster runs from data_dir on the host drsctl runs on.

@@ -74,6 +74,22 @@ type Result struct {
 // half-read COPY stream cannot be resumed), closes the sink's writer, and
 // returns what went wrong; the caller must discard what the sink received.
 func Take(ctx context.Context, conn *pgconn.PgConn, label string, sink func() (io.WriteCloser, error)) (res Result, err error) {
+	return TakeWith(ctx, conn, label, Options{}, sink)
+}
+
+// Options change what Take asks of the server.
+type Options struct {
+	// NoWait sends BASE_BACKUP's WAIT false: the server does not wait for
+	// archive_command to archive the backup's last WAL segment. For a
+	// caller that takes WAL itself from a replication slot created before
+	// the backup started (the slot holds that WAL), waiting only ties the
+	// backup to an archiver it does not use, and a failing archive_command
+	// would stall it until IdleTimeout.
+	NoWait bool
+}
+
+// TakeWith is Take with options.
+func TakeWith(ctx context.Context, conn *pgconn.PgConn, label string, opts Options, sink func() (io.WriteCloser, error)) (res Result, err error) {
 	var w io.WriteCloser
 	defer func() {
 		if err == nil {
@@ -92,6 +108,7 @@ func Take(ctx context.Context, conn *pgconn.PgConn, label string, sink func() (i
 		Fast:              true,
 		Manifest:          true,
 		ManifestChecksums: "SHA256",
+		NoWait:            opts.NoWait,
 	})
 	if err != nil {
 		return res, fmt.Errorf("BASE_BACKUP: %w (the connection must be a replication connection — replication=database in the URL — by a role with REPLICATION allowed by pg_hba.conf, and max_wal_senders must leave one free)", err)

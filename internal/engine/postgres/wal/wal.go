@@ -73,6 +73,26 @@ func FileName(tli uint32, lsn LSN, segSize uint64) string {
 // goes (a write that Close does not finish must leave no file under that
 // name, or one the next Pull may overwrite with the same bytes).
 func Pull(ctx context.Context, conn *pgconn.PgConn, slot string, from LSN, sink func(segmentName string) (io.WriteCloser, error)) (LSN, error) {
+	return PullWith(ctx, conn, slot, from, PullOptions{}, sink)
+}
+
+// PullOptions change how Pull treats the slot.
+type PullOptions struct {
+	// Hold confirms nothing to the server: every status reply (to keepalives
+	// and after each segment) says write, flush and apply position 0
+	// (InvalidXLogRecPtr), which the walsender ignores for the slot
+	// (walsender.c ProcessStandbyReplyMessage calls
+	// PhysicalConfirmReceivedLocation only for a valid flush position, and
+	// that sets restart_lsn to whatever was sent, even backwards). The
+	// slot's restart_lsn stays where it was: the caller moves it itself
+	// (pg_replication_slot_advance) once it has recorded the WAL taken, so a
+	// run whose record is lost takes the same WAL again. A missing slot is
+	// an error instead of being created.
+	Hold bool
+}
+
+// PullWith is Pull with options.
+func PullWith(ctx context.Context, conn *pgconn.PgConn, slot string, from LSN, opts PullOptions, sink func(segmentName string) (io.WriteCloser, error)) (LSN, error) {
 	if !slotName.MatchString(slot) {
 		return 0, fmt.Errorf("replication slot name %q is not valid: use 1 to 63 lower-case letters, digits and underscores", slot)
 	}
@@ -85,7 +105,7 @@ func Pull(ctx context.Context, conn *pgconn.PgConn, slot string, from LSN, sink 
 	if err != nil {
 		return 0, err
 	}
-	start, err := ensureSlot(ctx, conn, slot)
+	start, err := ensureSlot(ctx, conn, slot, !opts.Hold)
 	if err != nil {
 		return 0, err
 	}
@@ -113,7 +133,7 @@ func Pull(ctx context.Context, conn *pgconn.PgConn, slot string, from LSN, sink 
 	if err := startReplication(ctx, conn, slot, start, tli); err != nil {
 		return 0, err
 	}
-	pos, err := receive(ctx, conn, tli, start, end, segSize, sink)
+	pos, err := receive(ctx, conn, tli, start, end, segSize, opts.Hold, sink)
 	if err != nil {
 		return pos, err
 	}
@@ -136,12 +156,16 @@ func segmentSize(ctx context.Context, conn *pgconn.PgConn) (uint64, error) {
 	return n, nil
 }
 
-// ensureSlot returns the slot's restart_lsn, creating the slot when missing.
-func ensureSlot(ctx context.Context, conn *pgconn.PgConn, slot string) (LSN, error) {
+// ensureSlot returns the slot's restart_lsn, creating the slot when missing
+// and create is set.
+func ensureSlot(ctx context.Context, conn *pgconn.PgConn, slot string, create bool) (LSN, error) {
 	q := fmt.Sprintf(`SELECT slot_type, coalesce(restart_lsn::text, ''), coalesce(wal_status, '') FROM pg_replication_slots WHERE slot_name = '%s'`, slot)
 	rows, err := query(ctx, conn, q)
 	if err != nil {
 		return 0, fmt.Errorf("reading replication slot %s: %w", slot, err)
+	}
+	if len(rows) == 0 && !create {
+		return 0, fmt.Errorf("replication slot %s does not exist: %w", slot, ErrNoSlot)
 	}
 	if len(rows) == 0 {
 		// The reply's consistent_point is empty for a physical slot: read
@@ -200,7 +224,14 @@ func startReplication(ctx context.Context, conn *pgconn.PgConn, slot string, sta
 
 // receive takes WAL from start to end (segment boundaries), one segment at a
 // time, and returns the end of the last segment confirmed.
-func receive(ctx context.Context, conn *pgconn.PgConn, tli uint32, start, end LSN, segSize uint64, sink func(string) (io.WriteCloser, error)) (LSN, error) {
+// With hold, nothing is confirmed: status replies carry position 0.
+func receive(ctx context.Context, conn *pgconn.PgConn, tli uint32, start, end LSN, segSize uint64, hold bool, sink func(string) (io.WriteCloser, error)) (LSN, error) {
+	confirmed := func(pos LSN) LSN {
+		if hold {
+			return 0
+		}
+		return pos
+	}
 	buf := make([]byte, 0, segSize)
 	done := start          // confirmed: every segment before it went through the sink
 	next := start          // the position of the next byte expected
@@ -236,7 +267,7 @@ func receive(ctx context.Context, conn *pgconn.PgConn, tli uint32, start, end LS
 				return done, err
 			}
 			if ka.ReplyRequested {
-				if err := confirm(ctx, conn, done); err != nil {
+				if err := confirm(ctx, conn, confirmed(done)); err != nil {
 					return done, err
 				}
 			}
@@ -265,7 +296,7 @@ func receive(ctx context.Context, conn *pgconn.PgConn, tli uint32, start, end LS
 				}
 				done += LSN(segSize)
 				buf = buf[:0]
-				if err := confirm(ctx, conn, done); err != nil {
+				if err := confirm(ctx, conn, confirmed(done)); err != nil {
 					return done, err
 				}
 				progress = time.Now() // the sink's time is not the server's

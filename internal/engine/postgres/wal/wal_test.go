@@ -620,3 +620,42 @@ func (c closeThen) Close() error {
 	c.then()
 	return nil
 }
+
+// TestPullHoldConfirmsNothing: in hold mode the slot stays where it was
+// however much WAL is taken (keepalive replies and per-segment status
+// updates carry position 0), so the same WAL can be taken again with the
+// same bytes; a missing slot is an error, not created.
+func TestPullHoldConfirmsNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := pgtest.NewPrimary(t)
+	sc := pgtest.SQLConn(t, ctx, p.DSN)
+	if _, err := PullWith(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl", 0, PullOptions{Hold: true}, (&dirSink{dir: t.TempDir()}).open); !errors.Is(err, ErrNoSlot) {
+		t.Fatalf("hold-mode Pull without the slot: %v; want ErrNoSlot", err)
+	}
+	var n int
+	if err := sc.QueryRow(ctx, `SELECT count(*) FROM pg_replication_slots`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d slots (%v) after a refused hold-mode Pull; want none", n, err)
+	}
+	pgtest.Exec(t, ctx, sc, `SELECT pg_create_physical_replication_slot('drsctl', true)`)
+	held := slotLSN(t, ctx, sc, "drsctl")
+	pgtest.Exec(t, ctx, sc, `CREATE TABLE t AS SELECT generate_series(1, 300000) id`)
+	a := &dirSink{dir: t.TempDir()}
+	endA, err := PullWith(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl", 0, PullOptions{Hold: true}, a.open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.got) < 2 {
+		t.Fatalf("took %v; want several segments", a.got)
+	}
+	if now := slotLSN(t, ctx, sc, "drsctl"); now != held {
+		t.Fatalf("slot moved from %s to %s in hold mode (WAL taken up to %s)", held, now, endA)
+	}
+	b := &dirSink{dir: a.dir} // same directory: a segment stored again must have the same bytes
+	if _, err := PullWith(ctx, pgtest.ReplicationConn(t, ctx, p.DSN), "drsctl", 0, PullOptions{Hold: true}, b.open); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.got) < len(a.got) || b.got[0] != a.got[0] {
+		t.Fatalf("second hold-mode Pull took %v; want again from %s", b.got, a.got[0])
+	}
+}
