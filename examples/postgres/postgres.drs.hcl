@@ -13,7 +13,7 @@
 # creates. The slot keeps each WAL segment on the primary until drsctl's
 # ledger records it; bound what it may keep with max_slot_wal_keep_size (the
 # demo sets '1GB'): unbounded, a standby site that stops running drsctl
-# would fill the primary's pg_wal, and plan and status warn about it.
+# would fill the primary's pg_wal, and plan and apply warn about it.
 
 backup_folder "local" {
   # Where base backups and WAL land first (drsctl writes them itself: the
