@@ -219,6 +219,15 @@ EOF
 		rm -f "$W/take.tar"
 		row "drsctl basebackup.Take to a file" "$1" "$b" "$t"
 	}
+	run_take_folder() {
+		local t b
+		t=$(now)
+		"$W/bin/pgtool" basebackup -primary "$PRIMARY" -folder "file://$W/folder" -key "pg/base-$1.tar" >/dev/null || die "pgtool basebackup -folder failed"
+		t=$(since "$t")
+		b=$(stat -c %s "$W/folder/pg/base-$1.tar")
+		rm -rf "$W/folder"
+		row "drsctl Take into a file:// folder" "$1" "$b" "$t"
+	}
 	run_apply() {
 		local t b rc=0
 		t=$(now)
@@ -243,10 +252,10 @@ EOF
 	say "base backups, $RUNS paired rounds (the order rotates each round)"
 	local i k order
 	for ((i = 1; i <= RUNS; i++)); do
-		order=(run_pg_basebackup run_take run_apply)
-		for ((k = 0; k < 3; k++)); do
+		order=(run_pg_basebackup run_take run_take_folder run_apply)
+		for ((k = 0; k < 4; k++)); do
 			sync
-			"${order[$(((k + i - 1) % 3))]}" "$i"
+			"${order[$(((k + i - 1) % 4))]}" "$i"
 		done
 	done
 	echo "load at the end: $(cut -d ' ' -f 1-3 /proc/loadavg)" | tee -a "$W/basebackup.txt"

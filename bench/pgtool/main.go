@@ -1,7 +1,7 @@
 // Command pgtool measures drsctl's PostgreSQL engine for bench/pg.sh.
 //
 //	pgtool lag -primary DSN -standby DSN [-duration 3m] [-write-every 200ms] [-poll-every 100ms]
-//	pgtool basebackup -primary DSN -out FILE
+//	pgtool basebackup -primary DSN (-out FILE | -folder URL -key KEY)
 //
 // lag: a writer commits one row into bench_lag (which must exist on both
 // servers) every -write-every for -duration and notes when each COMMIT
@@ -13,8 +13,10 @@
 // a CSV of every row with -csv.
 //
 // basebackup: drsctl's base backup (internal/engine/postgres/basebackup.Take,
-// what a full backup streams into the backup folder) into FILE, fsynced, and
-// its throughput.
+// what a full backup streams into the backup folder) into FILE, fsynced, or
+// into KEY of a backup folder through internal/blob.Create as drsctl's
+// apply streams it (internal/apply's folder sink: a pipe into the store's
+// writer); and its throughput.
 package main
 
 import (
@@ -32,7 +34,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"gocloud.dev/blob"
 
+	dblob "github.com/drsctl/drsctl/internal/blob"
 	"github.com/drsctl/drsctl/internal/engine/postgres/basebackup"
 )
 
@@ -210,9 +214,11 @@ func baseBackup(args []string) error {
 	fs := flag.NewFlagSet("basebackup", flag.ExitOnError)
 	primary := fs.String("primary", "", "the primary's libpq URL")
 	out := fs.String("out", "", "the artifact file to write")
+	folder := fs.String("folder", "", "a backup folder URL (file://DIR, …) to stream into instead, as apply does")
+	key := fs.String("key", "bench/base.tar", "the key in -folder")
 	_ = fs.Parse(args)
-	if *primary == "" || *out == "" {
-		return errors.New("basebackup needs -primary and -out")
+	if *primary == "" || (*out == "") == (*folder == "") {
+		return errors.New("basebackup needs -primary and one of -out or -folder")
 	}
 	u, err := url.Parse(*primary)
 	if err != nil {
@@ -227,20 +233,50 @@ func baseBackup(args []string) error {
 		return fmt.Errorf("replication connection to the primary: %w", err)
 	}
 	defer conn.Close(ctx)
-	t0 := time.Now()
-	res, err := basebackup.Take(ctx, conn, "drsctl bench", func() (io.WriteCloser, error) {
+	sink := func() (io.WriteCloser, error) {
 		f, err := os.Create(*out)
 		if err != nil {
 			return nil, err
 		}
 		return syncCloser{f}, nil
-	})
+	}
+	if *folder != "" {
+		b, err := dblob.Open(ctx, *folder)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		sink = func() (io.WriteCloser, error) {
+			pr, pw := io.Pipe()
+			done := make(chan error, 1)
+			go func() {
+				err := dblob.Create(ctx, b, *key, pr, &blob.WriterOptions{ContentType: "application/octet-stream", BufferSize: dblob.DefaultPartSize})
+				pr.CloseWithError(errors.Join(err, io.ErrClosedPipe))
+				done <- err
+			}()
+			return &pipeSink{pw: pw, done: done}, nil
+		}
+	}
+	t0 := time.Now()
+	res, err := basebackup.Take(ctx, conn, "drsctl bench", sink)
 	if err != nil {
 		return err
 	}
 	secs := time.Since(t0).Seconds()
 	fmt.Printf("drsctl basebackup.Take: %d bytes in %.2fs = %.0f MB/s (%s to %s)\n", res.Size, secs, float64(res.Size)/secs/1e6, res.StartLSN, res.EndLSN)
 	return nil
+}
+
+// pipeSink ends the stream on Close and waits until the store has it.
+type pipeSink struct {
+	pw   *io.PipeWriter
+	done chan error
+}
+
+func (p *pipeSink) Write(b []byte) (int, error) { return p.pw.Write(b) }
+func (p *pipeSink) Close() error {
+	_ = p.pw.Close()
+	return <-p.done
 }
 
 // syncCloser makes the file durable before Take counts the backup done, as
