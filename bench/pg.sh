@@ -199,17 +199,20 @@ primary "pg" {
 EOF
 	export BENCH_PRIMARY=$PRIMARY
 	mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
-	row() { printf '%-34s run %d  %6.0f MB  %6.2f s  %5s MB/s\n' "$1" "$2" "$(awk -v b="$3" 'BEGIN { print b / 1e6 }')" "$4" "$(mbps "$3" "$4")" | tee -a "$W/basebackup.txt"; }
-	run_pg_basebackup() {
-		local t b
+	row() { printf '%-40s run %d  %6.0f MB  %6.2f s  %5s MB/s\n' "$1" "$2" "$(awk -v b="$3" 'BEGIN { print b / 1e6 }')" "$4" "$(mbps "$3" "$4")" | tee -a "$W/basebackup.txt"; }
+	run_pg_basebackup() { # round [more options]
+		local t b round=$1
+		shift
 		t=$(now)
-		"$pg_bin/pg_basebackup" -d "$PRIMARY" -D "$W/pgbb" -X none -c fast 2>"$W/pg_basebackup.err" ||
+		"$pg_bin/pg_basebackup" -d "$PRIMARY" -D "$W/pgbb" -X none -c fast "$@" 2>"$W/pg_basebackup.err" ||
 			die "pg_basebackup failed: $(cat "$W/pg_basebackup.err")"
 		t=$(since "$t")
 		b=$(du -sb "$W/pgbb" | cut -f 1)
 		rm -rf "$W/pgbb"
-		row "pg_basebackup -X none -c fast" "$1" "$b" "$t"
+		row "pg_basebackup -X none -c fast${1:+ (SHA-256 manifest)}" "$round" "$b" "$t"
 	}
+	# The server computing SHA-256 for the manifest, as drsctl asks it to.
+	run_pg_basebackup_sha() { run_pg_basebackup "$1" --manifest-checksums=SHA256; }
 	run_take() {
 		local t b
 		t=$(now)
@@ -252,10 +255,10 @@ EOF
 	say "base backups, $RUNS paired rounds (the order rotates each round)"
 	local i k order
 	for ((i = 1; i <= RUNS; i++)); do
-		order=(run_pg_basebackup run_take run_take_folder run_apply)
-		for ((k = 0; k < 4; k++)); do
+		order=(run_pg_basebackup run_take run_pg_basebackup_sha run_take_folder run_apply)
+		for ((k = 0; k < ${#order[@]}; k++)); do
 			sync
-			"${order[$(((k + i - 1) % 4))]}" "$i"
+			"${order[$(((k + i - 1) % ${#order[@]}))]}" "$i"
 		done
 	done
 	echo "load at the end: $(cut -d ' ' -f 1-3 /proc/loadavg)" | tee -a "$W/basebackup.txt"
