@@ -88,6 +88,19 @@ func (x *execution) backup(ctx context.Context, a *plan.Action) (string, error) 
 	completed := x.r.Now().UTC() // before the read-back, which takes as long as the file is big
 	if err != nil {
 		err = x.abortFailedUploads(ctx, folder, p, a.Database, key, err)
+		if kind == artifact.Log && !a.TailLog && errors.Is(err, engine.ErrChain) {
+			// The server can no longer continue drsctl's chain (PostgreSQL:
+			// the WAL since the ledger's position was released): retrying
+			// changes nothing, so the chain restarts with a full backup.
+			why := "the primary can no longer continue the log chain: " + err.Error()
+			if cerr := x.commit(ctx, func(st *state.State) error {
+				st.Database(p.Name, a.Database).Restart = why
+				return nil
+			}); cerr != nil {
+				return "", errors.Join(err, cerr)
+			}
+			return "", fmt.Errorf("%w; the next apply starts a new chain with a full backup and seeds the standbys from it", err)
+		}
 		if a.TailLog && errors.Is(err, engine.ErrInUse) {
 			return "", fmt.Errorf("%w; sessions are using %q on primary %q: stop the applications, or run promote -planned with -disconnect-users to end them; nothing was changed", err, a.Database, p.Name)
 		}

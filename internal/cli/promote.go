@@ -97,8 +97,7 @@ func (e *Env) promoted(st *state.State, p *plan.Plan) {
 		td := st.LookupTargetDatabase(a.Target, a.Database)
 		if td == nil || td.PromotedAt == nil {
 			if a.Mode == plan.PromotePlanned {
-				fmt.Fprintf(e.Stdout, "%s on %s: NOT promoted (see the errors above). Fix what failed and run `drsctl promote %s -database %s -planned` again. If the tail-log backup was taken already (the primary database is RESTORING now), run it without -planned: it restores that tail too, and nothing is lost.\n",
-					a.Database, a.Target, a.Target, a.Database)
+				fmt.Fprintf(e.Stdout, promotedWords[a.Engine].notSwitched, a.Database, a.Target, a.Target, a.Database)
 				continue
 			}
 			fmt.Fprintf(e.Stdout, "%s on %s: NOT promoted (see the errors above). Fix what failed and run `drsctl promote %s -database %s` again: it goes on from where the target stands. A copy found damaged or missing is left out: the failover then stops before it, says so, and recovers there.\n",
@@ -112,20 +111,35 @@ func (e *Env) promoted(st *state.State, p *plan.Plan) {
 		}
 		switch {
 		case td.PromotedHow == plan.PromotePlanned:
-			fmt.Fprintf(e.Stdout, "%s on %s: promoted (switchover) at LSN %s after the tail-log backup; nothing written on the primary was lost. The primary database is left RESTORING.\n",
-				a.Database, a.Target, td.PromotedLSN)
+			fmt.Fprintf(e.Stdout, promotedWords[a.Engine].switched, a.Database, a.Target, plan.LSNText(a.Engine, td.PromotedLSN))
 		case through != nil:
 			fin := through.Finish
 			fmt.Fprintf(e.Stdout, "%s on %s: promoted (%s) at LSN %s, restored through %s (finished %s). RPO achieved: %s; what the primary wrote after that is not on the target.\n",
-				a.Database, a.Target, td.PromotedHow, td.PromotedLSN, through.ID, fin.UTC().Format(time.RFC3339), plan.FormatDuration(td.PromotedAt.Sub(fin)))
+				a.Database, a.Target, td.PromotedHow, plan.LSNText(a.Engine, td.PromotedLSN), through.ID, fin.UTC().Format(time.RFC3339), plan.FormatDuration(td.PromotedAt.Sub(fin)))
 		default:
-			fmt.Fprintf(e.Stdout, "%s on %s: promoted (%s) at LSN %s.\n", a.Database, a.Target, td.PromotedHow, td.PromotedLSN)
+			fmt.Fprintf(e.Stdout, "%s on %s: promoted (%s) at LSN %s.\n", a.Database, a.Target, td.PromotedHow, plan.LSNText(a.Engine, td.PromotedLSN))
 		}
 	}
 	if !any {
 		return
 	}
 	fmt.Fprintln(e.Stdout, "\nNext: point applications at the target. To protect the new primary, reverse the roles in the configuration (the old primary becomes a target, seeded from the new one).")
+}
+
+// promotedWords is what promote says after a switchover, by the primary's
+// engine (an action's Engine; "" is SQL Server): where the old primary is
+// left, and how to go on when the switchover failed. Each takes the
+// database and the target; switched then the LSN, notSwitched the target
+// and the database again.
+var promotedWords = map[string]struct{ switched, notSwitched string }{
+	"": {
+		switched:    "%s on %s: promoted (switchover) at LSN %s after the tail-log backup; nothing written on the primary was lost. The primary database is left RESTORING.\n",
+		notSwitched: "%s on %s: NOT promoted (see the errors above). Fix what failed and run `drsctl promote %s -database %s -planned` again. If the tail-log backup was taken already (the primary database is RESTORING now), run it without -planned: it restores that tail too, and nothing is lost.\n",
+	},
+	config.EnginePostgres: {
+		switched:    "%s on %s: promoted (switchover) at LSN %s after the primary's final WAL backup; nothing written on the primary was lost. The primary is left read-only (default_transaction_read_only); stop it or make it a standby.\n",
+		notSwitched: "%s on %s: NOT promoted (see the errors above). Fix what failed and run `drsctl promote %s -database %s -planned` again. If the primary was left read-only (default_transaction_read_only), make it writable first (ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf();): the switchover makes it read-only again itself, and nothing is lost.\n",
+	},
 }
 
 // standbySelection checks the standby target and the databases a promote,
@@ -175,7 +189,11 @@ func (e *Env) Reprotect(ctx context.Context, g Globals, o ReprotectOptions) int 
 		return e.errorf("%v", err)
 	}
 	if !o.AutoApprove {
-		return e.errorf("reprotect lets the next apply restore WITH REPLACE over %s on %q: what was written there since the promotion is lost.\nRun it again with -auto-approve to proceed.", strings.Join(dbs, ", "), t.Name)
+		how := "restore WITH REPLACE over %s on %q"
+		if t.Primary.Engine == config.EnginePostgres {
+			how = "build a new standby over %s on %q (its data directory is replaced)"
+		}
+		return e.errorf("reprotect lets the next apply "+how+": what was written there since the promotion is lost.\nRun it again with -auto-approve to proceed.", strings.Join(dbs, ", "), t.Name)
 	}
 	m, st, release, err := e.lockedState(ctx, cfg, g, "reprotect", o.LockTimeout)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/drsctl/drsctl/internal/artifact"
 	"github.com/drsctl/drsctl/internal/config"
 	"github.com/drsctl/drsctl/internal/plan"
 	"github.com/drsctl/drsctl/internal/state"
@@ -188,7 +187,7 @@ func writeStatusHuman(w io.Writer, r *statusReport) {
 	var replay []string
 	for _, t := range r.targets {
 		if !t.Replayed.IsZero() {
-			replay = append(replay, fmt.Sprintf("%-16s %-20s %-14s %s", t.Target, t.Database, pgLSNText(t.Replayed), plan.FormatBytes(t.Unreplayed)))
+			replay = append(replay, fmt.Sprintf("%-16s %-20s %-14s %s", t.Target, t.Database, t.Replayed.PostgresText(), plan.FormatBytes(t.Unreplayed)))
 		}
 	}
 	if len(replay) > 0 {
@@ -320,7 +319,7 @@ func writeStatusJSON(w io.Writer, r *statusReport) {
 			row["drill"] = drill
 		}
 		if !t.Replayed.IsZero() {
-			row["replayed_lsn"], row["unreplayed_bytes"] = pgLSNText(t.Replayed), t.Unreplayed
+			row["replayed_lsn"], row["unreplayed_bytes"] = t.Replayed.PostgresText(), t.Unreplayed
 		}
 		m["rpo"] = row
 		enc.Encode(m)
@@ -466,14 +465,4 @@ func writePrometheus(w io.Writer, r *statusReport) {
 	targetFamily(promDrillLastOK, drilled(func(t targetRow) float64 { return bool01(last(t).OK) }))
 	targetFamily(promDrillDuration, drilled(func(t targetRow) float64 { return last(t).Duration.Seconds() }))
 	targetFamily(promDrillAlert, drilled(func(t targetRow) float64 { return bool01(t.DrillAlert) }))
-}
-
-// pgLSNText spells a PostgreSQL position (drsctl keeps it as a decimal byte
-// count) the way the server does: 0/16B3748.
-func pgLSNText(l artifact.LSN) string {
-	n, err := strconv.ParseUint(string(l), 10, 64)
-	if err != nil {
-		return string(l)
-	}
-	return fmt.Sprintf("%X/%X", n>>32, uint32(n))
 }

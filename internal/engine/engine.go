@@ -333,7 +333,9 @@ var (
 	// ErrChain means the server refused a backup's place in the chain (SQL
 	// Server errors 4305, 4326, 4330, 3117; 4319 and 4333 when an
 	// interrupted restore left the database with nothing to roll forward):
-	// never retried blindly.
+	// never retried blindly. From Backup, it means the server can no
+	// longer continue drsctl's log chain from BackupRequest.From
+	// (PostgreSQL: the WAL since was released): the chain restarts.
 	ErrChain = errors.New("backup does not fit the chain")
 	// ErrIncompatible means the target server cannot restore the backup as
 	// asked, however often it is retried: it comes from a newer SQL Server

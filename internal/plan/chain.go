@@ -177,6 +177,15 @@ type chain struct {
 	end []artifact.LSN
 	// fulls of each fork, oldest first.
 	fulls [][]*node
+	// w names LSNs in the engine's way (nil: SQL Server's).
+	w *words
+}
+
+func (c *chain) lsn(l artifact.LSN) string {
+	if c.w == nil {
+		return string(l)
+	}
+	return c.w.lsn(l)
 }
 
 // index assigns forks and builds the lookup tables. nodes must be in taken
@@ -192,9 +201,9 @@ func (c *chain) index(now time.Time) {
 		case i > 0 && n.newFork:
 			why = fmt.Sprintf("the primary's log chain restarted before %s", n.label())
 		case !maxLast.IsZero() && n.hdr.LastLSN.Cmp(maxLast) < 0:
-			why = fmt.Sprintf("LSNs went backwards: %s ends at LSN %s, before LSN %s that earlier backups reached (the database was restored or moved on the primary)", n.label(), n.hdr.LastLSN, maxLast)
+			why = fmt.Sprintf("LSNs went backwards: %s ends at LSN %s, before LSN %s that earlier backups reached (the database was restored or moved on the primary)", n.label(), c.lsn(n.hdr.LastLSN), c.lsn(maxLast))
 		case n.isLog() && prevLog != nil && n.hdr.FirstLSN.Cmp(prevLog.hdr.LastLSN) < 0:
-			why = fmt.Sprintf("LSNs went backwards: %s begins at LSN %s, before %s ends at %s (the database was restored or moved on the primary)", n.label(), n.hdr.FirstLSN, prevLog.label(), prevLog.hdr.LastLSN)
+			why = fmt.Sprintf("LSNs went backwards: %s begins at LSN %s, before %s ends at %s (the database was restored or moved on the primary)", n.label(), c.lsn(n.hdr.FirstLSN), prevLog.label(), c.lsn(prevLog.hdr.LastLSN))
 		}
 		if why != "" {
 			fork++
@@ -326,7 +335,7 @@ func (c *chain) gapAfter(f int, last *node, p artifact.LSN) string {
 			nxt = m
 		}
 	}
-	what := "LSN " + string(p)
+	what := "LSN " + c.lsn(p)
 	if last != nil {
 		what = last.label()
 	}
@@ -336,7 +345,7 @@ func (c *chain) gapAfter(f int, last *node, p artifact.LSN) string {
 	if nxt.src == srcHole {
 		return nxt.whySourceGone()
 	}
-	return fmt.Sprintf("the chain is broken after %s: %s begins at LSN %s, not at %s (a gap)", what, nxt.label(), nxt.hdr.FirstLSN, p)
+	return fmt.Sprintf("the chain is broken after %s: %s begins at LSN %s, not at %s (a gap)", what, nxt.label(), c.lsn(nxt.hdr.FirstLSN), c.lsn(p))
 }
 
 // trailingIdle returns the newest finish time of empty logs of fork f that

@@ -52,6 +52,7 @@ type dbPlan struct {
 func (b *builder) planDatabase(p *config.Primary, name string) {
 	d := &dbPlan{p: p, name: name, led: b.st.LookupDatabase(p.Name, name), byID: map[string]*node{},
 		needed: map[*node]bool{}, wanted: map[string]map[*node]bool{}, canBackup: true, adoptions: map[string]string{}}
+	d.c.w = d.words()
 	fo, known, reachable := b.folder(p.Folder)
 	d.folderKnown = known
 	if !reachable {
@@ -174,8 +175,9 @@ func (b *builder) observePrimary(d *dbPlan) []engine.BackupRecord {
 		detail := "Backups can only be taken of an online database."
 		for _, t := range b.cfg.TargetsOf(d.p) {
 			if tl := b.st.LookupTargetDatabase(t.Name, d.name); tl != nil && tl.PromotedHow == state.PromotePlanned && tl.PromotedAt != nil {
-				detail = fmt.Sprintf("It was switched over to target %q at %s (the tail-log backup leaves it RESTORING). Reverse the roles in the configuration: %q's server becomes the primary, and this server its target.",
-					t.Name, fmtTime(*tl.PromotedAt), t.Name)
+				w := d.words()
+				detail = fmt.Sprintf("It was switched over to target %q at %s (the %s leaves it %s). Reverse the roles in the configuration: %q's server becomes the primary, and this server its target.",
+					t.Name, fmtTime(*tl.PromotedAt), w.tail, w.tailPrimary, t.Name)
 			}
 		}
 		b.problem(Error, d.p.Name, d.name, "", fmt.Sprintf("database %q on primary %q is %s, not ONLINE", d.name, d.p.Name, o.State), detail)
@@ -429,7 +431,7 @@ func (b *builder) fullDue(d *dbPlan) {
 		d.fullWhy = d.restart
 		return
 	case len(d.c.fulls[d.c.newest]) == 0:
-		d.fullWhy = "no full backup yet"
+		d.fullWhy = "no " + d.words().kinds[artifact.Full] + " backup yet"
 		if d.c.newest > 0 {
 			d.fullWhy = "no full backup since " + d.c.forkWhy[d.c.newest]
 		}
@@ -444,7 +446,7 @@ func (b *builder) fullDue(d *dbPlan) {
 	fulls := d.c.fulls[d.c.newest]
 	newest := fulls[len(fulls)-1]
 	if age := b.now.Sub(newest.late()); age >= d.p.FullBackup.Every || age < -clockTolerance {
-		d.fullWhy = fmt.Sprintf("last full backup %s ago, every %s", fmtDur(age), fmtDur(d.p.FullBackup.Every))
+		d.fullWhy = fmt.Sprintf("last %s backup %s ago, every %s", d.words().kinds[artifact.Full], fmtDur(age), fmtDur(d.p.FullBackup.Every))
 	}
 }
 
@@ -518,9 +520,10 @@ func (b *builder) planBackups(d *dbPlan) {
 		}
 		// A backup dated in the future says only that a clock is wrong.
 		if age := b.now.Sub(last.at()); age >= d.p.LogBackup.Every || age < -clockTolerance {
-			reason := fmt.Sprintf("last log backup %s ago, every %s", fmtDur(age), fmtDur(d.p.LogBackup.Every))
+			k := d.words().kinds
+			reason := fmt.Sprintf("last %s backup %s ago, every %s", k[artifact.Log], fmtDur(age), fmtDur(d.p.LogBackup.Every))
 			if last.isFull() {
-				reason = fmt.Sprintf("no log backup since the full backup %s ago, every %s", fmtDur(age), fmtDur(d.p.LogBackup.Every))
+				reason = fmt.Sprintf("no %s backup since the %s backup %s ago, every %s", k[artifact.Log], k[artifact.Full], fmtDur(age), fmtDur(d.p.LogBackup.Every))
 			}
 			logAction = b.add(&Action{ID: actionID(BackupLog, d.p.Name, d.name, "", ""), Kind: BackupLog, Primary: d.p.Name, Database: d.name,
 				ArtifactKind: artifact.Log, Reason: reason, Observed: facts})

@@ -124,6 +124,9 @@ func (b *builder) add(a *Action) *Action {
 		a.ID = fmt.Sprintf("%s~%d", base, i)
 	}
 	b.ids[a.ID] = true
+	if p := b.cfg.PrimaryByName(a.Primary); p != nil && p.Engine == config.EnginePostgres {
+		a.Engine = p.Engine
+	}
 	b.p.Actions = append(b.p.Actions, a)
 	return a
 }

@@ -73,6 +73,9 @@ type Action struct {
 	Kind     ActionKind `json:"kind"`
 	Primary  string     `json:"primary"`
 	Database string     `json:"database"`
+	// Engine is the primary's engine when it is not SQL Server's
+	// ("postgres"): the action is then described in its server's words.
+	Engine string `json:"engine,omitempty"`
 	// Target is empty for actions on the primary or its backup folder.
 	Target string `json:"target,omitempty"`
 	// Artifact is the ID of an artifact the ledger already has (or that an

@@ -14,6 +14,7 @@ import (
 	"github.com/drsctl/drsctl/internal/engine"
 
 	"github.com/drsctl/drsctl/internal/artifact"
+	"github.com/drsctl/drsctl/internal/config"
 	"github.com/drsctl/drsctl/internal/state"
 )
 
@@ -147,6 +148,9 @@ func (a *Action) check(byID map[string]*Action) error {
 			return fmt.Errorf("a %s action needs a target", a.Kind)
 		}
 		return fmt.Errorf("action kind %s acts on the primary, not on target %q", a.Kind, a.Target)
+	}
+	if a.Engine != "" && a.Engine != config.EnginePostgres {
+		return fmt.Errorf("unknown engine %q (want %q, or none for SQL Server)", a.Engine, config.EnginePostgres)
 	}
 	if a.ArtifactKind != "" && !a.ArtifactKind.Valid() {
 		return fmt.Errorf("unknown artifact kind %q", a.ArtifactKind)

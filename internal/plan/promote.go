@@ -67,10 +67,11 @@ func (b *builder) promoteProblems() {
 
 // planTailLog plans the tail-log backup of a planned switchover.
 func (b *builder) planTailLog(d *dbPlan) {
+	w := d.words()
 	if !b.promote.Planned {
 		if b.obs.Refreshed && d.obs != nil && d.canBackup {
 			b.problem(Warning, d.p.Name, d.name, "", fmt.Sprintf("primary %q answers and %q is online there", d.p.Name, d.name),
-				"A failover loses what the primary wrote after the last backup the target restores. A planned switchover (promote -planned) takes a tail-log backup first and loses nothing.")
+				"A failover loses what the primary wrote after the last backup the target restores. A planned switchover (promote -planned) takes a "+w.tail+" first and loses nothing.")
 		}
 		return
 	}
@@ -94,7 +95,7 @@ func (b *builder) planTailLog(d *dbPlan) {
 		why = "the database has no log chain to continue"
 	}
 	if why != "" {
-		b.problem(Error, d.p.Name, d.name, "", fmt.Sprintf("cannot take a tail-log backup of %q on primary %q: %s", d.name, d.p.Name, why),
+		b.problem(Error, d.p.Name, d.name, "", fmt.Sprintf("cannot take a %s of %q on primary %q: %s", w.tail, d.name, d.p.Name, why),
 			"A planned switchover needs the primary. If it is lost, fail over without -planned: the target gets every backup it can still reach.")
 		return
 	}
@@ -104,7 +105,7 @@ func (b *builder) planTailLog(d *dbPlan) {
 	// be taken for a switchover that cannot happen.
 	a := (&Action{ID: actionID(BackupLog, d.p.Name, d.name, "", "tail"), Kind: BackupLog, Primary: d.p.Name, Database: d.name,
 		ArtifactKind: artifact.Log, TailLog: true, Disconnect: b.promote.Disconnect, Observed: facts,
-		Reason: "switchover: tail-log backup WITH NORECOVERY; the primary database is left RESTORING, so nothing written to it is lost"})
+		Reason: w.tailReason})
 	d.tail = a
 	d.newLog = &node{from: a.ID, src: srcNew, fork: d.c.newest, hdr: artifact.Header{Kind: artifact.Log, Database: d.name, Start: b.now, Finish: b.now}}
 }
@@ -148,6 +149,7 @@ func (b *builder) dropTail(d *dbPlan) {
 // the target being promoted.
 func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 	led := b.st.LookupTargetDatabase(t.Name, d.name)
+	w := d.words()
 	// A switchover that cannot bring this database online must not take
 	// its tail-log backup: that leaves the primary database RESTORING, and
 	// nobody could use it anywhere. Every return below that plans no
@@ -206,7 +208,7 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 				// The tail of the log cannot be restored onto it: a switchover
 				// would leave the primary RESTORING and lose what it holds.
 				fail(fmt.Sprintf("cannot switch over %q to target %q: it is already ONLINE there (recovered outside drsctl)", d.name, t.Name),
-					fmt.Sprintf("The tail of the log can only be restored onto a restoring standby. Record the failover with `drsctl promote %s -database %s` (without -planned), or protect it again (drop it on the target, or `drsctl reprotect`) and switch over once it is seeded.", t.Name, d.name))
+					fmt.Sprintf("%s Record the failover with `drsctl promote %s -database %s` (without -planned), or protect it again (drop it on the target, or `drsctl reprotect`) and switch over once it is seeded.", w.tailOnline, t.Name, d.name))
 				return
 			}
 			at := ""
@@ -222,8 +224,8 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 	dest, destKnown := b.destination(t)
 	if !destKnown {
 		if b.promote.Planned && d.newLog != nil {
-			fail(fmt.Sprintf("cannot switch over %q to target %q: its destination cannot be listed, so the tail of the log could not be shipped there", d.name, t.Name),
-				"No tail-log backup is taken (it would leave the primary database RESTORING with nowhere to go). Bring the destination back and switch over again.")
+			fail(fmt.Sprintf("cannot switch over %q to target %q: its destination cannot be listed, so %s could not be shipped there", d.name, t.Name, w.ofTail),
+				"No "+w.tail+" is taken (it would leave the primary database "+w.tailPrimary+" with nowhere to go). Bring the destination back and switch over again.")
 			return
 		}
 		dest = nil // restore only what the ledger says is there; each copy is proven before it is used
@@ -262,12 +264,13 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 		}
 		if stop != "" {
 			fail(fmt.Sprintf("cannot switch over %q to target %q without loss: %s", d.name, t.Name, stop),
-				"A switchover restores every backup up to the tail of the log. Fix the missing backup, or fail over without -planned and accept the loss.")
+				"A switchover restores every backup up to "+w.ofTail+". Fix the missing backup, or fail over without -planned and accept the loss.")
 			return
 		}
 		want = append(want, d.newLog)
 		b.add(d.tail)
-		if t.RestoreMode == config.RestoreStandby && !t.DisconnectUsers {
+		// Readers never block a PostgreSQL standby's replay or promotion.
+		if t.RestoreMode == config.RestoreStandby && !t.DisconnectUsers && !w.pg {
 			b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("readers of %q on target %q would block the switchover after the primary has stopped", d.name, t.Name),
 				"The tail-log backup leaves the primary RESTORING first; restoring the tail and recovering then need the STANDBY database alone, and the target does not set disconnect_users. End the readers' sessions before you answer yes, or set disconnect_users = true. If it stops there, promote again (without -planned) once they are gone: nothing is lost.")
 		}
@@ -288,7 +291,7 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 			Reason: "continues after " + at.label() + " (before the promotion)"})
 		if n.src == srcNew {
 			a.Continues, a.AfterLog = at.hdr.LastLSN, at.isLog()
-			a.Reason = "the tail of the log, after " + at.label()
+			a.Reason = w.ofTail + ", after " + at.label()
 			if prev != "" {
 				// The tail-log backup stops the primary: it waits until the
 				// target has caught up with everything before it, so a
@@ -312,21 +315,21 @@ func (b *builder) planPromote(d *dbPlan, t *config.Target) {
 	mode, reason := PromoteUnplanned, ""
 	switch {
 	case b.promote.Planned:
-		mode, reason = PromotePlanned, "switchover: RESTORE WITH RECOVERY after the tail of the log; nothing written on the primary is lost"
+		mode, reason = PromotePlanned, "switchover: "+w.recover+" after "+w.ofTail+"; nothing written on the primary is lost"
 	case at.src == srcNew:
-		reason = "failover: RESTORE WITH RECOVERY"
+		reason = "failover: " + w.recover
 	case b.tailTaken(d, at):
 		// A switchover whose tail-log backup was taken and not restored
 		// (its ship failed, or its reply was lost): restoring that tail
 		// finishes it, and nothing is lost.
-		mode, reason = PromotePlanned, fmt.Sprintf("switchover: RESTORE WITH RECOVERY after %s, the tail of the log: the primary database is RESTORING since it was taken, so nothing written on it is lost", at.label())
+		mode, reason = PromotePlanned, fmt.Sprintf("switchover: %s after %s, %s: the primary database is %s since it was taken, so nothing written on it is lost", w.recover, at.label(), w.ofTail, w.tailPrimary)
 	default:
-		reason = fmt.Sprintf("failover: RESTORE WITH RECOVERY after %s (finished %s, %s ago): what the primary wrote after it is not on the target",
-			at.label(), fmtTime(at.finished()), fmtDur(b.now.Sub(at.finished())))
+		reason = fmt.Sprintf("failover: %s after %s (finished %s, %s ago): what the primary wrote after it is not on the target",
+			w.recover, at.label(), fmtTime(at.finished()), fmtDur(b.now.Sub(at.finished())))
 	}
 	if !destKnown && len(want) > 0 {
 		b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("the failover of %q restores %d backup(s) from target %q's destination, which cannot be listed", d.name, len(want), t.Name),
-			fmt.Sprintf("Each copy is read back and proven before it is restored; if the destination does not answer, nothing is restored and %q is not recovered. If it stays unreachable and the database is needed now: recover it where it stands by hand (RESTORE DATABASE … WITH RECOVERY on the target; what those backups hold is lost), then run `drsctl promote %s -database %s` again to record it.", d.name, t.Name, d.name))
+			fmt.Sprintf("Each copy is read back and proven before it is restored; if the destination does not answer, nothing is restored and %q is not recovered. If it stays unreachable and the database is needed now: recover it where it stands by hand (%s on the target; what those backups hold is lost), then run `drsctl promote %s -database %s` again to record it.", d.name, w.recoverByHand, t.Name, d.name))
 	}
 	if stop != "" {
 		b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("the failover of %q stops at %s", d.name, at.label()), stop+

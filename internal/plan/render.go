@@ -54,14 +54,15 @@ func (s Style) symbol(k ActionKind) string {
 
 // Verb is how an action reads in a sentence.
 func (a *Action) Verb() string {
+	w := a.words()
 	switch a.Kind {
 	case BackupFull:
-		return "backup full"
+		return w.backupFull
 	case BackupLog:
 		if a.TailLog {
-			return "backup log (tail) WITH NORECOVERY"
+			return w.backupTail
 		}
-		return "backup log"
+		return w.backupLog
 	case Adopt:
 		return "adopt " + a.Artifact
 	case Ship:
@@ -69,13 +70,13 @@ func (a *Action) Verb() string {
 	case Verify:
 		return "verify " + a.subject()
 	case RestoreFull:
-		s := "restore full " + a.subject() + " WITH " + strings.ToUpper(a.Mode)
+		s := w.restoreFull + a.subject() + w.mode(a.Kind, a.Mode)
 		if a.Replace {
-			s += ", REPLACE"
+			s += w.replace
 		}
 		return s
 	case RestoreLog:
-		return "restore log " + a.subject() + " WITH " + strings.ToUpper(a.Mode)
+		return w.restoreLog + a.subject() + w.mode(a.Kind, a.Mode)
 	case Record:
 		return "record restored through " + a.Artifact
 	case Prune:
@@ -83,11 +84,11 @@ func (a *Action) Verb() string {
 	case Promote:
 		switch a.Mode {
 		case PromotePlanned:
-			return "promote (switchover) WITH RECOVERY"
+			return w.promotePlanned
 		case PromoteRecorded:
 			return "promote (record)"
 		case PromoteUnplanned:
-			return "promote (failover) WITH RECOVERY"
+			return w.promoteFailover
 		}
 		return "promote"
 	}
@@ -97,6 +98,9 @@ func (a *Action) Verb() string {
 func (a *Action) subject() string {
 	if a.Artifact != "" {
 		return a.Artifact
+	}
+	if k := a.words().kinds[a.ArtifactKind]; k != "" {
+		return "(new " + k + " backup)"
 	}
 	return "(new " + string(a.ArtifactKind) + " backup)"
 }

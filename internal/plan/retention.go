@@ -28,17 +28,3 @@ func (b *builder) retention(d *dbPlan, o *engine.PrimaryDatabase) {
 		b.lasting("retention-unbounded:" + d.p.Name)
 	}
 }
-
-// FormatBytes renders a size for people: 1.2 GB, 16 MB, 512 B.
-func FormatBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
-}

@@ -22,9 +22,9 @@ func TestMake_RetentionWarnings(t *testing.T) {
 		{"none kept", nil, "", ""},
 		{"bounded", &engine.Retention{Bytes: 32 << 20, SafeBytes: 1 << 30, Status: "reserved"}, "", ""},
 		{"unbounded", &engine.Retention{Bytes: 1_200_000_000, SafeBytes: -1, Status: "extended"},
-			`primary "sales" keeps WAL for drsctl without a bound (1.2 GB held now)`, "retention-unbounded:sales"},
+			`primary "sales" keeps WAL for drsctl without a bound (1.1 GiB held now)`, "retention-unbounded:sales"},
 		{"about to be dropped", &engine.Retention{Bytes: 60 << 30, SafeBytes: 0, Status: "unreserved"},
-			`primary "sales" is about to drop WAL drsctl has not backed up (64.4 GB held)`, "retention-unreserved:sales"},
+			`primary "sales" is about to drop WAL drsctl has not backed up (60.0 GiB held)`, "retention-unreserved:sales"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			obs := observed(st, func(o *Observed) { o.Primaries["sales"].Databases["Sales"].Retained = c.retention })

@@ -138,7 +138,7 @@ func (r *Review) sumUp(p *Plan, st *state.State) {
 			parts = append(parts, fmt.Sprintf("seed %d database(s)", s.seeds))
 		}
 		if s.ships > 0 {
-			b := fmtBytes(s.bytes)
+			b := FormatBytes(s.bytes)
 			switch {
 			case s.unknown && s.bytes == 0:
 				b = "the backups this plan takes"
@@ -154,7 +154,7 @@ func (r *Review) sumUp(p *Plan, st *state.State) {
 			parts = append(parts, fmt.Sprintf("take or record %d backup(s)", s.backups))
 		}
 		if s.prunes > 0 {
-			parts = append(parts, fmt.Sprintf("delete %d backup(s) (%s)", s.prunes, fmtBytes(s.pruned)))
+			parts = append(parts, fmt.Sprintf("delete %d backup(s) (%s)", s.prunes, FormatBytes(s.pruned)))
 		}
 		if s.verifies > 0 {
 			parts = append(parts, fmt.Sprintf("verify and record %d copies already there", s.verifies))
@@ -200,7 +200,8 @@ func hasRestore(p *Plan, ship *Action) bool {
 	return false
 }
 
-func fmtBytes(n int64) string {
+// FormatBytes renders a size for people, in binary units: 1.5 GiB, 512 B.
+func FormatBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

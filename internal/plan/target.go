@@ -321,7 +321,7 @@ func (b *builder) standing(d *dbPlan, t *config.Target, led *state.TargetDatabas
 			case st == engine.Other:
 				canRestore = false
 				unknownRPO = "the database on the target is " + o.RawState
-				b.problem(Error, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q is %s", d.name, t.Name, o.RawState), "drsctl restores only onto a RESTORING or STANDBY database.")
+				b.problem(Error, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q is %s", d.name, t.Name, o.RawState), d.words().restoresOnto)
 			default: // restoring or standby
 				exists = true
 				redo := o.RedoLSN
@@ -329,7 +329,7 @@ func (b *builder) standing(d *dbPlan, t *config.Target, led *state.TargetDatabas
 				case !owned:
 					if f := d.verifiedFullAt(led, redo); f != nil {
 						owned = true
-						recordAt(f, true, fmt.Sprintf("the target stands after %s (LSN %s), which drsctl shipped and verified there: a seed whose reply was lost", f.id, redo))
+						recordAt(f, true, fmt.Sprintf("the target stands after %s (LSN %s), which drsctl shipped and verified there: a seed whose reply was lost", f.id, d.words().lsn(redo)))
 					} else {
 						b.foreign(d, t, o)
 						b.rpo(d, t, nil, "a database drsctl did not seed is in the way")
@@ -338,7 +338,7 @@ func (b *builder) standing(d *dbPlan, t *config.Target, led *state.TargetDatabas
 				case led.Seeding != "":
 					switch f := d.byID[led.Seeding]; {
 					case f != nil && !redo.IsZero() && redo.Cmp(f.hdr.LastLSN) == 0:
-						recordAt(f, true, fmt.Sprintf("the seed from %s completed (the target stands at its LSN %s) but its reply was lost", f.id, redo))
+						recordAt(f, true, fmt.Sprintf("the seed from %s completed (the target stands at its LSN %s) but its reply was lost", f.id, d.words().lsn(redo)))
 					case redo.IsZero() || restoredFromDestination(t, o):
 						// Mid-restore, or still what drsctl restored before.
 						pos = nil
@@ -366,7 +366,7 @@ func (b *builder) standing(d *dbPlan, t *config.Target, led *state.TargetDatabas
 						if pos != nil {
 							was = "the ledger says " + pos.label()
 						}
-						recordAt(n, false, fmt.Sprintf("the target stands after %s (LSN %s) but %s: an interrupted apply or a restore by hand", n.label(), redo, was))
+						recordAt(n, false, fmt.Sprintf("the target stands after %s (LSN %s) but %s: an interrupted apply or a restore by hand", n.label(), d.words().lsn(redo), was))
 					} else if !restoredFromDestination(t, o) {
 						// Someone restored another database under this name:
 						// it is not drsctl's any more, whatever the ledger says.
@@ -380,22 +380,22 @@ func (b *builder) standing(d *dbPlan, t *config.Target, led *state.TargetDatabas
 						// which refuses a log it is already past (recorded as
 						// restored) and one after a gap.
 						if n := d.nodeAt(o.ServerRedoLSN, pos); n != nil && n != pos {
-							recordAt(n, false, fmt.Sprintf("the target's server says both LSN %s and LSN %s; the second is where %s ends", redo, o.ServerRedoLSN, n.label()))
+							recordAt(n, false, fmt.Sprintf("the target's server says both LSN %s and LSN %s; the second is where %s ends", d.words().lsn(redo), d.words().lsn(o.ServerRedoLSN), n.label()))
 						} else if pos == nil {
-							b.problem(Error, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q stands at LSN %s or LSN %s, its server says, and no backup drsctl knows ends at either", d.name, t.Name, redo, o.ServerRedoLSN),
+							b.problem(Error, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q stands at LSN %s or LSN %s, its server says, and no backup drsctl knows ends at either", d.name, t.Name, d.words().lsn(redo), d.words().lsn(o.ServerRedoLSN)),
 								"drsctl restores nothing over a database it cannot place. Drop it on the target to have it seeded again.")
 							b.rpo(d, t, nil, "the server reports two positions for it")
 							return standing{leave: true}
 						}
 						if pos != nil && pos == b.ledgerPosition(d, led) {
-							b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q stands at LSN %s by its restore history and at LSN %s by redo_start_lsn", d.name, t.Name, redo, o.ServerRedoLSN),
+							b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q stands at LSN %s by its restore history and at LSN %s by redo_start_lsn", d.name, t.Name, d.words().lsn(redo), d.words().lsn(o.ServerRedoLSN)),
 								fmt.Sprintf("drsctl continues from where the ledger says (%s) and lets the server decide: a log it is already past is recorded as restored, a gap is reported. Nothing is seeded again for this alone.", pos.label()))
 						}
 					} else {
-						b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q stands at LSN %s, which no backup in the ledger ends at", d.name, t.Name, redo),
+						b.problem(Warning, d.p.Name, d.name, t.Name, fmt.Sprintf("database %q on target %q stands at LSN %s, which no backup in the ledger ends at", d.name, t.Name, d.words().lsn(redo)),
 							"It was restored outside drsctl; it is seeded again.")
 						pos = nil
-						reseed = fmt.Sprintf("it stands at LSN %s, which no backup drsctl knows ends at", redo)
+						reseed = fmt.Sprintf("it stands at LSN %s, which no backup drsctl knows ends at", d.words().lsn(redo))
 					}
 				}
 			}

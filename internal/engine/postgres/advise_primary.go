@@ -33,17 +33,17 @@ func (s *session) advisePrimary(ctx context.Context) []engine.Advice {
 	var (
 		role                                    string
 		super, repl, switchWAL, alterRO, signal bool
-		walLevel, keep                          string
+		walLevel                                string
 		senders, maxSlots, slots                int
 	)
 	err = c.QueryRow(ctx, `SELECT current_user, r.rolsuper, r.rolreplication,
 	has_function_privilege('pg_switch_wal()', 'EXECUTE'),
 	has_parameter_privilege('default_transaction_read_only', 'ALTER SYSTEM'),
 	pg_has_role('pg_signal_backend', 'MEMBER'),
-	current_setting('wal_level'), current_setting('max_slot_wal_keep_size'),
+	current_setting('wal_level'),
 	current_setting('max_wal_senders')::int, current_setting('max_replication_slots')::int,
 	(SELECT count(*) FROM pg_replication_slots WHERE slot_name <> $1)::int
-	FROM pg_roles r WHERE r.rolname = current_user`, SlotName).Scan(&role, &super, &repl, &switchWAL, &alterRO, &signal, &walLevel, &keep, &senders, &maxSlots, &slots)
+	FROM pg_roles r WHERE r.rolname = current_user`, SlotName).Scan(&role, &super, &repl, &switchWAL, &alterRO, &signal, &walLevel, &senders, &maxSlots, &slots)
 	if err != nil {
 		return []engine.Advice{{Summary: "could not read the primary's settings and the login's privileges", Detail: err.Error()}}
 	}
@@ -72,10 +72,8 @@ func (s *session) advisePrimary(ctx context.Context) []engine.Advice {
 	if slots >= maxSlots {
 		add(fmt.Sprintf("max_replication_slots (%d) leaves no slot free for drsctl's (%d in use by others)", maxSlots, slots), "ALTER SYSTEM SET max_replication_slots = %d; then restart the server", slots+1)
 	}
-	if keep == "-1" {
-		add("max_slot_wal_keep_size is -1 (unbounded): a stalled drsctl keeps WAL in pg_wal until the disk fills and the primary stops",
-			"set max_slot_wal_keep_size so a stalled drsctl cannot fill pg_wal (past it the slot is lost and a new full backup starts a new chain): ALTER SYSTEM SET max_slot_wal_keep_size = '10GB'; SELECT pg_reload_conf();")
-	}
+	// An unbounded max_slot_wal_keep_size is said by the plan from
+	// ObservePrimary's Retained, with what the slot holds now.
 	if super || repl {
 		rc, err := s.replication(ctx)
 		if err == nil {

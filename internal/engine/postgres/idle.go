@@ -34,6 +34,10 @@ import (
 // xl_rmid (1); a record may span pages, its header too past its first
 // 8 bytes.
 
+// idleReadLimit bounds what openSegmentIdle reads: more WAL than this in
+// the open segment is taken for activity without reading it.
+const idleReadLimit = 1 << 20
+
 const (
 	rmXLOG         = 0
 	rmStandby      = 8
@@ -134,8 +138,11 @@ func (s *session) openSegmentIdle(ctx context.Context, tli uint32, segStart pglo
 	if err != nil {
 		return false, err
 	}
-	if flush <= segStart || flush-segStart >= pglogrepl.LSN(segSize) {
+	switch {
+	case flush <= segStart || flush-segStart >= pglogrepl.LSN(segSize):
 		return false, nil // nothing written, or the segment is closed already
+	case flush-segStart > idleReadLimit:
+		return false, nil // background records alone are a few KB: activity
 	}
 	want := int(flush - segStart)
 	conn.Frontend().SendQuery(&pgproto3.Query{String: fmt.Sprintf("START_REPLICATION PHYSICAL %s TIMELINE %d", segStart, tli)})

@@ -102,9 +102,9 @@ func (s *session) ObservePrimary(ctx context.Context, databases []string, since 
 		return nil, fmt.Errorf("reading the primary's state: %w", err)
 	}
 	d := engine.PrimaryDatabase{
-		Name:          databases[0],
-		Exists:        true,
-		State:         StateOnline,
+		Name:   databases[0],
+		Exists: true,
+		State:  StateOnline,
 		// WAL at wal_level replica or above carries everything a standby
 		// replays: what the planner knows as SQL Server's FULL recovery
 		// model (wal_level minimal cannot take a base backup at all).

@@ -190,7 +190,7 @@ func NewPrimary(t testing.TB) *Cluster {
 	c.ArchiveDir = Dir(t)
 	asPostgres(t, bin, "initdb", "-D", c.DataDir, "-U", OSUser, "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync")
 	conf := c.conf() + fmt.Sprintf(`archive_mode = on
-archive_command = 'test ! -f %[1]s/%%f && cp %%p %[1]s/%%f'
+archive_command = 'test ! -f %[1]s/%%f && cp %%p %[1]s/%%f.tmp && mv %[1]s/%%f.tmp %[1]s/%%f'
 `, c.ArchiveDir)
 	appendFile(t, filepath.Join(c.DataDir, "postgresql.conf"), conf)
 	appendFile(t, filepath.Join(c.DataDir, "pg_hba.conf"), "\nhost replication all 127.0.0.1/32 trust\n")

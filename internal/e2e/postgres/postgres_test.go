@@ -1,4 +1,9 @@
-package cli_test
+// Package postgres_test runs drsctl end to end against real PostgreSQL:
+// the real binary, as cron would run it, a real primary and the hot
+// standbys drsctl builds and runs itself, shipped to through a local folder
+// and through S3. A package of its own so that its minutes of real
+// clusters run beside the other packages' tests, not after them.
+package postgres_test
 
 import (
 	"context"
@@ -15,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -111,15 +119,13 @@ type pgWorld struct {
 
 func newPGWorld(t *testing.T) *pgWorld {
 	t.Helper()
+	t.Parallel()
 	primary := pgtest.NewPrimary(t)
-	senv := testenv.Lookup(t, "DRSCTL_TEST_S3_ENDPOINT", "DRSCTL_TEST_S3_ACCESS_KEY", "DRSCTL_TEST_S3_SECRET_KEY",
-		"DRSCTL_TEST_AZURE_DOMAIN", "DRSCTL_TEST_AZURE_ACCOUNT", "DRSCTL_TEST_AZURE_KEY")
-	useTestStorageCredentials(t, senv)
+	senv := testenv.Lookup(t, "DRSCTL_TEST_S3_ENDPOINT", "DRSCTL_TEST_S3_ACCESS_KEY", "DRSCTL_TEST_S3_SECRET_KEY")
 	unique := fmt.Sprintf("drsctl-pg-%d", time.Now().UnixNano())
 	s3q := url.Values{"endpoint": {senv["DRSCTL_TEST_S3_ENDPOINT"]}, "use_path_style": {"true"}, "region": {"us-east-1"}, "disable_https": {"true"}}
 	s3URL := "s3://" + unique + "/reporting?" + s3q.Encode()
-	azURL := "azblob://" + unique + "/unused?" + url.Values{"protocol": {"http"}, "domain": {senv["DRSCTL_TEST_AZURE_DOMAIN"]}}.Encode()
-	createBucketAndContainer(t, s3URL, azURL)
+	createBucket(t, senv, unique)
 
 	w := &pgWorld{t: t, root: pgtest.Dir(t), primary: primary, dsn: map[string]string{"pg": primary.DSN}}
 	for _, name := range []string{"dr", "reporting"} {
@@ -136,7 +142,12 @@ func newPGWorld(t *testing.T) *pgWorld {
 	if err := os.WriteFile(filepath.Join(w.cfgDir, "main.drs.hcl"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	w.env = append(os.Environ(), "PG_PRIMARY="+w.dsn["pg"], "PG_DR="+w.dsn["dr"], "PG_REPORTING="+w.dsn["reporting"])
+	// The storage credentials go to drsctl's environment only: the tests
+	// run in parallel, and the test process's environment is shared.
+	w.env = append(os.Environ(), "PG_PRIMARY="+w.dsn["pg"], "PG_DR="+w.dsn["dr"], "PG_REPORTING="+w.dsn["reporting"],
+		"AWS_ACCESS_KEY_ID="+senv["DRSCTL_TEST_S3_ACCESS_KEY"], "AWS_SECRET_ACCESS_KEY="+senv["DRSCTL_TEST_S3_SECRET_KEY"],
+		"AWS_REGION=us-east-1", "AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
+		"AWS_SESSION_TOKEN=", "AWS_PROFILE=", "AWS_ENDPOINT_URL=", "AWS_ENDPOINT_URL_S3=")
 	return w
 }
 
@@ -266,6 +277,29 @@ func TestPostgres_SeedShipReadOnly(t *testing.T) {
 		}
 	}
 
+	// Someone moves drsctl's replication slot on by hand (a script that
+	// "cleans up" slots): the WAL since the last log backup is released.
+	// The log backup that finds it gone fails and says so; the next apply
+	// starts a new chain with a full backup and seeds both standbys again.
+	if err := w.exec("pg", `INSERT INTO orders (what) SELECT 'lost ' || g FROM generate_series(1, 7) g;
+		SELECT pg_switch_wal(); SELECT pg_replication_slot_advance('drsctl', pg_current_wal_lsn()); CHECKPOINT`); err != nil {
+		t.Fatal(err)
+	}
+	due()
+	if code, out := w.drsctl("apply", "-auto-approve"); code != 1 || !strings.Contains(out, "next apply starts a new chain with a full backup") {
+		t.Fatalf("the apply after the slot was moved on: exit %d, want 1 saying a new chain starts:\n%s", code, out)
+	}
+	out = w.apply("a new chain after the slot was moved on")
+	if !strings.Contains(out, "backup full") || !strings.Contains(out, "can no longer continue the log chain") {
+		t.Errorf("the apply after a lost chain does not take a full backup and say why:\n%s", out)
+	}
+	w.converge(1, "the new chain's first log backup")
+	for _, name := range []string{"dr", "reporting"} {
+		if n := w.count(name); n != 142 {
+			t.Errorf("%s has %d rows on the new chain, want 142", name, n)
+		}
+	}
+
 	code, out := w.drsctl("status")
 	if code != 0 {
 		t.Errorf("status exited %d:\n%s", code, out)
@@ -341,7 +375,7 @@ func TestPostgres_KilledMidShip(t *testing.T) {
 	w := newPGWorld(t)
 	// Big enough that the base backup takes a while to stream.
 	if err := w.exec("pg", `CREATE TABLE orders (id serial PRIMARY KEY, what text);
-		INSERT INTO orders (what) SELECT repeat(md5(g::text), 20) FROM generate_series(1, 150000) g`); err != nil {
+		INSERT INTO orders (what) SELECT repeat(md5(g::text), 20) FROM generate_series(1, 80000) g`); err != nil {
 		t.Fatal(err)
 	}
 	if !killWhenWriting(t, w.start(), filepath.Join(w.root, "backups")) {
@@ -352,6 +386,25 @@ func TestPostgres_KilledMidShip(t *testing.T) {
 	for _, name := range []string{"dr", "reporting"} {
 		if n := w.count(name); n != want {
 			t.Errorf("%s has %d rows, want %d", name, n, want)
+		}
+	}
+
+	// SIGKILL while a WAL backup of several segments streams into the
+	// backup folder, then while it ships to dr's destination.
+	for _, where := range []string{"backups", "dr-ship"} {
+		if err := w.exec("pg", `INSERT INTO orders (what) SELECT repeat(md5(g::text), 20) FROM generate_series(1, 30000) g`); err != nil {
+			t.Fatal(err)
+		}
+		due()
+		if !killWhenWriting(t, w.start(), filepath.Join(w.root, where)) {
+			t.Fatalf("the WAL backup finished before it could be killed while writing under %s", where)
+		}
+		w.converge(2, "after a kill while writing WAL under "+where)
+		want := w.count("pg")
+		for _, name := range []string{"dr", "reporting"} {
+			if n := w.count(name); n != want {
+				t.Errorf("after a kill while writing WAL under %s: %s has %d rows, want %d", where, name, n, want)
+			}
 		}
 	}
 
@@ -455,11 +508,25 @@ func TestPostgres_SwitchoverAndFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := w.count("pg")
-	code, out := w.drsctl("promote", "-target", "reporting", "-planned", "-disconnect-users", "-auto-approve")
+	code, out := w.drsctl("promote", "reporting", "-planned", "-disconnect-users", "-auto-approve")
 	if code != 0 {
 		t.Fatalf("promote -planned exited %d:\n%s%s", code, out, w.serverLogs())
 	}
 	t.Logf("promote -planned:\n%s", out)
+	// PostgreSQL's words, LSNs as the server writes them (0/5000000).
+	for _, w := range []string{"backup WAL (final), primary made read-only", "replay WAL", "promote (switchover) pg_promote()", "The primary is left read-only (default_transaction_read_only)"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("promote -planned does not say %q", w)
+		}
+	}
+	for _, w := range []string{"NORECOVERY", "WITH STANDBY", "WITH RECOVERY", "RESTORING", "tail-log", "readers of"} {
+		if strings.Contains(out, w) {
+			t.Errorf("promote -planned speaks SQL Server to a PostgreSQL operator: %q", w)
+		}
+	}
+	if _, rest, _ := strings.Cut(out, "promoted (switchover) at LSN "); !strings.Contains(strings.SplitN(rest, " ", 2)[0], "/") {
+		t.Errorf("promote -planned does not give the LSN as PostgreSQL writes it (X/Y)")
+	}
 	if n := w.count("reporting"); n != want {
 		t.Errorf("after the switchover reporting has %d rows, want %d: the switchover lost writes", n, want)
 	}
@@ -472,15 +539,30 @@ func TestPostgres_SwitchoverAndFailover(t *testing.T) {
 		t.Errorf("a write on the old primary after the switchover: %v, want SQLSTATE 25006 (read-only)", err)
 	}
 
-	code, out = w.drsctl("promote", "-target", "dr", "-auto-approve")
+	code, out = w.drsctl("promote", "dr", "-auto-approve")
 	if code != 0 {
 		t.Fatalf("promote (failover) exited %d:\n%s%s", code, out, w.serverLogs())
 	}
 	t.Logf("promote:\n%s", out)
+	if _, rest, _ := strings.Cut(out, ") at LSN "); !strings.Contains(out, "promote (failover) pg_promote()") || !strings.Contains(strings.SplitN(rest, " ", 2)[0], "/") || strings.Contains(out, "WITH RECOVERY") {
+		t.Errorf("promote (failover) does not speak PostgreSQL (pg_promote(), an X/Y LSN)")
+	}
 	if err := w.exec("dr", `INSERT INTO orders (what) VALUES ('on dr after failover')`); err != nil {
 		t.Errorf("a write on dr after failover: %v", err)
 	}
 	if n := w.count("dr"); n < 100 {
 		t.Errorf("dr has %d rows after failover, want at least the 100 shipped before", n)
+	}
+}
+
+// createBucket creates the test's own bucket on the test S3 server.
+func createBucket(t *testing.T, env map[string]string, name string) {
+	t.Helper()
+	c := s3.New(s3.Options{Region: "us-east-1", UsePathStyle: true, BaseEndpoint: aws.String(env["DRSCTL_TEST_S3_ENDPOINT"]),
+		Credentials: credentials.NewStaticCredentialsProvider(env["DRSCTL_TEST_S3_ACCESS_KEY"], env["DRSCTL_TEST_S3_SECRET_KEY"], "")})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatalf("create bucket %s: %v", name, err)
 	}
 }
