@@ -168,7 +168,11 @@ func TestExamples_ConfigurationsValidate(t *testing.T) {
 			before := dirNames(t, dir)
 			statePath := filepath.Join(t.TempDir(), "drs.state.json")
 			code, out, errs := runDrsctl(dummyGetenv, "-chdir", dir, "-state", statePath, "plan", "-refresh=false", "-detailed-exitcode")
-			if code != cli.ExitChanges || !strings.Contains(out, "+ backup full") {
+			full := "+ backup full"
+			if name == "postgres" {
+				full = "+ base backup" // PostgreSQL's words
+			}
+			if code != cli.ExitChanges || !strings.Contains(out, full) {
 				t.Errorf("drsctl plan -refresh=false: exit %d, want %d with full backups\n%s%s", code, cli.ExitChanges, out, errs)
 			}
 			if after := dirNames(t, dir); !slices.Equal(before, after) {
