@@ -179,7 +179,7 @@ if sql dr "INSERT INTO orders (id, note) VALUES (7, 'nope')"; then
 fi
 echo "demo: the write on the standby was refused: it is read-only"
 
-say "Status: the primary's slot, and how far behind the standby is"
+say "Status: how far behind the standby is, and what it has replayed"
 drs status
 
 say "Done: both clusters are being stopped and the demo's directory removed"
