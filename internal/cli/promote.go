@@ -138,7 +138,7 @@ var promotedWords = map[string]struct{ switched, notSwitched string }{
 	},
 	config.EnginePostgres: {
 		switched:    "%s on %s: promoted (switchover) at LSN %s after the primary's final WAL backup; nothing written on the primary was lost. The primary is left read-only (default_transaction_read_only); stop it or make it a standby.\n",
-		notSwitched: "%s on %s: NOT promoted (see the errors above). Fix what failed and run `drsctl promote %s -database %s -planned` again. If the primary was left read-only (default_transaction_read_only), make it writable first (ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf();): the switchover makes it read-only again itself, and nothing is lost.\n",
+		notSwitched: "%s on %s: NOT promoted (see the errors above). Fix what failed and run `drsctl promote %s -database %s -planned` again. The primary may have been left read-only (default_transaction_read_only): nothing can be written to it meanwhile, and the switchover run again takes its final WAL from it. To give up the switchover instead, make it writable (ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf();).\n",
 	},
 }
 

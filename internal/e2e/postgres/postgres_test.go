@@ -508,6 +508,13 @@ func TestPostgres_SwitchoverAndFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := w.count("pg")
+	// The first switchover is killed once its final WAL backup is stored
+	// (the primary already read-only): promote -planned again finishes it.
+	cmd := exec.Command(w.bin, "-chdir", w.cfgDir, "-no-color", "promote", "reporting", "-planned", "-disconnect-users", "-auto-approve")
+	cmd.Env = append(append([]string{}, w.env...), "DRSCTL_FAILPOINT=backup-before-record")
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Fatalf("a switchover with a failpoint did not stop:\n%s", out)
+	}
 	code, out := w.drsctl("promote", "reporting", "-planned", "-disconnect-users", "-auto-approve")
 	if code != 0 {
 		t.Fatalf("promote -planned exited %d:\n%s%s", code, out, w.serverLogs())
