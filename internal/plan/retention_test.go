@@ -3,7 +3,9 @@ package plan
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/drsctl/drsctl/internal/artifact"
 	"github.com/drsctl/drsctl/internal/engine"
 )
 
@@ -44,5 +46,24 @@ func TestMake_RetentionWarnings(t *testing.T) {
 				t.Errorf("problem = %q (%s, lasting %q); want %q (warning, lasting %q)", got.Summary, got.Severity, got.Lasting, c.want, c.lasting)
 			}
 		})
+	}
+}
+
+// Cron runs apply at the log backup interval itself, and the last run's
+// backup completed a little after that run began: it is due a tenth short
+// of the interval, or every other run would skip it and log backups would
+// come at twice the interval.
+func TestMake_LogDueAtTheCronCadence(t *testing.T) {
+	for _, c := range []struct {
+		ago  time.Duration
+		want bool
+	}{{14*time.Minute + 30*time.Second, true}, {13*time.Minute + 30*time.Second, true}, {13 * time.Minute, false}, {10 * time.Minute, false}} {
+		last := art("L3.trn", artifact.Log, "400", "500", ago(c.ago))
+		st := chainState(F, L1, L2, last)
+		at(st, "dr_east", true, F, L1, L2, last)
+		p := Make(only(testConfig(), "dr_east"), st, observed(st, nil), now, Options{})
+		if got := p.Action("backup_log:sales/Sales") != nil; got != c.want {
+			t.Errorf("last log backup %s ago, every 15m: due = %v, want %v", c.ago, got, c.want)
+		}
 	}
 }
