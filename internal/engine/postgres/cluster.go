@@ -118,6 +118,16 @@ func (s *session) chownFile(p string) error {
 // postmasterPID returns the PID in postmaster.pid when that process is
 // alive (what pg_ctl status checks).
 func postmasterPID(dataDir string) (int, bool) {
+	pid, ok := lockPID(dataDir)
+	if !ok || !postmasterOf(pid, dataDir) {
+		return 0, false
+	}
+	return pid, true
+}
+
+// lockPID returns the PID in dataDir's postmaster.pid when a process by
+// that PID is alive, whatever it is.
+func lockPID(dataDir string) (int, bool) {
 	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
 	if err != nil {
 		return 0, false
@@ -133,6 +143,25 @@ func postmasterPID(dataDir string) (int, bool) {
 	return pid, true
 }
 
+// postmasterOf reports whether the live process pid may be the postmaster
+// of dataDir. A postmaster.pid left behind by a crash or a power cut names
+// a PID that, after a reboot, may belong to any other process: a
+// postmaster works in its data directory (it changes into it at start), so
+// a process whose working directory, as /proc shows it, is elsewhere is
+// not the standby's. Where /proc cannot tell (another OS, or no permission
+// to look), the process is taken to be the postmaster, as pg_ctl does.
+func postmasterOf(pid int, dataDir string) bool {
+	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	if err != nil {
+		return true
+	}
+	dir, err := filepath.EvalSymlinks(dataDir)
+	if err != nil {
+		dir = filepath.Clean(dataDir)
+	}
+	return cwd == dir
+}
+
 func (s *session) running() bool {
 	_, ok := postmasterPID(s.site.DataDir)
 	return ok
@@ -144,6 +173,16 @@ func (s *session) running() bool {
 func (s *session) start(ctx context.Context) error {
 	if err := s.chownAll(); err != nil {
 		return err
+	}
+	// A postmaster.pid naming a live process proven not to be this data
+	// directory's postmaster (a PID reused after a crash) is stale: the
+	// server would refuse to start over it when that process is the
+	// cluster user's. (A stale one naming no live process it handles
+	// itself.)
+	if pid, ok := lockPID(s.site.DataDir); ok && !postmasterOf(pid, s.site.DataDir) {
+		if err := os.Remove(filepath.Join(s.site.DataDir, "postmaster.pid")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("removing the stale postmaster.pid of the standby in %s (it names PID %d, a process that is not the standby's postmaster): %w", s.site.DataDir, pid, err)
+		}
 	}
 	if _, err := s.run(ctx, "pg_ctl", "start", "-D", s.site.DataDir, "-l", s.logFile(), "-W"); err != nil {
 		return fmt.Errorf("starting the standby in %s: %w%s", s.site.DataDir, err, s.logTail())

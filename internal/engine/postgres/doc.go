@@ -169,4 +169,36 @@
 //     standby replays whatever WAL is already in the archive — here the
 //     inbox — or pg_wal ("Standby Server Operation", 27.2.2). Readers never
 //     block promotion.
+//
+// # Worst week
+//
+//   - A postmaster.pid left by a crash or a power cut names a PID that,
+//     after a reboot, may be another process's. PostgreSQL itself checks the
+//     PID only with kill(pid, 0) (the server's miscinit.c, CreateLockFile;
+//     "Starting the Database Server", 19.3, on a stale lock file), which
+//     drsctl, running as root, would always see succeed. The postmaster
+//     changes into its data directory at start ("Creating a Database
+//     Cluster", 19.2, and the postgres reference page: -D), so a process
+//     whose working directory (/proc/PID/cwd, proc(5)) is elsewhere is not
+//     the standby's postmaster: the standby is stopped (and never signalled
+//     through pg_ctl stop, which would signal that process), and the next
+//     log restore removes the stale postmaster.pid — the server refuses to
+//     start over one naming a live process of its own user — and starts it.
+//   - A promotion ends standby mode ("Failover", 27.3; "Standby Server
+//     Operation", 27.2.2) and removes standby.signal (not documented in
+//     those words; the server's xlog.c, StartupXLOG, at the end of archive
+//     recovery). A stopped cluster of drsctl's without it, or one drsctl
+//     promoted, would start as a primary: it is reported ONLINE (the plan
+//     leaves it alone until `drsctl promote` and `drsctl reprotect`), and a
+//     log restore refuses it without shipping WAL or starting it.
+//   - Every connection is bounded: connect_timeout from the connection
+//     string ("Parameter Key Words", 34.1.2), else ConnectTimeout (30 s).
+//     libpq's default is to wait forever, and a server that accepts the TCP
+//     connection but never answers would hold apply and its state lock.
+//   - Two configurations protecting one primary share the one slot: each
+//     log backup moves it (pg_replication_slot_advance, "Replication
+//     Management Functions", 9.27.6) to where its own chain continues, past
+//     the other's. The other's next log backup is refused as a broken chain
+//     (never taken with a gap) and the refusal names that cause: one
+//     primary, one configuration.
 package postgres

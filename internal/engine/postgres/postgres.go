@@ -51,7 +51,7 @@ func (d *Driver) OpenSite(ctx context.Context, connection string, site engine.Si
 	if err != nil {
 		return nil, fmt.Errorf("the connection is not a valid libpq URL or key=value string (the value is not shown: it may hold a password)")
 	}
-	s := &session{d: d, dsn: connection, site: site, port: cfg.Port, host: cfg.Host}
+	s := &session{d: d, dsn: connection, site: site, port: cfg.Port, host: cfg.Host, ownTimeout: cfg.ConnectTimeout != 0}
 	return s, nil
 }
 
@@ -63,6 +63,9 @@ type session struct {
 	site engine.Site
 	host string
 	port uint16
+	// ownTimeout: the connection sets connect_timeout; otherwise each
+	// connection is bounded by ConnectTimeout (see connect.go).
+	ownTimeout bool
 
 	mu sync.Mutex // serialises work on the standby's data directory
 }
@@ -75,9 +78,11 @@ func (s *session) Close() error { return nil }
 
 // sql connects for SQL. Errors never carry the connection string.
 func (s *session) sql(ctx context.Context) (*pgx.Conn, error) {
-	c, err := pgx.Connect(ctx, s.dsn)
+	cctx, cancel := s.connecting(ctx)
+	defer cancel()
+	c, err := pgx.Connect(cctx, s.dsn)
 	if err != nil {
-		return nil, connectError(err)
+		return nil, s.connectFailed(ctx, cctx, err)
 	}
 	return c, nil
 }
@@ -89,9 +94,11 @@ func (s *session) replication(ctx context.Context) (*pgconn.PgConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := pgconn.Connect(ctx, dsn)
+	cctx, cancel := s.connecting(ctx)
+	defer cancel()
+	c, err := pgconn.Connect(cctx, dsn)
 	if err != nil {
-		return nil, connectError(err)
+		return nil, s.connectFailed(ctx, cctx, err)
 	}
 	return c, nil
 }

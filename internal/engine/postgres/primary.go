@@ -322,7 +322,7 @@ func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h ar
 	held := primSegStart(slot.RestartLSN, segSize) // the server keeps whole segments
 	switch {
 	case start < held:
-		return h, fmt.Errorf("%w: the log chain continues at %s but replication slot %q holds WAL only from %s: the WAL between is gone from the primary; a new full (base) backup is needed", engine.ErrChain, pglogrepl.LSN(from), SlotName, slot.RestartLSN)
+		return h, fmt.Errorf("%w: the log chain continues at %s but replication slot %q holds WAL only from %s: the WAL between is gone from the primary; a new full (base) backup is needed. The slot was moved on outside this configuration's chain: by hand, or by another drsctl configuration protecting the same primary — each moves the one slot %q past the other's chain, and a full backup follows every time: protect a primary from one configuration only", engine.ErrChain, pglogrepl.LSN(from), SlotName, slot.RestartLSN, SlotName)
 	case start > slot.RestartLSN:
 		flush, err := primQueryOne(ctx, conn, `SELECT pg_current_wal_flush_lsn()`)
 		if err != nil {

@@ -78,6 +78,11 @@ func (s *session) observe(ctx context.Context) (engine.StandbyDatabase, error) {
 		d.RedoLSN = m.Last.LastLSN
 	}
 	if !s.running() {
+		if why := s.promotedWhy(m); why != "" {
+			// A primary now, whether up or not: never a standby to feed.
+			d.State, d.RawState, d.RedoLSN = engine.Online, why+"; stopped", ""
+			return d, nil
+		}
 		d.State, d.RawState = engine.Restoring, "stopped (the next log restore starts it)"
 		return d, nil
 	}
@@ -460,6 +465,11 @@ func (s *session) restoreLog(ctx context.Context, req engine.RestoreRequest, pro
 	case m.SegmentSize == 0:
 		return fmt.Errorf("drsctl's record %s has no WAL segment size: restore a full backup again", filepath.Join(s.sidecar(), MarkerFile))
 	}
+	// Stopped without standby.signal, it would start as a primary. (A
+	// running one is still what it started as: the plan asked it.)
+	if why := s.promotedWhy(m); why != "" && !s.running() {
+		return fmt.Errorf("%w: the cluster in %s is %s: it takes no more WAL, and drsctl does not start it; record a failover with `drsctl promote`, or protect it again with `drsctl reprotect` (the next apply replaces it)", engine.ErrChain, dir, why)
+	}
 	// The inbox may have been removed by a cleanup job: make it again, the
 	// cluster's user's (it writes .wanted there).
 	if err := os.MkdirAll(s.inbox(), 0o700); err != nil {
@@ -755,4 +765,21 @@ func (s *session) Recover(ctx context.Context, req engine.RecoverRequest) error 
 		m.Promoted = &now
 	}
 	return s.writeMarker(m)
+}
+
+// promotedWhy says why the (stopped) cluster drsctl built is no longer a
+// standby, or "" when it still is one: drsctl promoted it, or someone did
+// outside drsctl (pg_ctl promote, pg_promote()) — PostgreSQL removes
+// standby.signal when it leaves recovery, and drsctl writes it with every
+// seed. A stopped cluster without it would start as a primary: it is
+// reported as such, never fed WAL or started as a standby, and so never
+// replaced without `drsctl reprotect`.
+func (s *session) promotedWhy(m *marker) string {
+	if m.Promoted != nil {
+		return "promoted by drsctl at " + m.Promoted.UTC().Format(time.RFC3339)
+	}
+	if _, err := os.Stat(filepath.Join(s.site.DataDir, "standby.signal")); errors.Is(err, os.ErrNotExist) {
+		return "promoted outside drsctl (its standby.signal is gone: PostgreSQL removes it when a standby is promoted)"
+	}
+	return ""
 }
