@@ -5,7 +5,7 @@ PKGS    := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test unit soak stress fuzz check demo bench bench-smb clean testenv-up testenv-down
+.PHONY: all build test unit soak stress fuzz check demo demo-postgres bench bench-smb clean testenv-up testenv-down
 
 all: build
 
@@ -56,6 +56,12 @@ check:
 
 demo:
 	./scripts/demo.sh
+
+# The PostgreSQL engine end to end: a throwaway primary and the hot standby
+# drsctl builds from it (needs PostgreSQL's server binaries; as root it
+# installs the Debian package postgresql when missing).
+demo-postgres:
+	./examples/postgres/demo.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/plan/

@@ -42,7 +42,7 @@ const (
 
 // examplesWithConfig are the example directories that hold a configuration;
 // a directory moved or added without updating this list fails the test.
-var examplesWithConfig = []string{"cron", "github-actions", "kubernetes", "quickstart", "two-site"}
+var examplesWithConfig = []string{"cron", "github-actions", "kubernetes", "postgres", "quickstart", "two-site"}
 
 // dummyGetenv sets every variable env() asks for, to a value that also
 // passes where a path is expected (the quickstart's directory); drsctl's
@@ -156,9 +156,9 @@ func TestExamples_ConfigurationsValidate(t *testing.T) {
 				t.Errorf("drsctl fmt -check: exit %d (run drsctl -chdir examples/%s fmt)\n%s%s", code, name, out, errs)
 			}
 			// Validate needs no secrets (the workflow validates pull
-			// requests from forks, which get none); the quickstart's
-			// paths come from make demo.
-			if name != "quickstart" {
+			// requests from forks, which get none); the quickstart's and
+			// the PostgreSQL example's paths come from their demos.
+			if name != "quickstart" && name != "postgres" {
 				if code, out, errs := runDrsctl(noGetenv, "-chdir", dir, "validate"); code != 0 {
 					t.Errorf("drsctl validate without secrets: exit %d\n%s%s", code, out, errs)
 				}
@@ -168,7 +168,11 @@ func TestExamples_ConfigurationsValidate(t *testing.T) {
 			before := dirNames(t, dir)
 			statePath := filepath.Join(t.TempDir(), "drs.state.json")
 			code, out, errs := runDrsctl(dummyGetenv, "-chdir", dir, "-state", statePath, "plan", "-refresh=false", "-detailed-exitcode")
-			if code != cli.ExitChanges || !strings.Contains(out, "+ backup full") {
+			full := "+ backup full"
+			if name == "postgres" {
+				full = "+ base backup" // PostgreSQL's words
+			}
+			if code != cli.ExitChanges || !strings.Contains(out, full) {
 				t.Errorf("drsctl plan -refresh=false: exit %d, want %d with full backups\n%s%s", code, cli.ExitChanges, out, errs)
 			}
 			if after := dirNames(t, dir); !slices.Equal(before, after) {
