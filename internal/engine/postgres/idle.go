@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/drsctl/drsctl/internal/engine/postgres/wal"
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
@@ -105,7 +107,7 @@ func (s *session) openSegmentIdle(ctx context.Context, tli uint32, segStart pglo
 		return false, err
 	}
 	defer primCloseRepl(conn)
-	rows, err := primQuery(ctx, conn, `SELECT pg_current_wal_insert_lsn()::text, pg_current_wal_flush_lsn()::text,
+	rows, err := wal.Query(ctx, conn, `SELECT pg_current_wal_insert_lsn()::text, pg_current_wal_flush_lsn()::text,
 	current_setting('wal_block_size'), (SELECT setting FROM pg_settings WHERE name = 'wal_writer_delay')`)
 	if err != nil || len(rows) != 1 {
 		return false, fmt.Errorf("reading the primary's WAL position: %v", err)
@@ -129,7 +131,7 @@ func (s *session) openSegmentIdle(ctx context.Context, tli uint32, segStart pglo
 			return false, ctx.Err()
 		case <-time.After(3*time.Duration(delayMS)*time.Millisecond + 100*time.Millisecond):
 		}
-		if rows, err = primQuery(ctx, conn, `SELECT pg_current_wal_flush_lsn()::text`); err != nil || len(rows) != 1 {
+		if rows, err = wal.Query(ctx, conn, `SELECT pg_current_wal_flush_lsn()::text`); err != nil || len(rows) != 1 {
 			return false, fmt.Errorf("reading the primary's WAL position: %v", err)
 		}
 		rows[0] = []string{"", rows[0][0]}

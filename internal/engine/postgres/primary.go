@@ -190,7 +190,7 @@ func (s *session) backupFull(ctx context.Context, req engine.BackupRequest, prog
 		return h, err
 	}
 	var total int64
-	if v, qerr := primQueryOne(ctx, conn, `SELECT sum(pg_database_size(oid))::bigint FROM pg_database`); qerr == nil {
+	if v, qerr := wal.QueryOne(ctx, conn, `SELECT sum(pg_database_size(oid))::bigint FROM pg_database`); qerr == nil {
 		total, _ = strconv.ParseInt(v, 10, 64)
 	}
 	h = artifact.Header{Kind: artifact.Full, Database: req.Database, Start: time.Now().UTC()}
@@ -222,7 +222,7 @@ func (s *session) backupFull(ctx context.Context, req engine.BackupRequest, prog
 // the ledger records this backup, the older chain may still need what it
 // holds; the next log backup moves it on.
 func (s *session) freshSlot(ctx context.Context, conn *pgconn.PgConn) error {
-	rows, err := primQuery(ctx, conn, fmt.Sprintf(`SELECT slot_type, coalesce(wal_status, ''), restart_lsn IS NULL FROM pg_replication_slots WHERE slot_name = '%s'`, s.slot))
+	rows, err := wal.Query(ctx, conn, fmt.Sprintf(`SELECT slot_type, coalesce(wal_status, ''), restart_lsn IS NULL FROM pg_replication_slots WHERE slot_name = '%s'`, s.slot))
 	if err != nil {
 		return fmt.Errorf("reading replication slot %q: %w", s.slot, err)
 	}
@@ -329,7 +329,7 @@ func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h ar
 		}
 		return h, fmt.Errorf("%w: the log chain continues at %s but replication slot %q holds WAL only from %s: the WAL between is gone from the primary; a new base backup is needed. The slot was moved on outside this configuration's chain: %s", engine.ErrChain, pglogrepl.LSN(from), s.slot, slot.RestartLSN, why)
 	case start > slot.RestartLSN:
-		flush, err := primQueryOne(ctx, conn, `SELECT pg_current_wal_flush_lsn()`)
+		flush, err := wal.QueryOne(ctx, conn, `SELECT pg_current_wal_flush_lsn()`)
 		if err != nil {
 			return h, fmt.Errorf("reading the primary's WAL position: %w", err)
 		}
@@ -402,7 +402,7 @@ func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h ar
 func (s *session) advanceSlot(ctx context.Context, conn *pgconn.PgConn, pos pglogrepl.LSN) error {
 	deadline := time.Now().Add(wal.BusyWait)
 	for {
-		_, err := primQueryOne(ctx, conn, fmt.Sprintf(`SELECT end_lsn FROM pg_replication_slot_advance('%s', '%s')`, s.slot, pos))
+		_, err := wal.QueryOne(ctx, conn, fmt.Sprintf(`SELECT end_lsn FROM pg_replication_slot_advance('%s', '%s')`, s.slot, pos))
 		var pgErr *pgconn.PgError
 		if err == nil {
 			return nil
@@ -426,7 +426,7 @@ func (s *session) advanceSlot(ctx context.Context, conn *pgconn.PgConn, pos pglo
 // the segment being written, and nothing in it was committed. Any error
 // reading it is "something to ship": the log backup goes on as usual.
 func (s *session) nothingToShip(ctx context.Context, conn *pgconn.PgConn, tli uint32, start pglogrepl.LSN, segSize uint64) bool {
-	v, err := primQueryOne(ctx, conn, `SELECT pg_current_wal_insert_lsn()`)
+	v, err := wal.QueryOne(ctx, conn, `SELECT pg_current_wal_insert_lsn()`)
 	if err != nil {
 		return false
 	}
@@ -458,7 +458,7 @@ func primSegStart(l pglogrepl.LSN, segSize uint64) pglogrepl.LSN {
 }
 
 func primSegmentSize(ctx context.Context, conn *pgconn.PgConn) (uint64, error) {
-	v, err := primQueryOne(ctx, conn, `SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'`)
+	v, err := wal.QueryOne(ctx, conn, `SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'`)
 	if err != nil {
 		return 0, fmt.Errorf("reading wal_segment_size: %w", err)
 	}
@@ -584,33 +584,3 @@ func (s *session) Describe(ctx context.Context, serverPath string) (artifact.Hea
 	return artifact.Header{}, errors.New("a PostgreSQL server cannot read a backup file: drsctl carries PostgreSQL backups itself")
 }
 
-// query runs sql (simple protocol) on a replication connection and returns
-// its rows as text.
-func primQuery(ctx context.Context, conn *pgconn.PgConn, sql string) ([][]string, error) {
-	res, err := conn.Exec(ctx, sql).ReadAll()
-	if err != nil {
-		return nil, err
-	}
-	var rows [][]string
-	for _, r := range res {
-		for _, row := range r.Rows {
-			s := make([]string, len(row))
-			for i, v := range row {
-				s[i] = string(v)
-			}
-			rows = append(rows, s)
-		}
-	}
-	return rows, nil
-}
-
-func primQueryOne(ctx context.Context, conn *pgconn.PgConn, sql string) (string, error) {
-	rows, err := primQuery(ctx, conn, sql)
-	if err != nil {
-		return "", err
-	}
-	if len(rows) != 1 || len(rows[0]) != 1 {
-		return "", fmt.Errorf("expected one value, got %d rows", len(rows))
-	}
-	return rows[0][0], nil
-}

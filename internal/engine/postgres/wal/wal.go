@@ -145,7 +145,7 @@ func PullWith(ctx context.Context, conn *pgconn.PgConn, slot string, from LSN, o
 
 // segmentSize reads wal_segment_size (bytes in PostgreSQL ≥ 11).
 func segmentSize(ctx context.Context, conn *pgconn.PgConn) (uint64, error) {
-	v, err := queryOne(ctx, conn, `SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'`)
+	v, err := QueryOne(ctx, conn, `SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'`)
 	if err != nil {
 		return 0, fmt.Errorf("reading wal_segment_size: %w", err)
 	}
@@ -160,7 +160,7 @@ func segmentSize(ctx context.Context, conn *pgconn.PgConn) (uint64, error) {
 // and create is set.
 func ensureSlot(ctx context.Context, conn *pgconn.PgConn, slot string, create bool) (LSN, error) {
 	q := fmt.Sprintf(`SELECT slot_type, coalesce(restart_lsn::text, ''), coalesce(wal_status, '') FROM pg_replication_slots WHERE slot_name = '%s'`, slot)
-	rows, err := query(ctx, conn, q)
+	rows, err := Query(ctx, conn, q)
 	if err != nil {
 		return 0, fmt.Errorf("reading replication slot %s: %w", slot, err)
 	}
@@ -173,7 +173,7 @@ func ensureSlot(ctx context.Context, conn *pgconn.PgConn, slot string, create bo
 		if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE_REPLICATION_SLOT %s PHYSICAL RESERVE_WAL`, slot)).ReadAll(); err != nil {
 			return 0, fmt.Errorf("creating physical replication slot %s: %w (needs max_replication_slots > slots in use)", slot, err)
 		}
-		if rows, err = query(ctx, conn, q); err != nil || len(rows) != 1 {
+		if rows, err = Query(ctx, conn, q); err != nil || len(rows) != 1 {
 			return 0, fmt.Errorf("reading replication slot %s after creating it: %d rows, %v", slot, len(rows), err)
 		}
 	}
@@ -188,7 +188,7 @@ func ensureSlot(ctx context.Context, conn *pgconn.PgConn, slot string, create bo
 }
 
 func switchWAL(ctx context.Context, conn *pgconn.PgConn) (LSN, error) {
-	v, err := queryOne(ctx, conn, `SELECT pg_switch_wal()`)
+	v, err := QueryOne(ctx, conn, `SELECT pg_switch_wal()`)
 	if err != nil {
 		return 0, fmt.Errorf("closing the current WAL segment (pg_switch_wal): %w (the role needs EXECUTE on pg_switch_wal, or superuser)", err)
 	}
@@ -333,7 +333,9 @@ func confirm(ctx context.Context, conn *pgconn.PgConn, pos LSN) error {
 	return nil
 }
 
-func query(ctx context.Context, conn *pgconn.PgConn, sql string) ([][]string, error) {
+// Query runs sql (simple protocol: it works on a replication connection)
+// and returns its rows as text.
+func Query(ctx context.Context, conn *pgconn.PgConn, sql string) ([][]string, error) {
 	res, err := conn.Exec(ctx, sql).ReadAll()
 	if err != nil {
 		return nil, err
@@ -351,8 +353,9 @@ func query(ctx context.Context, conn *pgconn.PgConn, sql string) ([][]string, er
 	return rows, nil
 }
 
-func queryOne(ctx context.Context, conn *pgconn.PgConn, sql string) (string, error) {
-	rows, err := query(ctx, conn, sql)
+// QueryOne runs sql as Query does and returns its one value.
+func QueryOne(ctx context.Context, conn *pgconn.PgConn, sql string) (string, error) {
+	rows, err := Query(ctx, conn, sql)
 	if err != nil {
 		return "", err
 	}
@@ -390,7 +393,7 @@ func Slot(ctx context.Context, conn *pgconn.PgConn, slot string) (SlotState, err
 	if !slotName.MatchString(slot) {
 		return SlotState{}, fmt.Errorf("replication slot name %q is not valid", slot)
 	}
-	rows, err := query(ctx, conn, fmt.Sprintf(`SELECT coalesce(restart_lsn::text, ''),
+	rows, err := Query(ctx, conn, fmt.Sprintf(`SELECT coalesce(restart_lsn::text, ''),
 	coalesce((pg_current_wal_lsn() - restart_lsn)::bigint, 0), coalesce(wal_status, ''),
 	coalesce(safe_wal_size, -1), active
 	FROM pg_replication_slots WHERE slot_name = '%s'`, slot))
