@@ -301,7 +301,7 @@ func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h ar
 	if err != nil {
 		return h, fmt.Errorf("IDENTIFY_SYSTEM: %w (the role needs the REPLICATION attribute; drsctl's replication connection names a database, so pg_hba.conf matches it by that database's lines, not by \"replication\" ones)", err)
 	}
-	segSize, err := primSegmentSize(ctx, conn)
+	segSize, err := wal.SegmentSize(ctx, conn)
 	if err != nil {
 		return h, err
 	}
@@ -457,18 +457,6 @@ func primSegStart(l pglogrepl.LSN, segSize uint64) pglogrepl.LSN {
 	return pglogrepl.LSN(uint64(l) / segSize * segSize)
 }
 
-func primSegmentSize(ctx context.Context, conn *pgconn.PgConn) (uint64, error) {
-	v, err := wal.QueryOne(ctx, conn, `SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'`)
-	if err != nil {
-		return 0, fmt.Errorf("reading wal_segment_size: %w", err)
-	}
-	n, err := strconv.ParseUint(v, 10, 64)
-	if err != nil || n == 0 || n&(n-1) != 0 {
-		return 0, fmt.Errorf("wal_segment_size %q is not a power of two in bytes", v)
-	}
-	return n, nil
-}
-
 // stopWrites makes the primary read-only for a planned switchover:
 // default_transaction_read_only on (ALTER SYSTEM, reloaded), then either the
 // other client sessions ended (disconnect) or, when one still holds a
@@ -583,4 +571,3 @@ func (s *session) allowWrites() {
 func (s *session) Describe(ctx context.Context, serverPath string) (artifact.Header, error) {
 	return artifact.Header{}, errors.New("a PostgreSQL server cannot read a backup file: drsctl carries PostgreSQL backups itself")
 }
-

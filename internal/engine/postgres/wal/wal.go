@@ -101,7 +101,7 @@ func PullWith(ctx context.Context, conn *pgconn.PgConn, slot string, from LSN, o
 		return 0, fmt.Errorf("IDENTIFY_SYSTEM: %w (the connection must be a replication connection: add replication=database to the URL; the role needs REPLICATION and pg_hba.conf must allow it)", err)
 	}
 	tli := uint32(sys.Timeline)
-	segSize, err := segmentSize(ctx, conn)
+	segSize, err := SegmentSize(ctx, conn)
 	if err != nil {
 		return 0, err
 	}
@@ -143,8 +143,8 @@ func PullWith(ctx context.Context, conn *pgconn.PgConn, slot string, from LSN, o
 	return pos, nil
 }
 
-// segmentSize reads wal_segment_size (bytes in PostgreSQL ≥ 11).
-func segmentSize(ctx context.Context, conn *pgconn.PgConn) (uint64, error) {
+// SegmentSize reads wal_segment_size (bytes in PostgreSQL ≥ 11).
+func SegmentSize(ctx context.Context, conn *pgconn.PgConn) (uint64, error) {
 	v, err := QueryOne(ctx, conn, `SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'`)
 	if err != nil {
 		return 0, fmt.Errorf("reading wal_segment_size: %w", err)
