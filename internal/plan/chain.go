@@ -133,6 +133,19 @@ func (n *node) at() time.Time {
 	return n.finished()
 }
 
+// began is when the backup began by drsctl's clock: its completion less
+// the time it took by the server's (a difference, which no clock offset or
+// time zone moves); at() when either is unknown. A schedule counts from
+// it, as cron fires: counted from completion, each interval would grow by
+// the backup's own duration.
+func (n *node) began() time.Time {
+	took := n.hdr.Finish.Sub(n.hdr.Start)
+	if n.completed.IsZero() || took <= 0 || took > 24*time.Hour {
+		return n.at()
+	}
+	return n.completed.Add(-took)
+}
+
 // late is the latest the backup can have been taken: restore_delay and
 // retention count from it, so neither acts early on a server's wrong clock.
 func (n *node) late() time.Time {

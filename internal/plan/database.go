@@ -524,7 +524,7 @@ func (b *builder) planBackups(d *dbPlan) {
 			}
 		}
 		// A backup dated in the future says only that a clock is wrong.
-		if age := b.now.Sub(last.at()); age >= logDue(d.p.LogBackup.Every) || age < -clockTolerance {
+		if age := b.now.Sub(last.began()); age >= logDue(d.p.LogBackup.Every) || age < -clockTolerance {
 			k := d.words().kinds
 			reason := fmt.Sprintf("last %s backup %s ago, every %s", k[artifact.Log], fmtDur(age), fmtDur(d.p.LogBackup.Every))
 			if last.isFull() {

@@ -67,3 +67,18 @@ func TestMake_LogDueAtTheCronCadence(t *testing.T) {
 		}
 	}
 }
+
+// The interval counts from when the last log backup began (its completion
+// by drsctl's clock less its duration by the server's), as cron fires: a
+// backup that took two minutes does not push the next one two minutes on.
+func TestMake_LogDueFromWhenTheLastBegan(t *testing.T) {
+	last := art("L3.trn", artifact.Log, "400", "500", ago(11*time.Minute))
+	last.Start, last.Completed = ago(13*time.Minute), ago(11*time.Minute)
+	st := chainState(F, L1, L2, last)
+	at(st, "dr_east", true, F, L1, L2, last)
+	p := Make(only(testConfig(), "dr_east"), st, observed(st, nil), now, Options{})
+	a := p.Action("backup_log:sales/Sales")
+	if a == nil || !strings.Contains(a.Reason, "last log backup 13m ago") {
+		t.Fatalf("a log backup that began 13m ago and took 2m, every 15m: %+v; want due, counted from its start", a)
+	}
+}
