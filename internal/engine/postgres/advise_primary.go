@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/drsctl/drsctl/internal/engine"
 )
@@ -74,6 +75,7 @@ func (s *session) advisePrimary(ctx context.Context) []engine.Advice {
 	}
 	// An unbounded max_slot_wal_keep_size is said by the plan from
 	// ObservePrimary's Retained, with what the slot holds now.
+	out = append(out, s.otherSlots(ctx, c)...)
 	if super || repl {
 		rc, err := s.replication(ctx)
 		if err == nil {
@@ -84,6 +86,40 @@ func (s *session) advisePrimary(ctx context.Context) []engine.Advice {
 			add(fmt.Sprintf("the primary refuses a replication connection for role %q", role),
 				"a replication=database connection is matched in pg_hba.conf by the database's lines (not \"replication\" ones) and needs a free WAL sender (max_wal_senders); the server said: %v", err)
 		}
+	}
+	return out
+}
+
+// otherSlots names drsctl slots of other ledgers that hold WAL with no one
+// streaming from them. Each ledger keeps its own slot (slotFor); a ledger
+// rebuilt or started over, or a configuration removed, leaves its slot
+// behind, and a slot nobody moves keeps every WAL segment from then on
+// until the primary's disk is full — the failure the slot's bound exists
+// for. drsctl does not drop it: another configuration may still use it.
+func (s *session) otherSlots(ctx context.Context, c *pgx.Conn) []engine.Advice {
+	rows, err := c.Query(ctx, `SELECT slot_name, coalesce((pg_current_wal_lsn() - restart_lsn)::bigint, 0)
+	FROM pg_replication_slots
+	WHERE slot_type = 'physical' AND NOT active AND slot_name <> $1 AND (slot_name = $2 OR slot_name LIKE $2 || '\_%')
+	ORDER BY slot_name`, s.slot, SlotName)
+	if err != nil {
+		return []engine.Advice{{Summary: "could not list the primary's replication slots", Detail: err.Error()}}
+	}
+	defer rows.Close()
+	var out []engine.Advice
+	for rows.Next() {
+		var name string
+		var held int64
+		if err := rows.Scan(&name, &held); err != nil {
+			return append(out, engine.Advice{Summary: "could not list the primary's replication slots", Detail: err.Error()})
+		}
+		out = append(out, engine.Advice{
+			Summary: fmt.Sprintf("replication slot %q, not this configuration's, holds WAL with nothing streaming from it", name),
+			Detail: fmt.Sprintf("It holds %d MiB now. drsctl keeps one slot per ledger (this one's is %q); %q belongs to another drsctl configuration, or to a ledger since rebuilt or started over, and if none uses it, it keeps WAL until the primary's disk is full. If no configuration protects this primary through it, drop it: SELECT pg_drop_replication_slot('%s');",
+				held>>20, s.slot, name, name),
+		})
+	}
+	if err := rows.Err(); err != nil {
+		return append(out, engine.Advice{Summary: "could not list the primary's replication slots", Detail: err.Error()})
 	}
 	return out
 }

@@ -375,3 +375,36 @@ func TestPrimaryCrashBetweenLogs(t *testing.T) {
 	}
 	checkLog(t, a3, s3.path, p.ArchiveDir)
 }
+
+// TestAdviseAnotherLedgersSlot: a ledger started over (or a configuration
+// removed) leaves its slot behind, holding WAL for ever; the next plan of
+// any configuration on that primary names it and how to drop it.
+func TestAdviseAnotherLedgersSlot(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	p := pgtest.NewPrimary(t)
+	old, err := New().OpenSite(ctx, p.DSN, engine.Site{Owner: "0ld-ledger"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backup(t, ctx, old.(*session), t.TempDir(), "full", engine.BackupRequest{Kind: artifact.Full})
+	cur, err := New().OpenSite(ctx, p.DSN, engine.Site{Owner: "new-ledger"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found *engine.Advice
+	for _, a := range cur.(engine.Advisor).Advise(ctx, engine.AdviceRequest{Primary: true, Databases: []string{"cluster"}}) {
+		if strings.Contains(a.Summary, `"drsctl_0ldledger"`) {
+			found = &a
+		}
+	}
+	if found == nil || !strings.Contains(found.Detail, "pg_drop_replication_slot('drsctl_0ldledger')") {
+		t.Fatalf("advice about the old ledger's slot: %+v", found)
+	}
+	// The old ledger's own plan does not call its own slot another's.
+	for _, a := range old.(engine.Advisor).Advise(ctx, engine.AdviceRequest{Primary: true, Databases: []string{"cluster"}}) {
+		if strings.Contains(a.Summary, "replication slot") {
+			t.Errorf("advice to the slot's own ledger: %s", a.Summary)
+		}
+	}
+}
