@@ -9,8 +9,8 @@
 # (max_wal_senders, max_replication_slots: the defaults leave plenty), and a
 # login with the REPLICATION attribute that pg_hba.conf lets in. No
 # archive_command: drsctl takes base backups and WAL over the replication
-# protocol, through a physical replication slot named "drsctl" that it
-# creates. The slot keeps each WAL segment on the primary until drsctl's
+# protocol, through a physical replication slot it creates, one per ledger
+# ("drsctl_" and the start of the ledger's lineage). The slot keeps each WAL segment on the primary until drsctl's
 # ledger records it; bound what it may keep with max_slot_wal_keep_size (the
 # demo sets '1GB'): unbounded, a standby site that stops running drsctl
 # would fill the primary's pg_wal, and plan and apply warn about it.
