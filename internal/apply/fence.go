@@ -32,9 +32,9 @@ func (x *execution) fenceTailLog(ctx context.Context, s engine.Session, p *confi
 		switch {
 		case !d.Exists:
 			return refuse("it no longer exists")
-		case p.Engine == config.EnginePostgres && d.State == "READ ONLY":
+		case d.State == engine.PrimaryReadOnly:
 			// A switchover killed after it stopped writes (see the
-			// planner's retriedSwitchover): the final WAL is taken again.
+			// planner's retriedSwitchover): the final log is taken again.
 		case !strings.EqualFold(d.State, "ONLINE"):
 			return refuse("it is " + d.State + ", not ONLINE")
 		}

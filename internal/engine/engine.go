@@ -131,6 +131,13 @@ type Retention struct {
 	Status string `json:"status,omitempty"`
 }
 
+// PrimaryReadOnly is the State of a primary database whose writes a
+// planned switchover stopped and which can still take the final log
+// backup (PostgreSQL: default_transaction_read_only). A switchover killed
+// after that is finished by running it again: nothing can have been
+// written since.
+const PrimaryReadOnly = "READ ONLY"
+
 // BackupRecord is one backup as the server's history records it.
 type BackupRecord struct {
 	artifact.Header

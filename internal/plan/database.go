@@ -170,11 +170,10 @@ func (b *builder) observePrimary(d *dbPlan) []engine.BackupRecord {
 		return nil
 	}
 	d.obs = o
-	// A PostgreSQL switchover makes the primary read-only before its final
-	// WAL backup (the engine's words: "READ ONLY"). One killed after that
-	// left it so: promote -planned again takes the final WAL from it —
-	// nothing can have been written since.
-	retriedSwitchover := b.promote != nil && b.promote.Planned && d.p.Engine == config.EnginePostgres && o.State == "READ ONLY"
+	// A switchover killed after it stopped writes (engine.PrimaryReadOnly)
+	// is finished by promote -planned again: the final log backup is taken
+	// from the read-only primary.
+	retriedSwitchover := b.promote != nil && b.promote.Planned && o.State == engine.PrimaryReadOnly
 	if !strings.EqualFold(o.State, "ONLINE") && !retriedSwitchover {
 		d.canBackup = false
 		detail := "Backups can only be taken of an online database."

@@ -30,7 +30,7 @@ func (s *session) advisePrimary(ctx context.Context) []engine.Advice {
 	if err != nil {
 		return []engine.Advice{{Summary: "cannot connect to the primary to check its settings", Detail: err.Error()}}
 	}
-	defer primCloseSQL(c)
+	defer closeSQL(c)
 	var (
 		role                                    string
 		super, repl, switchWAL, alterRO, signal bool
@@ -80,7 +80,7 @@ func (s *session) advisePrimary(ctx context.Context) []engine.Advice {
 		rc, err := s.replication(ctx)
 		if err == nil {
 			_, err = pglogrepl.IdentifySystem(ctx, rc)
-			primCloseRepl(rc)
+			closeRepl(rc)
 		}
 		if err != nil {
 			add(fmt.Sprintf("the primary refuses a replication connection for role %q", role),

@@ -106,7 +106,7 @@ func (s *session) openSegmentIdle(ctx context.Context, tli uint32, segStart pglo
 	if err != nil {
 		return false, err
 	}
-	defer primCloseRepl(conn)
+	defer closeRepl(conn)
 	rows, err := wal.Query(ctx, conn, `SELECT pg_current_wal_insert_lsn()::text, pg_current_wal_flush_lsn()::text,
 	current_setting('wal_block_size'), (SELECT setting FROM pg_settings WHERE name = 'wal_writer_delay')`)
 	if err != nil || len(rows) != 1 {

@@ -28,7 +28,7 @@ const (
 	StateInRecovery = "IN RECOVERY"
 	// StateReadOnly: default_transaction_read_only is on, as a planned
 	// switchover leaves the old primary.
-	StateReadOnly = "READ ONLY"
+	StateReadOnly = engine.PrimaryReadOnly
 )
 
 // SlotReporter is a session that can say how the primary's replication
@@ -50,17 +50,18 @@ func (s *session) Slot(ctx context.Context) (wal.SlotState, error) {
 	if err != nil {
 		return wal.SlotState{}, err
 	}
-	defer primCloseSQL(c)
+	defer closeSQL(c)
 	return wal.Slot(ctx, c.PgConn(), s.slot)
 }
 
-func primCloseSQL(c *pgx.Conn) {
+// closeSQL closes a connection, bounded: a dead server cannot hold it.
+func closeSQL(c *pgx.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = c.Close(ctx)
 }
 
-func primCloseRepl(c *pgconn.PgConn) {
+func closeRepl(c *pgconn.PgConn) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = c.Close(ctx)
@@ -82,7 +83,7 @@ func (s *session) ObservePrimary(ctx context.Context, databases []string, since 
 	if err != nil {
 		return nil, err
 	}
-	defer primCloseSQL(c)
+	defer closeSQL(c)
 	var (
 		recovery bool
 		sysid    string
@@ -181,7 +182,7 @@ func (s *session) backupFull(ctx context.Context, req engine.BackupRequest, prog
 	if err != nil {
 		return h, err
 	}
-	defer primCloseRepl(conn)
+	defer closeRepl(conn)
 	sys, err := pglogrepl.IdentifySystem(ctx, conn)
 	if err != nil {
 		return h, fmt.Errorf("IDENTIFY_SYSTEM: %w (the role needs the REPLICATION attribute; drsctl's replication connection names a database, so pg_hba.conf matches it by that database's lines, not by \"replication\" ones)", err)
@@ -296,7 +297,7 @@ func (s *session) backupLog(ctx context.Context, req engine.BackupRequest) (h ar
 	if err != nil {
 		return h, err
 	}
-	defer primCloseRepl(conn)
+	defer closeRepl(conn)
 	sys, err := pglogrepl.IdentifySystem(ctx, conn)
 	if err != nil {
 		return h, fmt.Errorf("IDENTIFY_SYSTEM: %w (the role needs the REPLICATION attribute; drsctl's replication connection names a database, so pg_hba.conf matches it by that database's lines, not by \"replication\" ones)", err)
@@ -469,7 +470,7 @@ func (s *session) stopWrites(ctx context.Context, disconnect bool) (undo func(),
 	if err != nil {
 		return nil, err
 	}
-	defer primCloseSQL(c)
+	defer closeSQL(c)
 	// Already read-only (a retried switchover, or the operator's doing):
 	// a failure then leaves it so.
 	var was string
@@ -545,7 +546,7 @@ func (s *session) setting(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer primCloseSQL(c)
+	defer closeSQL(c)
 	var v string
 	if err := c.QueryRow(ctx, `SELECT current_setting($1)`, name).Scan(&v); err != nil {
 		return "", fmt.Errorf("reading %s: %w", name, err)
@@ -562,7 +563,7 @@ func (s *session) allowWrites() {
 	if err != nil {
 		return
 	}
-	defer primCloseSQL(c)
+	defer closeSQL(c)
 	if _, err := c.Exec(ctx, `ALTER SYSTEM RESET default_transaction_read_only`); err == nil {
 		_, _ = c.Exec(ctx, `SELECT pg_reload_conf()`)
 	}

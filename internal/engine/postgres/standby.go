@@ -94,7 +94,7 @@ func (s *session) observe(ctx context.Context) (engine.StandbyDatabase, error) {
 		d.State, d.RawState = engine.Restoring, notReady
 		return d, nil
 	}
-	defer func() { _ = conn.Close(context.Background()) }()
+	defer closeSQL(conn)
 	var inRecovery bool
 	if err := conn.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&inRecovery); err != nil {
 		return d, fmt.Errorf("asking the standby whether it is in recovery: %w", queryError(err))
@@ -223,7 +223,7 @@ func (s *session) restoreFull(ctx context.Context, req engine.RestoreRequest, pr
 		return err
 	}
 	if (!req.FirstLSN.IsZero() && req.FirstLSN != lsnOf(start)) || (!req.LastLSN.IsZero() && req.LastLSN != lsnOf(end)) {
-		return fmt.Errorf("the base backup %s covers WAL %s to %s by its manifest, but its record says %s to %s: it is not the backup recorded; take a new full backup", req.ServerPath, start, end, pgText(req.FirstLSN), pgText(req.LastLSN))
+		return fmt.Errorf("the base backup %s covers WAL %s to %s by its manifest, but its record says %s to %s: it is not the backup recorded; take a new full backup", req.ServerPath, start, end, req.FirstLSN.PostgresText(), req.LastLSN.PostgresText())
 	}
 	for _, f := range []string{"postmaster.pid", "postmaster.opts"} {
 		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -389,15 +389,6 @@ func (s *session) socketDirs(ctx context.Context) (string, error) {
 	return s.sidecar(), nil
 }
 
-// pgText spells a position the way PostgreSQL does (0/16B3748).
-func pgText(l artifact.LSN) string {
-	p, err := pgLSN(l)
-	if err != nil {
-		return string(l)
-	}
-	return p.String()
-}
-
 // shellQuote quotes a word for /bin/sh.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
@@ -502,7 +493,7 @@ func (s *session) restoreLog(ctx context.Context, req engine.RestoreRequest, pro
 			}
 			start := pglogrepl.LSN(seg.segNo * segSize)
 			if !req.FirstLSN.IsZero() && req.FirstLSN != lsnOf(start) {
-				return fmt.Errorf("the log backup %s begins with segment %s (%s) but its record says it begins at %s: it is not the log backup recorded", req.ServerPath, name, start, pgText(req.FirstLSN))
+				return fmt.Errorf("the log backup %s begins with segment %s (%s) but its record says it begins at %s: it is not the log backup recorded", req.ServerPath, name, start, req.FirstLSN.PostgresText())
 			}
 			if start > next {
 				return fmt.Errorf("%w: the log backup begins at %s but the standby needs WAL from %s first: WAL in between is missing", engine.ErrChain, start, next)
@@ -540,7 +531,7 @@ func (s *session) restoreLog(ctx context.Context, req engine.RestoreRequest, pro
 	logFirst := pglogrepl.LSN(firstSeg.segNo * segSize)
 	logEnd := pglogrepl.LSN((prev.segNo + 1) * segSize)
 	if !req.LastLSN.IsZero() && req.LastLSN != lsnOf(logEnd) {
-		return fmt.Errorf("the log backup %s ends with segment %s (%s) but its record says it ends at %s: it is not the log backup recorded", req.ServerPath, prev.name, logEnd, pgText(req.LastLSN))
+		return fmt.Errorf("the log backup %s ends with segment %s (%s) but its record says it ends at %s: it is not the log backup recorded", req.ServerPath, prev.name, logEnd, req.LastLSN.PostgresText())
 	}
 	if shipped == 0 {
 		return fmt.Errorf("%w (the log covers %s to %s; the standby has WAL up to %s)", engine.ErrAlreadyRestored, logFirst, logEnd, next)
@@ -660,7 +651,7 @@ func (s *session) waitReplay(ctx context.Context, last segment, segSize uint64, 
 			} else {
 				var txt string
 				qerr := conn.QueryRow(ctx, `SELECT coalesce(pg_last_wal_replay_lsn()::text, '')`).Scan(&txt)
-				_ = conn.Close(context.Background())
+				closeSQL(conn)
 				if qerr != nil {
 					return 0, fmt.Errorf("asking the standby how far it replayed: %w", queryError(qerr))
 				}
@@ -740,7 +731,7 @@ func (s *session) Recover(ctx context.Context, req engine.RecoverRequest) error 
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	defer func() { _ = conn.Close(context.Background()) }()
+	defer closeSQL(conn)
 	var inRecovery bool
 	if err := conn.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&inRecovery); err != nil {
 		return fmt.Errorf("asking the standby whether it is in recovery: %w", queryError(err))
