@@ -45,7 +45,7 @@ primary "pg" {
   engine        = "postgres"
   connection    = env("PG_PRIMARY")
   backup_folder = backup_folder.local
-  full_backup { every = "24h" }
+  full_backup { every = "{{FULL}}" }
   log_backup { every = "1s" }
   rpo = "1m"
 }
@@ -119,6 +119,12 @@ type pgWorld struct {
 
 func newPGWorld(t *testing.T) *pgWorld {
 	t.Helper()
+	return newPGWorldFulls(t, "24h")
+}
+
+// newPGWorldFulls is newPGWorld with full backups every fullEvery.
+func newPGWorldFulls(t *testing.T, fullEvery string) *pgWorld {
+	t.Helper()
 	t.Parallel()
 	primary := pgtest.NewPrimary(t)
 	senv := testenv.Lookup(t, "DRSCTL_TEST_S3_ENDPOINT", "DRSCTL_TEST_S3_ACCESS_KEY", "DRSCTL_TEST_S3_SECRET_KEY")
@@ -138,7 +144,7 @@ func newPGWorld(t *testing.T) *pgWorld {
 	if err := os.Mkdir(w.cfgDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cfg := strings.NewReplacer("{{ROOT}}", w.root, "{{S3}}", s3URL).Replace(pgConfig)
+	cfg := strings.NewReplacer("{{ROOT}}", w.root, "{{S3}}", s3URL, "{{FULL}}", fullEvery).Replace(pgConfig)
 	if err := os.WriteFile(filepath.Join(w.cfgDir, "main.drs.hcl"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

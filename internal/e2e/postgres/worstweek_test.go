@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -156,4 +157,41 @@ func TestPostgres_PrimaryRecreated(t *testing.T) {
 			t.Errorf("%s has %d rows after the primary was recreated, want the new primary's 7%s", name, n, w.serverLogs())
 		}
 	}
+}
+
+// TestPostgres_FullsBetweenLogs: the daily full between log backups (here
+// every 4 s) never makes a standby start over. The next log backup begins
+// where the last one ended, so it covers the new full and continues every
+// standby's chain: no base backup is restored after the seed, and every
+// row arrives.
+func TestPostgres_FullsBetweenLogs(t *testing.T) {
+	w := newPGWorldFulls(t, "4s")
+	if err := w.exec("pg", `CREATE TABLE orders (id serial PRIMARY KEY, what text)`); err != nil {
+		t.Fatal(err)
+	}
+	w.converge(2, "seed")
+	fulls := 0
+	for i := 0; i < 8; i++ {
+		if err := w.exec("pg", fmt.Sprintf(`INSERT INTO orders (what) SELECT 'round %d ' || g FROM generate_series(1, 10) g`, i)); err != nil {
+			t.Fatal(err)
+		}
+		due()
+		out := w.apply(fmt.Sprintf("round %d", i))
+		if strings.Contains(out, "+ base backup") {
+			fulls++
+		}
+		if strings.Contains(out, "restore base backup") {
+			t.Fatalf("round %d: a standby is seeded again after a routine full backup:\n%s", i, out)
+		}
+	}
+	if fulls == 0 {
+		t.Fatal("no full backup was taken between the log backups: the test proves nothing")
+	}
+	want := w.count("pg")
+	for _, name := range []string{"dr", "reporting"} {
+		if n := w.count(name); n != want {
+			t.Errorf("%s has %d rows, want %d", name, n, want)
+		}
+	}
+	t.Logf("%d full backups between log backups, no reseed, %d rows on every standby", fulls, want)
 }
